@@ -1,0 +1,271 @@
+//! The one error type of the HTTP layer. Every failure, including the
+//! framework's own rejections, leaves the service as `application/problem+json`
+//! (RFC 9457) with a stable `type` slug that clients can branch on.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The kinds of problem the service reports; each has a slug documented at
+/// `GET /problems/{slug}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// 400: body is not parseable JSON.
+    BadJson,
+    /// 400: an NDJSON line is not parseable.
+    BadNdjson,
+    /// 404: unknown route or resource.
+    NotFound,
+    /// 405: the route exists but not with this method.
+    MethodNotAllowed,
+    /// 408: the request took longer than the configured timeout.
+    Timeout,
+    /// 413: the body (or one NDJSON line) is over the configured limit.
+    PayloadTooLarge,
+    /// 415: Content-Type is not one the endpoint accepts.
+    UnsupportedMediaType,
+    /// 422: valid JSON whose meaning is invalid.
+    InvalidInput,
+    /// 503: a configured budget (memory, streams, users) would be exceeded.
+    OverBudget,
+    /// 500: a bug on our side; details are logged, not sent.
+    Internal,
+}
+
+impl Problem {
+    /// Every problem kind, for the `/problems` catalogue.
+    pub const ALL: [Problem; 10] = [
+        Problem::BadJson,
+        Problem::BadNdjson,
+        Problem::NotFound,
+        Problem::MethodNotAllowed,
+        Problem::Timeout,
+        Problem::PayloadTooLarge,
+        Problem::UnsupportedMediaType,
+        Problem::InvalidInput,
+        Problem::OverBudget,
+        Problem::Internal,
+    ];
+
+    /// Stable slug used in the `type` member (`/problems/<slug>`).
+    pub fn slug(self) -> &'static str {
+        match self {
+            Problem::BadJson => "bad-json",
+            Problem::BadNdjson => "bad-ndjson",
+            Problem::NotFound => "not-found",
+            Problem::MethodNotAllowed => "method-not-allowed",
+            Problem::Timeout => "timeout",
+            Problem::PayloadTooLarge => "payload-too-large",
+            Problem::UnsupportedMediaType => "unsupported-media-type",
+            Problem::InvalidInput => "invalid-input",
+            Problem::OverBudget => "over-budget",
+            Problem::Internal => "internal",
+        }
+    }
+
+    /// HTTP status of this problem.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Problem::BadJson | Problem::BadNdjson => StatusCode::BAD_REQUEST,
+            Problem::NotFound => StatusCode::NOT_FOUND,
+            Problem::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Problem::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Problem::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Problem::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Problem::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+            Problem::OverBudget => StatusCode::SERVICE_UNAVAILABLE,
+            Problem::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Short human title (the RFC 9457 `title`).
+    pub fn title(self) -> &'static str {
+        match self {
+            Problem::BadJson => "Body is not valid JSON",
+            Problem::BadNdjson => "Body is not valid NDJSON",
+            Problem::NotFound => "Not found",
+            Problem::MethodNotAllowed => "Method not allowed",
+            Problem::Timeout => "Request timed out",
+            Problem::PayloadTooLarge => "Payload too large",
+            Problem::UnsupportedMediaType => "Unsupported media type",
+            Problem::InvalidInput => "Invalid input",
+            Problem::OverBudget => "Over budget",
+            Problem::Internal => "Internal error",
+        }
+    }
+
+    /// Plain-words description served at `GET /problems/{slug}`.
+    pub fn description(self) -> &'static str {
+        match self {
+            Problem::BadJson => "The request body could not be parsed as JSON. `detail` gives the line and column of the first syntax error. Fix the JSON and retry.",
+            Problem::BadNdjson => "A line of an application/x-ndjson body could not be parsed as a JSON value. `detail` and `line` give the 1-based line number. Nothing from the request was applied.",
+            Problem::NotFound => "The route, stream, user, loss, activation, normalization or optimizer does not exist. Where a name was unknown, `detail` lists the valid names.",
+            Problem::MethodNotAllowed => "The route exists but does not accept this HTTP method; the Allow header lists the methods it accepts.",
+            Problem::Timeout => "The request did not complete within the configured request timeout (--request-timeout-secs).",
+            Problem::PayloadTooLarge => "The body, or one NDJSON line, is larger than the configured limit (--body-limit, --max-line-bytes). `detail` names the limit.",
+            Problem::UnsupportedMediaType => "The Content-Type is not accepted by this endpoint. JSON endpoints take application/json; stream ingest also takes application/x-ndjson.",
+            Problem::InvalidInput => "The body is valid JSON but its meaning is not: a length mismatch, a non-finite number, a label outside its domain, a ragged nested array, an unknown field or a parameter out of range. `field` names the offending field and `detail` says what was found and what was expected.",
+            Problem::OverBudget => "Accepting the request would exceed a configured budget (memory, number of streams, users per stream). `detail` names the limit. Nothing was applied; free resources (e.g. DELETE a stream) or raise the limit.",
+            Problem::Internal => "An unexpected error on the server. It has been logged; please report it with the x-request-id header of the response.",
+        }
+    }
+
+    /// Looks a slug up.
+    pub fn from_slug(slug: &str) -> Option<Problem> {
+        Problem::ALL.into_iter().find(|p| p.slug() == slug)
+    }
+
+    /// The problem a bare framework status code stands for.
+    pub fn from_status(status: StatusCode) -> Problem {
+        match status {
+            StatusCode::BAD_REQUEST => Problem::BadJson,
+            StatusCode::NOT_FOUND => Problem::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => Problem::MethodNotAllowed,
+            StatusCode::REQUEST_TIMEOUT => Problem::Timeout,
+            StatusCode::PAYLOAD_TOO_LARGE => Problem::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Problem::UnsupportedMediaType,
+            StatusCode::UNPROCESSABLE_ENTITY => Problem::InvalidInput,
+            StatusCode::SERVICE_UNAVAILABLE => Problem::OverBudget,
+            _ => Problem::Internal,
+        }
+    }
+}
+
+/// An error answer: a problem kind, a sentence saying what was found and what
+/// was expected, the offending field when there is one, and optional extension
+/// members (e.g. `line` for NDJSON, `valid` names for an unknown loss).
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub problem: Problem,
+    pub detail: String,
+    pub field: Option<String>,
+    pub extensions: Map<String, Value>,
+}
+
+/// Result alias for handlers.
+pub type ApiResult<T, E = ApiError> = Result<T, E>;
+
+impl ApiError {
+    /// An error of `problem` with a detail sentence.
+    pub fn new(problem: Problem, detail: impl Into<String>) -> Self {
+        ApiError {
+            problem,
+            detail: detail.into(),
+            field: None,
+            extensions: Map::new(),
+        }
+    }
+
+    /// 422 naming the offending `field`.
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        ApiError::new(Problem::InvalidInput, detail).with_field(field)
+    }
+
+    /// 400 for unparseable JSON.
+    pub fn bad_json(detail: impl Into<String>) -> Self {
+        ApiError::new(Problem::BadJson, detail)
+    }
+
+    /// 400 for an unparseable NDJSON line (1-based `line`).
+    pub fn bad_ndjson(line: u64, detail: impl Into<String>) -> Self {
+        ApiError::new(Problem::BadNdjson, detail).with_extension("line", line)
+    }
+
+    /// 404 for an unknown resource.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        ApiError::new(Problem::NotFound, detail)
+    }
+
+    /// 404 for an unknown name, listing the valid ones.
+    pub fn unknown_name(kind: &str, name: &str, valid: &[&str]) -> Self {
+        ApiError::not_found(format!(
+            "unknown {kind} '{name}'; valid names: {}",
+            valid.join(", ")
+        ))
+        .with_extension("valid", valid.to_vec())
+    }
+
+    /// 413 naming the limit that was hit.
+    pub fn too_large(detail: impl Into<String>) -> Self {
+        ApiError::new(Problem::PayloadTooLarge, detail)
+    }
+
+    /// 415 naming what is accepted.
+    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
+        ApiError::new(Problem::UnsupportedMediaType, detail)
+    }
+
+    /// 503 naming the budget.
+    pub fn over_budget(detail: impl Into<String>) -> Self {
+        ApiError::new(Problem::OverBudget, detail)
+    }
+
+    /// 500; the cause is logged here and never sent to the client.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal error");
+        ApiError::new(Problem::Internal, "internal error; see the server log")
+    }
+
+    /// Sets the offending field.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// Adds an extension member to the problem body.
+    pub fn with_extension(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.extensions.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        self.problem.status()
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.problem.slug(), self.detail)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    #[serde(flatten)]
+    extensions: &'a Map<String, Value>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = ProblemBody {
+            kind: format!("/problems/{}", self.problem.slug()),
+            title: self.problem.title(),
+            status: status.as_u16(),
+            detail: &self.detail,
+            field: self.field.as_deref(),
+            extensions: &self.extensions,
+        };
+        let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+        let mut response = (status, bytes).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PROBLEM_JSON),
+        );
+        response
+    }
+}

@@ -1,0 +1,181 @@
+//! Request extractors whose rejections are [`ApiError`]s, so malformed input
+//! gets the same problem+json body as every other failure.
+
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{header, request::Parts, HeaderMap};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use super::AppState;
+
+/// Bodies larger than this are deserialized on the blocking pool so a 20 MB
+/// request does not stall the async workers that serve everyone else.
+const BLOCKING_PARSE_THRESHOLD: usize = 256 * 1024;
+
+/// A JSON body deserialized into `T`.
+///
+/// - Content-Type must be `application/json` (or `application/*+json`): else 415.
+/// - Body over `--body-limit`: 413.
+/// - Syntax errors: 400 with line and column.
+/// - Type errors, unknown fields, failed checks inside `Deserialize`: 422 whose
+///   `field` is the JSON path of the offending value (e.g. `roc.max_points`).
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<T> FromRequest<AppState> for ApiJson<T>
+where
+    T: DeserializeOwned + Send + 'static,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        require_json_content_type(req.headers())?;
+        let bytes = read_body(req.into_body(), state.config.body_limit).await?;
+        let value = if bytes.len() > BLOCKING_PARSE_THRESHOLD {
+            tokio::task::spawn_blocking(move || parse_json::<T>(&bytes))
+                .await
+                .map_err(ApiError::internal)??
+        } else {
+            parse_json::<T>(&bytes)?
+        };
+        Ok(ApiJson(value))
+    }
+}
+
+/// 415 unless the request declares a JSON media type.
+pub fn require_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if is_json_media_type(content_type) {
+        Ok(())
+    } else if content_type.is_empty() {
+        Err(ApiError::unsupported_media_type(
+            "missing Content-Type; expected application/json",
+        ))
+    } else {
+        Err(ApiError::unsupported_media_type(format!(
+            "Content-Type '{content_type}' is not supported; expected application/json"
+        )))
+    }
+}
+
+/// True for `application/json` and `application/<anything>+json`, any parameters.
+pub fn is_json_media_type(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Reads a whole body, failing with 413 past `limit` bytes.
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|err| {
+        if is_length_limit(&err) {
+            ApiError::too_large(format!(
+                "request body is over the configured limit of {limit} bytes (--body-limit)"
+            ))
+        } else {
+            ApiError::bad_json(format!("could not read the request body: {err}"))
+        }
+    })
+}
+
+/// True when `err` (or one of its sources) is a body length-limit error, which
+/// both `to_bytes` and tower-http's `RequestBodyLimitLayer` produce.
+fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        if e.to_string().contains("length limit exceeded") {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// Deserializes `bytes`, mapping syntax errors to 400 and meaning errors to 422
+/// with the JSON path of the offending value as `field`.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let result: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    let value = result.map_err(|err| {
+        let path = err.path().to_string();
+        json_error(err.into_inner(), &path)
+    })?;
+    de.end().map_err(|err| json_error(err, "."))?;
+    Ok(value)
+}
+
+/// Classifies a serde_json error as 400 (syntax) or 422 (meaning, with `path`).
+pub fn json_error(err: serde_json::Error, path: &str) -> ApiError {
+    use serde_json::error::Category;
+    match err.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::bad_json(format!("body is not valid JSON: {err}"))
+        }
+        Category::Data => {
+            let field = if path.is_empty() || path == "." {
+                "body".to_owned()
+            } else {
+                path.to_owned()
+            };
+            let message = strip_position(&err.to_string());
+            ApiError::invalid(field.clone(), format!("{field}: {message}"))
+        }
+    }
+}
+
+/// serde_json appends " at line L column C" to data errors; for a field error
+/// the path already says where, so the position is noise.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// Query string parsed into `T`, with 422 naming the parameter on failure.
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded_deserializer(query);
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|err| {
+                let field = err.path().to_string();
+                let field = if field.is_empty() || field == "." {
+                    "query".to_owned()
+                } else {
+                    field
+                };
+                ApiError::invalid(
+                    field.clone(),
+                    format!("query parameter {field}: {}", err.into_inner()),
+                )
+            })
+    }
+}
+
+fn serde_urlencoded_deserializer(query: &str) -> serde_urlencoded::Deserializer<'_> {
+    serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()))
+}

@@ -1,0 +1,115 @@
+//! Runtime configuration: one clap struct; every flag has an environment fallback
+//! so the same binary is configured by flags locally and by env vars in Docker.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable, coloured when attached to a terminal.
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Command line of the `evald` binary.
+#[derive(Debug, Parser)]
+#[command(name = "evald", version, about = "HTTP evaluation microservice for model metrics")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Subcommands; without one, `evald` serves.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+}
+
+/// Service configuration. Defaults are the ones documented in README and API.md.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "EVALD_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+
+    /// Maximum size of a JSON request body, in bytes (decompressed). NDJSON stream
+    /// bodies are read incrementally and are not bounded by this.
+    #[arg(long, env = "EVALD_BODY_LIMIT", default_value_t = 256 * 1024 * 1024)]
+    pub body_limit: usize,
+
+    /// Maximum number of elements in any one array of a request (predictions,
+    /// labels, tensors). Bounds the work one request can ask for.
+    #[arg(long, env = "EVALD_MAX_ARRAY_LEN", default_value_t = 20_000_000)]
+    pub max_array_len: usize,
+
+    /// Maximum length of one NDJSON line, in bytes.
+    #[arg(long, env = "EVALD_MAX_LINE_BYTES", default_value_t = 1024 * 1024)]
+    pub max_line_bytes: usize,
+
+    /// Seconds after which a request is abandoned with 408, so one hung client
+    /// cannot hold resources (or a graceful shutdown) forever.
+    #[arg(long, env = "EVALD_REQUEST_TIMEOUT_SECS", default_value_t = 300)]
+    pub request_timeout_secs: u64,
+
+    /// Log format.
+    #[arg(long, env = "EVALD_LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+
+    /// Maximum number of named streams held at once.
+    #[arg(long, env = "EVALD_MAX_STREAMS", default_value_t = 1_000)]
+    pub max_streams: usize,
+
+    /// Maximum number of distinct users per stream.
+    #[arg(long, env = "EVALD_MAX_USERS_PER_STREAM", default_value_t = 1_000_000)]
+    pub max_users_per_stream: usize,
+
+    /// Distinct scores kept exactly per user before that user's aggregate is compacted
+    /// into a bounded form (then `auc_error_bound` becomes positive).
+    #[arg(long, env = "EVALD_MAX_SCORES_PER_USER", default_value_t = 10_000)]
+    pub max_scores_per_user: usize,
+
+    /// Distinct scores kept exactly per stream (global aggregate) before compaction.
+    #[arg(long, env = "EVALD_MAX_SCORES_PER_STREAM", default_value_t = 1_000_000)]
+    pub max_scores_per_stream: usize,
+
+    /// Total memory budget for stream state, in bytes; past it ingest fails with 503.
+    #[arg(long, env = "EVALD_MEMORY_BUDGET", default_value_t = 2 * 1024 * 1024 * 1024)]
+    pub memory_budget: usize,
+
+    /// Seconds after which an idle stream expires; 0 disables expiry.
+    #[arg(long, env = "EVALD_STREAM_TTL_SECS", default_value_t = 0)]
+    pub stream_ttl_secs: u64,
+
+    /// Directory for state snapshots; without it state lives in memory only.
+    #[arg(long, env = "EVALD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Seconds between snapshots when `--data-dir` is set.
+    #[arg(long, env = "EVALD_SNAPSHOT_INTERVAL_SECS", default_value_t = 60)]
+    pub snapshot_interval_secs: u64,
+
+    /// Maximum `steps` for `POST /optimizer/{name}/run`.
+    #[arg(long, env = "EVALD_MAX_OPTIMIZER_STEPS", default_value_t = 100_000)]
+    pub max_optimizer_steps: usize,
+}
+
+impl Config {
+    /// The request timeout as a `Duration`.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// A configuration for tests: port 0 on loopback, defaults otherwise.
+    pub fn for_tests() -> Self {
+        let cli = Cli::parse_from(["evald", "--listen", "127.0.0.1:0"]);
+        cli.config
+    }
+}

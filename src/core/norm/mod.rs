@@ -1,0 +1,1 @@
+//! norm (work in progress).
