@@ -146,6 +146,28 @@ impl OptimizerKind {
         }
     }
 
+    /// State buffers this optimizer may hold, by torch name, each with
+    /// whether it is always present (the others exist only with some
+    /// hyperparameters, e.g. `max_exp_avg_sq` with AMSGrad). Every state also
+    /// has `step`.
+    pub fn state_buffers(self) -> &'static [(&'static str, bool)] {
+        match self {
+            OptimizerKind::Sgd => &[("momentum_buffer", false)],
+            OptimizerKind::Adagrad => &[("sum", true)],
+            OptimizerKind::Rmsprop => &[
+                ("square_avg", true),
+                ("momentum_buffer", false),
+                ("grad_avg", false),
+            ],
+            OptimizerKind::Adadelta => &[("square_avg", true), ("acc_delta", true)],
+            OptimizerKind::Adam | OptimizerKind::AdamW => &[
+                ("exp_avg", true),
+                ("exp_avg_sq", true),
+                ("max_exp_avg_sq", false),
+            ],
+        }
+    }
+
     /// Hyperparameter names with their defaults (torch's), in documentation order.
     pub fn hyperparameters(self) -> Vec<Hyperparameter> {
         match self {
@@ -190,6 +212,53 @@ impl State {
             State::Adadelta(s) => s.step,
             State::Adam(s) => s.step,
         }
+    }
+
+    /// Builds `kind`'s state from a step count and its buffers, which `take`
+    /// hands out by torch name (see [`OptimizerKind::state_buffers`]).
+    ///
+    /// # Errors
+    /// [`OptimError::MissingBuffer`] when a buffer that is always present is
+    /// not given. Lengths are checked by the step.
+    pub fn from_parts(
+        kind: OptimizerKind,
+        step: u64,
+        mut take: impl FnMut(&'static str) -> Option<Vec<f64>>,
+    ) -> Result<State, OptimError> {
+        let mut required = |buffer: &'static str| {
+            take(buffer).ok_or(OptimError::MissingBuffer {
+                buffer,
+                optimizer: kind.name(),
+                reason: "stepping (it is always part of its state)",
+            })
+        };
+        Ok(match kind {
+            OptimizerKind::Sgd => State::Sgd(SgdState {
+                step,
+                momentum_buffer: take("momentum_buffer"),
+            }),
+            OptimizerKind::Adagrad => State::Adagrad(AdagradState {
+                step,
+                sum: required("sum")?,
+            }),
+            OptimizerKind::Rmsprop => State::Rmsprop(RmspropState {
+                step,
+                square_avg: required("square_avg")?,
+                momentum_buffer: take("momentum_buffer"),
+                grad_avg: take("grad_avg"),
+            }),
+            OptimizerKind::Adadelta => State::Adadelta(AdadeltaState {
+                step,
+                square_avg: required("square_avg")?,
+                acc_delta: required("acc_delta")?,
+            }),
+            OptimizerKind::Adam | OptimizerKind::AdamW => State::Adam(AdamState {
+                step,
+                exp_avg: required("exp_avg")?,
+                exp_avg_sq: required("exp_avg_sq")?,
+                max_exp_avg_sq: take("max_exp_avg_sq"),
+            }),
+        })
     }
 
     /// Every buffer present, by its torch name, in a fixed order.
