@@ -279,7 +279,7 @@ fn flat(a: ArrayD<f64>) -> Vec<f64> {
 /// `[i][j]` position of flat index `index` in an array of `shape`.
 fn position(shape: &[usize], mut index: usize) -> String {
     if shape.is_empty() {
-        return String::new();
+        return "[] (the scalar)".to_owned();
     }
     let mut out = vec![0usize; shape.len()];
     for (slot, dim) in out.iter_mut().zip(shape).rev() {
@@ -669,6 +669,6 @@ mod tests {
     fn positions_are_row_major_multi_indices() {
         assert_eq!(position(&[2, 3], 4), "[1][1]");
         assert_eq!(position(&[5], 3), "[3]");
-        assert_eq!(position(&[], 0), "");
+        assert_eq!(position(&[], 0), "[] (the scalar)");
     }
 }

@@ -63,7 +63,7 @@ pub fn run(
         return Err(ObjectiveError::LengthMismatch {
             name: "start",
             found: start.len(),
-            other: "the objective's dimension",
+            other: "the objective's parameter vector",
             expected: d,
         }
         .into());
