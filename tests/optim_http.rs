@@ -225,7 +225,7 @@ fn logistic_body(batch_size: usize, seed: u64) -> Value {
     json!({
         "objective": "logistic", "steps": 60, "lr": 0.2, "batch_size": batch_size, "seed": seed, "l2": 0.01,
         "features": [[-1.0, -0.5], [1.2, 0.7], [-0.8, -1.1], [0.9, 1.3], [-1.5, 0.1], [1.1, -0.2], [-0.3, -0.9], [0.6, 0.8]],
-        "labels": [0, 1, 0, 1, 0, 1, 0, 1]
+        "labels": [0, 1, 0, 1, false, true, 0, 1]
     })
 }
 
@@ -541,6 +541,24 @@ async fn a_failed_step_returns_nothing_half_applied() {
     .await;
     assert_eq!(good["params"], json!([0.75, 1.5]));
     assert_eq!(good["state"], json!({"optimizer": "sgd", "step": 1}));
+}
+
+#[tokio::test]
+async fn run_inputs_over_the_array_limit_are_refused() {
+    let app = spawn_app_with(|cfg| cfg.max_array_len = 4).await;
+    let body = json!({"objective": "logistic", "steps": 1, "features": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], "labels": [0, 1, 0]});
+    let problem = assert_problem(app.post_json("/optimizer/sgd/run", &body).await, 422).await;
+    assert_eq!(problem["field"], "features", "{problem}");
+    let problem = assert_problem(
+        app.post_json(
+            "/optimizer/sgd/step",
+            &json!({"params": [1, 2, 3, 4, 5], "grads": [1, 1, 1, 1, 1]}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(problem["field"], "params", "{problem}");
 }
 
 #[tokio::test]

@@ -114,12 +114,42 @@ with_hyperparameters! {
         dimension: Option<usize>,
         condition_number: Option<f64>,
         features: Option<Tensor>,
-        labels: Option<Vec<f64>>,
+        labels: Option<Vec<BinaryLabel>>,
         fit_intercept: Option<bool>,
         batch_size: Option<usize>,
         seed: Option<u64>,
         l1: Option<f64>,
         l2: Option<f64>,
+    }
+}
+
+/// A logistic label: 0, 1, `false` or `true` (as the metrics endpoints take
+/// them); any other number is passed on and refused with its position.
+#[derive(Debug, Clone, Copy)]
+struct BinaryLabel(f64);
+
+impl<'de> Deserialize<'de> for BinaryLabel {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LabelVisitor;
+        impl serde::de::Visitor<'_> for LabelVisitor {
+            type Value = BinaryLabel;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("0, 1, false or true")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<BinaryLabel, E> {
+                Ok(BinaryLabel(if v { 1.0 } else { 0.0 }))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<BinaryLabel, E> {
+                Ok(BinaryLabel(v as f64))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<BinaryLabel, E> {
+                Ok(BinaryLabel(v as f64))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<BinaryLabel, E> {
+                Ok(BinaryLabel(v))
+            }
+        }
+        deserializer.deserialize_any(LabelVisitor)
     }
 }
 
@@ -498,6 +528,7 @@ impl RunRequest {
                 "the logistic objective needs labels (one 0/1 per sample)",
             )
         })?;
+        let labels: Vec<f64> = labels.into_iter().map(|l| l.0).collect();
         let shape = features.shape().to_vec();
         let features =
             features
@@ -519,6 +550,22 @@ impl RunRequest {
             self.seed.unwrap_or(0),
         )
         .map_err(objective_error)
+    }
+}
+
+/// 422 when `features`, `labels` or `start` is over `--max-array-len` elements.
+fn check_input_lengths(body: &RunRequest, max_len: usize) -> ApiResult<()> {
+    let lengths = [
+        ("features", body.features.as_ref().map_or(0, |f| f.0.len())),
+        ("labels", body.labels.as_ref().map_or(0, Vec::len)),
+        ("start", body.start.as_ref().map_or(0, Vec::len)),
+    ];
+    match lengths.into_iter().find(|(_, len)| *len > max_len) {
+        None => Ok(()),
+        Some((field, len)) => Err(ApiError::invalid(
+            field,
+            format!("{field} has {len} elements, over the limit of {max_len} (--max-array-len)"),
+        )),
     }
 }
 
@@ -572,6 +619,7 @@ async fn run_objective(
         .ok_or_else(|| ApiError::unknown_name("objective", &body.objective, &Objective::NAMES))?;
     let optimizer =
         Optimizer::new(kind, &body.hyperparameters()).map_err(|e| optim_error(e, &[]))?;
+    check_input_lengths(&body, app.config.max_array_len)?;
     let objective = body.objective()?;
     let steps = body.steps;
     check_run_size(

@@ -80,9 +80,12 @@ pub fn run(
     let mut batches = Batches::for_objective(objective);
     let mut state = optimizer.init_state(d);
     let mut params = start;
+    // The capacity hint is bounded so a huge `steps` from a library caller
+    // grows the vectors as it goes instead of reserving everything up front.
+    let capacity = steps.saturating_add(1).min(1 << 16);
     let mut trace = Trace {
-        losses: Vec::with_capacity(steps + 1),
-        path: Vec::with_capacity(steps + 1),
+        losses: Vec::with_capacity(capacity),
+        path: Vec::with_capacity(capacity),
         diverged_at_step: None,
     };
     trace.losses.push(start_loss);
