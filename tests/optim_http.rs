@@ -690,3 +690,63 @@ async fn a_scalar_and_an_empty_parameter_are_valid() {
     assert_eq!(empty["params"], json!([]));
     assert_eq!(empty["state"]["step"], 1);
 }
+
+#[tokio::test]
+async fn full_batch_runs_equal_torch_autograd_with_torch_optim() {
+    // gen_optim.py minimises the same objectives with torch autograd + torch.optim;
+    // loss and path agree to 1e-9 (relative for values above 1).
+    let app = spawn_app().await;
+    let text = std::fs::read_to_string(FIXTURES).expect("read optim_cases.json");
+    let doc: Value = serde_json::from_str(&text).expect("fixture is JSON");
+    let runs = doc["runs"].as_array().expect("runs");
+    assert!(runs.len() >= 5);
+    for case in runs {
+        let optimizer = case["optimizer"].as_str().expect("optimizer");
+        let mut body = case["hyperparameters"].clone();
+        for (k, v) in case["objective"].as_object().expect("objective") {
+            body[k] = v.clone();
+        }
+        body["steps"] = case["steps"].clone();
+        let out = post_ok(&app, &format!("/optimizer/{optimizer}/run"), &body).await;
+        let label = format!("{optimizer} on {}", case["objective"]["objective"]);
+        let close = |what: &str, ours: &[f64], torch: &[f64]| {
+            assert_eq!(ours.len(), torch.len(), "{label}: {what} length");
+            for (i, (a, b)) in ours.iter().zip(torch).enumerate() {
+                assert!(
+                    (a - b).abs() <= EPSILON * b.abs().max(1.0),
+                    "{label}: {what}[{i}] = {a}, torch {b}"
+                );
+            }
+        };
+        close("loss", &floats(&out["loss"]), &floats(&case["loss"]));
+        let path: Vec<f64> = out["path"]
+            .as_array()
+            .expect("path")
+            .iter()
+            .flat_map(floats)
+            .collect();
+        let torch_path: Vec<f64> = case["path"]
+            .as_array()
+            .expect("path")
+            .iter()
+            .flat_map(floats)
+            .collect();
+        close("path", &path, &torch_path);
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_optimizer_route_and_its_errors() {
+    let app = spawn_app().await;
+    let spec: Value = app.get("/openapi.json").await.json().await.expect("JSON");
+    assert!(spec["paths"]["/optimizer"]["get"]["responses"]["200"].is_object());
+    for path in ["/optimizer/{name}/step", "/optimizer/{name}/run"] {
+        let responses = &spec["paths"][path]["post"]["responses"];
+        for status in ["200", "400", "404", "405", "413", "415", "422"] {
+            assert!(responses[status].is_object(), "{path} documents {status}");
+        }
+    }
+    assert!(
+        spec["components"]["schemas"]["OptimizerState"]["properties"]["exp_avg_sq"].is_object()
+    );
+}
