@@ -750,3 +750,22 @@ async fn the_openapi_document_describes_every_optimizer_route_and_its_errors() {
         spec["components"]["schemas"]["OptimizerState"]["properties"]["exp_avg_sq"].is_object()
     );
 }
+
+#[tokio::test]
+async fn a_logistic_run_over_the_work_limit_is_refused_before_running() {
+    // 100000 steps x 2 x 1000 samples x (2 + 10) > 2e9 operations.
+    let app = spawn_app().await;
+    let features: Vec<Value> = (0..1000).map(|i| json!([f64::from(i) / 1000.0])).collect();
+    let labels: Vec<u32> = (0..1000).map(|i| i % 2).collect();
+    let body =
+        json!({"objective": "logistic", "steps": 100000, "features": features, "labels": labels});
+    let problem = assert_problem(app.post_json("/optimizer/sgd/run", &body).await, 422).await;
+    assert_eq!(problem["field"], "steps");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("operations"),
+        "{problem}"
+    );
+}

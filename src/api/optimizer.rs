@@ -32,9 +32,11 @@ use crate::core::optim::{
 const BLOCKING_STEP_LEN: usize = 64 * 1024;
 
 /// Upper bound on the arithmetic one run may ask for, counted as
-/// `steps x (dimension + samples x features)`: about two seconds of one
-/// core. Without it a small body (many steps over many samples) could hold a
-/// worker for minutes.
+/// `steps x (dimension + 2 x samples x (dimension + 10))` for logistic (each
+/// step evaluates the full loss and at most a full-batch gradient; the 10
+/// stands for the exp and log of each sample) and `steps x dimension`
+/// otherwise: a few seconds of one core. Without it a small body (many steps
+/// over many samples) could hold a blocking thread for minutes.
 pub const MAX_RUN_WORK: u64 = 2_000_000_000;
 
 /// Routes of this resource.
@@ -592,14 +594,16 @@ fn check_run_size(
         ));
     }
     let per_step = match objective {
-        Objective::Logistic(l) => (l.samples() as u64).saturating_mul(d).saturating_add(d),
+        Objective::Logistic(l) => (l.samples() as u64)
+            .saturating_mul(2 * (d + 10))
+            .saturating_add(d),
         _ => d,
     };
     let work = (steps as u64).saturating_mul(per_step);
     if work > MAX_RUN_WORK {
         return Err(ApiError::invalid(
             "steps",
-            format!("the run would take {work} operations (steps x (dimension + samples x features)), over the limit of {MAX_RUN_WORK}; use fewer steps or fewer samples"),
+            format!("the run would take {work} operations (steps x (dimension + 2 x samples x (dimension + 10))), over the limit of {MAX_RUN_WORK}; use fewer steps or fewer samples"),
         ));
     }
     Ok(())
