@@ -258,3 +258,48 @@ fn out_of_range_hyperparameters_are_refused_by_name() {
         }
     }
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn vectors() -> impl Strategy<Value = (Vec<f64>, Vec<f64>)> {
+        (1usize..16).prop_flat_map(|n| {
+            (
+                proptest::collection::vec(-100.0f64..100.0, n),
+                proptest::collection::vec(-100.0f64..100.0, n),
+            )
+        })
+    }
+
+    proptest! {
+        /// Adam's first bias-corrected step is lr * g / (|g| + eps): no
+        /// coordinate moves by more than lr, whatever the gradient's scale.
+        #[test]
+        fn adams_first_step_moves_each_coordinate_by_at_most_lr((params, grads) in vectors(), lr in 1e-4f64..1.0) {
+            let adam = Optimizer::new(OptimizerKind::Adam, &Hyperparameters { lr: Some(lr), ..Default::default() }).unwrap();
+            let mut moved = params.clone();
+            let mut state = adam.init_state(params.len());
+            adam.step(&mut moved, &grads, &mut state).unwrap();
+            for (before, after) in params.iter().zip(&moved) {
+                prop_assert!((after - before).abs() <= lr * (1.0 + 1e-12));
+            }
+        }
+
+        /// Plain SGD is p - lr * g, and maximize is descent on -g.
+        #[test]
+        fn plain_sgd_is_p_minus_lr_g_and_maximize_flips_it((params, grads) in vectors(), lr in 1e-4f64..1.0) {
+            let h = Hyperparameters { lr: Some(lr), ..Default::default() };
+            let sgd = Optimizer::new(OptimizerKind::Sgd, &h).unwrap();
+            let up = Optimizer::new(OptimizerKind::Sgd, &Hyperparameters { maximize: Some(true), ..h }).unwrap();
+            let (mut down_p, mut up_p) = (params.clone(), params.clone());
+            let (mut s1, mut s2) = (sgd.init_state(params.len()), up.init_state(params.len()));
+            sgd.step(&mut down_p, &grads, &mut s1).unwrap();
+            up.step(&mut up_p, &grads, &mut s2).unwrap();
+            for i in 0..params.len() {
+                prop_assert_eq!(down_p[i], params[i] + -lr * grads[i]);
+                prop_assert_eq!(up_p[i], params[i] + -lr * -grads[i]);
+            }
+        }
+    }
+}
