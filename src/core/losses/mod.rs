@@ -351,9 +351,11 @@ pub(crate) fn sigmoid(x: f64) -> f64 {
 /// loss (`torch.nn.BCELoss` docs).
 pub(crate) const LOG_FLOOR: f64 = -100.0;
 
-/// PyTorch's BCE backward divides by max(p (1 - p), 1e-12)
-/// (`aten/src/ATen/native/Loss.cpp`, `EPSILON`).
-pub(crate) const BCE_GRAD_EPS: f64 = 1e-12;
+/// PyTorch's BCE backward divides by max(p (1 - p), EPSILON) with
+/// `EPSILON = 1e-12` declared as a *float* (`aten/src/ATen/native/Loss.cpp`),
+/// so even in float64 the clamp is 1e-12 rounded to f32,
+/// 9.999999960041972e-13; p = 0 with y = 1 gives -1.0000000039958e12.
+pub(crate) const BCE_GRAD_EPS: f64 = 1e-12_f32 as f64;
 
 /// ln(x) clamped below at [`LOG_FLOOR`].
 #[inline]
@@ -400,6 +402,6 @@ mod tests {
         assert_eq!(bce_prob(0.0, 1.0).0, 100.0);
         assert_eq!(bce_prob(1.0, 0.0).0, 100.0);
         assert_eq!(bce_prob(1.0, 1.0), (0.0, 0.0));
-        assert_eq!(bce_prob(0.0, 1.0).1, -1e12);
+        assert_eq!(bce_prob(0.0, 1.0).1, -1.0 / 9.999999960041972e-13);
     }
 }
