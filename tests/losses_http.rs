@@ -554,3 +554,40 @@ async fn a_large_request_is_computed_off_the_async_workers() {
         "loss is finite"
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_loss_route_and_error() {
+    let app = spawn_app().await;
+    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let post = &spec["paths"]["/loss/{name}"]["post"];
+    for status in ["200", "400", "404", "405", "413", "415", "422"] {
+        assert!(
+            post["responses"].get(status).is_some(),
+            "POST /loss/{{name}} lacks {status}"
+        );
+    }
+    assert!(spec["paths"]["/loss"]["get"]["responses"]
+        .get("200")
+        .is_some());
+    assert!(spec["paths"]["/loss/{name}"]["get"]["responses"]
+        .get("404")
+        .is_some());
+    let names = spec["components"]["schemas"]["LossName"]["enum"]
+        .as_array()
+        .unwrap();
+    for name in evald::core::losses::all_names() {
+        assert!(names.iter().any(|n| n == name), "LossName lacks {name}");
+    }
+    let properties = spec["components"]["schemas"]["LossRequest"]["properties"]
+        .as_object()
+        .unwrap();
+    for loss in evald::core::losses::LOSSES {
+        for param in loss.params {
+            assert!(
+                properties.contains_key(param.name),
+                "LossRequest lacks {}",
+                param.name
+            );
+        }
+    }
+}
