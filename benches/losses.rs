@@ -6,7 +6,8 @@
 //! - `losses_http_100k/<loss>`: one `POST /loss/{name}` with 100,000
 //!   predictions and targets against the real server on 127.0.0.1 (JSON
 //!   parsing, compute, serialization of the 100,000-element gradient and
-//!   the loopback round trip), measured from a reqwest client.
+//!   the loopback round trip), measured from a reqwest client that does not
+//!   ask for gzip (`mse_gzip_response` does, to show what compression adds).
 //!
 //! Run: `cargo bench --bench losses`.
 
@@ -150,28 +151,30 @@ fn http_benches(c: &mut Criterion) {
         ));
         addr
     });
-    let client = reqwest::Client::new();
+    // Plain client: no Accept-Encoding, like curl without --compressed. The
+    // gzip client shows the cost of response compression on top.
+    let plain = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .expect("client");
+    let gzip = reqwest::Client::new();
     let n = 100_000;
     let probs: Vec<f64> = uniform(n, 7).iter().map(|u| 0.01 + 0.98 * u).collect();
     let labels: Vec<f64> = uniform(n, 8).iter().map(|u| u.round()).collect();
+    let body = serde_json::json!({"predictions": probs, "targets": labels});
     let bodies = [
-        (
-            "mse",
-            serde_json::json!({"predictions": probs, "targets": labels}),
-        ),
-        (
-            "bce",
-            serde_json::json!({"predictions": probs, "targets": labels}),
-        ),
+        ("mse", "mse", &plain),
+        ("bce", "bce", &plain),
+        ("mse_gzip_response", "mse", &gzip),
     ];
     let mut group = c.benchmark_group("losses_http_100k");
     group.throughput(Throughput::Elements(n as u64));
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(8));
-    for (name, body) in bodies {
-        let bytes = serde_json::to_vec(&body).expect("body serializes");
+    let bytes = serde_json::to_vec(&body).expect("body serializes");
+    for (label, name, client) in bodies {
         let url = format!("http://{addr}/loss/{name}");
-        group.bench_function(name, |b| {
+        group.bench_function(label, |b| {
             b.iter(|| {
                 rt.block_on(async {
                     let response = client

@@ -122,6 +122,13 @@ fn scaled((l, g): (f64, f64), w: f64) -> (f64, f64) {
 /// PyTorch uses; the gradient reuses e^-|x| from the loss.
 #[inline]
 pub(crate) fn bce_logit(x: f64, y: f64, pw: f64) -> (f64, f64) {
+    let (l, g, _) = bce_logit_with_sigmoid(x, y, pw);
+    (l, g)
+}
+
+/// [`bce_logit`] plus sigmoid(x), which it computes anyway (focal needs it).
+#[inline]
+pub(crate) fn bce_logit_with_sigmoid(x: f64, y: f64, pw: f64) -> (f64, f64, f64) {
     let e = (-x.abs()).exp();
     let softplus_neg = e.ln_1p() + (-x).max(0.0);
     let s = if x >= 0.0 {
@@ -130,7 +137,7 @@ pub(crate) fn bce_logit(x: f64, y: f64, pw: f64) -> (f64, f64) {
         e / (1.0 + e)
     };
     let lw = 1.0 + (pw - 1.0) * y;
-    ((1.0 - y) * x + lw * softplus_neg, lw * s - pw * y)
+    ((1.0 - y) * x + lw * softplus_neg, lw * s - pw * y, s)
 }
 
 #[cfg(test)]

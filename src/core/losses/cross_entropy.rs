@@ -9,8 +9,8 @@ use ndarray::ArrayViewD;
 
 use super::reduction::finish;
 use super::{
-    check_probabilities, clamped_ln, non_empty, position, row_major, shaped, LossError, LossOutput,
-    Reduction, LOG_FLOOR,
+    check_probabilities, non_empty, position, row_major, shaped, LossError, LossOutput, Reduction,
+    LOG_FLOOR,
 };
 
 /// PyTorch's default `ignore_index`.
@@ -173,7 +173,10 @@ impl CrossEntropy {
     }
 
     /// Per-position losses and the gradient of their sum, in one sweep over
-    /// the positions; `lp` and `a` are the only buffers (C values each).
+    /// the positions. Each position's scores are gathered into a contiguous
+    /// scratch row (they are strided when there are spatial dims), computed
+    /// there, and the gradient scattered back; the scratch buffers (C values
+    /// each) are the only allocations besides the outputs.
     fn sum_and_gradient(
         &self,
         x: &[f64],
@@ -186,27 +189,37 @@ impl CrossEntropy {
         let stride = s.max(1);
         let mut items = Vec::with_capacity(n * s);
         let mut gradient = vec![0.0; x.len()];
-        let mut lp = vec![0.0; c];
-        let mut a = vec![0.0; c];
+        let mut scratch = Scratch::new(c);
         for sample in 0..n {
             for pos in 0..s {
                 let base = sample * c * s + pos;
-                let row = x.iter().skip(base).step_by(stride).take(c);
                 let item = sample * s + pos;
                 let has_weight = match kind {
-                    Targets::Indices => self.index_coefficients(t.get(item), weights, &mut a),
+                    Targets::Indices => {
+                        self.index_coefficients(t.get(item), weights, &mut scratch.a)
+                    }
                     Targets::Probabilities => {
-                        let q = t.iter().skip(base).step_by(stride).take(c);
-                        self.probability_coefficients(q, weights, &mut a);
+                        let q = t.iter().skip(base).step_by(stride);
+                        self.probability_coefficients(q, weights, &mut scratch.a);
                         true
                     }
                 };
-                let grad = gradient.iter_mut().skip(base).step_by(stride).take(c);
                 if !has_weight {
                     items.push(0.0);
                     continue;
                 }
-                items.push(self.position_loss(row, &mut lp, &a, grad));
+                for (r, v) in scratch
+                    .row
+                    .iter_mut()
+                    .zip(x.iter().skip(base).step_by(stride))
+                {
+                    *r = *v;
+                }
+                items.push(self.position_loss(&mut scratch));
+                let slots = gradient.iter_mut().skip(base).step_by(stride);
+                for (slot, g) in slots.zip(&scratch.grad) {
+                    *slot = *g;
+                }
             }
         }
         (items, gradient)
@@ -242,41 +255,74 @@ impl CrossEntropy {
         }
     }
 
-    /// Loss of one position from its scores `row` and coefficients `a`;
-    /// writes the gradient into `grad`.
-    fn position_loss<'x, 'g>(
-        &self,
-        row: impl Iterator<Item = &'x f64> + Clone,
-        lp: &mut [f64],
-        a: &[f64],
-        grad: impl Iterator<Item = &'g mut f64>,
-    ) -> f64 {
+    /// Loss of one position from `scratch.row` (scores) and `scratch.a`
+    /// (coefficients); writes its gradient into `scratch.grad`.
+    fn position_loss(&self, scratch: &mut Scratch) -> f64 {
+        let Scratch {
+            row,
+            lp,
+            softmax,
+            a,
+            grad,
+        } = scratch;
         if self.from_probabilities {
-            for (l, p) in lp.iter_mut().zip(row.clone()) {
-                *l = clamped_ln(*p);
-            }
-            for ((g, a_j), p) in grad.zip(a).zip(row) {
-                *g = if p.ln() > LOG_FLOOR { -a_j / p } else { 0.0 };
+            for ((l, g), (p, a_j)) in lp
+                .iter_mut()
+                .zip(grad.iter_mut())
+                .zip(row.iter().zip(a.iter()))
+            {
+                let ln = p.ln();
+                *l = ln.max(LOG_FLOOR);
+                // d max(ln p, -100) / dp is 1/p above the floor, 0 on it
+                *g = if ln > LOG_FLOOR { -a_j / p } else { 0.0 };
             }
         } else {
-            log_softmax(row, lp);
+            log_softmax(row, lp, softmax);
             let total: f64 = a.iter().sum();
-            for ((g, a_j), l) in grad.zip(a).zip(lp.iter()) {
-                *g = total * l.exp() - a_j;
+            for ((g, a_j), sm) in grad.iter_mut().zip(a.iter()).zip(softmax.iter()) {
+                *g = total * sm - a_j;
             }
         }
         -a.iter().zip(lp.iter()).map(|(a, l)| a * l).sum::<f64>()
     }
 }
 
-/// log_softmax of `row` into `out`, shifted by the maximum so no exponent
-/// overflows (logits of +-1000 are fine).
-fn log_softmax<'a>(row: impl Iterator<Item = &'a f64> + Clone, out: &mut [f64]) {
-    let max = row.clone().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-    let sum: f64 = row.clone().map(|v| (v - max).exp()).sum();
-    let lse = max + sum.ln();
-    for (o, v) in out.iter_mut().zip(row) {
-        *o = v - lse;
+/// Per-call buffers of C values each.
+struct Scratch {
+    row: Vec<f64>,
+    lp: Vec<f64>,
+    softmax: Vec<f64>,
+    a: Vec<f64>,
+    grad: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(c: usize) -> Self {
+        Scratch {
+            row: vec![0.0; c],
+            lp: vec![0.0; c],
+            softmax: vec![0.0; c],
+            a: vec![0.0; c],
+            grad: vec![0.0; c],
+        }
+    }
+}
+
+/// log_softmax and softmax of `row`, shifted by the maximum so no exponent
+/// overflows (logits of +-1000 are fine); one exponential per class.
+fn log_softmax(row: &[f64], lp: &mut [f64], softmax: &mut [f64]) {
+    let max = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+    let mut sum = 0.0;
+    for ((l, e), v) in lp.iter_mut().zip(softmax.iter_mut()).zip(row) {
+        *l = v - max;
+        *e = l.exp();
+        sum += *e;
+    }
+    let log_sum = sum.ln();
+    let inv = 1.0 / sum;
+    for (l, e) in lp.iter_mut().zip(softmax.iter_mut()) {
+        *l -= log_sum;
+        *e *= inv;
     }
 }
 

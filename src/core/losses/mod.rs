@@ -312,27 +312,35 @@ pub(crate) fn shaped(
 /// Fails when a finished output holds a non-finite value (an f64 overflow,
 /// e.g. mse of 1e300): JSON cannot carry it and it would be wrong anyway.
 pub(crate) fn check_finite(output: &LossOutput) -> Result<(), LossError> {
-    let shape = output.gradient.shape();
-    if let Some(i) = output.gradient.iter().position(|v| !v.is_finite()) {
+    if let Some(position) = first_non_finite(&output.gradient) {
         return Err(LossError::Overflow {
             field: "predictions",
-            position: position(i, shape),
+            position,
         });
     }
-    match &output.loss {
-        LossValue::Scalar(v) if !v.is_finite() => Err(LossError::Overflow {
+    let position = match &output.loss {
+        LossValue::Scalar(v) if !v.is_finite() => Some("the reduced loss".to_owned()),
+        LossValue::Scalar(_) => None,
+        LossValue::PerItem(a) => first_non_finite(a),
+    };
+    match position {
+        Some(position) => Err(LossError::Overflow {
             field: "predictions",
-            position: "the reduced loss".to_owned(),
+            position,
         }),
-        LossValue::PerItem(a) => match a.iter().position(|v| !v.is_finite()) {
-            Some(i) => Err(LossError::Overflow {
-                field: "predictions",
-                position: position(i, a.shape()),
-            }),
-            None => Ok(()),
-        },
-        LossValue::Scalar(_) => Ok(()),
+        None => Ok(()),
     }
+}
+
+/// Position of the first non-finite element. Scans the contiguous slice when
+/// there is one: iterating an `IxDyn` array element by element is several
+/// times slower, and this runs on every output.
+fn first_non_finite(a: &ArrayD<f64>) -> Option<String> {
+    let index = match a.as_slice() {
+        Some(s) => s.iter().position(|v| !v.is_finite()),
+        None => a.iter().position(|v| !v.is_finite()),
+    };
+    index.map(|i| position(i, a.shape()))
 }
 
 /// Numerically stable logistic sigmoid 1 / (1 + e^-x): never evaluates

@@ -54,19 +54,21 @@ pub(crate) fn fold_elementwise(
         Reduction::Mean => 1.0 / n as f64,
         Reduction::Sum | Reduction::None => 1.0,
     };
-    let mut gradient = Vec::with_capacity(n);
-    let mut total = 0.0;
+    // Zero-filled vectors come from calloc (pages mapped lazily, no extra
+    // pass), and writing through `iter_mut().zip` has no capacity checks.
+    let mut gradient = vec![0.0; n];
     let loss = if reduction == Reduction::None {
-        let mut items = Vec::with_capacity(n);
-        for (l, g) in pairs {
-            items.push(l);
-            gradient.push(g);
+        let mut items = vec![0.0; n];
+        for ((slot, item), (l, g)) in gradient.iter_mut().zip(items.iter_mut()).zip(pairs) {
+            *item = l;
+            *slot = g;
         }
         LossValue::PerItem(shaped("predictions", shape, items)?)
     } else {
-        for (l, g) in pairs {
+        let mut total = 0.0;
+        for (slot, (l, g)) in gradient.iter_mut().zip(pairs) {
             total += l;
-            gradient.push(g * scale);
+            *slot = g * scale;
         }
         LossValue::Scalar(match reduction {
             Reduction::Mean => total / n as f64,
