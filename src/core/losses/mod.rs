@@ -373,18 +373,19 @@ pub(crate) fn clamped_ln(x: f64) -> f64 {
 
 /// BCE of probability `p` against target `y` with PyTorch's clamped logs, and
 /// its derivative by PyTorch's backward rule (p - y) / max(p (1 - p), 1e-12).
-/// A log whose coefficient is 0 is skipped: 0 * clamped log is 0 anyway, and
-/// hard labels then need one logarithm instead of two.
+/// For a hard label only one log has a non-zero coefficient (0 * clamped log
+/// is exactly 0), so it takes one logarithm of a selected argument: no
+/// data-dependent branch on the label, and half the logarithms.
 #[inline]
 pub(crate) fn bce_prob(p: f64, y: f64) -> (f64, f64) {
-    let pos = if y == 0.0 { 0.0 } else { y * clamped_ln(p) };
-    let neg = if y == 1.0 {
-        0.0
+    let loss = if y == 0.0 || y == 1.0 {
+        let q = if y == 1.0 { p } else { 1.0 - p };
+        -clamped_ln(q)
     } else {
-        (1.0 - y) * clamped_ln(1.0 - p)
+        -(y * clamped_ln(p) + (1.0 - y) * clamped_ln(1.0 - p))
     };
     let grad = (p - y) / (p * (1.0 - p)).max(BCE_GRAD_EPS);
-    (-(pos + neg), grad)
+    (loss, grad)
 }
 
 #[cfg(test)]

@@ -104,15 +104,18 @@ impl SmoothL1 {
         if beta == 0.0 {
             return l1(predictions, targets, reduction);
         }
-        let half_beta = 0.5 * beta;
         let inv_beta = 1.0 / beta;
+        // Branch-free form of the two pieces: with c = min(|d|, beta),
+        // c (|d| - c / 2) / beta is 0.5 d^2 / beta below beta and
+        // |d| - 0.5 beta above, and the gradient is clamp(d, -beta, beta) / beta.
+        // Random data would mispredict a branch half of the time.
         elementwise_diff(predictions, targets, reduction, |d| {
             let a = d.abs();
-            if a < beta {
-                (0.5 * d * d * inv_beta, d * inv_beta)
-            } else {
-                (a - half_beta, sign(d))
-            }
+            let c = a.min(beta);
+            (
+                c * (a - 0.5 * c) * inv_beta,
+                d.clamp(-beta, beta) * inv_beta,
+            )
         })
     }
 }
@@ -153,14 +156,12 @@ impl Huber {
         reduction: Reduction,
     ) -> Result<LossOutput, LossError> {
         let delta = self.delta;
-        let half_delta = 0.5 * delta;
+        // Branch-free, as smooth_l1: c = min(|d|, delta) gives c (|d| - c / 2)
+        // and the gradient clamp(d, -delta, delta).
         elementwise_diff(predictions, targets, reduction, |d| {
             let a = d.abs();
-            if a <= delta {
-                (0.5 * d * d, d)
-            } else {
-                (delta * (a - half_delta), delta * sign(d))
-            }
+            let c = a.min(delta);
+            (c * (a - 0.5 * c), d.clamp(-delta, delta))
         })
     }
 }
