@@ -166,16 +166,6 @@ pub enum LossJson {
     Items(Tensor),
 }
 
-impl LossJson {
-    /// The scalar, if reduced.
-    pub fn as_scalar(&self) -> Option<f64> {
-        match self {
-            LossJson::Scalar(v) => Some(*v),
-            LossJson::Items(_) => None,
-        }
-    }
-}
-
 /// A core error as a 422 naming its field.
 fn invalid(err: LossError) -> ApiError {
     ApiError::invalid(err.field(), err.to_string())
