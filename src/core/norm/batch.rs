@@ -2,7 +2,7 @@
 
 use ndarray::{Array1, ArrayD, ArrayViewD, IxDyn};
 
-use super::moments::mean_var_runs;
+use super::moments::{moments_runs, Moments};
 use super::{
     check_eps, check_input, inv_std, ncs, normalize_run, row_major, Affine, NormError, Normalized,
 };
@@ -88,27 +88,43 @@ pub fn batch_norm(
     let running = running.unwrap_or_else(|| RunningStats::initial(c));
     check_running(&running, c)?;
     let src = row_major(&input);
-    let (mean, var, running) = if params.training {
+    let (stats, running) = if params.training {
         if n * s == 1 {
             return Err(NormError::OneValuePerChannel {
                 shape: input.shape().to_vec(),
             });
         }
-        let (mean, var) = channel_moments(&src, n, c, s);
-        let updated = update_running(&running, &mean, &var, params.momentum, n * s);
-        (mean, var, updated)
+        let stats = channel_moments(&src, n, c, s);
+        let updated = update_running(&running, &stats, params.momentum, n * s);
+        (stats, updated)
     } else {
-        (running.mean.clone(), running.var.clone(), running)
+        let stats = running
+            .mean
+            .iter()
+            .zip(&running.var)
+            .map(|(&mean_hi, &var)| Moments {
+                mean_hi,
+                mean_lo: 0.0,
+                var,
+            })
+            .collect();
+        (stats, running)
     };
     let mut out = vec![0.0; src.len()];
+    let fallback = Moments {
+        mean_hi: 0.0,
+        mean_lo: 0.0,
+        var: 1.0,
+    };
     for (i, (xr, yr)) in src.chunks_exact(s).zip(out.chunks_exact_mut(s)).enumerate() {
         let ch = i % c;
-        let (m, v) = (mean.get(ch).copied(), var.get(ch).copied());
-        let (m, v) = (m.unwrap_or(0.0), v.unwrap_or(1.0));
+        let m = stats.get(ch).unwrap_or(&fallback);
         let gamma = ab.gamma.get(ch).copied().unwrap_or(1.0);
         let beta = ab.beta.get(ch).copied().unwrap_or(0.0);
-        normalize_run(xr, yr, m, inv_std(v, params.eps) * gamma, beta);
+        normalize_run(xr, yr, m, inv_std(m.var, params.eps) * gamma, beta);
     }
+    let mean: Vec<f64> = stats.iter().map(Moments::mean).collect();
+    let var: Vec<f64> = stats.iter().map(|m| m.var).collect();
     Ok(BatchNormed {
         normalized: Normalized {
             output: ArrayD::from_shape_vec(IxDyn(input.shape()), out)?,
@@ -141,35 +157,39 @@ fn check_running(running: &RunningStats, channels: usize) -> Result<(), NormErro
     }
 }
 
-/// Mean and biased variance of each channel over its N runs of S values.
-fn channel_moments(src: &[f64], n: usize, c: usize, s: usize) -> (Vec<f64>, Vec<f64>) {
+/// Moments of each channel over its N runs of S values.
+fn channel_moments(src: &[f64], n: usize, c: usize, s: usize) -> Vec<Moments> {
     (0..c)
         .map(|ch| {
             let runs = (0..n).filter_map(move |i| src.get((i * c + ch) * s..(i * c + ch + 1) * s));
-            mean_var_runs(runs)
+            moments_runs(runs)
         })
-        .unzip()
+        .collect()
 }
 
 /// PyTorch's running update; `m` values per channel (m > 1) make the biased
 /// variance unbiased by the factor m / (m - 1).
 fn update_running(
     running: &RunningStats,
-    mean: &[f64],
-    var: &[f64],
+    stats: &[Moments],
     momentum: f64,
     m: usize,
 ) -> RunningStats {
     let bessel = m as f64 / (m as f64 - 1.0);
-    let blend = |old: &[f64], new: &[f64], factor: f64| -> Vec<f64> {
-        old.iter()
-            .zip(new)
-            .map(|(&o, &x)| (1.0 - momentum) * o + momentum * x * factor)
-            .collect()
-    };
+    let blend = |old: f64, new: f64| (1.0 - momentum) * old + momentum * new;
     RunningStats {
-        mean: blend(&running.mean, mean, 1.0),
-        var: blend(&running.var, var, bessel),
+        mean: running
+            .mean
+            .iter()
+            .zip(stats)
+            .map(|(&o, s)| blend(o, s.mean()))
+            .collect(),
+        var: running
+            .var
+            .iter()
+            .zip(stats)
+            .map(|(&o, s)| blend(o, s.var * bessel))
+            .collect(),
     }
 }
 

@@ -3,7 +3,7 @@
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use super::affine::Resolved;
-use super::moments::mean_var;
+use super::moments::moments;
 use super::{
     check_eps, check_input, inv_std, ncs, normalize_run, row_major, Affine, NormError, Normalized,
 };
@@ -63,18 +63,18 @@ pub(super) fn normalize_groups(
         .chunks_exact(group_len)
         .zip(out.chunks_exact_mut(group_len));
     for (i, (xs, ys)) in chunks.enumerate() {
-        let (mean, var) = mean_var(xs);
-        let inv = inv_std(var, eps);
+        let m = moments(xs);
+        let inv = inv_std(m.var, eps);
         let first_channel = (i % groups) * per_group;
         let runs = xs.chunks_exact(s).zip(ys.chunks_exact_mut(s));
         for (j, (xr, yr)) in runs.enumerate() {
             let ch = first_channel + j;
             let gamma = ab.gamma.get(ch).copied().unwrap_or(1.0);
             let beta = ab.beta.get(ch).copied().unwrap_or(0.0);
-            normalize_run(xr, yr, mean, inv * gamma, beta);
+            normalize_run(xr, yr, &m, inv * gamma, beta);
         }
-        means.push(mean);
-        vars.push(var);
+        means.push(m.mean());
+        vars.push(m.var);
     }
     Ok(Normalized {
         output: ArrayD::from_shape_vec(IxDyn(input.shape()), out)?,

@@ -2,7 +2,7 @@
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
-use super::moments::mean_var;
+use super::moments::moments;
 use super::{check_eps, check_input, inv_std, row_major, Affine, NormError, Normalized};
 
 /// Layer norm over the last `normalized_dims` dims (default: all but the
@@ -46,14 +46,14 @@ pub fn layer_norm(
         .chunks_exact(group_len)
         .zip(out.chunks_exact_mut(group_len))
     {
-        let (mean, var) = mean_var(xs);
-        let inv = inv_std(var, eps);
+        let m = moments(xs);
+        let inv = inv_std(m.var, eps);
         let params = ab.gamma.iter().zip(&ab.beta);
         for ((y, &x), (&gamma, &beta)) in ys.iter_mut().zip(xs).zip(params) {
-            *y = (x - mean) * inv * gamma + beta;
+            *y = m.center(x) * inv * gamma + beta;
         }
-        means.push(mean);
-        vars.push(var);
+        means.push(m.mean());
+        vars.push(m.var);
     }
     Ok(Normalized {
         output: ArrayD::from_shape_vec(IxDyn(input.shape()), out)?,

@@ -142,11 +142,11 @@ fn inv_std(var: f64, eps: f64) -> f64 {
 }
 
 /// Writes `(x - mean) * inv_std * gamma + beta` for one run of values that
-/// share statistics and affine parameters. Subtracting the mean first (rather
-/// than folding it into one shift) keeps full precision when |mean| >> std.
-fn normalize_run(src: &[f64], dst: &mut [f64], mean: f64, scale: f64, beta: f64) {
+/// share statistics and affine parameters. Centering first (rather than
+/// folding the mean into one shift) keeps full precision when |mean| >> std.
+fn normalize_run(src: &[f64], dst: &mut [f64], m: &moments::Moments, scale: f64, beta: f64) {
     for (y, &x) in dst.iter_mut().zip(src) {
-        *y = (x - mean) * scale + beta;
+        *y = m.center(x) * scale + beta;
     }
 }
 

@@ -6,13 +6,41 @@
 //! mean, the second the squared deviations; the correction term removes most
 //! of the rounding error left in the mean. Unlike the textbook
 //! `E[x²] − E[x]²`, this does not cancel catastrophically when |mean| >> std,
-//! and it gives (almost exactly) 0 for a constant group.
+//! and it gives (almost exactly) 0 for a constant group. The same correction
+//! `Σ d / n` is the rounding error left in the first-pass mean; it is kept as a
+//! separate low part ([`Moments::mean_lo`]) so `(x - hi) - lo` stays accurate
+//! even when |mean| is 1e9 times the spread (one f64 cannot hold that mean to
+//! the precision the normalized output needs).
+
+/// Mean (as an unevaluated sum `hi + lo`) and biased variance of a group.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Moments {
+    /// First-pass mean, `Σ x / n` rounded.
+    pub mean_hi: f64,
+    /// Its correction `Σ (x - mean_hi) / n`.
+    pub mean_lo: f64,
+    /// Biased variance (divide by n).
+    pub var: f64,
+}
+
+impl Moments {
+    /// The mean as one f64.
+    pub fn mean(&self) -> f64 {
+        self.mean_hi + self.mean_lo
+    }
+
+    /// `x - mean`, subtracting the high part first (exact when x is near it).
+    #[inline]
+    pub fn center(&self, x: f64) -> f64 {
+        (x - self.mean_hi) - self.mean_lo
+    }
+}
 
 /// Mean and biased variance (divide by n) of the values of all `runs` together.
 ///
-/// Empty input (no values in any run) returns `(0, 0)`; the norms reject empty
+/// Empty input (no values in any run) returns zeros; the norms reject empty
 /// inputs before they get here, so this only keeps the function total.
-pub fn mean_var_runs<'a, I>(runs: I) -> (f64, f64)
+pub fn moments_runs<'a, I>(runs: I) -> Moments
 where
     I: Iterator<Item = &'a [f64]> + Clone,
 {
@@ -23,7 +51,11 @@ where
         sum += run.iter().sum::<f64>();
     }
     if count == 0 {
-        return (0.0, 0.0);
+        return Moments {
+            mean_hi: 0.0,
+            mean_lo: 0.0,
+            var: 0.0,
+        };
     }
     let n = count as f64;
     let mean = sum / n;
@@ -37,12 +69,22 @@ where
         }
     }
     let var = ((sum_d2 - sum_d * sum_d / n) / n).max(0.0);
-    (mean, var)
+    Moments {
+        mean_hi: mean,
+        mean_lo: sum_d / n,
+        var,
+    }
 }
 
-/// Mean and biased variance of one contiguous run (see [`mean_var_runs`]).
+/// Moments of one contiguous run (see [`moments_runs`]).
+pub fn moments(values: &[f64]) -> Moments {
+    moments_runs(std::iter::once(values))
+}
+
+/// `(mean, biased variance)` of one run, for callers that need no more.
 pub fn mean_var(values: &[f64]) -> (f64, f64) {
-    mean_var_runs(std::iter::once(values))
+    let m = moments(values);
+    (m.mean(), m.var)
 }
 
 #[cfg(test)]
@@ -75,8 +117,8 @@ mod tests {
         let a = [1.0, 2.0];
         let b = [3.0, 4.0];
         let runs = [&a[..], &b[..]];
-        let (m, v) = mean_var_runs(runs.iter().copied());
-        assert_eq!((m, v), mean_var(&[1.0, 2.0, 3.0, 4.0]));
+        let m = moments_runs(runs.iter().copied());
+        assert_eq!(m, moments(&[1.0, 2.0, 3.0, 4.0]));
     }
 
     #[test]
