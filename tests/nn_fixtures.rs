@@ -111,3 +111,30 @@ async fn fixtures_cover_every_kind_and_activation() {
         assert!(paths.contains(&path.as_str()), "no fixture for {path}");
     }
 }
+
+#[tokio::test]
+async fn batch_norm_running_stats_fed_back_over_http_follow_a_pytorch_module() {
+    let fixtures: Value = serde_json::from_str(FIXTURES).expect("fixture JSON");
+    let seq = &fixtures["batch_sequence"];
+    let app = common::spawn_app().await;
+    let mut running: Option<(Value, Value)> = None;
+    for (i, step) in seq["steps"].as_array().expect("steps").iter().enumerate() {
+        let mut body = serde_json::json!({
+            "input": step["input"], "training": step["training"], "momentum": seq["momentum"],
+            "eps": seq["eps"], "gamma": seq["gamma"], "beta": seq["beta"],
+        });
+        if let Some((mean, var)) = &running {
+            body["running_mean"] = mean.clone();
+            body["running_var"] = var.clone();
+        }
+        let response = app.post_json("/normalize/batch", &body).await;
+        assert_eq!(response.status(), 200, "step {i}");
+        let got: Value = response.json().await.expect("JSON");
+        for field in ["output", "running_mean", "running_var"] {
+            if let Err(e) = compare(field, &got[field], &step[field]) {
+                panic!("step {i}: {e}");
+            }
+        }
+        running = Some((got["running_mean"].clone(), got["running_var"].clone()));
+    }
+}
