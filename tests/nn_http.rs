@@ -573,3 +573,45 @@ async fn large_inputs_are_computed_and_match_small_ones() {
     let small = ok(&app, "/activation/gelu", json!({"input": &input[..97]})).await;
     assert_eq!(&out[..97], floats(&small["output"]).as_slice());
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_these_routes() {
+    let app = spawn_app().await;
+    let spec: Value = app.get("/openapi.json").await.json().await.expect("spec");
+    for path in [
+        "/normalize",
+        "/normalize/{kind}",
+        "/activation",
+        "/activation/{name}",
+    ] {
+        assert!(
+            spec["paths"][path].is_object(),
+            "{path} missing from openapi.yaml"
+        );
+    }
+    let names = &spec["paths"]["/activation/{name}"]["post"]["parameters"][0]["schema"]["enum"];
+    let catalogue: Value = app
+        .get("/activation")
+        .await
+        .json()
+        .await
+        .expect("catalogue");
+    let listed: Vec<&Value> = catalogue
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["name"])
+        .collect();
+    assert_eq!(names.as_array().unwrap().iter().collect::<Vec<_>>(), listed);
+    for schema in [
+        "NormalizeRequest",
+        "NormalizeResponse",
+        "ActivationRequest",
+        "ActivationResponse",
+    ] {
+        assert!(
+            spec["components"]["schemas"][schema].is_object(),
+            "{schema}"
+        );
+    }
+}

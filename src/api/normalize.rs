@@ -172,6 +172,14 @@ async fn normalize(
     check_finite("output", &response.output.0)?;
     check_finite("mean", &response.mean.0)?;
     check_finite("var", &response.var.0)?;
+    for (field, stats) in [
+        ("running_mean", &response.running_mean),
+        ("running_var", &response.running_var),
+    ] {
+        if let Some(v) = stats {
+            check_finite(field, &ndarray::Array1::from(v.clone()).into_dyn())?;
+        }
+    }
     Ok(Json(response))
 }
 
