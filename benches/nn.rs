@@ -102,6 +102,15 @@ fn activations(c: &mut Criterion) {
             b.iter(|| act.apply(black_box(x.view())).expect("activation"))
         });
     }
+    // The same kernels into reused buffers: the compute cost without the
+    // allocation and first-touch page faults of two fresh 8 MB outputs.
+    let src = x.as_slice().expect("contiguous");
+    let (mut out, mut grad) = (vec![0.0; n], vec![0.0; n]);
+    for (name, act) in elementwise {
+        group.bench_function(BenchmarkId::new("into_buffers", name), |b| {
+            b.iter(|| act.apply_slice(black_box(src), &mut out, &mut grad))
+        });
+    }
     group.bench_function("softmax_dim-1", |b| {
         b.iter(|| softmax(black_box(x.view()), -1, None).expect("softmax"))
     });

@@ -66,47 +66,52 @@ impl Elementwise {
         }
     }
 
-    /// Applies the activation to every element. The match is hoisted out of
-    /// the loop so each arm compiles to its own tight, inlined loop.
+    /// Applies the activation to every element, into new arrays.
     pub fn apply(self, input: ArrayViewD<'_, f64>) -> Result<Activated, ActivationError> {
         let src = row_major(&input);
+        let mut output = vec![0.0; src.len()];
+        let mut gradient = vec![0.0; src.len()];
+        self.apply_slice(&src, &mut output, &mut gradient);
         let shape = input.shape();
+        Ok(Activated {
+            output: ArrayD::from_shape_vec(IxDyn(shape), output)?,
+            gradient: ArrayD::from_shape_vec(IxDyn(shape), gradient)?,
+        })
+    }
+
+    /// Writes `f(x)` and `f'(x)` of each value of `src` into `output` and
+    /// `gradient`, for callers that reuse buffers across calls; the shortest
+    /// of the three slices bounds the work. The match is hoisted out of the
+    /// loop so each arm compiles to its own tight, inlined loop.
+    pub fn apply_slice(self, src: &[f64], output: &mut [f64], gradient: &mut [f64]) {
         match self {
-            Elementwise::Sigmoid => map(&src, shape, sigmoid),
-            Elementwise::HardSigmoid(HardSigmoidVariant::Pytorch) => map(&src, shape, hard_sigmoid),
+            Elementwise::Sigmoid => fill(src, output, gradient, sigmoid),
+            Elementwise::HardSigmoid(HardSigmoidVariant::Pytorch) => {
+                fill(src, output, gradient, hard_sigmoid)
+            }
             Elementwise::HardSigmoid(HardSigmoidVariant::Keras2) => {
-                map(&src, shape, hard_sigmoid_keras2)
+                fill(src, output, gradient, hard_sigmoid_keras2)
             }
-            Elementwise::Tanh => map(&src, shape, tanh),
-            Elementwise::Relu => map(&src, shape, relu),
-            Elementwise::Relu6 => map(&src, shape, relu6),
+            Elementwise::Tanh => fill(src, output, gradient, tanh),
+            Elementwise::Relu => fill(src, output, gradient, relu),
+            Elementwise::Relu6 => fill(src, output, gradient, relu6),
             Elementwise::LeakyRelu { negative_slope } => {
-                map(&src, shape, |x| leaky_relu(x, negative_slope))
+                fill(src, output, gradient, |x| leaky_relu(x, negative_slope))
             }
-            Elementwise::Elu { alpha } => map(&src, shape, |x| elu(x, alpha)),
-            Elementwise::Gelu(GeluApproximation::None) => map(&src, shape, gelu),
-            Elementwise::Gelu(GeluApproximation::Tanh) => map(&src, shape, gelu_tanh),
-            Elementwise::Swish { beta } => map(&src, shape, |x| swish(x, beta)),
-            Elementwise::HardSwish => map(&src, shape, hard_swish),
+            Elementwise::Elu { alpha } => fill(src, output, gradient, |x| elu(x, alpha)),
+            Elementwise::Gelu(GeluApproximation::None) => fill(src, output, gradient, gelu),
+            Elementwise::Gelu(GeluApproximation::Tanh) => fill(src, output, gradient, gelu_tanh),
+            Elementwise::Swish { beta } => fill(src, output, gradient, |x| swish(x, beta)),
+            Elementwise::HardSwish => fill(src, output, gradient, hard_swish),
         }
     }
 }
 
-/// Writes `f` of every value into two preallocated buffers.
-fn map(
-    src: &[f64],
-    shape: &[usize],
-    f: impl Fn(f64) -> (f64, f64),
-) -> Result<Activated, ActivationError> {
-    let mut output = vec![0.0; src.len()];
-    let mut gradient = vec![0.0; src.len()];
-    for ((&x, y), g) in src.iter().zip(&mut output).zip(&mut gradient) {
+#[inline(always)]
+fn fill(src: &[f64], output: &mut [f64], gradient: &mut [f64], f: impl Fn(f64) -> (f64, f64)) {
+    for ((&x, y), g) in src.iter().zip(output.iter_mut()).zip(gradient.iter_mut()) {
         (*y, *g) = f(x);
     }
-    Ok(Activated {
-        output: ArrayD::from_shape_vec(IxDyn(shape), output)?,
-        gradient: ArrayD::from_shape_vec(IxDyn(shape), gradient)?,
-    })
 }
 
 /// `1 / (1 + e^-x)`, derivative `e^-|x| / (1 + e^-|x|)^2`. Only `e^-|x|` is
