@@ -1,8 +1,8 @@
 //! Softmax and log-softmax along one dim, with their vector-Jacobian products.
 
-use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, Axis, IxDyn, Zip};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
-use super::{grad_output_or_ones, Activated, ActivationError};
+use super::{grad_output_or_ones, row_major, Activated, ActivationError};
 
 /// Resolves a PyTorch-style `dim` (negative counts from the end) for an input
 /// of `ndim` dims. A 0-d input behaves as one of shape `[1]`, as in PyTorch.
@@ -30,7 +30,7 @@ pub fn softmax(
     dim: i64,
     grad_output: Option<ArrayViewD<'_, f64>>,
 ) -> Result<Activated, ActivationError> {
-    along(input, dim, grad_output, softmax_lane)
+    along(input, dim, grad_output, softmax_row)
 }
 
 /// Log-softmax along `dim`: `y_i = x_i - m - ln Σ_j e^{x_j - m}`, computed in
@@ -43,20 +43,22 @@ pub fn log_softmax(
     dim: i64,
     grad_output: Option<ArrayViewD<'_, f64>>,
 ) -> Result<Activated, ActivationError> {
-    along(input, dim, grad_output, log_softmax_lane)
+    along(input, dim, grad_output, log_softmax_row)
 }
 
-type Lane<'a> = ArrayView1<'a, f64>;
-type LaneMut<'a> = ArrayViewMut1<'a, f64>;
+/// One lane: input, upstream gradient, output, input gradient.
+type RowFn = fn(&[f64], &[f64], &mut [f64], &mut [f64]);
 
-/// Runs `lane_fn` on every 1-d lane along `dim`.
+/// Runs `row_fn` on every 1-d lane along `dim`. The dim is swapped to the
+/// end first (one copy when it is not already last) so every lane is a
+/// contiguous row: strided lanes would defeat the cache and vectorization.
 fn along(
     input: ArrayViewD<'_, f64>,
     dim: i64,
     grad_output: Option<ArrayViewD<'_, f64>>,
-    lane_fn: fn(Lane<'_>, Lane<'_>, LaneMut<'_>, LaneMut<'_>),
+    row_fn: RowFn,
 ) -> Result<Activated, ActivationError> {
-    let axis = Axis(resolve_dim(dim, input.ndim())?);
+    let axis = resolve_dim(dim, input.ndim())?;
     let shape = input.shape().to_vec();
     let g_flat = grad_output_or_ones(grad_output.as_ref(), &shape)?;
     // A 0-d input is one lane of length 1.
@@ -65,51 +67,74 @@ fn along(
     } else {
         shape.clone()
     };
-    let x = input.to_shape(IxDyn(&work_shape))?;
-    let g = ArrayViewD::from_shape(IxDyn(&work_shape), &g_flat)?;
-    let mut output = ArrayD::zeros(IxDyn(&work_shape));
-    let mut gradient = ArrayD::zeros(IxDyn(&work_shape));
-    Zip::from(x.lanes(axis))
-        .and(g.lanes(axis))
-        .and(output.lanes_mut(axis))
-        .and(gradient.lanes_mut(axis))
-        .for_each(lane_fn);
+    let last = work_shape.len() - 1;
+    let mut x = if shape.is_empty() {
+        input.into_shape_with_order(IxDyn(&work_shape))?
+    } else {
+        input
+    };
+    let mut g = ArrayViewD::from_shape(IxDyn(&work_shape), &g_flat)?;
+    x.swap_axes(axis, last);
+    g.swap_axes(axis, last);
+    let swapped_shape = x.shape().to_vec();
+    let (x_std, g_std) = (x.as_standard_layout(), g.as_standard_layout());
+    let (x_view, g_view) = (x_std.view(), g_std.view());
+    let (xs, gs) = (row_major(&x_view), row_major(&g_view));
+    let mut y = vec![0.0; xs.len()];
+    let mut dx = vec![0.0; xs.len()];
+    let lane = work_shape.get(axis).copied().unwrap_or(1);
+    if lane > 0 {
+        let rows = xs.chunks_exact(lane).zip(gs.chunks_exact(lane));
+        let outs = y.chunks_exact_mut(lane).zip(dx.chunks_exact_mut(lane));
+        for ((xr, gr), (yr, dr)) in rows.zip(outs) {
+            row_fn(xr, gr, yr, dr);
+        }
+    }
+    let restore = |v: Vec<f64>| -> Result<ArrayD<f64>, ActivationError> {
+        let mut a = ArrayD::from_shape_vec(IxDyn(&swapped_shape), v)?;
+        a.swap_axes(axis, last);
+        let a = if axis == last {
+            a
+        } else {
+            a.as_standard_layout().into_owned()
+        };
+        Ok(a.into_shape_with_order(IxDyn(&shape))?)
+    };
     Ok(Activated {
-        output: output.into_shape_with_order(IxDyn(&shape))?,
-        gradient: gradient.into_shape_with_order(IxDyn(&shape))?,
+        output: restore(y)?,
+        gradient: restore(dx)?,
     })
 }
 
-fn lane_max(x: &Lane<'_>) -> f64 {
+fn row_max(x: &[f64]) -> f64 {
     x.iter().copied().fold(f64::NEG_INFINITY, f64::max)
 }
 
-fn softmax_lane(x: Lane<'_>, g: Lane<'_>, mut y: LaneMut<'_>, mut dx: LaneMut<'_>) {
-    let m = lane_max(&x);
+fn softmax_row(x: &[f64], g: &[f64], y: &mut [f64], dx: &mut [f64]) {
+    let m = row_max(x);
     let mut sum = 0.0;
-    Zip::from(&mut y).and(&x).for_each(|y, &x| {
+    for (y, &x) in y.iter_mut().zip(x) {
         *y = (x - m).exp();
         sum += *y;
-    });
-    y.mapv_inplace(|v| v / sum);
-    let dot: f64 = y.iter().zip(g.iter()).map(|(a, b)| a * b).sum();
-    Zip::from(&mut dx)
-        .and(&y)
-        .and(&g)
-        .for_each(|d, &y, &g| *d = y * (g - dot));
+    }
+    let inv = 1.0 / sum;
+    y.iter_mut().for_each(|v| *v *= inv);
+    let dot: f64 = y.iter().zip(g).map(|(a, b)| a * b).sum();
+    for ((d, &y), &g) in dx.iter_mut().zip(y.iter()).zip(g) {
+        *d = y * (g - dot);
+    }
 }
 
-fn log_softmax_lane(x: Lane<'_>, g: Lane<'_>, mut y: LaneMut<'_>, mut dx: LaneMut<'_>) {
-    let m = lane_max(&x);
+fn log_softmax_row(x: &[f64], g: &[f64], y: &mut [f64], dx: &mut [f64]) {
+    let m = row_max(x);
     let log_sum = x.iter().map(|&v| (v - m).exp()).sum::<f64>().ln();
-    Zip::from(&mut y)
-        .and(&x)
-        .for_each(|y, &x| *y = x - m - log_sum);
-    let g_sum = g.sum();
-    Zip::from(&mut dx)
-        .and(&y)
-        .and(&g)
-        .for_each(|d, &y, &g| *d = g - y.exp() * g_sum);
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = x - m - log_sum;
+    }
+    let g_sum: f64 = g.iter().sum();
+    for ((d, &y), &g) in dx.iter_mut().zip(y.iter()).zip(g) {
+        *d = g - y.exp() * g_sum;
+    }
 }
 
 #[cfg(test)]
@@ -140,6 +165,22 @@ mod tests {
         let x = array![-1000.0, 0.0].into_dyn();
         let r = log_softmax(x.view(), 0, None).unwrap();
         assert_eq!(r.output[[0]], -1000.0);
+    }
+
+    #[test]
+    fn any_dim_and_layout_agree_with_the_last_dim() {
+        let x = array![[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]];
+        let g = array![[1.0, 0.0, -2.0], [0.3, 0.7, 0.1]];
+        let rows = softmax(x.view().into_dyn(), -1, Some(g.view().into_dyn())).unwrap();
+        // The transposed view is not in standard layout; softmax over its dim 0.
+        let cols = softmax(x.t().into_dyn(), 0, Some(g.t().into_dyn())).unwrap();
+        assert_eq!(cols.output.shape(), &[3, 2]);
+        for i in 0..2 {
+            for j in 0..3 {
+                assert!((rows.output[[i, j]] - cols.output[[j, i]]).abs() < 1e-15);
+                assert!((rows.gradient[[i, j]] - cols.gradient[[j, i]]).abs() < 1e-15);
+            }
+        }
     }
 
     #[test]
