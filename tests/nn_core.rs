@@ -105,3 +105,62 @@ fn evaluation_after_training_uses_what_training_accumulated() {
         [-1.0, -1.0, 0.0, 1.0, 1.0, 0.0],
     );
 }
+
+mod properties {
+    //! Two ways of computing the same normalization must agree.
+    //! Epsilon: 1e-12 absolute (inputs are O(10), outputs O(1)).
+
+    use evald::core::norm::{group_norm, instance_norm, layer_norm, Affine};
+    use ndarray::{ArrayD, Axis, IxDyn};
+    use proptest::prelude::*;
+
+    fn input() -> impl Strategy<Value = ArrayD<f64>> {
+        (1usize..4, 1usize..4, 2usize..6).prop_flat_map(|(n, g, s)| {
+            let c = 2 * g;
+            prop::collection::vec(-10.0f64..10.0, n * c * s)
+                .prop_map(move |v| ArrayD::from_shape_vec(IxDyn(&[n, c, s]), v).unwrap())
+        })
+    }
+
+    fn max_diff(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max)
+    }
+
+    proptest! {
+        #[test]
+        fn group_norm_with_one_group_is_layer_norm(x in input()) {
+            let g = group_norm(x.view(), 1, &Affine::default(), 1e-5).unwrap();
+            let l = layer_norm(x.view(), None, &Affine::default(), 1e-5).unwrap();
+            prop_assert!(max_diff(&g.output, &l.output) < 1e-12);
+            prop_assert!(max_diff(&g.mean.index_axis(Axis(1), 0).to_owned(), &l.mean) < 1e-12);
+        }
+
+        #[test]
+        fn group_norm_with_a_group_per_channel_is_instance_norm(x in input()) {
+            let c = x.shape()[1];
+            let g = group_norm(x.view(), c, &Affine::default(), 1e-5).unwrap();
+            let i = instance_norm(x.view(), &Affine::default(), 1e-5).unwrap();
+            prop_assert!(max_diff(&g.output, &i.output) < 1e-12);
+            prop_assert!(max_diff(&g.var, &i.var) < 1e-12);
+        }
+
+        #[test]
+        fn every_normalized_group_has_mean_beta_and_shrunk_variance(x in input()) {
+            let beta = 0.75;
+            let c = x.shape()[1];
+            let betas = ArrayD::from_elem(IxDyn(&[c]), beta);
+            let affine = Affine { gamma: None, beta: Some(betas.view()) };
+            let r = instance_norm(x.view(), &affine, 1e-5).unwrap();
+            for (lane, var) in r.output.lanes(Axis(2)).into_iter().zip(r.var.iter()) {
+                let n = lane.len() as f64;
+                let mean = lane.sum() / n;
+                let v = lane.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / n;
+                prop_assert!((mean - beta).abs() < 1e-12);
+                prop_assert!((v - var / (var + 1e-5)).abs() < 1e-9, "{v} vs {}", var / (var + 1e-5));
+            }
+        }
+    }
+}

@@ -615,3 +615,34 @@ async fn the_openapi_document_describes_these_routes() {
         );
     }
 }
+
+#[tokio::test]
+async fn large_normalizations_run_on_the_blocking_pool_and_agree_with_small_ones() {
+    let app = spawn_app().await;
+    // 2 x 4 x 100 x 100 = 80,000 values: over the 65,536 inline threshold.
+    let big: Vec<Vec<Vec<Vec<f64>>>> = (0..2)
+        .map(|n| {
+            (0..4)
+                .map(|c| {
+                    (0..100)
+                        .map(|i| {
+                            (0..100)
+                                .map(|j| ((n * 7 + c * 3 + i * 11 + j * 13) % 17) as f64)
+                                .collect()
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    let r = ok(&app, "/normalize/group", json!({"input": big, "groups": 2})).await;
+    assert_eq!(floats(&r["output"]).len(), 80_000);
+    // Sample 0, group 0 alone, normalized as a layer over its channels and space.
+    let part = json!([[big[0][0], big[0][1]]]);
+    let small = ok(&app, "/normalize/layer", json!({"input": part})).await;
+    assert!((floats(&small["mean"])[0] - floats(&r["mean"])[0]).abs() < 1e-12);
+    let head = &floats(&r["output"])[..20_000];
+    for (a, b) in head.iter().zip(floats(&small["output"])) {
+        assert!((a - b).abs() < 1e-12);
+    }
+}
