@@ -9,9 +9,10 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use evald::core::activation::{
     log_softmax, maxout, prelu, rrelu_train, softmax, Elementwise, GeluApproximation,
-    HardSigmoidVariant, SplitMix64,
+    HardSigmoidVariant,
 };
 use evald::core::norm::{batch_norm, group_norm, layer_norm, Affine, BatchNormParams};
+use evald::core::rng::SplitMix64;
 use ndarray::{ArrayD, IxDyn};
 
 /// Deterministic pseudo-normal-ish values in [-4, 4).

@@ -17,8 +17,9 @@ use super::tensor::Tensor;
 use super::AppState;
 use crate::core::activation::{
     log_softmax, maxout, prelu, rrelu_train, softmax, Activated, ActivationError, Elementwise,
-    GeluApproximation, HardSigmoidVariant, SplitMix64,
+    GeluApproximation, HardSigmoidVariant,
 };
+use crate::core::rng::SplitMix64;
 
 /// Inputs with more elements than this are computed on the blocking pool so
 /// a large request does not stall the async workers.

@@ -25,7 +25,7 @@ use thiserror::Error;
 pub use elementwise::{Elementwise, GeluApproximation, HardSigmoidVariant};
 pub use maxout::maxout;
 pub use prelu::{prelu, PreluOutput};
-pub use rrelu::{rrelu_train, SplitMix64};
+pub use rrelu::rrelu_train;
 pub use softmax::{log_softmax, resolve_dim, softmax};
 
 /// An activation's output and its gradient (same shape as the input).

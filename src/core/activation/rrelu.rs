@@ -3,31 +3,7 @@
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use super::{row_major, Activated, ActivationError};
-
-/// SplitMix64 (Steele, Lea & Flood, 2014; Vigna's reference constants): a tiny,
-/// fast generator whose whole state is one `u64`, so a request's `seed`
-/// fully determines its slopes on every platform. Not cryptographic.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1) with 53 random bits.
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-}
+use crate::core::rng::SplitMix64;
 
 /// RReLU in training: every element i draws a slope `a_i ~ U(lower, upper)`
 /// from `SplitMix64(seed)` (element i always gets the i-th draw, whatever the
@@ -71,14 +47,6 @@ pub fn rrelu_train(
 mod tests {
     use super::*;
     use ndarray::Array1;
-
-    #[test]
-    fn splitmix_matches_the_reference_sequence() {
-        // First outputs of Vigna's splitmix64.c seeded with 1234567.
-        let mut r = SplitMix64::new(1234567);
-        assert_eq!(r.next_u64(), 6457827717110365317);
-        assert_eq!(r.next_u64(), 3203168211198807973);
-    }
 
     #[test]
     fn the_same_seed_gives_the_same_slopes_within_bounds() {
