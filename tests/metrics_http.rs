@@ -341,3 +341,24 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !crc
 }
+
+#[tokio::test]
+async fn the_openapi_examples_are_what_the_server_answers() {
+    let app = spawn_app().await;
+    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let post = &spec["paths"]["/metrics"]["post"];
+    for name in ["binary", "multiclass"] {
+        let request =
+            &post["requestBody"]["content"]["application/json"]["examples"][name]["value"];
+        let expected =
+            &post["responses"]["200"]["content"]["application/json"]["examples"][name]["value"];
+        assert!(
+            request.is_object() && expected.is_object(),
+            "example {name} missing"
+        );
+        let response = app.post_json("/metrics", request).await;
+        assert_eq!(response.status().as_u16(), 200, "{name}");
+        let body: Value = response.json().await.unwrap();
+        assert_close(expected, &body, name);
+    }
+}
