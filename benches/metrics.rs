@@ -12,8 +12,7 @@
 //! Run: `cargo bench --bench metrics`
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use evald::api::extract::parse_json;
-use evald::api::metrics::MetricsRequest;
+use evald::api::metrics::{parse_json_fast, MetricsRequest};
 use evald::core::metrics::{
     evaluate_records, BinaryParams, BinaryRecords, GaucWeighting, ScoreTable, UserIndex,
 };
@@ -96,7 +95,7 @@ fn bench(c: &mut Criterion) {
     });
     let json = body(&d);
     group.bench_function("parse_20mb_request_body", |b| {
-        b.iter(|| parse_json::<MetricsRequest>(black_box(&json)))
+        b.iter(|| parse_json_fast::<MetricsRequest>(black_box(&json)))
     });
     group.finish();
 }

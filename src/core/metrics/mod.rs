@@ -45,7 +45,7 @@ pub use confusion::Confusion;
 pub use curve::{roc_curve, RocCurve};
 pub use gauc::{Gauc, GaucAccumulator, GaucWeighting, UserIndex};
 pub use multiclass::{evaluate_multiclass, Average, MulticlassParams, MulticlassReport, PerClass};
-pub use table::{descending_order, ScoreTable};
+pub use table::{ScoreTable, MAX_RECORDS};
 
 /// Invalid input to a metric. Each variant names the offending field (see
 /// [`MetricsError::field`]) and its message says what was found and what was
@@ -306,22 +306,18 @@ pub fn evaluate_records(
 ) -> Result<BinaryReport, MetricsError> {
     params.check()?;
     table::check_records(records.scores, records.labels, records.weights)?;
-    let order = descending_order(records.scores);
-    let table =
-        ScoreTable::from_sorted_records(&order, records.scores, records.labels, records.weights);
-    let gauc = match records.users {
-        Some(users) => Some(
-            gauc::accumulate_sorted_records(
-                &order,
-                records.labels,
-                records.scores,
-                records.weights,
-                users,
-            )?
-            .finish(weighting),
-        ),
-        None => None,
-    };
+    if let Some(users) = &records.users {
+        users.check(records.scores.len())?;
+    }
+    let ranked = table::rank_records(
+        records.scores,
+        records.labels,
+        records.users.map(|u| u.users),
+    )?;
+    let table = ScoreTable::from_ranked(&ranked, records.weights);
+    let gauc = records
+        .users
+        .map(|u| gauc::accumulate_ranked(&ranked, records.weights, u.n_users).finish(weighting));
     evaluate_binary(
         &table,
         RecordCounts::of_labels(records.labels),
