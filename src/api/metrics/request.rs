@@ -240,86 +240,9 @@ impl<'de> Deserialize<'de> for UserIds {
 
 #[derive(Default)]
 struct Interner {
-    by_name: HashMap<Box<str>, u32, SeededFx>,
-    by_integer: HashMap<i128, u32, SeededFx>,
+    by_name: HashMap<Box<str>, u32>,
+    by_integer: HashMap<i128, u32>,
     ids: UserIds,
-}
-
-/// Builds [`FxHasher`]s from a per-process random seed.
-///
-/// User ids are short strings looked up once per record (a million times for
-/// a 20 MB body); std's SipHash costs several times the rest of the parse.
-/// The rotate-xor-multiply hash of rustc (FxHash) is a few instructions per
-/// 8 bytes; seeding it from std's random state means inputs that collide
-/// cannot be precomputed offline.
-#[derive(Clone)]
-struct SeededFx(u64);
-
-impl Default for SeededFx {
-    fn default() -> Self {
-        use std::hash::BuildHasher;
-        static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-        SeededFx(
-            *SEED.get_or_init(|| {
-                std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64)
-            }),
-        )
-    }
-}
-
-impl std::hash::BuildHasher for SeededFx {
-    type Hasher = FxHasher;
-
-    fn build_hasher(&self) -> FxHasher {
-        FxHasher(self.0)
-    }
-}
-
-/// rustc's FxHash: `h = (h.rotate_left(5) ^ word) * K` per 8-byte word.
-struct FxHasher(u64);
-
-impl FxHasher {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
-    }
-}
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-
-    fn write_i128(&mut self, i: i128) {
-        self.add(i as u64);
-        self.add((i >> 64) as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        // The multiply mixes upward, so the high bits are the good ones;
-        // hashbrown takes buckets from the low bits (rustc-hash 2 does the same).
-        self.0.rotate_left(26)
-    }
 }
 
 impl Interner {
