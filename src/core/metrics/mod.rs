@@ -42,7 +42,7 @@ pub mod table;
 
 pub use auc::auc;
 pub use confusion::Confusion;
-pub use curve::{roc_curve, RocCurve};
+pub use curve::{roc_curve, roc_curve_at_most, RocCurve};
 pub use gauc::{Gauc, GaucAccumulator, GaucWeighting, UserIndex};
 pub use multiclass::{evaluate_multiclass, Average, MulticlassParams, MulticlassReport, PerClass};
 pub use table::{ScoreTable, MAX_RECORDS};
@@ -254,15 +254,12 @@ pub fn evaluate_binary(
             table.total_neg()
         )
     });
-    let mut roc = roc_curve(table, params.drop_intermediate);
+    let roc = curve::roc_curve_at_most(table, params.drop_intermediate, params.max_points);
     if roc.fpr.is_none() {
         warnings.push("roc.fpr is undefined (null): there are no negative labels".to_owned());
     }
     if roc.tpr.is_none() {
         warnings.push("roc.tpr is undefined (null): there are no positive labels".to_owned());
-    }
-    if let Some(max_points) = params.max_points {
-        roc.thin(max_points);
     }
     if let Some(message) = gauc.as_ref().and_then(Gauc::warning) {
         warnings.push(message);
