@@ -311,10 +311,21 @@ pub fn evaluate_records(
         records.labels,
         records.users.map(|u| u.users),
     )?;
-    let table = ScoreTable::from_ranked(&ranked, records.weights);
-    let gauc = records
-        .users
-        .map(|u| gauc::accumulate_ranked(&ranked, records.weights, u.n_users).finish(weighting));
+    // The GAUC buckets and the global table only read the sorted records, so
+    // they run side by side.
+    let (table, gauc) = std::thread::scope(|scope| {
+        let gauc = records.users.map(|u| {
+            let ranked = &ranked;
+            scope.spawn(move || gauc::accumulate_ranked(ranked, records.weights, u.n_users))
+        });
+        let table = ScoreTable::from_ranked(&ranked, records.weights);
+        (table, gauc.map(|handle| handle.join()))
+    });
+    let gauc = match gauc {
+        Some(Ok(acc)) => Some(acc.finish(weighting)),
+        Some(Err(panic)) => std::panic::resume_unwind(panic),
+        None => None,
+    };
     evaluate_binary(
         &table,
         RecordCounts::of_labels(records.labels),

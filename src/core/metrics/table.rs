@@ -269,7 +269,7 @@ pub(crate) fn rank_records(
         });
     }
     let user = |i: usize| users.and_then(|u| u.get(i).copied()).unwrap_or(0);
-    let mut ranked: Vec<Ranked> = scores
+    let ranked: Vec<Ranked> = scores
         .iter()
         .zip(labels)
         .enumerate()
@@ -279,8 +279,44 @@ pub(crate) fn rank_records(
             user: user(i),
         })
         .collect();
-    ranked.sort_unstable_by_key(|r| r.key);
-    Ok(ranked)
+    Ok(sort_by_key(ranked))
+}
+
+/// Below this many records one thread sorts; above, two threads sort the
+/// halves and one merge joins them (the service has two cores per instance).
+const PARALLEL_SORT_MIN: usize = 100_000;
+
+/// Sorts by key: halves on two threads, then a linear merge, for large input.
+fn sort_by_key(mut ranked: Vec<Ranked>) -> Vec<Ranked> {
+    if ranked.len() < PARALLEL_SORT_MIN {
+        ranked.sort_unstable_by_key(|r| r.key);
+        return ranked;
+    }
+    let mid = ranked.len() / 2;
+    let (left, right) = ranked.split_at_mut(mid);
+    std::thread::scope(|scope| {
+        scope.spawn(|| left.sort_unstable_by_key(|r| r.key));
+        right.sort_unstable_by_key(|r| r.key);
+    });
+    merge(left, right)
+}
+
+/// Merges two key-sorted runs.
+fn merge(left: &[Ranked], right: &[Ranked]) -> Vec<Ranked> {
+    let mut out = Vec::with_capacity(left.len() + right.len());
+    let (mut l, mut r) = (left.iter().peekable(), right.iter().peekable());
+    while let (Some(a), Some(b)) = (l.peek(), r.peek()) {
+        if a.key <= b.key {
+            out.push(**a);
+            l.next();
+        } else {
+            out.push(**b);
+            r.next();
+        }
+    }
+    out.extend(l.copied());
+    out.extend(r.copied());
+    out
 }
 
 /// Checks lengths, finiteness and weight signs of binary records.
@@ -391,6 +427,22 @@ mod tests {
         .unwrap();
         assert_eq!(t, agg);
         assert_eq!(ScoreTable::from_aggregates(t.iter()).unwrap(), t);
+    }
+
+    #[test]
+    fn the_two_thread_sort_equals_the_one_thread_sort() {
+        let scores: Vec<f64> = (0..PARALLEL_SORT_MIN as u64 * 2 + 7)
+            .map(|i| ((i.wrapping_mul(2654435761) % 1000) as f64) / 7.0)
+            .collect();
+        let labels = vec![false; scores.len()];
+        let ranked = rank_records(&scores, &labels, None).unwrap();
+        let keys: Vec<u64> = ranked.iter().map(|r| r.key).collect();
+        let mut expected: Vec<u64> = scores.iter().map(|&s| descending_key(s)).collect();
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+        let mut indices: Vec<usize> = ranked.iter().map(Ranked::index).collect();
+        indices.sort_unstable();
+        assert!(indices.iter().enumerate().all(|(i, &j)| i == j));
     }
 
     #[test]
