@@ -202,7 +202,7 @@ async fn non_json_content_types_are_415() {
 #[tokio::test]
 async fn invalid_meaning_is_422_naming_the_field() {
     let app = spawn_app_with(|config| config.max_array_len = 4).await;
-    let cases: [(&str, Value, &str); 14] = [
+    let cases: [(&str, Value, &str); 16] = [
         (
             "length mismatch",
             json!({"predictions": [0.1, 0.2], "labels": [1]}),
@@ -271,6 +271,16 @@ async fn invalid_meaning_is_422_naming_the_field() {
         (
             "empty predictions",
             json!({"predictions": [], "labels": []}),
+            "predictions",
+        ),
+        (
+            "scalar predictions",
+            json!({"predictions": 0.5, "labels": [1]}),
+            "predictions",
+        ),
+        (
+            "three-dimensional predictions",
+            json!({"predictions": [[[0.5]]], "labels": [0]}),
             "predictions",
         ),
     ];
