@@ -282,13 +282,14 @@ pub(crate) fn rank_records(
     Ok(sort_by_key(ranked))
 }
 
-/// Below this many records one thread sorts; above, two threads sort the
-/// halves and one merge joins them (the service has two cores per instance).
-const PARALLEL_SORT_MIN: usize = 100_000;
+/// Below this many records one thread does the work; above, two threads sort
+/// the halves and one merge joins them (the service has two cores per
+/// instance), and the GAUC buckets are built beside the table.
+pub(crate) const PARALLEL_MIN: usize = 100_000;
 
 /// Sorts by key: halves on two threads, then a linear merge, for large input.
 fn sort_by_key(mut ranked: Vec<Ranked>) -> Vec<Ranked> {
-    if ranked.len() < PARALLEL_SORT_MIN {
+    if ranked.len() < PARALLEL_MIN {
         ranked.sort_unstable_by_key(|r| r.key);
         return ranked;
     }
@@ -431,7 +432,7 @@ mod tests {
 
     #[test]
     fn the_two_thread_sort_equals_the_one_thread_sort() {
-        let scores: Vec<f64> = (0..PARALLEL_SORT_MIN as u64 * 2 + 7)
+        let scores: Vec<f64> = (0..PARALLEL_MIN as u64 * 2 + 7)
             .map(|i| ((i.wrapping_mul(2654435761) % 1000) as f64) / 7.0)
             .collect();
         let labels = vec![false; scores.len()];
