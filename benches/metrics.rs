@@ -12,7 +12,8 @@
 //! Run: `cargo bench --bench metrics`
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use evald::api::metrics::{parse_json_fast, MetricsRequest};
+use evald::api::extract::parse_json_fast;
+use evald::api::metrics::MetricsRequest;
 use evald::core::metrics::{
     evaluate_records, BinaryParams, BinaryRecords, GaucWeighting, ScoreTable, UserIndex,
 };

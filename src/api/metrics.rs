@@ -5,14 +5,13 @@
 //! core on the blocking pool when the input is large, and serializes a
 //! [`MetricsResponse`].
 
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use ndarray::{Array2, Ix2};
-use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{parse_json, read_body, require_json_content_type};
+use super::extract::ApiJson;
 use super::AppState;
 use crate::core::metrics::{
     evaluate_multiclass, evaluate_records, BinaryParams, BinaryRecords, GaucWeighting,
@@ -28,9 +27,6 @@ pub use response::{
     PerClassBody, RocBody,
 };
 
-/// Bodies larger than this are parsed on the blocking pool.
-const BLOCKING_PARSE_BYTES: usize = 256 * 1024;
-
 /// Inputs with more values than this are evaluated on the blocking pool so a
 /// large request does not stall the async workers.
 const BLOCKING_THRESHOLD: usize = 50_000;
@@ -42,7 +38,7 @@ pub fn router() -> Router<AppState> {
 
 async fn post_metrics(
     State(state): State<AppState>,
-    FastJson(request): FastJson<MetricsRequest>,
+    ApiJson(request): ApiJson<MetricsRequest>,
 ) -> ApiResult<Json<MetricsResponse>> {
     let job = MetricsJob::from_request(request, state.config.max_array_len)?;
     let response = if job.size() > BLOCKING_THRESHOLD {
@@ -53,41 +49,6 @@ async fn post_metrics(
         job.run()?
     };
     Ok(Json(response))
-}
-
-/// [`super::ApiJson`] with a fast path for large bodies: the same checks and
-/// the same errors (415, 413, 400, 422 whose `field` is the JSON path), but
-/// the body is first parsed with plain serde_json and only re-parsed through
-/// [`parse_json`] (serde_path_to_error) when that fails, to locate the error.
-/// Tracking the path of every element costs about three times the parse
-/// itself on a 20 MB body of a million numbers; valid bodies never need it.
-#[derive(Debug, Clone)]
-pub struct FastJson<T>(pub T);
-
-impl<T> FromRequest<AppState> for FastJson<T>
-where
-    T: DeserializeOwned + Send + 'static,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        require_json_content_type(req.headers())?;
-        let bytes = read_body(req.into_body(), state.config.body_limit).await?;
-        let value = if bytes.len() > BLOCKING_PARSE_BYTES {
-            tokio::task::spawn_blocking(move || parse_json_fast::<T>(&bytes))
-                .await
-                .map_err(ApiError::internal)??
-        } else {
-            parse_json_fast::<T>(&bytes)?
-        };
-        Ok(FastJson(value))
-    }
-}
-
-/// Parses `bytes` as [`parse_json`] does (same result, same errors), without
-/// path tracking unless the body is invalid.
-pub fn parse_json_fast<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice::<T>(bytes).or_else(|_| parse_json::<T>(bytes))
 }
 
 /// A core error as a 422 naming the field (with its index for arrays).
