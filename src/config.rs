@@ -18,7 +18,11 @@ pub enum LogFormat {
 
 /// Command line of the `evald` binary.
 #[derive(Debug, Parser)]
-#[command(name = "evald", version, about = "HTTP evaluation microservice for model metrics")]
+#[command(
+    name = "evald",
+    version,
+    about = "HTTP evaluation microservice for model metrics"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -107,9 +107,17 @@ pub async fn problemize(req: Request, next: Next) -> Response {
     }
     let problem = Problem::from_status(status);
     let detail = match status {
-        StatusCode::REQUEST_TIMEOUT => "the request did not complete within the configured timeout (--request-timeout-secs)".to_owned(),
-        StatusCode::PAYLOAD_TOO_LARGE => "request body is over the configured limit (--body-limit)".to_owned(),
-        StatusCode::BAD_REQUEST => "the request body could not be read (bad gzip encoding or a broken connection)".to_owned(),
+        StatusCode::REQUEST_TIMEOUT => {
+            "the request did not complete within the configured timeout (--request-timeout-secs)"
+                .to_owned()
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "request body is over the configured limit (--body-limit)".to_owned()
+        }
+        StatusCode::BAD_REQUEST => {
+            "the request body could not be read (bad gzip encoding or a broken connection)"
+                .to_owned()
+        }
         _ => status.canonical_reason().unwrap_or("error").to_owned(),
     };
     let mut err = ApiError::new(problem, detail).into_response();
@@ -192,8 +200,14 @@ impl Stats {
                 out,
                 "evald_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}"
             );
-            let _ = writeln!(out, "evald_request_duration_seconds_sum{{route=\"{route}\"}} {sum}");
-            let _ = writeln!(out, "evald_request_duration_seconds_count{{route=\"{route}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "evald_request_duration_seconds_sum{{route=\"{route}\"}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "evald_request_duration_seconds_count{{route=\"{route}\"}} {count}"
+            );
         }
     }
 }
@@ -219,7 +233,11 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 pub fn resident_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .map(|pages| pages * 4096)
         .unwrap_or(0)
 }

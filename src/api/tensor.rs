@@ -237,19 +237,28 @@ mod tests {
     #[test]
     fn rejects_a_short_row_naming_its_position() {
         let err = parse("[[1, 2, 3], [4, 5]]").unwrap_err();
-        assert!(err.contains("at [1]: expected 3 elements, found 2"), "{err}");
+        assert!(
+            err.contains("at [1]: expected 3 elements, found 2"),
+            "{err}"
+        );
     }
 
     #[test]
     fn rejects_a_number_where_an_array_is_expected() {
         let err = parse("[[1, 2], 3]").unwrap_err();
-        assert!(err.contains("at [1]: expected an array, found a number"), "{err}");
+        assert!(
+            err.contains("at [1]: expected an array, found a number"),
+            "{err}"
+        );
     }
 
     #[test]
     fn rejects_an_array_where_a_number_is_expected() {
         let err = parse("[1, [2]]").unwrap_err();
-        assert!(err.contains("at [1]: expected a number, found an array"), "{err}");
+        assert!(
+            err.contains("at [1]: expected a number, found an array"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,1 +1,30 @@
-//! Stream state (work in progress).
+//! Stream state: named, growing binary evaluations kept as mergeable aggregates,
+//! globally and per user, behind a small store interface. No HTTP types here.
+//!
+//! - [`aggregate`]: [`ScoreAggregate`], the exact (or compacted, with a certified
+//!   AUC error bound) sufficient statistics of a set of binary records.
+//! - [`batch`]: [`BatchBuilder`] stages one request's records into a local
+//!   aggregate *before* any lock is taken, so a bad line leaves nothing applied.
+//! - [`stream`]: [`Stream`], one named stream (global + per-user aggregates).
+//! - [`store`]: the [`StreamStore`] trait and its in-memory implementation with
+//!   budgets (streams, users, memory) and TTL purge.
+//! - [`snapshot`]: the versioned, checksummed on-disk format and atomic writes.
+
+pub mod aggregate;
+pub mod batch;
+pub mod snapshot;
+pub mod store;
+pub mod stream;
+
+pub use aggregate::{Bin, Record, RecordCounts, ScoreAggregate};
+pub use batch::{BatchBuilder, StagedBatch};
+pub use store::{Budgets, Gauges, IngestSummary, MemoryStore, StoreError, StreamInfo, StreamStore};
+pub use stream::Stream;
+
+/// Milliseconds since the Unix epoch, the store's clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
