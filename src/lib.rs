@@ -12,11 +12,13 @@
 //! - [`api`]: the axum HTTP layer: routes, request/response types, and the one
 //!   error type that becomes `application/problem+json`.
 //! - [`config`], [`telemetry`], [`startup`]: process wiring (CLI flags, logs,
-//!   building the app and serving it until a shutdown signal).
+//!   building the app and serving it until a shutdown signal), and
+//!   [`healthcheck`] (the container probe).
 
 pub mod api;
 pub mod config;
 pub mod core;
+pub mod healthcheck;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -9,16 +9,31 @@ use evald::{startup, telemetry};
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.config.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(cli.config).await,
+        Command::Serve => {
+            telemetry::init(cli.config.log_format);
+            serve(cli.config).await
+        }
+        Command::Healthcheck { addr } => healthcheck(addr),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
+            eprintln!("evald: {e}");
             tracing::error!(error = %e, "evald stopped with an error");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+fn healthcheck(addr: std::net::SocketAddr) -> std::io::Result<()> {
+    let timeout = std::time::Duration::from_secs(3);
+    if evald::healthcheck::probe(addr, "/healthz", timeout)? {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "{addr}/healthz did not answer 200"
+        )))
     }
 }
 

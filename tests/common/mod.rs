@@ -29,7 +29,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     configure(&mut config);
     let app = startup::build(config).await.expect("bind 127.0.0.1:0");
     let addr = app.local_addr().expect("local addr");
-    tokio::spawn(startup::run(app.listener, app.router, std::future::pending()));
+    tokio::spawn(startup::run(
+        app.listener,
+        app.router,
+        std::future::pending(),
+    ));
     TestApp {
         addr,
         client: reqwest::Client::new(),
@@ -62,7 +66,12 @@ impl TestApp {
     }
 
     /// POST raw bytes with a content type.
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
         self.client
             .post(self.url(path))
             .header("content-type", content_type)
@@ -88,7 +97,13 @@ pub async fn assert_problem(response: reqwest::Response, status: u16) -> Value {
     );
     let body: Value = response.json().await.expect("problem body is JSON");
     assert_eq!(body["status"].as_u64(), Some(u64::from(status)), "{body}");
-    assert!(body["type"].as_str().unwrap_or("").starts_with("/problems/"), "{body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("/problems/"),
+        "{body}"
+    );
     assert!(!body["detail"].as_str().unwrap_or("").is_empty(), "{body}");
     body
 }
