@@ -40,7 +40,9 @@ fn healthcheck(addr: std::net::SocketAddr) -> std::io::Result<()> {
 async fn serve(config: evald::config::Config) -> std::io::Result<()> {
     let app = startup::build(config).await?;
     tracing::info!(address = %app.local_addr()?, "evald listening");
+    let state = app.state.clone();
     startup::run(app.listener, app.router, startup::shutdown_signal()).await?;
+    startup::final_snapshot(&state).await?;
     tracing::info!("evald stopped");
     Ok(())
 }

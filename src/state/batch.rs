@@ -74,6 +74,11 @@ impl BatchBuilder {
         self.records.len()
     }
 
+    /// Distinct users staged so far.
+    pub fn users(&self) -> usize {
+        self.user_names.len()
+    }
+
     /// True when nothing was staged.
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()

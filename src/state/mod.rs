@@ -9,12 +9,14 @@
 //! - [`store`]: the [`StreamStore`] trait and its in-memory implementation with
 //!   budgets (streams, users, memory) and TTL purge.
 //! - [`snapshot`]: the versioned, checksummed on-disk format and atomic writes.
+//! - [`tasks`]: restore at start, periodic and final snapshots, TTL purge.
 
 pub mod aggregate;
 pub mod batch;
 pub mod snapshot;
 pub mod store;
 pub mod stream;
+pub mod tasks;
 
 pub use aggregate::{Bin, Record, RecordCounts, ScoreAggregate};
 pub use batch::{BatchBuilder, StagedBatch};

@@ -103,6 +103,8 @@ pub trait StreamStore: Send + Sync {
     fn purge_idle(&self, now_ms: u64, ttl_ms: u64) -> Vec<String>;
     /// Totals over every stream.
     fn gauges(&self) -> Gauges;
+    /// Bytes of the memory budget not yet used.
+    fn memory_headroom(&self) -> usize;
     /// Calls `f` on each stream in turn (for snapshots); each is consistent.
     fn export(&self, f: &mut dyn FnMut(&Stream) -> std::io::Result<()>) -> std::io::Result<()>;
     /// Replaces every stream with `streams` (restore at start).
@@ -339,6 +341,12 @@ impl StreamStore for MemoryStore {
             g.records += s.count();
         }
         g
+    }
+
+    fn memory_headroom(&self) -> usize {
+        self.budgets
+            .memory_budget
+            .saturating_sub(self.bytes.load(Ordering::SeqCst))
     }
 
     fn export(&self, f: &mut dyn FnMut(&Stream) -> std::io::Result<()>) -> std::io::Result<()> {
