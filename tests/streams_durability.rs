@@ -45,7 +45,7 @@ fn start(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
 
 async fn start_ready(data_dir: &Path, extra: &[&str]) -> Server {
     let port = free_port();
-    let child = start(data_dir, port, extra);
+    let mut child = start(data_dir, port, extra);
     let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
@@ -57,6 +57,8 @@ async fn start_ready(data_dir: &Path, extra: &[&str]) -> Server {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("evald did not become healthy on port {port}");
 }
 
