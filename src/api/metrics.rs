@@ -1,10 +1,288 @@
-//! HTTP routes for metrics (work in progress).
+//! `POST /metrics`: stateless binary or multiclass evaluation (API.md).
+//!
+//! The handler extracts the body ([`MetricsRequest`]), checks it into a
+//! [`MetricsJob`] (lengths, label domain, array limits, parameters), runs the
+//! core on the blocking pool when the input is large, and serializes a
+//! [`MetricsResponse`].
 
-use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use ndarray::{Array2, Ix2};
 
+use super::error::{ApiError, ApiResult};
+use super::extract::ApiJson;
 use super::AppState;
+use crate::core::metrics::{
+    evaluate_multiclass, evaluate_records, BinaryParams, BinaryRecords, GaucWeighting,
+    MetricsError, MulticlassParams, UserIndex,
+};
+
+mod request;
+mod response;
+
+pub use request::{AverageParam, GaucWeightingParam, Labels, MetricsRequest, RocParams, UserIds};
+pub use response::{
+    BinaryMetricsResponse, ConfusionBody, GaucBody, MetricsResponse, MulticlassMetricsResponse,
+    PerClassBody, RocBody,
+};
+
+/// Inputs with more values than this are evaluated on the blocking pool so a
+/// large request does not stall the async workers.
+const BLOCKING_THRESHOLD: usize = 50_000;
 
 /// Routes of this resource.
 pub fn router() -> Router<AppState> {
-    Router::new()
+    Router::new().route("/metrics", post(post_metrics))
+}
+
+async fn post_metrics(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<MetricsRequest>,
+) -> ApiResult<Json<MetricsResponse>> {
+    let job = MetricsJob::from_request(request, state.config.max_array_len)?;
+    let response = if job.size() > BLOCKING_THRESHOLD {
+        tokio::task::spawn_blocking(move || job.run())
+            .await
+            .map_err(ApiError::internal)??
+    } else {
+        job.run()?
+    };
+    Ok(Json(response))
+}
+
+/// A core error as a 422 naming the field (with its index for arrays).
+pub fn metrics_error(err: MetricsError) -> ApiError {
+    ApiError::invalid(err.field(), err.to_string())
+}
+
+/// A checked evaluation, ready for the core.
+#[derive(Debug)]
+pub enum MetricsJob {
+    Binary {
+        scores: Vec<f64>,
+        labels: Vec<bool>,
+        weights: Option<Vec<f64>>,
+        users: Option<UserIds>,
+        params: BinaryParams,
+        weighting: GaucWeighting,
+    },
+    Multiclass {
+        scores: Array2<f64>,
+        labels: Vec<usize>,
+        weights: Option<Vec<f64>>,
+        params: MulticlassParams,
+    },
+}
+
+impl MetricsJob {
+    /// Checks `request`: array sizes against `max_array_len`, lengths against
+    /// the predictions, the label domain (0/1 for flat predictions, class
+    /// indices below C for N x C), and the parameters.
+    ///
+    /// # Errors
+    /// 422 naming the field (and index) of the first problem.
+    pub fn from_request(request: MetricsRequest, max_array_len: usize) -> ApiResult<Self> {
+        check_sizes(&request, max_array_len)?;
+        let predictions = request.predictions.into_inner();
+        let rows = predictions.shape().first().copied().unwrap_or(0);
+        check_length("labels", request.labels.values.len(), rows)?;
+        if let Some(users) = &request.user_ids {
+            check_length("user_ids", users.indices.len(), rows)?;
+        }
+        if let Some(w) = &request.sample_weights {
+            check_length("sample_weights", w.len(), rows)?;
+        }
+        if rows == 0 {
+            return Err(ApiError::invalid(
+                "predictions",
+                "predictions is empty but at least one prediction is needed",
+            ));
+        }
+        match predictions.ndim() {
+            1 => {
+                let labels = binary_labels(&request.labels)?;
+                let params = BinaryParams {
+                    threshold: request.threshold,
+                    beta: request.beta,
+                    max_points: request.roc.max_points,
+                    drop_intermediate: request.roc.drop_intermediate,
+                };
+                params.check().map_err(metrics_error)?;
+                Ok(MetricsJob::Binary {
+                    scores: predictions.into_raw_vec_and_offset().0,
+                    labels,
+                    weights: request.sample_weights,
+                    users: request.user_ids,
+                    params,
+                    weighting: request.gauc_weighting.into(),
+                })
+            }
+            2 => {
+                if request.user_ids.is_some() {
+                    return Err(ApiError::invalid(
+                        "user_ids",
+                        "user_ids (GAUC) needs binary predictions (a flat array) but predictions is an N x C matrix",
+                    ));
+                }
+                let scores = predictions
+                    .into_dimensionality::<Ix2>()
+                    .map_err(ApiError::internal)?;
+                let labels = class_labels(&request.labels, scores.ncols())?;
+                let params = MulticlassParams {
+                    beta: request.beta,
+                    average: request.average.into(),
+                };
+                Ok(MetricsJob::Multiclass {
+                    scores,
+                    labels,
+                    weights: request.sample_weights,
+                    params,
+                })
+            }
+            n => Err(ApiError::invalid(
+                "predictions",
+                format!(
+                    "predictions has {n} dimensions but must be a flat array of binary scores or an N x C matrix of class scores"
+                ),
+            )),
+        }
+    }
+
+    /// Number of values the evaluation reads.
+    pub fn size(&self) -> usize {
+        match self {
+            MetricsJob::Binary { scores, .. } => scores.len(),
+            MetricsJob::Multiclass { scores, .. } => scores.len(),
+        }
+    }
+
+    /// Runs the core.
+    ///
+    /// # Errors
+    /// 422 for what only the core checks (negative or non-finite weights,
+    /// bad parameters).
+    pub fn run(self) -> ApiResult<MetricsResponse> {
+        match self {
+            MetricsJob::Binary {
+                scores,
+                labels,
+                weights,
+                users,
+                params,
+                weighting,
+            } => {
+                let records = BinaryRecords {
+                    scores: &scores,
+                    labels: &labels,
+                    weights: weights.as_deref(),
+                    users: users.as_ref().map(|u| UserIndex {
+                        users: &u.indices,
+                        n_users: u.names.len(),
+                    }),
+                };
+                let report =
+                    evaluate_records(&records, &params, weighting).map_err(metrics_error)?;
+                Ok(MetricsResponse::Binary(Box::new(report.into())))
+            }
+            MetricsJob::Multiclass {
+                scores,
+                labels,
+                weights,
+                params,
+            } => {
+                let report =
+                    evaluate_multiclass(scores.view(), &labels, weights.as_deref(), &params)
+                        .map_err(metrics_error)?;
+                Ok(MetricsResponse::Multiclass(Box::new(report.into())))
+            }
+        }
+    }
+}
+
+/// 422 when any array holds more than `max_array_len` values.
+fn check_sizes(request: &MetricsRequest, max_array_len: usize) -> ApiResult<()> {
+    let sizes = [
+        ("predictions", request.predictions.0.len()),
+        ("labels", request.labels.values.len()),
+        (
+            "user_ids",
+            request.user_ids.as_ref().map_or(0, |u| u.indices.len()),
+        ),
+        (
+            "sample_weights",
+            request.sample_weights.as_ref().map_or(0, Vec::len),
+        ),
+    ];
+    for (field, len) in sizes {
+        if len > max_array_len {
+            return Err(ApiError::invalid(
+                field,
+                format!(
+                    "{field} has {len} values but the limit is {max_array_len} (--max-array-len)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_length(field: &str, len: usize, rows: usize) -> ApiResult<()> {
+    if len == rows {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!("{field} has {len} elements but predictions has {rows}"),
+        ))
+    }
+}
+
+/// Binary labels must be 0/1 or true/false.
+fn binary_labels(labels: &Labels) -> ApiResult<Vec<bool>> {
+    labels
+        .values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| match v {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(ApiError::invalid(
+                format!("labels[{i}]"),
+                format!(
+                    "labels[{i}] is {v} but binary labels must be 0/1 or true/false (predictions is a flat array; send an N x C matrix for multiclass)"
+                ),
+            )),
+        })
+        .collect()
+}
+
+/// Multiclass labels must be class indices below `classes`, not booleans.
+fn class_labels(labels: &Labels, classes: usize) -> ApiResult<Vec<usize>> {
+    if let Some(i) = labels.first_bool {
+        return Err(ApiError::invalid(
+            format!("labels[{i}]"),
+            format!(
+                "labels[{i}] is a boolean but multiclass labels must be class indices 0..{classes}"
+            ),
+        ));
+    }
+    labels
+        .values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let v = v as usize;
+            if v < classes {
+                Ok(v)
+            } else {
+                Err(ApiError::invalid(
+                    format!("labels[{i}]"),
+                    format!(
+                        "labels[{i}] is {v} but class labels must be in 0..{classes} (predictions has {classes} columns)"
+                    ),
+                ))
+            }
+        })
+        .collect()
 }

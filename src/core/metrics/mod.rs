@@ -1,1 +1,445 @@
-//! metrics (work in progress).
+//! Exact classification metrics, scikit-learn being the numeric reference.
+//!
+//! # Layout
+//!
+//! - [`table`]: [`ScoreTable`], the distinct scores in descending order with
+//!   the summed positive and negative weight at each: built with ONE sort from
+//!   records ([`ScoreTable::from_records`]) or from already-aggregated triples
+//!   ([`ScoreTable::from_aggregates`], what streams use).
+//! - [`confusion`]: counts at a threshold and the rates (accuracy, precision,
+//!   recall, F-beta) derived from them.
+//! - [`curve`]: the exact ROC curve (`sklearn.metrics.roc_curve`), thinning.
+//! - [`auc`]: the exact AUC (`roc_auc_score`; ties count one half).
+//! - [`gauc`]: per-user AUC averaged over users, [`GaucAccumulator`].
+//! - [`multiclass`]: N x C scores: argmax and top-k accuracy, confusion matrix,
+//!   per-class and averaged precision/recall/F, one-vs-rest AUC, log loss.
+//!
+//! # Binary entry points
+//!
+//! [`evaluate_binary`] is THE binary evaluation: a [`ScoreTable`], the plain
+//! record counts, an optional finished [`Gauc`] and [`BinaryParams`] give a
+//! [`BinaryReport`] with everything `POST /metrics` answers for binary input.
+//! `POST /metrics` reaches it through [`evaluate_records`] (one sort of the
+//! records serves the table and the GAUC); streams call it directly with a
+//! table from [`ScoreTable::from_aggregates`] and a [`Gauc`] from a
+//! [`GaucAccumulator`] fed one per-user table at a time, so a stream's metrics
+//! equal `POST /metrics` over the concatenation of its batches.
+//!
+//! # Undefined values
+//!
+//! A value whose formula divides by 0 (precision with no predicted positive,
+//! AUC with one class, ...) is `None`, never a silent 0 or a NaN, and the
+//! report carries a sentence saying why in `warnings`.
+
+use thiserror::Error;
+
+pub mod auc;
+pub mod confusion;
+pub mod curve;
+pub mod gauc;
+pub mod multiclass;
+pub mod table;
+
+pub use auc::auc;
+pub use confusion::Confusion;
+pub use curve::{roc_curve, RocCurve};
+pub use gauc::{Gauc, GaucAccumulator, GaucWeighting, UserIndex};
+pub use multiclass::{evaluate_multiclass, Average, MulticlassParams, MulticlassReport, PerClass};
+pub use table::{descending_order, ScoreTable};
+
+/// Invalid input to a metric. Each variant names the offending field (see
+/// [`MetricsError::field`]) and its message says what was found and what was
+/// expected.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum MetricsError {
+    #[error("{field} has {len} elements but predictions has {expected}")]
+    LengthMismatch {
+        field: &'static str,
+        len: usize,
+        expected: usize,
+    },
+    #[error("{field}[{index}] is not a finite number")]
+    NonFinite { field: &'static str, index: usize },
+    #[error("sample_weights[{index}] is {value} but sample weights must be >= 0")]
+    NegativeWeight { index: usize, value: f64 },
+    #[error("labels[{index}] is {label} but class labels must be in 0..{classes} (predictions has {classes} columns)")]
+    LabelOutOfRange {
+        index: usize,
+        label: usize,
+        classes: usize,
+    },
+    #[error("user_ids[{index}] maps to user {user} but there are only {n_users} users")]
+    UserOutOfRange {
+        index: usize,
+        user: usize,
+        n_users: usize,
+    },
+    #[error("{len} records is more than the maximum of {max}")]
+    TooMany { len: usize, max: usize },
+    #[error("{name} {detail}")]
+    InvalidParameter { name: &'static str, detail: String },
+}
+
+impl MetricsError {
+    /// The offending field, with the element index for arrays
+    /// (`sample_weights[3]`).
+    pub fn field(&self) -> String {
+        match self {
+            MetricsError::LengthMismatch { field, .. } => (*field).to_owned(),
+            MetricsError::NonFinite { field, index } => format!("{field}[{index}]"),
+            MetricsError::NegativeWeight { index, .. } => format!("sample_weights[{index}]"),
+            MetricsError::LabelOutOfRange { index, .. } => format!("labels[{index}]"),
+            MetricsError::UserOutOfRange { index, .. } => format!("user_ids[{index}]"),
+            MetricsError::TooMany { .. } => "predictions".to_owned(),
+            MetricsError::InvalidParameter { name, .. } => (*name).to_owned(),
+        }
+    }
+}
+
+/// Parameters of a binary evaluation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BinaryParams {
+    /// A record is predicted positive iff `score >= threshold`.
+    pub threshold: f64,
+    /// F-beta's beta, finite and > 0.
+    pub beta: f64,
+    /// Thin the ROC curve to at most this many points (>= 2); `None` = all.
+    pub max_points: Option<usize>,
+    /// Drop collinear ROC points as scikit-learn's `drop_intermediate`.
+    pub drop_intermediate: bool,
+}
+
+impl Default for BinaryParams {
+    /// API.md defaults: threshold 0.5, beta 1, 1000 points, drop_intermediate.
+    fn default() -> Self {
+        BinaryParams {
+            threshold: 0.5,
+            beta: 1.0,
+            max_points: Some(1000),
+            drop_intermediate: true,
+        }
+    }
+}
+
+impl BinaryParams {
+    /// # Errors
+    /// [`MetricsError::InvalidParameter`] for a non-finite threshold, a beta
+    /// that is not finite and > 0, or `max_points` below 2.
+    pub fn check(&self) -> Result<(), MetricsError> {
+        if !self.threshold.is_finite() {
+            return Err(invalid(
+                "threshold",
+                format!("is {} but must be a finite number", self.threshold),
+            ));
+        }
+        check_beta(self.beta)?;
+        if let Some(m) = self.max_points {
+            if m < 2 {
+                return Err(invalid(
+                    "roc.max_points",
+                    format!("is {m} but must be at least 2 (the first and last points are always kept) or null"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Beta must be finite and > 0.
+pub(crate) fn check_beta(beta: f64) -> Result<(), MetricsError> {
+    if beta.is_finite() && beta > 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(
+            "beta",
+            format!("is {beta} but must be a finite number > 0"),
+        ))
+    }
+}
+
+fn invalid(name: &'static str, detail: String) -> MetricsError {
+    MetricsError::InvalidParameter { name, detail }
+}
+
+/// Plain record counts (never weighted), as API.md's `count`, `positives`,
+/// `negatives`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordCounts {
+    pub count: u64,
+    pub positives: u64,
+    pub negatives: u64,
+}
+
+impl RecordCounts {
+    /// Counts of a label vector.
+    pub fn of_labels(labels: &[bool]) -> Self {
+        let positives = labels.iter().filter(|&&l| l).count() as u64;
+        RecordCounts {
+            count: labels.len() as u64,
+            positives,
+            negatives: labels.len() as u64 - positives,
+        }
+    }
+}
+
+/// Everything a binary evaluation answers (API.md, "Binary response").
+#[derive(Debug, Clone, PartialEq)]
+pub struct BinaryReport {
+    pub counts: RecordCounts,
+    pub threshold: f64,
+    pub beta: f64,
+    /// Weighted when sample weights were given.
+    pub confusion: Confusion,
+    pub accuracy: Option<f64>,
+    pub precision: Option<f64>,
+    pub recall: Option<f64>,
+    pub f1: Option<f64>,
+    pub f_beta: Option<f64>,
+    /// On the full exact curve, whatever `max_points` is.
+    pub auc: Option<f64>,
+    pub roc: RocCurve,
+    pub gauc: Option<Gauc>,
+    /// One sentence per undefined value.
+    pub warnings: Vec<String>,
+}
+
+/// The binary evaluation of a score table (see the module docs).
+///
+/// `counts` are reported as given (plain record counts); every other number
+/// comes from `table` (weighted when it was built with weights). `gauc` is
+/// passed through, its warning added when it is undefined.
+///
+/// # Errors
+/// [`MetricsError::InvalidParameter`] from [`BinaryParams::check`].
+pub fn evaluate_binary(
+    table: &ScoreTable,
+    counts: RecordCounts,
+    gauc: Option<Gauc>,
+    params: &BinaryParams,
+) -> Result<BinaryReport, MetricsError> {
+    params.check()?;
+    let confusion = Confusion::at_threshold(table, params.threshold);
+    let mut warnings = Vec::new();
+    let mut note = |value: Option<f64>, reason: &dyn Fn() -> String| {
+        if value.is_none() {
+            warnings.push(reason());
+        }
+        value
+    };
+    let accuracy = note(confusion.accuracy(), &|| {
+        "accuracy is undefined: there are no records with positive weight".to_owned()
+    });
+    let precision = note(confusion.precision(), &|| {
+        format!(
+            "precision is undefined: no record is predicted positive at threshold {} (tp + fp = 0)",
+            params.threshold
+        )
+    });
+    let recall = note(confusion.recall(), &|| {
+        "recall is undefined: there are no positive labels (tp + fn = 0)".to_owned()
+    });
+    let f1 = note(confusion.f_beta(1.0), &|| {
+        "f1 is undefined: tp + fp + fn = 0".to_owned()
+    });
+    let f_beta = note(confusion.f_beta(params.beta), &|| {
+        format!(
+            "f_beta (beta {}) is undefined: tp + fp + fn = 0",
+            params.beta
+        )
+    });
+    let auc = note(auc::auc(table), &|| {
+        format!(
+            "auc is undefined: it needs both classes but the positive weight is {} and the negative weight is {}",
+            table.total_pos(),
+            table.total_neg()
+        )
+    });
+    let mut roc = roc_curve(table, params.drop_intermediate);
+    if roc.fpr.is_none() {
+        warnings.push("roc.fpr is undefined (null): there are no negative labels".to_owned());
+    }
+    if roc.tpr.is_none() {
+        warnings.push("roc.tpr is undefined (null): there are no positive labels".to_owned());
+    }
+    if let Some(max_points) = params.max_points {
+        roc.thin(max_points);
+    }
+    if let Some(message) = gauc.as_ref().and_then(Gauc::warning) {
+        warnings.push(message);
+    }
+    Ok(BinaryReport {
+        counts,
+        threshold: params.threshold,
+        beta: params.beta,
+        confusion,
+        accuracy,
+        precision,
+        recall,
+        f1,
+        f_beta,
+        auc,
+        roc,
+        gauc,
+        warnings,
+    })
+}
+
+/// Binary records as posted: scores, labels, optional weights and users.
+#[derive(Debug, Clone, Copy)]
+pub struct BinaryRecords<'a> {
+    pub scores: &'a [f64],
+    pub labels: &'a [bool],
+    pub weights: Option<&'a [f64]>,
+    pub users: Option<UserIndex<'a>>,
+}
+
+/// [`evaluate_binary`] over raw records: ONE sort of the scores builds the
+/// table and, through a stable bucket by user, the GAUC. `O(n log n)`.
+///
+/// # Errors
+/// Length mismatches, non-finite scores or weights, negative weights, user
+/// indices out of range and invalid parameters, as [`MetricsError`].
+pub fn evaluate_records(
+    records: &BinaryRecords<'_>,
+    params: &BinaryParams,
+    weighting: GaucWeighting,
+) -> Result<BinaryReport, MetricsError> {
+    params.check()?;
+    table::check_records(records.scores, records.labels, records.weights)?;
+    let order = descending_order(records.scores);
+    let table =
+        ScoreTable::from_sorted_records(&order, records.scores, records.labels, records.weights);
+    let gauc = match records.users {
+        Some(users) => Some(
+            gauc::accumulate_sorted_records(
+                &order,
+                records.labels,
+                records.scores,
+                records.weights,
+                users,
+            )?
+            .finish(weighting),
+        ),
+        None => None,
+    };
+    evaluate_binary(
+        &table,
+        RecordCounts::of_labels(records.labels),
+        gauc,
+        params,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_example_by_hand() {
+        // scores 0.9 0.8 0.7 0.6 0.4 0.3; labels 1 1 0 1 0 0 at threshold 0.65:
+        // tp 2 (0.9, 0.8), fp 1 (0.7), fn 1 (0.6), tn 2.
+        let scores = [0.9, 0.8, 0.7, 0.6, 0.4, 0.3];
+        let labels = [true, true, false, false, true, false];
+        let report = evaluate_records(
+            &BinaryRecords {
+                scores: &scores,
+                labels: &labels,
+                weights: None,
+                users: None,
+            },
+            &BinaryParams {
+                threshold: 0.65,
+                ..BinaryParams::default()
+            },
+            GaucWeighting::Impressions,
+        )
+        .unwrap();
+        assert_eq!(
+            report.counts,
+            RecordCounts {
+                count: 6,
+                positives: 3,
+                negatives: 3
+            }
+        );
+        assert_eq!(
+            report.confusion,
+            Confusion {
+                tp: 2.0,
+                fp: 1.0,
+                tn: 2.0,
+                fn_: 1.0
+            }
+        );
+        assert_eq!(report.precision, Some(2.0 / 3.0));
+        // pairs: pos 0.9 beats 3 neg, 0.8 beats 3, 0.4 beats 1 -> 7/9
+        assert_eq!(report.auc, Some(7.0 / 9.0));
+        assert!(report.warnings.is_empty());
+        assert!(report.gauc.is_none());
+    }
+
+    #[test]
+    fn one_class_input_warns_instead_of_inventing_numbers() {
+        let report = evaluate_records(
+            &BinaryRecords {
+                scores: &[0.2, 0.3],
+                labels: &[false, false],
+                weights: None,
+                users: None,
+            },
+            &BinaryParams::default(),
+            GaucWeighting::Impressions,
+        )
+        .unwrap();
+        assert_eq!(report.auc, None);
+        assert_eq!(report.precision, None);
+        assert_eq!(report.recall, None);
+        assert_eq!(report.f1, None);
+        assert_eq!(report.accuracy, Some(1.0));
+        assert!(report.roc.tpr.is_none());
+        assert_eq!(report.warnings.len(), 6, "{:?}", report.warnings);
+    }
+
+    #[test]
+    fn bad_parameters_name_the_field() {
+        for (params, field) in [
+            (
+                BinaryParams {
+                    beta: 0.0,
+                    ..BinaryParams::default()
+                },
+                "beta",
+            ),
+            (
+                BinaryParams {
+                    beta: f64::NAN,
+                    ..BinaryParams::default()
+                },
+                "beta",
+            ),
+            (
+                BinaryParams {
+                    threshold: f64::INFINITY,
+                    ..BinaryParams::default()
+                },
+                "threshold",
+            ),
+            (
+                BinaryParams {
+                    max_points: Some(1),
+                    ..BinaryParams::default()
+                },
+                "roc.max_points",
+            ),
+        ] {
+            let err = evaluate_binary(
+                &ScoreTable::default(),
+                RecordCounts::default(),
+                None,
+                &params,
+            )
+            .unwrap_err();
+            assert_eq!(err.field(), field, "{params:?}");
+        }
+    }
+}

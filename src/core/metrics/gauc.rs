@@ -1,0 +1,327 @@
+//! GAUC: the per-user AUC averaged over users.
+//!
+//! `GAUC = sum_u w_u * AUC_u / sum_u w_u` over the users whose AUC is defined
+//! (both classes present with positive weight). `w_u` is the user's
+//! impressions (record count, or summed sample weight), clicks (positive count,
+//! or summed positive weight) or 1, see [`GaucWeighting`]. Users with one class
+//! are skipped and counted; with no contributing user the value is `None`.
+
+use super::auc::AreaSums;
+use super::table::ScoreTable;
+use super::MetricsError;
+
+/// How users are weighted in the GAUC mean.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GaucWeighting {
+    /// Records of the user (summed sample weight when weighted).
+    #[default]
+    Impressions,
+    /// Positives of the user (summed positive weight when weighted).
+    Clicks,
+    /// Every contributing user counts once.
+    Uniform,
+}
+
+impl GaucWeighting {
+    /// Every weighting, in declaration order.
+    pub const ALL: [GaucWeighting; 3] = [
+        GaucWeighting::Impressions,
+        GaucWeighting::Clicks,
+        GaucWeighting::Uniform,
+    ];
+
+    /// The snake_case name used on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            GaucWeighting::Impressions => "impressions",
+            GaucWeighting::Clicks => "clicks",
+            GaucWeighting::Uniform => "uniform",
+        }
+    }
+
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
+/// A finished GAUC.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gauc {
+    /// Weighted mean of the per-user AUCs; `None` when no user has both classes.
+    pub value: Option<f64>,
+    /// Every distinct user seen, skipped or not.
+    pub users: usize,
+    /// Users whose labels were all one class (AUC undefined), left out of the mean.
+    pub users_skipped: usize,
+    pub weighting: GaucWeighting,
+}
+
+impl Gauc {
+    /// The sentence for `warnings` when the value is undefined.
+    pub fn warning(&self) -> Option<String> {
+        self.value.is_none().then(|| {
+            format!(
+                "gauc is undefined: none of the {} users has both positive and negative labels",
+                self.users
+            )
+        })
+    }
+}
+
+/// Adds users one at a time; the streams engine feeds it one [`ScoreTable`]
+/// per user, `POST /metrics` feeds it sorted record buckets. Both end in the
+/// same sums. It keeps the sums for every weighting so the weighting can be
+/// chosen at [`GaucAccumulator::finish`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GaucAccumulator {
+    users: usize,
+    skipped: usize,
+    /// `(sum w * auc, sum w)` per [`GaucWeighting`] slot.
+    sums: [(f64, f64); 3],
+}
+
+impl GaucAccumulator {
+    /// An empty accumulator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one user's score table (a user with an empty table, e.g. all
+    /// weights 0, is counted and skipped).
+    pub fn add_user(&mut self, table: &ScoreTable) {
+        self.add_sums(AreaSums::of(
+            table
+                .pos_weights()
+                .iter()
+                .copied()
+                .zip(table.neg_weights().iter().copied()),
+        ));
+    }
+
+    fn add_sums(&mut self, sums: AreaSums) {
+        self.users += 1;
+        let Some(auc) = sums.auc() else {
+            self.skipped += 1;
+            return;
+        };
+        for weighting in GaucWeighting::ALL {
+            let w = match weighting {
+                GaucWeighting::Impressions => sums.pos + sums.neg,
+                GaucWeighting::Clicks => sums.pos,
+                GaucWeighting::Uniform => 1.0,
+            };
+            let slot = &mut self.sums[weighting.slot()];
+            slot.0 += w * auc;
+            slot.1 += w;
+        }
+    }
+
+    /// The weighted mean for `weighting`.
+    pub fn finish(self, weighting: GaucWeighting) -> Gauc {
+        let (weighted, total) = self.sums[weighting.slot()];
+        Gauc {
+            value: (total > 0.0).then(|| weighted / total),
+            users: self.users,
+            users_skipped: self.skipped,
+            weighting,
+        }
+    }
+}
+
+/// Users of the records, as dense indices `0..n_users` (the caller maps user
+/// ids to indices in order of first appearance).
+#[derive(Debug, Clone, Copy)]
+pub struct UserIndex<'a> {
+    pub users: &'a [u32],
+    pub n_users: usize,
+}
+
+/// GAUC of records already in descending score order (`order` from
+/// [`super::table::descending_order`], the one global sort).
+///
+/// A stable counting sort by user keeps each user's records in score order, so
+/// no per-user sort is needed: `O(n + users)` after the global sort.
+/// Users with no records do not exist here: `users` counts the distinct
+/// indices present.
+///
+/// # Errors
+/// [`MetricsError::LengthMismatch`] when `users.users` differs in length from
+/// `labels`, [`MetricsError::UserOutOfRange`] for an index `>= n_users`.
+pub fn accumulate_sorted_records(
+    order: &[u32],
+    labels: &[bool],
+    scores: &[f64],
+    weights: Option<&[f64]>,
+    users: UserIndex<'_>,
+) -> Result<GaucAccumulator, MetricsError> {
+    if users.users.len() != labels.len() {
+        return Err(MetricsError::LengthMismatch {
+            field: "user_ids",
+            len: users.users.len(),
+            expected: labels.len(),
+        });
+    }
+    let mut starts = vec![0usize; users.n_users + 1];
+    for (index, &u) in users.users.iter().enumerate() {
+        let slot = starts
+            .get_mut(u as usize + 1)
+            .ok_or(MetricsError::UserOutOfRange {
+                index,
+                user: u as usize,
+                n_users: users.n_users,
+            })?;
+        *slot += 1;
+    }
+    for u in 0..users.n_users {
+        starts[u + 1] += starts[u];
+    }
+    let mut next = starts.clone();
+    let mut bucketed = vec![0u32; order.len()];
+    for &i in order {
+        let Some(&u) = users.users.get(i as usize) else {
+            continue;
+        };
+        if let Some(slot) = next.get_mut(u as usize) {
+            if let Some(b) = bucketed.get_mut(*slot) {
+                *b = i;
+            }
+            *slot += 1;
+        }
+    }
+    let mut acc = GaucAccumulator::new();
+    for bounds in starts.windows(2) {
+        let run = bucketed.get(bounds[0]..bounds[1]).unwrap_or(&[]);
+        if !run.is_empty() {
+            acc.add_sums(AreaSums::of(ScoreGroups {
+                run,
+                scores,
+                labels,
+                weights,
+            }));
+        }
+    }
+    Ok(acc)
+}
+
+/// `(pos, neg)` weight per distinct score of a run of records in descending
+/// score order.
+struct ScoreGroups<'a> {
+    run: &'a [u32],
+    scores: &'a [f64],
+    labels: &'a [bool],
+    weights: Option<&'a [f64]>,
+}
+
+impl Iterator for ScoreGroups<'_> {
+    type Item = (f64, f64);
+
+    fn next(&mut self) -> Option<(f64, f64)> {
+        let (&first, _) = self.run.split_first()?;
+        let score = self.scores.get(first as usize).copied()?;
+        let (mut pos, mut neg) = (0.0, 0.0);
+        let mut taken = 0;
+        for &i in self.run {
+            let i = i as usize;
+            if self.scores.get(i).copied() != Some(score) {
+                break;
+            }
+            let w = self.weights.and_then(|w| w.get(i).copied()).unwrap_or(1.0);
+            if self.labels.get(i).copied().unwrap_or(false) {
+                pos += w;
+            } else {
+                neg += w;
+            }
+            taken += 1;
+        }
+        self.run = self.run.get(taken..).unwrap_or(&[]);
+        Some((pos, neg))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::metrics::table::descending_order;
+
+    #[test]
+    fn averages_per_user_auc_by_hand() {
+        // user 0: pos 0.9, neg 0.1, 0.8 -> auc 1, 3 impressions, 1 click
+        // user 1: pos 0.2, neg 0.7 -> auc 0, 2 impressions, 1 click
+        // user 2: only positives -> skipped
+        let scores = [0.9, 0.1, 0.8, 0.2, 0.7, 0.5];
+        let labels = [true, false, false, true, false, true];
+        let users = [0, 0, 0, 1, 1, 2];
+        let order = descending_order(&scores);
+        let acc = accumulate_sorted_records(
+            &order,
+            &labels,
+            &scores,
+            None,
+            UserIndex {
+                users: &users,
+                n_users: 3,
+            },
+        )
+        .unwrap();
+        let g = acc.clone().finish(GaucWeighting::Impressions);
+        assert_eq!(g.value, Some(3.0 / 5.0));
+        assert_eq!((g.users, g.users_skipped), (3, 1));
+        assert_eq!(acc.clone().finish(GaucWeighting::Clicks).value, Some(0.5));
+        assert_eq!(acc.finish(GaucWeighting::Uniform).value, Some(0.5));
+    }
+
+    #[test]
+    fn tables_and_record_buckets_agree() {
+        let scores = [0.3, 0.3, 0.9, 0.1, 0.3, 0.5];
+        let labels = [true, false, false, true, true, false];
+        let weights = [1.5, 2.0, 0.0, 1.0, 0.25, 3.0];
+        let order = descending_order(&scores);
+        let from_records = accumulate_sorted_records(
+            &order,
+            &labels,
+            &scores,
+            Some(&weights),
+            UserIndex {
+                users: &[0; 6],
+                n_users: 1,
+            },
+        )
+        .unwrap();
+        let mut from_table = GaucAccumulator::new();
+        from_table.add_user(&ScoreTable::from_records(&scores, &labels, Some(&weights)).unwrap());
+        assert_eq!(from_records, from_table);
+    }
+
+    #[test]
+    fn no_contributing_user_is_none_with_a_warning() {
+        let mut acc = GaucAccumulator::new();
+        acc.add_user(&ScoreTable::from_records(&[0.1], &[true], None).unwrap());
+        acc.add_user(&ScoreTable::default());
+        let g = acc.finish(GaucWeighting::Impressions);
+        assert_eq!(g.value, None);
+        assert_eq!((g.users, g.users_skipped), (2, 2));
+        assert!(g.warning().is_some());
+    }
+
+    #[test]
+    fn rejects_user_indices_out_of_range() {
+        let r = accumulate_sorted_records(
+            &[0],
+            &[true],
+            &[0.5],
+            None,
+            UserIndex {
+                users: &[3],
+                n_users: 2,
+            },
+        );
+        assert!(matches!(
+            r,
+            Err(MetricsError::UserOutOfRange {
+                index: 0,
+                user: 3,
+                ..
+            })
+        ));
+    }
+}

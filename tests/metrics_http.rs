@@ -1,0 +1,343 @@
+//! `POST /metrics` through the real server: every status the endpoint can
+//! answer, and scikit-learn parity for a few fixtures end to end.
+
+mod common;
+
+use common::{assert_problem, spawn_app, spawn_app_with};
+use serde_json::{json, Value};
+
+async fn post_metrics(body: &Value) -> reqwest::Response {
+    spawn_app().await.post_json("/metrics", body).await
+}
+
+#[tokio::test]
+async fn binary_metrics_match_the_api_example() {
+    let response = post_metrics(&json!({
+        "predictions": [0.9, 0.8, 0.7, 0.6, 0.4, 0.3],
+        "labels": [1, 1, 0, 0, 1, 0],
+        "threshold": 0.65
+    }))
+    .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["task"], "binary");
+    assert_eq!(
+        (body["count"].as_u64(), body["positives"].as_u64()),
+        (Some(6), Some(3))
+    );
+    assert_eq!(
+        body["confusion"],
+        json!({"tp": 2, "fp": 1, "tn": 2, "fn": 1})
+    );
+    assert!((body["auc"].as_f64().unwrap() - 7.0 / 9.0).abs() < 1e-12);
+    assert_eq!(body["roc"]["thresholds"][0], Value::Null);
+    assert_eq!(body["roc"]["points_dropped"], 0);
+    assert_eq!(body["gauc"], Value::Null);
+    assert_eq!(body["warnings"], json!([]));
+}
+
+#[tokio::test]
+async fn gauc_skips_single_class_users_and_counts_them() {
+    let response = post_metrics(&json!({
+        "predictions": [0.9, 0.1, 0.8, 0.2, 0.7, 0.5],
+        "labels": [true, false, false, true, false, true],
+        "user_ids": ["a", "a", "a", 7, 7, "solo"],
+        "gauc_weighting": "impressions"
+    }))
+    .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    // user a: auc 1 with 3 impressions, user 7: auc 0 with 2 -> 3/5
+    assert_eq!(
+        body["gauc"],
+        json!({"value": 0.6, "users": 3, "users_skipped": 1, "weighting": "impressions"})
+    );
+}
+
+#[tokio::test]
+async fn undefined_values_are_null_with_a_warning() {
+    let response = post_metrics(&json!({"predictions": [0.2, 0.3], "labels": [0, 0]})).await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["auc"], Value::Null);
+    assert_eq!(body["precision"], Value::Null);
+    assert_eq!(body["roc"]["tpr"], json!([null, null, null]));
+    assert!(body["warnings"].as_array().unwrap().len() >= 4, "{body}");
+}
+
+#[tokio::test]
+async fn multiclass_metrics_for_an_n_by_c_matrix() {
+    let response = post_metrics(&json!({
+        "predictions": [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.5, 0.3], [0.3, 0.3, 0.4]],
+        "labels": [0, 1, 2, 2],
+        "average": "micro"
+    }))
+    .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["task"], "multiclass");
+    assert_eq!(body["accuracy"], 0.75);
+    assert_eq!(body["precision"], 0.75);
+    assert_eq!(
+        body["confusion_matrix"],
+        json!([[1, 0, 0], [0, 1, 0], [0, 1, 1]])
+    );
+    assert_eq!(
+        body["top_k_accuracy"],
+        json!({"1": 0.75, "2": 1.0, "3": 1.0})
+    );
+    assert!(body["log_loss"].as_f64().is_some());
+}
+
+#[tokio::test]
+async fn a_few_scikit_learn_fixtures_match_end_to_end() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/metrics_cases.json"
+    ))
+    .unwrap();
+    let root: Value = serde_json::from_str(&text).unwrap();
+    let app = spawn_app().await;
+    let wanted = [
+        "binary weights with zeros",
+        "binary threshold on a tie",
+        "gauc weighted clicks",
+        "multiclass undefined classes macro",
+        "multiclass six classes with ties weighted",
+    ];
+    let mut seen = 0;
+    for case in root["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        if !wanted.contains(&name) {
+            continue;
+        }
+        seen += 1;
+        let response = app.post_json("/metrics", &case["input"]).await;
+        assert_eq!(response.status().as_u16(), 200, "{name}");
+        let body: Value = response.json().await.unwrap();
+        assert_close(&case["expected"], &body, name);
+    }
+    assert_eq!(seen, wanted.len());
+}
+
+/// `actual` contains `expected`, numbers within 1e-9 (relative above 1).
+fn assert_close(expected: &Value, actual: &Value, path: &str) {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => e.iter().for_each(|(k, v)| {
+            assert_close(
+                v,
+                a.get(k).unwrap_or(&Value::Bool(false)),
+                &format!("{path}.{k}"),
+            )
+        }),
+        (Value::Array(e), Value::Array(a)) => {
+            assert_eq!(e.len(), a.len(), "{path}");
+            e.iter()
+                .zip(a)
+                .enumerate()
+                .for_each(|(i, (e, a))| assert_close(e, a, &format!("{path}[{i}]")));
+        }
+        (Value::Number(e), Value::Number(a)) => {
+            let (e, a) = (e.as_f64().unwrap(), a.as_f64().unwrap());
+            assert!(
+                (a - e).abs() <= 1e-9 * e.abs().max(1.0),
+                "{path}: {e} vs {a}"
+            );
+        }
+        _ => assert_eq!(expected, actual, "{path}"),
+    }
+}
+
+#[tokio::test]
+async fn syntax_errors_are_400() {
+    let app = spawn_app().await;
+    let response = app
+        .post_raw(
+            "/metrics",
+            "application/json",
+            b"{\"predictions\": [0.1,".to_vec(),
+        )
+        .await;
+    assert_problem(response, 400).await;
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404() {
+    let app = spawn_app().await;
+    assert_problem(app.post_json("/metric", &json!({})).await, 404).await;
+}
+
+#[tokio::test]
+async fn get_on_metrics_is_405() {
+    let app = spawn_app().await;
+    assert_problem(app.get("/metrics").await, 405).await;
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413() {
+    let app = spawn_app_with(|config| config.body_limit = 1_000).await;
+    let scores: Vec<f64> = (0..500).map(|i| f64::from(i) / 500.0).collect();
+    let labels: Vec<u8> = (0..500).map(|i| (i % 2) as u8).collect();
+    let response = app
+        .post_json(
+            "/metrics",
+            &json!({"predictions": scores, "labels": labels}),
+        )
+        .await;
+    assert_problem(response, 413).await;
+}
+
+#[tokio::test]
+async fn non_json_content_types_are_415() {
+    let app = spawn_app().await;
+    let response = app
+        .post_raw(
+            "/metrics",
+            "text/plain",
+            br#"{"predictions": [0.5], "labels": [1]}"#.to_vec(),
+        )
+        .await;
+    assert_problem(response, 415).await;
+}
+
+#[tokio::test]
+async fn invalid_meaning_is_422_naming_the_field() {
+    let app = spawn_app_with(|config| config.max_array_len = 4).await;
+    let cases: [(&str, Value, &str); 14] = [
+        (
+            "length mismatch",
+            json!({"predictions": [0.1, 0.2], "labels": [1]}),
+            "labels",
+        ),
+        (
+            "binary label 2",
+            json!({"predictions": [0.1, 0.2], "labels": [1, 2]}),
+            "labels[1]",
+        ),
+        (
+            "negative label",
+            json!({"predictions": [0.1, 0.2], "labels": [1, -1]}),
+            "labels[1]",
+        ),
+        (
+            "class index out of range",
+            json!({"predictions": [[0.1, 0.9]], "labels": [2]}),
+            "labels[0]",
+        ),
+        (
+            "boolean multiclass label",
+            json!({"predictions": [[0.1, 0.9]], "labels": [true]}),
+            "labels[0]",
+        ),
+        (
+            "negative weight",
+            json!({"predictions": [0.1, 0.2], "labels": [1, 0], "sample_weights": [1, -0.5]}),
+            "sample_weights[1]",
+        ),
+        (
+            "beta zero",
+            json!({"predictions": [0.1], "labels": [1], "beta": 0}),
+            "beta",
+        ),
+        (
+            "beta negative",
+            json!({"predictions": [0.1], "labels": [1], "beta": -1}),
+            "beta",
+        ),
+        (
+            "unknown field",
+            json!({"predictions": [0.1], "labels": [1], "treshold": 0.2}),
+            "treshold",
+        ),
+        (
+            "ragged multiclass row",
+            json!({"predictions": [[0.1, 0.9], [1.0]], "labels": [0, 1]}),
+            "predictions[1]",
+        ),
+        (
+            "too many elements",
+            json!({"predictions": [0.1, 0.2, 0.3, 0.4, 0.5], "labels": [1, 0, 1, 0, 1]}),
+            "predictions",
+        ),
+        (
+            "bad average",
+            json!({"predictions": [[0.1, 0.9]], "labels": [1], "average": "mean"}),
+            "average",
+        ),
+        (
+            "max_points below 2",
+            json!({"predictions": [0.1], "labels": [1], "roc": {"max_points": 1}}),
+            "roc.max_points",
+        ),
+        (
+            "empty predictions",
+            json!({"predictions": [], "labels": []}),
+            "predictions",
+        ),
+    ];
+    for (name, body, field) in cases {
+        let problem = assert_problem(app.post_json("/metrics", &body).await, 422).await;
+        let got = problem["field"].as_str().unwrap_or("");
+        assert_eq!(got, field, "{name}: {problem}");
+        if name == "length mismatch" {
+            assert_eq!(
+                problem["detail"],
+                "labels has 1 elements but predictions has 2"
+            );
+        }
+        if name == "ragged multiclass row" {
+            let detail = problem["detail"].as_str().unwrap();
+            assert!(
+                detail.contains("[1]: expected 2 elements, found 1"),
+                "{detail}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn gzip_request_bodies_are_accepted() {
+    let app = spawn_app().await;
+    let body = serde_json::to_vec(&json!({"predictions": [0.9, 0.1], "labels": [1, 0]})).unwrap();
+    let response = app
+        .client
+        .post(app.url("/metrics"))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(gzip_stored(&body))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["auc"], 1.0);
+}
+
+/// A valid gzip member holding `data` in one stored (uncompressed) deflate
+/// block (RFC 1951 3.2.4, RFC 1952), so the test needs no compression crate.
+fn gzip_stored(data: &[u8]) -> Vec<u8> {
+    assert!(data.len() < 65_536);
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    let len = data.len() as u16;
+    out.push(1); // BFINAL = 1, BTYPE = 00 (stored)
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&(!len).to_le_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(&crc32(data).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
