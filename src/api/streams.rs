@@ -17,20 +17,24 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::extract::is_json_media_type;
-use super::{ApiError, ApiJson, ApiResult, AppState};
+use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
 use crate::state::{now_ms, BatchBuilder, StoreError, StreamInfo, StreamStore};
 
 pub mod dto;
 pub mod ndjson;
+pub mod report;
 
 use dto::{stage_batch, BatchBody, Origin};
 use ndjson::{parse_line, LineReader};
+use report::{evaluate_stream, evaluate_user, MetricsQuery, StreamMetricsResponse};
 
 /// Routes of this resource.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/streams", get(list))
         .route("/streams/{name}", post(ingest).delete(delete))
+        .route("/streams/{name}/metrics", get(stream_metrics))
+        .route("/streams/{name}/users/{user_id}/metrics", get(user_metrics))
 }
 
 /// Longest accepted stream name, in bytes.
@@ -231,6 +235,52 @@ fn check_staging(
         .with_extension("limit", "max_users_per_stream"));
     }
     Ok(())
+}
+
+/// Runs `evaluate` on a consistent view of stream `name` on the blocking pool
+/// (GAUC over many users is CPU work; the stream's read lock is held only
+/// there, so ingest into other streams is unaffected).
+async fn with_stream<F>(
+    state: &AppState,
+    name: String,
+    evaluate: F,
+) -> ApiResult<StreamMetricsResponse>
+where
+    F: Fn(&crate::state::Stream) -> ApiResult<StreamMetricsResponse> + Send + 'static,
+{
+    let store = state.streams.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut out = None;
+        store
+            .read(&name, &mut |stream| out = Some(evaluate(stream)))
+            .map_err(store_error)?;
+        out.unwrap_or_else(|| Err(ApiError::internal("stream read did not run")))
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+async fn stream_metrics(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    ApiQuery(query): ApiQuery<MetricsQuery>,
+) -> ApiResult<Json<StreamMetricsResponse>> {
+    let (params, weighting) = query.params()?;
+    let response = with_stream(&state, name, move |s| {
+        evaluate_stream(s, &params, weighting)
+    })
+    .await?;
+    Ok(Json(response))
+}
+
+async fn user_metrics(
+    State(state): State<AppState>,
+    Path((name, user_id)): Path<(String, String)>,
+    ApiQuery(query): ApiQuery<MetricsQuery>,
+) -> ApiResult<Json<StreamMetricsResponse>> {
+    let (params, _) = query.params()?;
+    let response = with_stream(&state, name, move |s| evaluate_user(s, &user_id, &params)).await?;
+    Ok(Json(response))
 }
 
 /// One entry of `GET /streams`.
