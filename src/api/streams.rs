@@ -114,6 +114,7 @@ async fn ingest(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let started = std::time::Instant::now();
     let builder = if is_ndjson(&content_type) {
         read_ndjson(&state, request.into_body()).await?
     } else if is_json_media_type(&content_type) {
@@ -128,9 +129,18 @@ async fn ingest(
     };
     let store = state.streams.clone();
     let stream = name.clone();
+    let parsed = started.elapsed();
     let summary = tokio::task::spawn_blocking(move || {
         let batch = builder.finish();
-        store.ingest(&stream, batch, now_ms())
+        let aggregated = started.elapsed();
+        let summary = store.ingest(&stream, batch, now_ms());
+        tracing::debug!(
+            parse_ms = parsed.as_millis() as u64,
+            aggregate_ms = (aggregated - parsed).as_millis() as u64,
+            merge_ms = (started.elapsed() - aggregated).as_millis() as u64,
+            "stream batch timings"
+        );
+        summary
     })
     .await
     .map_err(ApiError::internal)?

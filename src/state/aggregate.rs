@@ -66,20 +66,78 @@ impl Bin {
     }
 }
 
-/// Per-score weights. Unit-weight records (the common case) are kept as `u32`
-/// counts, halving memory against two `f64`s; the first non-unit weight (or a
-/// count past `u32::MAX`) promotes the aggregate to real weights.
-#[derive(Debug, Clone, PartialEq)]
-enum Weights {
-    Counts(Vec<[u32; 2]>),
-    Real(Vec<[f64; 2]>),
+/// One exact score with unit-weight counts: 16 bytes, the common case
+/// (records without `weight`), half of two `f64` weights.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CountCell {
+    score: f64,
+    pos: u32,
+    neg: u32,
 }
 
-/// The distinct scores, ascending, with their weights.
+/// One exact score with real (summed sample) weights.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct RealCell {
+    score: f64,
+    pos: f64,
+    neg: f64,
+}
+
+/// What the sorted merge needs of a cell.
+trait Cell: Copy {
+    fn score(&self) -> f64;
+    /// Adds `other` (same score); false when the sum does not fit.
+    fn absorb(&mut self, other: &Self) -> bool;
+}
+
+impl Cell for CountCell {
+    fn score(&self) -> f64 {
+        self.score
+    }
+    fn absorb(&mut self, other: &Self) -> bool {
+        match (
+            self.pos.checked_add(other.pos),
+            self.neg.checked_add(other.neg),
+        ) {
+            (Some(p), Some(n)) => {
+                self.pos = p;
+                self.neg = n;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Cell for RealCell {
+    fn score(&self) -> f64 {
+        self.score
+    }
+    fn absorb(&mut self, other: &Self) -> bool {
+        self.pos += other.pos;
+        self.neg += other.neg;
+        true
+    }
+}
+
+impl From<CountCell> for RealCell {
+    fn from(c: CountCell) -> Self {
+        RealCell {
+            score: c.score,
+            pos: f64::from(c.pos),
+            neg: f64::from(c.neg),
+        }
+    }
+}
+
+/// The distinct scores, ascending, with their weights. Unit-weight records
+/// are kept as `u32` counts; the first non-unit weight (or a count past
+/// `u32::MAX`) promotes the aggregate to real weights; a compaction turns it
+/// into bins.
 #[derive(Debug, Clone, PartialEq)]
 enum Entries {
-    /// One entry per distinct score; `scores` and the weights have equal length.
-    Exact { scores: Vec<f64>, weights: Weights },
+    Counts(Vec<CountCell>),
+    Real(Vec<RealCell>),
     /// Disjoint bins sorted by `lo` (after a compaction).
     Binned(Vec<Bin>),
 }
@@ -94,10 +152,7 @@ pub struct ScoreAggregate {
 impl Default for ScoreAggregate {
     fn default() -> Self {
         ScoreAggregate {
-            entries: Entries::Exact {
-                scores: Vec::new(),
-                weights: Weights::Counts(Vec::new()),
-            },
+            entries: Entries::Counts(Vec::new()),
             counts: RecordCounts::default(),
         }
     }
@@ -120,12 +175,91 @@ fn canonical(score: f64) -> f64 {
     }
 }
 
+/// Releases capacity only when it is a noticeable waste, so merges that
+/// fold a few duplicate scores do not pay a reallocation each time.
+fn trim<T>(v: &mut Vec<T>) {
+    if v.capacity() - v.len() > v.len() / 8 + 2 {
+        v.shrink_to_fit();
+    }
+}
+
+/// Appends `cell` to sorted `out`, folding it into the last cell on an equal
+/// score. False when the fold overflows.
+fn push_cell<C: Cell>(out: &mut Vec<C>, cell: C) -> bool {
+    match out.last_mut() {
+        Some(last) if last.score() == cell.score() => last.absorb(&cell),
+        _ => {
+            out.push(cell);
+            true
+        }
+    }
+}
+
+/// Sorted merge of two cell lists (ascending score); `None` on overflow.
+fn merge_cells<C: Cell>(a: &[C], b: &[C]) -> Option<Vec<C>> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    loop {
+        let next = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => {
+                if x.score().total_cmp(&y.score()) != Ordering::Greater {
+                    i += 1;
+                    *x
+                } else {
+                    j += 1;
+                    *y
+                }
+            }
+            (Some(x), None) => {
+                i += 1;
+                *x
+            }
+            (None, Some(y)) => {
+                j += 1;
+                *y
+            }
+            (None, None) => break,
+        };
+        if !push_cell(&mut out, next) {
+            return None;
+        }
+    }
+    trim(&mut out);
+    Some(out)
+}
+
+fn to_real(cells: &[CountCell]) -> Vec<RealCell> {
+    cells.iter().copied().map(RealCell::from).collect()
+}
+
+/// Iterator over `(pos, neg)` weights from the highest score down.
+pub struct GroupsDesc<'a>(GroupsInner<'a>);
+
+enum GroupsInner<'a> {
+    Counts(std::iter::Rev<std::slice::Iter<'a, CountCell>>),
+    Real(std::iter::Rev<std::slice::Iter<'a, RealCell>>),
+    Bins(std::iter::Rev<std::slice::Iter<'a, Bin>>),
+}
+
+impl Iterator for GroupsDesc<'_> {
+    type Item = (f64, f64);
+    fn next(&mut self) -> Option<(f64, f64)> {
+        match &mut self.0 {
+            GroupsInner::Counts(it) => it.next().map(|c| (f64::from(c.pos), f64::from(c.neg))),
+            GroupsInner::Real(it) => it.next().map(|c| (c.pos, c.neg)),
+            GroupsInner::Bins(it) => it.next().map(|b| (b.pos, b.neg)),
+        }
+    }
+}
+
 impl ScoreAggregate {
-    /// Aggregates `records` (any order). Scores and weights must be finite and
-    /// weights `>= 0` (checked at the HTTP edge); a zero-weight record counts in
-    /// [`RecordCounts`] but adds no score, as scikit-learn drops it from the ROC.
+    /// Aggregates `records` (any order; sorted in place). Scores and weights
+    /// must be finite and weights `>= 0` (checked at the HTTP edge); a
+    /// zero-weight record counts in [`RecordCounts`] but adds no score, as
+    /// scikit-learn drops it from the ROC.
     pub fn from_records(records: &mut [Record]) -> ScoreAggregate {
         let mut counts = RecordCounts::default();
+        let mut unit = records.len() < u32::MAX as usize;
         for r in records.iter() {
             counts.count += 1;
             if r.positive {
@@ -133,54 +267,47 @@ impl ScoreAggregate {
             } else {
                 counts.negatives += 1;
             }
+            unit &= r.weight == 1.0 || r.weight == 0.0;
         }
         records.sort_unstable_by(|a, b| a.score.total_cmp(&b.score));
-        let unit = records.iter().all(|r| r.weight == 1.0 || r.weight == 0.0)
-            && records.len() < u32::MAX as usize;
-        let mut scores: Vec<f64> = Vec::new();
+        let kept = records.iter().filter(|r| r.weight != 0.0);
         let entries = if unit {
-            let mut w: Vec<[u32; 2]> = Vec::new();
-            for r in records.iter().filter(|r| r.weight != 0.0) {
-                let s = canonical(r.score);
-                let slot = usize::from(!r.positive);
-                match (scores.last(), w.last_mut()) {
-                    (Some(&last), Some(cell)) if last == s => cell[slot] += 1,
-                    _ => {
-                        scores.push(s);
-                        let mut cell = [0u32; 2];
-                        cell[slot] = 1;
-                        w.push(cell);
-                    }
-                }
+            let mut cells: Vec<CountCell> = Vec::with_capacity(records.len());
+            for r in kept {
+                let (pos, neg) = if r.positive { (1, 0) } else { (0, 1) };
+                // Cannot overflow: fewer than u32::MAX records.
+                push_cell(
+                    &mut cells,
+                    CountCell {
+                        score: canonical(r.score),
+                        pos,
+                        neg,
+                    },
+                );
             }
-            Weights::Counts(w)
+            trim(&mut cells);
+            Entries::Counts(cells)
         } else {
-            let mut w: Vec<[f64; 2]> = Vec::new();
-            for r in records.iter().filter(|r| r.weight != 0.0) {
-                let s = canonical(r.score);
-                let slot = usize::from(!r.positive);
-                match (scores.last(), w.last_mut()) {
-                    (Some(&last), Some(cell)) if last == s => cell[slot] += r.weight,
-                    _ => {
-                        scores.push(s);
-                        let mut cell = [0.0; 2];
-                        cell[slot] = r.weight;
-                        w.push(cell);
-                    }
-                }
+            let mut cells: Vec<RealCell> = Vec::with_capacity(records.len());
+            for r in kept {
+                let (pos, neg) = if r.positive {
+                    (r.weight, 0.0)
+                } else {
+                    (0.0, r.weight)
+                };
+                push_cell(
+                    &mut cells,
+                    RealCell {
+                        score: canonical(r.score),
+                        pos,
+                        neg,
+                    },
+                );
             }
-            Weights::Real(w)
+            trim(&mut cells);
+            Entries::Real(cells)
         };
-        scores.shrink_to_fit();
-        let mut agg = ScoreAggregate {
-            entries: Entries::Exact {
-                scores,
-                weights: entries,
-            },
-            counts,
-        };
-        agg.shrink();
-        agg
+        ScoreAggregate { entries, counts }
     }
 
     /// Plain record counts.
@@ -191,8 +318,9 @@ impl ScoreAggregate {
     /// Number of distinct scores (or bins once compacted).
     pub fn len(&self) -> usize {
         match &self.entries {
-            Entries::Exact { scores, .. } => scores.len(),
-            Entries::Binned(bins) => bins.len(),
+            Entries::Counts(c) => c.len(),
+            Entries::Real(c) => c.len(),
+            Entries::Binned(b) => b.len(),
         }
     }
 
@@ -204,8 +332,8 @@ impl ScoreAggregate {
     /// True until a compaction merged distinct scores.
     pub fn is_exact(&self) -> bool {
         match &self.entries {
-            Entries::Exact { .. } => true,
             Entries::Binned(bins) => bins.iter().all(|b| b.lo == b.hi),
+            _ => true,
         }
     }
 
@@ -213,30 +341,32 @@ impl ScoreAggregate {
     /// Bins give their [`Bin::representative`] score.
     pub fn iter(&self) -> Box<dyn Iterator<Item = (f64, f64, f64)> + '_> {
         match &self.entries {
-            Entries::Exact {
-                scores,
-                weights: Weights::Counts(w),
-            } => Box::new(
-                scores
-                    .iter()
-                    .zip(w)
-                    .map(|(&s, c)| (s, f64::from(c[0]), f64::from(c[1]))),
+            Entries::Counts(c) => Box::new(
+                c.iter()
+                    .map(|c| (c.score, f64::from(c.pos), f64::from(c.neg))),
             ),
-            Entries::Exact {
-                scores,
-                weights: Weights::Real(w),
-            } => Box::new(scores.iter().zip(w).map(|(&s, c)| (s, c[0], c[1]))),
+            Entries::Real(c) => Box::new(c.iter().map(|c| (c.score, c.pos, c.neg))),
             Entries::Binned(bins) => {
                 Box::new(bins.iter().map(|b| (b.representative(), b.pos, b.neg)))
             }
         }
     }
 
+    /// `(pos, neg)` weight per entry from the highest score down: the input
+    /// of the metrics core's `auc_of_groups`, without building a table.
+    pub fn groups_desc(&self) -> GroupsDesc<'_> {
+        GroupsDesc(match &self.entries {
+            Entries::Counts(c) => GroupsInner::Counts(c.iter().rev()),
+            Entries::Real(c) => GroupsInner::Real(c.iter().rev()),
+            Entries::Binned(b) => GroupsInner::Bins(b.iter().rev()),
+        })
+    }
+
     /// The entries as bins (exact scores become `lo == hi` bins).
     pub fn bins(&self) -> Vec<Bin> {
         match &self.entries {
             Entries::Binned(bins) => bins.clone(),
-            Entries::Exact { .. } => self
+            _ => self
                 .iter()
                 .map(|(s, pos, neg)| Bin {
                     lo: s,
@@ -250,8 +380,8 @@ impl ScoreAggregate {
 
     /// Summed positive and negative weight `(P, N)`.
     pub fn weight_totals(&self) -> (f64, f64) {
-        self.iter()
-            .fold((0.0, 0.0), |(p, n), (_, pos, neg)| (p + pos, n + neg))
+        self.groups_desc()
+            .fold((0.0, 0.0), |(p, n), (pos, neg)| (p + pos, n + neg))
     }
 
     /// Certified bound on `|AUC(this aggregate) - AUC(the raw records)|`:
@@ -272,84 +402,42 @@ impl ScoreAggregate {
     /// Approximate heap bytes held (capacity-based), for the memory budget.
     pub fn heap_bytes(&self) -> usize {
         match &self.entries {
-            Entries::Exact { scores, weights } => {
-                scores.capacity() * 8
-                    + match weights {
-                        Weights::Counts(w) => w.capacity() * 8,
-                        Weights::Real(w) => w.capacity() * 16,
-                    }
-            }
-            Entries::Binned(bins) => bins.capacity() * std::mem::size_of::<Bin>(),
+            Entries::Counts(c) => c.capacity() * std::mem::size_of::<CountCell>(),
+            Entries::Real(c) => c.capacity() * std::mem::size_of::<RealCell>(),
+            Entries::Binned(b) => b.capacity() * std::mem::size_of::<Bin>(),
         }
     }
 
     /// Merges `other` into `self`; for exact aggregates the result equals the
     /// aggregate of both record sets (`merge(a, b) == ingest(a ++ b)`), up to
-    /// the order of floating-point weight sums.
+    /// the order of floating-point weight sums. Merging into an empty
+    /// aggregate copies.
     pub fn merge(&mut self, other: &ScoreAggregate) {
         self.counts.add(other.counts);
         if other.is_empty() {
             return;
         }
-        let entries = std::mem::replace(
-            &mut self.entries,
-            Entries::Exact {
-                scores: Vec::new(),
-                weights: Weights::Counts(Vec::new()),
+        if self.is_empty() {
+            self.entries = other.entries.clone();
+            return;
+        }
+        let merged = match (&self.entries, &other.entries) {
+            (Entries::Counts(a), Entries::Counts(b)) => match merge_cells(a, b) {
+                Some(cells) => Entries::Counts(cells),
+                None => Entries::Real(merge_cells(&to_real(a), &to_real(b)).unwrap_or_default()),
             },
-        );
-        self.entries = match (entries, &other.entries) {
-            (
-                Entries::Exact {
-                    scores: sa,
-                    weights: Weights::Counts(wa),
-                },
-                Entries::Exact {
-                    scores: sb,
-                    weights: Weights::Counts(wb),
-                },
-            ) => match merge_counts(&sa, &wa, sb, wb) {
-                Some((scores, w)) => Entries::Exact {
-                    scores,
-                    weights: Weights::Counts(w),
-                },
-                None => {
-                    let (scores, w) = merge_real(
-                        &sa,
-                        &to_real(&Weights::Counts(wa)),
-                        sb,
-                        &to_real(&Weights::Counts(wb.clone())),
-                    );
-                    Entries::Exact {
-                        scores,
-                        weights: Weights::Real(w),
-                    }
-                }
-            },
-            (
-                Entries::Exact {
-                    scores: sa,
-                    weights: wa,
-                },
-                Entries::Exact {
-                    scores: sb,
-                    weights: wb,
-                },
-            ) => {
-                let (scores, w) = merge_real(&sa, &to_real(&wa), sb, &to_real(wb));
-                Entries::Exact {
-                    scores,
-                    weights: Weights::Real(w),
-                }
+            (Entries::Counts(a), Entries::Real(b)) => {
+                Entries::Real(merge_cells(&to_real(a), b).unwrap_or_default())
             }
-            (mine, _) => {
-                let a = ScoreAggregate {
-                    entries: mine,
-                    counts: RecordCounts::default(),
-                };
-                Entries::Binned(merge_bins(&a.bins(), &other.bins()))
+            (Entries::Real(a), Entries::Counts(b)) => {
+                Entries::Real(merge_cells(a, &to_real(b)).unwrap_or_default())
             }
+            (Entries::Real(a), Entries::Real(b)) => {
+                Entries::Real(merge_cells(a, b).unwrap_or_default())
+            }
+            _ => Entries::Binned(merge_bins(&self.bins(), &other.bins())),
         };
+        self.entries = merged;
     }
 
     /// When more than `budget` distinct scores are held, merges adjacent scores
@@ -363,7 +451,7 @@ impl ScoreAggregate {
         let target = (budget / 2).max(1);
         let bins = self.bins();
         let total: f64 = bins.iter().map(|b| b.pos + b.neg).sum();
-        let mut out: Vec<Bin> = Vec::with_capacity(target);
+        let mut out: Vec<Bin> = Vec::with_capacity(target + 1);
         let mut current: Option<Bin> = None;
         let mut cumulative = 0.0;
         let mut next_cut = 1usize;
@@ -395,23 +483,9 @@ impl ScoreAggregate {
         true
     }
 
-    /// Releases spare capacity.
-    fn shrink(&mut self) {
-        match &mut self.entries {
-            Entries::Exact { scores, weights } => {
-                scores.shrink_to_fit();
-                match weights {
-                    Weights::Counts(w) => w.shrink_to_fit(),
-                    Weights::Real(w) => w.shrink_to_fit(),
-                }
-            }
-            Entries::Binned(b) => b.shrink_to_fit(),
-        }
-    }
-
     /// Rebuilds an aggregate from its parts (snapshot restore). `bins` must be
-    /// sorted by `lo` and disjoint, each `lo <= hi`; `exact` says whether they
-    /// are all exact scores (then they are stored compactly again).
+    /// finite, sorted by `lo` and disjoint, each `lo <= hi`, weights `>= 0`.
+    /// All-exact bins are stored as cells again (counts when integral).
     pub fn from_parts(bins: Vec<Bin>, counts: RecordCounts) -> Result<ScoreAggregate, String> {
         let mut prev_hi = f64::NEG_INFINITY;
         for (i, b) in bins.iter().enumerate() {
@@ -421,23 +495,29 @@ impl ScoreAggregate {
             }
             prev_hi = b.hi;
         }
-        let exact = bins.iter().all(|b| b.lo == b.hi);
-        let entries = if exact {
-            let scores = bins.iter().map(|b| b.lo).collect();
-            let unit = bins.iter().all(|b| {
-                b.pos.fract() == 0.0
-                    && b.neg.fract() == 0.0
-                    && b.pos <= f64::from(u32::MAX)
-                    && b.neg <= f64::from(u32::MAX)
-            });
-            let weights = if unit {
-                Weights::Counts(bins.iter().map(|b| [b.pos as u32, b.neg as u32]).collect())
-            } else {
-                Weights::Real(bins.iter().map(|b| [b.pos, b.neg]).collect())
-            };
-            Entries::Exact { scores, weights }
-        } else {
+        let fits_u32 = |w: f64| w.fract() == 0.0 && w <= f64::from(u32::MAX);
+        let entries = if bins.iter().any(|b| b.lo != b.hi) {
             Entries::Binned(bins)
+        } else if bins.iter().all(|b| fits_u32(b.pos) && fits_u32(b.neg)) {
+            Entries::Counts(
+                bins.iter()
+                    .map(|b| CountCell {
+                        score: b.lo,
+                        pos: b.pos as u32,
+                        neg: b.neg as u32,
+                    })
+                    .collect(),
+            )
+        } else {
+            Entries::Real(
+                bins.iter()
+                    .map(|b| RealCell {
+                        score: b.lo,
+                        pos: b.pos,
+                        neg: b.neg,
+                    })
+                    .collect(),
+            )
         };
         Ok(ScoreAggregate { entries, counts })
     }
@@ -462,26 +542,20 @@ impl ScoreAggregate {
             w.write_all(&v.to_le_bytes())?;
         }
         match &self.entries {
-            Entries::Exact {
-                scores,
-                weights: Weights::Counts(c),
-            } => {
+            Entries::Counts(cells) => {
                 w.write_all(&[TAG_COUNTS])?;
-                w.write_all(&(scores.len() as u64).to_le_bytes())?;
-                for (s, c) in scores.iter().zip(c) {
-                    w.write_all(&s.to_le_bytes())?;
-                    w.write_all(&c[0].to_le_bytes())?;
-                    w.write_all(&c[1].to_le_bytes())?;
+                w.write_all(&(cells.len() as u64).to_le_bytes())?;
+                for c in cells {
+                    w.write_all(&c.score.to_le_bytes())?;
+                    w.write_all(&c.pos.to_le_bytes())?;
+                    w.write_all(&c.neg.to_le_bytes())?;
                 }
             }
-            Entries::Exact {
-                scores,
-                weights: Weights::Real(r),
-            } => {
+            Entries::Real(cells) => {
                 w.write_all(&[TAG_REAL])?;
-                w.write_all(&(scores.len() as u64).to_le_bytes())?;
-                for (s, r) in scores.iter().zip(r) {
-                    for v in [*s, r[0], r[1]] {
+                w.write_all(&(cells.len() as u64).to_le_bytes())?;
+                for c in cells {
+                    for v in [c.score, c.pos, c.neg] {
                         w.write_all(&v.to_le_bytes())?;
                     }
                 }
@@ -549,27 +623,15 @@ impl ScoreAggregate {
             bins.push(bin);
         }
         let mut agg = ScoreAggregate::from_parts(bins, counts)?;
-        if tag == TAG_BINS {
-            if let Entries::Exact { scores, weights } = &agg.entries {
-                // Keep a bins layout that happened to be all-exact as bins, so a
-                // round trip is byte-identical.
-                let bins = scores
-                    .iter()
-                    .zip(to_real(weights))
-                    .map(|(&s, w)| Bin {
-                        lo: s,
-                        hi: s,
-                        pos: w[0],
-                        neg: w[1],
-                    })
-                    .collect();
-                agg.entries = Entries::Binned(bins);
+        // Keep the layout that was written, so a round trip is identical.
+        agg.entries = match (tag, agg.entries) {
+            (TAG_REAL, Entries::Counts(c)) => Entries::Real(to_real(&c)),
+            (TAG_BINS, e @ (Entries::Counts(_) | Entries::Real(_))) => {
+                let exact = ScoreAggregate { entries: e, counts };
+                Entries::Binned(exact.bins())
             }
-        } else if tag == TAG_REAL {
-            if let Entries::Exact { weights, .. } = &mut agg.entries {
-                *weights = Weights::Real(to_real(weights));
-            }
-        }
+            (_, e) => e,
+        };
         Ok(agg)
     }
 }
@@ -649,106 +711,6 @@ impl<'a> Reader<'a> {
         let bytes = self.take(n)?;
         String::from_utf8(bytes.to_vec()).map_err(|_| "name is not UTF-8".to_owned())
     }
-}
-
-fn to_real(w: &Weights) -> Vec<[f64; 2]> {
-    match w {
-        Weights::Counts(c) => c
-            .iter()
-            .map(|c| [f64::from(c[0]), f64::from(c[1])])
-            .collect(),
-        Weights::Real(r) => r.clone(),
-    }
-}
-
-/// Sorted merge of two exact count tables; `None` when a count would overflow `u32`.
-fn merge_counts(
-    sa: &[f64],
-    wa: &[[u32; 2]],
-    sb: &[f64],
-    wb: &[[u32; 2]],
-) -> Option<(Vec<f64>, Vec<[u32; 2]>)> {
-    let mut scores = Vec::with_capacity(sa.len() + sb.len());
-    let mut weights = Vec::with_capacity(sa.len() + sb.len());
-    let (mut i, mut j) = (0, 0);
-    loop {
-        let next = match (sa.get(i).zip(wa.get(i)), sb.get(j).zip(wb.get(j))) {
-            (Some((&s, &w)), Some((&t, &v))) => match s.total_cmp(&t) {
-                Ordering::Less => {
-                    i += 1;
-                    (s, w)
-                }
-                Ordering::Greater => {
-                    j += 1;
-                    (t, v)
-                }
-                Ordering::Equal => {
-                    i += 1;
-                    j += 1;
-                    (s, [w[0].checked_add(v[0])?, w[1].checked_add(v[1])?])
-                }
-            },
-            (Some((&s, &w)), None) => {
-                i += 1;
-                (s, w)
-            }
-            (None, Some((&t, &v))) => {
-                j += 1;
-                (t, v)
-            }
-            (None, None) => break,
-        };
-        scores.push(next.0);
-        weights.push(next.1);
-    }
-    scores.shrink_to_fit();
-    weights.shrink_to_fit();
-    Some((scores, weights))
-}
-
-/// Sorted merge of two exact real-weight tables.
-fn merge_real(
-    sa: &[f64],
-    wa: &[[f64; 2]],
-    sb: &[f64],
-    wb: &[[f64; 2]],
-) -> (Vec<f64>, Vec<[f64; 2]>) {
-    let mut scores = Vec::with_capacity(sa.len() + sb.len());
-    let mut weights = Vec::with_capacity(sa.len() + sb.len());
-    let (mut i, mut j) = (0, 0);
-    loop {
-        let next = match (sa.get(i).zip(wa.get(i)), sb.get(j).zip(wb.get(j))) {
-            (Some((&s, &w)), Some((&t, &v))) => match s.total_cmp(&t) {
-                Ordering::Less => {
-                    i += 1;
-                    (s, w)
-                }
-                Ordering::Greater => {
-                    j += 1;
-                    (t, v)
-                }
-                Ordering::Equal => {
-                    i += 1;
-                    j += 1;
-                    (s, [w[0] + v[0], w[1] + v[1]])
-                }
-            },
-            (Some((&s, &w)), None) => {
-                i += 1;
-                (s, w)
-            }
-            (None, Some((&t, &v))) => {
-                j += 1;
-                (t, v)
-            }
-            (None, None) => break,
-        };
-        scores.push(next.0);
-        weights.push(next.1);
-    }
-    scores.shrink_to_fit();
-    weights.shrink_to_fit();
-    (scores, weights)
 }
 
 /// Merges two sorted, disjoint bin lists; overlapping bins coalesce into one

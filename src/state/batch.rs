@@ -5,9 +5,8 @@
 //! store merges under its lock. This is what makes a request atomic (a bad line
 //! anywhere applies nothing) and keeps parsing outside every lock.
 
-use std::collections::HashMap;
-
 use super::aggregate::{Record, ScoreAggregate};
+use super::UserMap;
 
 /// Marks a staged record without a user.
 const NO_USER: u32 = u32::MAX;
@@ -15,7 +14,7 @@ const NO_USER: u32 = u32::MAX;
 /// Records of one request, being collected.
 #[derive(Debug, Default)]
 pub struct BatchBuilder {
-    user_index: HashMap<String, u32>,
+    user_index: UserMap<u32>,
     user_names: Vec<String>,
     records: Vec<Record>,
     users: Vec<u32>,

@@ -23,6 +23,11 @@ pub use batch::{BatchBuilder, StagedBatch};
 pub use store::{Budgets, Gauges, IngestSummary, MemoryStore, StoreError, StreamInfo, StreamStore};
 pub use stream::Stream;
 
+/// Maps keyed by user id. foldhash is several times faster than SipHash on
+/// short keys and still seeded per process, so ids chosen by a client cannot
+/// be precomputed to collide.
+pub type UserMap<V> = std::collections::HashMap<String, V, foldhash::fast::RandomState>;
+
 /// Milliseconds since the Unix epoch, the store's clock.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()

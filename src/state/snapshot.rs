@@ -230,7 +230,7 @@ fn decode_stream(r: &mut Reader<'_>) -> Result<Stream, String> {
     let updated_at_ms = r.u64()?;
     let global = ScoreAggregate::decode(r).map_err(|e| format!("stream '{name}': {e}"))?;
     let n = r.len(4 + 24 + 1 + 8)?;
-    let mut users = std::collections::HashMap::with_capacity(n);
+    let mut users = super::UserMap::with_capacity_and_hasher(n, Default::default());
     for _ in 0..n {
         let user = r.string()?;
         let agg = ScoreAggregate::decode(r)

@@ -1,9 +1,8 @@
 //! One named stream: a global aggregate and one aggregate per user.
 
-use std::collections::HashMap;
-
 use super::aggregate::ScoreAggregate;
 use super::batch::StagedBatch;
+use super::UserMap;
 
 /// Approximate fixed heap cost of one user entry beyond its aggregate: the map
 /// slot, the key `String` header and the aggregate struct.
@@ -16,7 +15,7 @@ pub struct Stream {
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
     pub global: ScoreAggregate,
-    pub users: HashMap<String, ScoreAggregate>,
+    pub users: UserMap<ScoreAggregate>,
 }
 
 impl Stream {
@@ -27,7 +26,7 @@ impl Stream {
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
             global: ScoreAggregate::default(),
-            users: HashMap::new(),
+            users: UserMap::default(),
         }
     }
 

@@ -2,8 +2,8 @@
 //! aggregates and the metrics core.
 //!
 //! The stream's global aggregate becomes one `ScoreTable` (the same table
-//! `POST /metrics` builds from raw records) and each user's aggregate feeds
-//! the GAUC accumulator, so a stream's answer equals the one-shot answer over
+//! `POST /metrics` builds from raw records) and each user's aggregate gives
+//! its AUC through the core's `auc_of_groups`, so a stream's answer equals the one-shot answer over
 //! the concatenation of its batches.
 
 use serde::de::{self, Deserializer};
@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::metrics::{metrics_error, BinaryMetricsResponse, GaucWeightingParam};
 use crate::api::ApiError;
+use crate::core::metrics::auc::auc_of_groups;
 use crate::core::metrics::{
-    evaluate_binary, BinaryParams, BinaryReport, GaucAccumulator, GaucWeighting, MetricsError,
-    RecordCounts, ScoreTable,
+    evaluate_binary, BinaryParams, BinaryReport, Gauc, GaucWeighting, MetricsError, RecordCounts,
+    ScoreTable,
 };
 use crate::state::{ScoreAggregate, Stream};
 
@@ -129,9 +130,41 @@ fn compaction_warning(bound: f64) -> String {
     )
 }
 
+/// GAUC over the users of a stream, and its error bound.
+///
+/// Each user's AUC comes from the core's `auc_of_groups` run straight over
+/// the user's aggregate (highest score first), with no per-user table: with
+/// 100,000 users a table per user costs most of a query. The weighting is the
+/// core's (`GaucAccumulator`): impressions = summed weight, clicks = summed
+/// positive weight, uniform = 1; users with one class are counted and skipped.
+/// The bound is the same weighted mean of the users' AUC bounds (each user's
+/// AUC moves by at most its bound; the weights are exact).
+fn gauc_of_users(stream: &Stream, weighting: GaucWeighting) -> (Gauc, f64) {
+    let (mut weighted, mut total, mut bound_sum, mut skipped) = (0.0, 0.0, 0.0, 0usize);
+    for agg in stream.users.values() {
+        match (
+            auc_of_groups(agg.groups_desc()),
+            gauc_weight(agg, weighting),
+        ) {
+            (Some(auc), Some(w)) => {
+                weighted += w * auc;
+                total += w;
+                bound_sum += w * agg.auc_error_bound();
+            }
+            _ => skipped += 1,
+        }
+    }
+    let gauc = Gauc {
+        value: (total > 0.0).then(|| weighted / total),
+        users: stream.users.len(),
+        users_skipped: skipped,
+        weighting,
+    };
+    (gauc, if total > 0.0 { bound_sum / total } else { 0.0 })
+}
+
 /// Evaluates a whole stream: the global table, plus GAUC over its users
-/// when it has any. The GAUC bound is the same weighted mean of the users'
-/// AUC bounds (each user's AUC moves by at most its bound; weights are exact).
+/// when it has any.
 pub fn evaluate_stream(
     stream: &Stream,
     params: &BinaryParams,
@@ -141,21 +174,8 @@ pub fn evaluate_stream(
     let (gauc, gauc_bound) = if stream.users.is_empty() {
         (None, None)
     } else {
-        let mut acc = GaucAccumulator::new();
-        let (mut bound_sum, mut weight_sum) = (0.0, 0.0);
-        for agg in stream.users.values() {
-            acc.add_user(&table_of(agg).map_err(metrics_error)?);
-            if let Some(w) = gauc_weight(agg, weighting) {
-                bound_sum += w * agg.auc_error_bound();
-                weight_sum += w;
-            }
-        }
-        let bound = if weight_sum > 0.0 {
-            bound_sum / weight_sum
-        } else {
-            0.0
-        };
-        (Some(acc.finish(weighting)), Some(bound))
+        let (gauc, bound) = gauc_of_users(stream, weighting);
+        (Some(gauc), Some(bound))
     };
     let report =
         evaluate_binary(&table, counts_of(&stream.global), gauc, params).map_err(metrics_error)?;
