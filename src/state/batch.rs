@@ -14,8 +14,8 @@ const NO_USER: u32 = u32::MAX;
 /// Records of one request, being collected.
 #[derive(Debug, Default)]
 pub struct BatchBuilder {
+    /// User id -> dense index (the names are kept once, here).
     user_index: UserMap<u32>,
-    user_names: Vec<String>,
     records: Vec<Record>,
     users: Vec<u32>,
 }
@@ -59,12 +59,11 @@ impl BatchBuilder {
         if let Some(&i) = self.user_index.get(name) {
             return Ok(i);
         }
-        let i = u32::try_from(self.user_names.len())
+        let i = u32::try_from(self.user_index.len())
             .ok()
             .filter(|&i| i < NO_USER)
             .ok_or(RecordError::TooManyUsers(NO_USER as usize))?;
         self.user_index.insert(name.to_owned(), i);
-        self.user_names.push(name.to_owned());
         Ok(i)
     }
 
@@ -75,7 +74,7 @@ impl BatchBuilder {
 
     /// Distinct users staged so far.
     pub fn users(&self) -> usize {
-        self.user_names.len()
+        self.user_index.len()
     }
 
     /// True when nothing was staged.
@@ -84,20 +83,29 @@ impl BatchBuilder {
     }
 
     /// Aggregates the staged records: one global aggregate and one per user.
-    /// Records are grouped by user with a counting sort (linear), then each
-    /// group and the whole batch are sorted by score.
+    ///
+    /// Records are grouped by user in place (an American flag sort: counting
+    /// pass, then cycle swaps, linear and without a second buffer, which keeps
+    /// the peak memory of a large batch low), each user's run is sorted by
+    /// score into its aggregate, and finally the whole batch is sorted by
+    /// score for the global aggregate.
     pub fn finish(self) -> StagedBatch {
         let BatchBuilder {
-            user_names,
-            mut records,
-            users,
             user_index,
+            mut records,
+            mut users,
         } = self;
-        // The name index is no longer needed; free it before the sorts allocate.
-        drop(user_index);
-        let mut starts = vec![0usize; user_names.len() + 1];
+        let mut user_names = vec![String::new(); user_index.len()];
+        for (name, i) in user_index {
+            if let Some(slot) = user_names.get_mut(i as usize) {
+                *slot = name;
+            }
+        }
+        let buckets = user_names.len() + 1; // the last bucket: records without a user
+        let bucket = |u: u32| (u as usize).min(buckets - 1);
+        let mut starts = vec![0usize; buckets + 1];
         for &u in &users {
-            if let Some(slot) = starts.get_mut(u as usize + 1) {
+            if let Some(slot) = starts.get_mut(bucket(u) + 1) {
                 *slot += 1;
             }
         }
@@ -107,36 +115,33 @@ impl BatchBuilder {
                 *slot += prev;
             }
         }
-        let grouped_len = starts.last().copied().unwrap_or(0);
-        let mut grouped = vec![
-            Record {
-                score: 0.0,
-                positive: false,
-                weight: 0.0
-            };
-            grouped_len
-        ];
         let mut next = starts.clone();
-        for (r, &u) in records.iter().zip(&users) {
-            if let Some(pos) = next.get_mut(u as usize) {
-                if let Some(slot) = grouped.get_mut(*pos) {
-                    *slot = *r;
+        for b in 0..buckets {
+            let end = starts.get(b + 1).copied().unwrap_or(0);
+            loop {
+                let Some(&i) = next.get(b) else { break };
+                if i >= end {
+                    break;
                 }
-                *pos += 1;
+                let target = users.get(i).map_or(b, |&u| bucket(u));
+                let Some(j) = next.get_mut(target) else { break };
+                if target != b {
+                    // Move record i to its bucket's cursor; what was there comes to i.
+                    records.swap(i, *j);
+                    users.swap(i, *j);
+                }
+                *j += 1;
             }
         }
         drop(users);
         let mut per_user = Vec::with_capacity(user_names.len());
         for (i, name) in user_names.into_iter().enumerate() {
-            let (lo, hi) = (
-                starts.get(i).copied().unwrap_or(0),
-                starts.get(i + 1).copied().unwrap_or(0),
-            );
-            if let Some(slice) = grouped.get_mut(lo..hi) {
+            let lo = starts.get(i).copied().unwrap_or(0);
+            let hi = starts.get(i + 1).copied().unwrap_or(0);
+            if let Some(slice) = records.get_mut(lo..hi) {
                 per_user.push((name, ScoreAggregate::from_records(slice)));
             }
         }
-        drop(grouped);
         let global = ScoreAggregate::from_records(&mut records);
         StagedBatch {
             global,
@@ -198,6 +203,30 @@ mod tests {
         assert_eq!(names, vec![("a", 2), ("b", 1)]);
         let a: Vec<_> = staged.users[0].1.iter().collect();
         assert_eq!(a, vec![(0.1, 1.0, 0.0), (0.4, 0.0, 1.0)]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn finish_equals_aggregating_each_users_records_alone(
+            rows in proptest::collection::vec((0u8..30, proptest::bool::ANY, 0u8..5), 0..200)
+        ) {
+            let mut b = BatchBuilder::new();
+            let user = |u: u8| (u < 4).then(|| format!("u{u}"));
+            for &(s, p, u) in &rows {
+                proptest::prop_assert!(b.push(user(u).as_deref(), rec(f64::from(s) / 30.0, p)).is_ok());
+            }
+            let staged = b.finish();
+            let mut all: Vec<Record> = rows.iter().map(|&(s, p, _)| rec(f64::from(s) / 30.0, p)).collect();
+            proptest::prop_assert_eq!(&staged.global, &ScoreAggregate::from_records(&mut all));
+            for (name, agg) in &staged.users {
+                let mut mine: Vec<Record> = rows
+                    .iter()
+                    .filter(|&&(_, _, u)| user(u).as_deref() == Some(name.as_str()))
+                    .map(|&(s, p, _)| rec(f64::from(s) / 30.0, p))
+                    .collect();
+                proptest::prop_assert_eq!(agg, &ScoreAggregate::from_records(&mut mine));
+            }
+        }
     }
 
     #[test]
