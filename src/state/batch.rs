@@ -118,11 +118,7 @@ impl BatchBuilder {
         let mut next = starts.clone();
         for b in 0..buckets {
             let end = starts.get(b + 1).copied().unwrap_or(0);
-            loop {
-                let Some(&i) = next.get(b) else { break };
-                if i >= end {
-                    break;
-                }
+            while let Some(&i) = next.get(b).filter(|&&i| i < end) {
                 let target = users.get(i).map_or(b, |&u| bucket(u));
                 let Some(j) = next.get_mut(target) else { break };
                 if target != b {
