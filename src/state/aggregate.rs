@@ -228,74 +228,6 @@ fn merge_cells<C: Cell>(a: &[C], b: &[C]) -> Option<Vec<C>> {
     Some(out)
 }
 
-/// Merges sorted `b` into sorted `a` in place: `a` grows by `b.len()` (the
-/// allocator often extends the block without moving it), a backward merge
-/// fills it, and one forward pass folds equal scores. Unlike allocating a
-/// fresh array per merge, this keeps the heap from fragmenting under the
-/// many small, growing per-user arrays. Returns false when a fold
-/// overflowed; the two cells are then both kept (nothing is lost) and the
-/// caller promotes the counts to real weights.
-fn merge_in_place<C: Cell>(a: &mut Vec<C>, b: &[C]) -> bool {
-    let old = a.len();
-    a.reserve_exact(b.len());
-    a.extend_from_slice(b);
-    let (mut i, mut j, mut k) = (old, b.len(), old + b.len());
-    while j > 0 {
-        let (Some(x), Some(&y)) = (
-            i.checked_sub(1).and_then(|i| a.get(i)).copied(),
-            b.get(j - 1),
-        ) else {
-            // a's part is exhausted: the rest of b goes first.
-            if let (Some(slot), Some(&y)) = (a.get_mut(k - 1), b.get(j - 1)) {
-                *slot = y;
-            }
-            j -= 1;
-            k -= 1;
-            continue;
-        };
-        let take_a = x.score().total_cmp(&y.score()) == Ordering::Greater;
-        if let Some(slot) = a.get_mut(k - 1) {
-            *slot = if take_a { x } else { y };
-        }
-        if take_a {
-            i -= 1;
-        } else {
-            j -= 1;
-        }
-        k -= 1;
-    }
-    // Fold adjacent equal scores (one from each side).
-    let mut w = 0usize;
-    let mut folded_all = true;
-    for r in 0..a.len() {
-        let Some(&cell) = a.get(r) else { break };
-        let (equal, folded) = match w.checked_sub(1).and_then(|p| a.get_mut(p)) {
-            Some(last) if last.score() == cell.score() => (true, last.absorb(&cell)),
-            _ => (false, false),
-        };
-        folded_all &= folded || !equal;
-        if !folded {
-            if let Some(slot) = a.get_mut(w) {
-                *slot = cell;
-            }
-            w += 1;
-        }
-    }
-    a.truncate(w);
-    trim(a);
-    folded_all
-}
-
-/// Real-weight cells with equal adjacent scores folded.
-fn fold_real(cells: &[CountCell]) -> Vec<RealCell> {
-    let mut out: Vec<RealCell> = Vec::with_capacity(cells.len());
-    for &c in cells {
-        push_cell(&mut out, RealCell::from(c));
-    }
-    trim(&mut out);
-    out
-}
-
 fn to_real(cells: &[CountCell]) -> Vec<RealCell> {
     cells.iter().copied().map(RealCell::from).collect()
 }
@@ -488,19 +420,6 @@ impl ScoreAggregate {
         if self.is_empty() {
             self.entries = other.entries.clone();
             return;
-        }
-        match (&mut self.entries, &other.entries) {
-            (Entries::Counts(a), Entries::Counts(b)) => {
-                if !merge_in_place(a, b) {
-                    self.entries = Entries::Real(fold_real(a));
-                }
-                return;
-            }
-            (Entries::Real(a), Entries::Real(b)) => {
-                merge_in_place(a, b);
-                return;
-            }
-            _ => {}
         }
         let merged = match (&self.entries, &other.entries) {
             (Entries::Counts(a), Entries::Counts(b)) => match merge_cells(a, b) {
