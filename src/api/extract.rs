@@ -120,6 +120,21 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// Classifies a serde_json error as 400 (syntax) or 422 (meaning, with `path`).
 pub fn json_error(err: serde_json::Error, path: &str) -> ApiError {
     use serde_json::error::Category;
+    // JSON has no NaN or infinity; a literal like 1e999 is valid JSON whose
+    // value is not a finite f64, so it is a meaning error (422), not syntax.
+    if err.to_string().starts_with("number out of range") {
+        let field = if path.is_empty() || path == "." {
+            "body"
+        } else {
+            path
+        };
+        return ApiError::invalid(
+            field,
+            format!(
+                "{field}: number out of the finite f64 range (non-finite numbers are not accepted)"
+            ),
+        );
+    }
     match err.classify() {
         Category::Syntax | Category::Eof | Category::Io => {
             ApiError::bad_json(format!("body is not valid JSON: {err}"))

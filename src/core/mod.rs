@@ -10,3 +10,4 @@ pub mod losses;
 pub mod metrics;
 pub mod norm;
 pub mod optim;
+pub mod rng;

@@ -25,7 +25,6 @@ pub mod adam;
 pub mod hyper;
 pub mod objectives;
 pub mod rmsprop;
-pub mod rng;
 pub mod run;
 pub mod sgd;
 

@@ -4,8 +4,8 @@
 use thiserror::Error;
 
 use super::objectives::{Objective, ObjectiveError};
-use super::rng::SplitMix64;
 use super::{OptimError, Optimizer};
+use crate::core::rng::SplitMix64;
 
 /// Why a run could not start.
 #[derive(Debug, Clone, PartialEq, Error)]

@@ -1,10 +1,10 @@
-//! A tiny seeded generator for mini-batch shuffling.
+//! The one seeded generator of the core (rrelu slopes, mini-batch shuffling).
 //!
-//! SplitMix64 (Steele, Lea & Flood 2014, as in `java.util.SplittableRandom`)
-//! is enough for shuffling sample order and is fully specified here, so the
-//! same `seed` gives the same batches on every platform and every evald
-//! version, without a dependency. It is not torch's generator: batch order
-//! is reproducible within evald, not equal to a torch `DataLoader`'s.
+//! SplitMix64 (Steele, Lea & Flood 2014, as in `java.util.SplittableRandom`;
+//! Vigna's reference constants) is fully specified here, so the same `seed`
+//! gives the same draws on every platform and every evald version, without a
+//! dependency. It is not torch's generator: results are reproducible within
+//! evald, not equal to torch's random draws. Not cryptographic.
 
 /// SplitMix64 state.
 #[derive(Debug, Clone)]
@@ -23,6 +23,11 @@ impl SplitMix64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1) with 53 random bits.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// A uniform index in `0..=bound` (Lemire's multiply-shift; the bias is
@@ -51,6 +56,22 @@ mod tests {
         let mut rng = SplitMix64::new(0);
         assert_eq!(rng.next_u64(), 0xE220_A839_7B1D_CDAF);
         assert_eq!(rng.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+    }
+
+    #[test]
+    fn matches_the_reference_sequence_for_another_seed() {
+        // First outputs of Vigna's splitmix64.c seeded with 1234567.
+        let mut r = SplitMix64::new(1234567);
+        assert_eq!(r.next_u64(), 6457827717110365317);
+        assert_eq!(r.next_u64(), 3203168211198807973);
+    }
+
+    #[test]
+    fn next_f64_is_in_the_unit_interval() {
+        let mut r = SplitMix64::new(9);
+        assert!((0..10_000)
+            .map(|_| r.next_f64())
+            .all(|u| (0.0..1.0).contains(&u)));
     }
 
     #[test]

@@ -1,0 +1,165 @@
+//! Sigmoid focal loss, as `torchvision.ops.sigmoid_focal_loss` (Lin et al.,
+//! "Focal Loss for Dense Object Detection", 2017).
+
+use ndarray::ArrayViewD;
+
+use super::bce::bce_logit_with_sigmoid;
+use super::reduction::fold_elementwise;
+use super::{
+    bce_prob, check_probabilities, row_major, same_shape, LossError, LossOutput, Reduction,
+};
+
+/// torchvision's default `alpha`.
+pub const DEFAULT_ALPHA: f64 = 0.25;
+/// torchvision's default `gamma`.
+pub const DEFAULT_GAMMA: f64 = 2.0;
+
+/// Focal loss with checked parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Focal {
+    alpha: Option<f64>,
+    gamma: f64,
+    from_logits: bool,
+}
+
+impl Focal {
+    /// `alpha` < 0 turns the class balance off (torchvision's convention);
+    /// otherwise it must be in [0, 1]. `gamma` must be finite and >= 0.
+    pub fn new(alpha: f64, gamma: f64, from_logits: bool) -> Result<Self, LossError> {
+        if !alpha.is_finite() || alpha > 1.0 {
+            return Err(LossError::Param {
+                name: "alpha",
+                value: alpha,
+                expected: "a number <= 1 (negative turns the class balance off)",
+            });
+        }
+        if !gamma.is_finite() || gamma < 0.0 {
+            return Err(LossError::Param {
+                name: "gamma",
+                value: gamma,
+                expected: "a finite number >= 0",
+            });
+        }
+        Ok(Focal {
+            alpha: (alpha >= 0.0).then_some(alpha),
+            gamma,
+            from_logits,
+        })
+    }
+
+    /// With p = sigmoid(x) (or the given probability), y the target in [0, 1],
+    /// ce the BCE of p against y (stable on logits, logs clamped at -100 on
+    /// probabilities), p_t = p y + (1 - p)(1 - y) and
+    /// a_t = alpha y + (1 - alpha)(1 - y) (1 when alpha is off):
+    /// l = a_t ce (1 - p_t)^gamma.
+    ///
+    /// Gradient: a_t (ce' (1 - p_t)^gamma - ce gamma (1 - p_t)^(gamma - 1) (2y - 1) p'),
+    /// with p' = p (1 - p) on logits and 1 on probabilities; the second term
+    /// is taken as 0 where 1 - p_t = 0 (its limit; gamma < 1 would otherwise
+    /// give 0 * infinity). `mean` divides by the element count.
+    ///
+    /// Errors: shape mismatch, empty input, targets (or probabilities)
+    /// outside [0, 1].
+    pub fn compute(
+        &self,
+        predictions: ArrayViewD<'_, f64>,
+        targets: ArrayViewD<'_, f64>,
+        reduction: Reduction,
+    ) -> Result<LossOutput, LossError> {
+        same_shape(&predictions, &targets)?;
+        let shape = predictions.shape();
+        let p = row_major(&predictions);
+        let t = row_major(&targets);
+        check_probabilities("targets", &t, shape)?;
+        if !self.from_logits {
+            check_probabilities("predictions", &p, shape)?;
+        }
+        let pairs = p.iter().zip(t.iter());
+        if self.from_logits {
+            let f = |(&x, &y): (&f64, &f64)| {
+                let (l, g, s) = bce_logit_with_sigmoid(x, y, 1.0);
+                self.modulate((l, g), s, s * (1.0 - s), y)
+            };
+            fold_elementwise(shape, reduction, pairs.map(f))
+        } else {
+            let f = |(&p, &y): (&f64, &f64)| self.modulate(bce_prob(p, y), p, 1.0, y);
+            fold_elementwise(shape, reduction, pairs.map(f))
+        }
+    }
+
+    /// Applies the focal factor to the BCE `(ce, ce')` of probability `p`,
+    /// whose derivative with respect to the prediction is `dp`.
+    #[inline]
+    fn modulate(&self, (ce, dce): (f64, f64), p: f64, dp: f64, y: f64) -> (f64, f64) {
+        let p_t = p * y + (1.0 - p) * (1.0 - y);
+        // p_t <= 1 in exact arithmetic; rounding must not make q negative,
+        // where a fractional power is NaN.
+        let q = (1.0 - p_t).max(0.0);
+        let (factor, dfactor_dq) = focal_factor(q, self.gamma);
+        let a_t = match self.alpha {
+            Some(a) => a * y + (1.0 - a) * (1.0 - y),
+            None => 1.0,
+        };
+        let dq = -(2.0 * y - 1.0) * dp;
+        (
+            a_t * ce * factor,
+            a_t * (dce * factor + ce * dfactor_dq * dq),
+        )
+    }
+}
+
+/// (q^gamma, gamma q^(gamma - 1)). Integer exponents (the usual 1, 2, 3)
+/// use `powi`, several times faster than `powf`; the derivative reuses
+/// q^gamma / q. q = 0 gives (0, 0) for gamma > 0: the limit of the whole
+/// gradient term there, where gamma < 1 would otherwise give 0 * infinity.
+#[inline]
+fn focal_factor(q: f64, gamma: f64) -> (f64, f64) {
+    if gamma == 0.0 {
+        return (1.0, 0.0);
+    }
+    if q == 0.0 {
+        return (0.0, 0.0);
+    }
+    let power = if gamma.fract() == 0.0 && gamma <= 64.0 {
+        q.powi(gamma as i32)
+    } else {
+        q.powf(gamma)
+    };
+    (power, gamma * power / q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::arr1;
+
+    #[test]
+    fn gamma_zero_and_alpha_off_is_bce_with_logits() {
+        let focal = Focal::new(-1.0, 0.0, true).unwrap();
+        let bce = super::super::Bce::new(true, None, None).unwrap();
+        let x = arr1(&[-2.0, 0.3, 4.0]).into_dyn();
+        let y = arr1(&[0.0, 1.0, 0.7]).into_dyn();
+        let a = focal.compute(x.view(), y.view(), Reduction::Sum).unwrap();
+        let b = bce.compute(x.view(), y.view(), Reduction::Sum).unwrap();
+        assert!((a.loss.total() - b.loss.total()).abs() < 1e-14);
+        for (g, h) in a.gradient.iter().zip(b.gradient.iter()) {
+            assert!((g - h).abs() < 1e-14);
+        }
+    }
+
+    #[test]
+    fn saturated_logits_give_finite_values() {
+        let focal = Focal::new(0.25, 0.5, true).unwrap();
+        let x = arr1(&[1000.0, -1000.0, 1000.0, -1000.0]).into_dyn();
+        let y = arr1(&[1.0, 0.0, 0.0, 1.0]).into_dyn();
+        let out = focal.compute(x.view(), y.view(), Reduction::Sum).unwrap();
+        assert_eq!(out.loss.total(), 0.75 * 1000.0 + 0.25 * 1000.0);
+        assert_eq!(out.gradient.as_slice().unwrap(), &[0.0, 0.0, 0.75, -0.25]);
+    }
+
+    #[test]
+    fn bad_parameters_are_rejected() {
+        assert_eq!(Focal::new(1.5, 2.0, true).unwrap_err().field(), "alpha");
+        assert_eq!(Focal::new(0.25, -1.0, true).unwrap_err().field(), "gamma");
+    }
+}

@@ -1,0 +1,108 @@
+//! Every loss x reduction x main parameter against PyTorch (float64): the
+//! committed `tests/fixtures/losses_cases.json` was written by
+//! `tests/fixtures/gen_losses.py` (torch 2.15, autograd for the gradients).
+//!
+//! Each case's request goes through the same path as `POST /loss/{name}`
+//! after extraction (name lookup, parameter checks, core, serialization), so
+//! aliases and defaults are covered too. Epsilon: |ours - torch| <=
+//! 1e-9 * max(1, |torch|) for every loss, gradient, penalty and weight-gradient
+//! value (relative for the large values, e.g. BCE's -1e12 at p = 0).
+
+use evald::api::losses::{compute, LossRequest};
+use evald::core::losses::lookup;
+use serde_json::Value;
+
+const EPSILON: f64 = 1e-9;
+
+fn fixtures() -> Vec<Value> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/losses_cases.json"
+    );
+    let text = std::fs::read_to_string(path).expect("fixture file is committed");
+    let doc: Value = serde_json::from_str(&text).expect("fixture file is JSON");
+    doc["cases"].as_array().cloned().expect("cases array")
+}
+
+/// Compares two JSON values: numbers within the epsilon, arrays element by
+/// element with equal lengths (so shapes must agree). Returns the first
+/// difference as a sentence.
+fn close(ours: &Value, torch: &Value, at: &str) -> Result<(), String> {
+    match (ours, torch) {
+        (Value::Number(a), Value::Number(b)) => {
+            let (a, b) = (
+                a.as_f64().unwrap_or(f64::NAN),
+                b.as_f64().unwrap_or(f64::NAN),
+            );
+            if (a - b).abs() <= EPSILON * b.abs().max(1.0) {
+                Ok(())
+            } else {
+                Err(format!("{at}: ours {a:e}, torch {b:e}"))
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
+            .iter()
+            .zip(b)
+            .enumerate()
+            .try_for_each(|(i, (x, y))| close(x, y, &format!("{at}[{i}]"))),
+        _ => Err(format!("{at}: ours {ours}, torch {torch} (shapes differ)")),
+    }
+}
+
+#[test]
+fn every_fixture_case_matches_pytorch_to_1e_9() {
+    let cases = fixtures();
+    assert!(
+        cases.len() > 500,
+        "expected the full fixture set, got {}",
+        cases.len()
+    );
+    let mut failures = Vec::new();
+    for case in &cases {
+        let id = case["id"].as_str().unwrap_or("?");
+        let name = case["loss"].as_str().unwrap_or("?");
+        let spec = lookup(name).unwrap_or_else(|| panic!("{id}: unknown loss {name}"));
+        let request: LossRequest = serde_json::from_value(case["request"].clone())
+            .unwrap_or_else(|e| panic!("{id}: request does not parse: {e}"));
+        let response = match compute(spec, request) {
+            Ok(r) => serde_json::to_value(&r).expect("response serializes"),
+            Err(e) => {
+                failures.push(format!("{id}: {e}"));
+                continue;
+            }
+        };
+        let expected = &case["expected"];
+        for key in ["loss", "gradient", "penalty", "weights_gradient"] {
+            if expected.get(key).is_some() {
+                if let Err(e) = close(&response[key], &expected[key], key) {
+                    failures.push(format!("{id}: {e}"));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from PyTorch:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn fixtures_cover_every_loss_and_reduction() {
+    let cases = fixtures();
+    for spec in evald::core::losses::LOSSES {
+        for reduction in ["mean", "sum", "none"] {
+            let covered = cases.iter().any(|c| {
+                lookup(c["loss"].as_str().unwrap_or("")).map(|s| s.name) == Some(spec.name)
+                    && c["request"]["reduction"] == reduction
+            });
+            assert!(
+                covered,
+                "no fixture for {} with reduction {reduction}",
+                spec.name
+            );
+        }
+    }
+}

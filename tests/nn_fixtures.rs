@@ -1,0 +1,140 @@
+//! Every normalization and activation against PyTorch (float64) reference
+//! values from `tests/fixtures/gen_nn.py`, through the real HTTP server.
+//!
+//! Epsilon: 1e-9, absolute for |expected| <= 1 and relative above (the
+//! fixtures include values of magnitude 1e100 and variances of 1e240).
+
+mod common;
+
+use serde_json::Value;
+
+const FIXTURES: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/nn_cases.json"
+));
+const EPSILON: f64 = 1e-9;
+
+/// Compares `actual` to `expected` recursively; returns the first mismatch.
+fn compare(path: &str, actual: &Value, expected: &Value) -> Result<(), String> {
+    match (actual, expected) {
+        (Value::Array(a), Value::Array(e)) => {
+            if a.len() != e.len() {
+                return Err(format!(
+                    "{path}: length {} but expected {}",
+                    a.len(),
+                    e.len()
+                ));
+            }
+            a.iter()
+                .zip(e)
+                .enumerate()
+                .try_for_each(|(i, (a, e))| compare(&format!("{path}[{i}]"), a, e))
+        }
+        (Value::Number(a), Value::Number(e)) => {
+            let (a, e) = (
+                a.as_f64().unwrap_or(f64::NAN),
+                e.as_f64().unwrap_or(f64::NAN),
+            );
+            let tolerance = EPSILON * e.abs().max(1.0);
+            if (a - e).abs() <= tolerance {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{path}: got {a:e}, expected {e:e} (diff {:e})",
+                    (a - e).abs()
+                ))
+            }
+        }
+        _ => Err(format!("{path}: got {actual}, expected {expected}")),
+    }
+}
+
+#[tokio::test]
+async fn every_case_matches_pytorch_to_1e_9() {
+    let fixtures: Value = serde_json::from_str(FIXTURES).expect("fixture JSON");
+    let cases = fixtures["cases"].as_array().expect("cases array");
+    assert!(cases.len() >= 60, "only {} cases", cases.len());
+    let app = common::spawn_app().await;
+    let mut failures = Vec::new();
+    for case in cases {
+        let name = case["name"].as_str().unwrap_or("?");
+        let path = case["path"].as_str().expect("path");
+        let response = app.post_json(path, &case["request"]).await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("JSON body");
+        if status != 200 {
+            failures.push(format!("{name}: status {status}: {body}"));
+            continue;
+        }
+        let expected = case["expected"].as_object().expect("expected object");
+        for (field, want) in expected {
+            if let Err(e) = compare(field, &body[field], want) {
+                failures.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn fixtures_cover_every_kind_and_activation() {
+    let fixtures: Value = serde_json::from_str(FIXTURES).expect("fixture JSON");
+    let paths: Vec<&str> = fixtures["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .filter_map(|c| c["path"].as_str())
+        .collect();
+    let app = common::spawn_app().await;
+    let catalogue: Value = app
+        .get("/activation")
+        .await
+        .json()
+        .await
+        .expect("catalogue");
+    let mut wanted: Vec<String> = ["batch", "layer", "instance", "group"]
+        .iter()
+        .map(|k| format!("/normalize/{k}"))
+        .collect();
+    for entry in catalogue.as_array().expect("catalogue array") {
+        wanted.push(format!(
+            "/activation/{}",
+            entry["name"].as_str().expect("name")
+        ));
+    }
+    for path in wanted {
+        assert!(paths.contains(&path.as_str()), "no fixture for {path}");
+    }
+}
+
+#[tokio::test]
+async fn batch_norm_running_stats_fed_back_over_http_follow_a_pytorch_module() {
+    let fixtures: Value = serde_json::from_str(FIXTURES).expect("fixture JSON");
+    let seq = &fixtures["batch_sequence"];
+    let app = common::spawn_app().await;
+    let mut running: Option<(Value, Value)> = None;
+    for (i, step) in seq["steps"].as_array().expect("steps").iter().enumerate() {
+        let mut body = serde_json::json!({
+            "input": step["input"], "training": step["training"], "momentum": seq["momentum"],
+            "eps": seq["eps"], "gamma": seq["gamma"], "beta": seq["beta"],
+        });
+        if let Some((mean, var)) = &running {
+            body["running_mean"] = mean.clone();
+            body["running_var"] = var.clone();
+        }
+        let response = app.post_json("/normalize/batch", &body).await;
+        assert_eq!(response.status(), 200, "step {i}");
+        let got: Value = response.json().await.expect("JSON");
+        for field in ["output", "running_mean", "running_var"] {
+            if let Err(e) = compare(field, &got[field], &step[field]) {
+                panic!("step {i}: {e}");
+            }
+        }
+        running = Some((got["running_mean"].clone(), got["running_var"].clone()));
+    }
+}
