@@ -358,3 +358,19 @@ async fn internal_metrics_report_stream_gauges() {
         assert!(text.contains(needle), "missing {needle}");
     }
 }
+
+#[tokio::test]
+async fn a_json_batch_over_max_array_len_is_422_naming_the_limit() {
+    let app = spawn_app_with(|c| c.max_array_len = 3).await;
+    let body = json!({"predictions": [0.1, 0.2, 0.3, 0.4], "labels": [0, 1, 0, 1]});
+    let problem = assert_problem(app.post_json("/streams/s", &body).await, 422).await;
+    assert_eq!(problem["field"], "predictions");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--max-array-len"),
+        "{problem}"
+    );
+    assert_eq!(stream_counts(&app, "s").await, None);
+}

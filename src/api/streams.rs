@@ -119,6 +119,16 @@ async fn ingest(
         read_ndjson(&state, request.into_body()).await?
     } else if is_json_media_type(&content_type) {
         let ApiJson(body) = ApiJson::<BatchBody>::from_request(request, &state).await?;
+        let max = state.config.max_array_len;
+        if body.predictions.len() > max {
+            return Err(ApiError::invalid(
+                "predictions",
+                format!(
+                    "predictions has {} elements, over the limit of {max} (--max-array-len); send larger data as NDJSON",
+                    body.predictions.len()
+                ),
+            ));
+        }
         tokio::task::spawn_blocking(move || stage_body(body))
             .await
             .map_err(ApiError::internal)??

@@ -121,7 +121,7 @@ impl BatchBuilder {
             while let Some(&i) = next.get(b).filter(|&&i| i < end) {
                 let target = users.get(i).map_or(b, |&u| bucket(u));
                 let Some(j) = next.get_mut(target) else { break };
-                if target != b {
+                if target != b && *j < records.len() {
                     // Move record i to its bucket's cursor; what was there comes to i.
                     records.swap(i, *j);
                     users.swap(i, *j);
