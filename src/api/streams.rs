@@ -21,6 +21,7 @@ use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
 use crate::state::{now_ms, BatchBuilder, StoreError, StreamInfo, StreamStore};
 
 pub mod dto;
+pub mod fast;
 pub mod ndjson;
 pub mod report;
 

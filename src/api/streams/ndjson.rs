@@ -7,7 +7,8 @@
 
 use memchr::memchr_iter;
 
-use super::dto::{stage_line, Line};
+use super::dto::{stage_line, stage_record, Line, Origin};
+use super::fast::fast_record;
 use crate::api::ApiError;
 use crate::state::BatchBuilder;
 
@@ -101,6 +102,17 @@ impl LineReader {
 /// `NaN` / `Infinity` literals JSON does not have) are 400 `bad-ndjson`;
 /// meaning errors are 422 with the JSON path as `field`; both carry `line`.
 pub fn parse_line(builder: &mut BatchBuilder, line_no: u64, bytes: &[u8]) -> Result<(), ApiError> {
+    if let Some(r) = fast_record(bytes) {
+        return stage_record(
+            builder,
+            Origin::Line(line_no),
+            r.prediction,
+            r.label,
+            r.user_id,
+            r.weight,
+            str::to_owned,
+        );
+    }
     match serde_json::from_slice::<Line<'_>>(bytes) {
         Ok(line) => stage_line(builder, line_no, line),
         Err(err) => Err(line_error(line_no, bytes, err)),
