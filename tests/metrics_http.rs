@@ -202,7 +202,7 @@ async fn non_json_content_types_are_415() {
 #[tokio::test]
 async fn invalid_meaning_is_422_naming_the_field() {
     let app = spawn_app_with(|config| config.max_array_len = 4).await;
-    let cases: [(&str, Value, &str); 14] = [
+    let cases: [(&str, Value, &str); 16] = [
         (
             "length mismatch",
             json!({"predictions": [0.1, 0.2], "labels": [1]}),
@@ -273,6 +273,16 @@ async fn invalid_meaning_is_422_naming_the_field() {
             json!({"predictions": [], "labels": []}),
             "predictions",
         ),
+        (
+            "scalar predictions",
+            json!({"predictions": 0.5, "labels": [1]}),
+            "predictions",
+        ),
+        (
+            "three-dimensional predictions",
+            json!({"predictions": [[[0.5]]], "labels": [0]}),
+            "predictions",
+        ),
     ];
     for (name, body, field) in cases {
         let problem = assert_problem(app.post_json("/metrics", &body).await, 422).await;
@@ -340,4 +350,25 @@ fn crc32(data: &[u8]) -> u32 {
         }
     }
     !crc
+}
+
+#[tokio::test]
+async fn the_openapi_examples_are_what_the_server_answers() {
+    let app = spawn_app().await;
+    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let post = &spec["paths"]["/metrics"]["post"];
+    for name in ["binary", "multiclass"] {
+        let request =
+            &post["requestBody"]["content"]["application/json"]["examples"][name]["value"];
+        let expected =
+            &post["responses"]["200"]["content"]["application/json"]["examples"][name]["value"];
+        assert!(
+            request.is_object() && expected.is_object(),
+            "example {name} missing"
+        );
+        let response = app.post_json("/metrics", request).await;
+        assert_eq!(response.status().as_u16(), 200, "{name}");
+        let body: Value = response.json().await.unwrap();
+        assert_close(expected, &body, name);
+    }
 }

@@ -34,11 +34,11 @@ where
         require_json_content_type(req.headers())?;
         let bytes = read_body(req.into_body(), state.config.body_limit).await?;
         let value = if bytes.len() > BLOCKING_PARSE_THRESHOLD {
-            tokio::task::spawn_blocking(move || parse_json::<T>(&bytes))
+            tokio::task::spawn_blocking(move || parse_json_fast::<T>(&bytes))
                 .await
                 .map_err(ApiError::internal)??
         } else {
-            parse_json::<T>(&bytes)?
+            parse_json_fast::<T>(&bytes)?
         };
         Ok(ApiJson(value))
     }
@@ -102,6 +102,15 @@ fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
         current = e.source();
     }
     false
+}
+
+/// Parses `bytes` as [`parse_json`] does (same result, same errors), but with
+/// plain serde_json first: tracking the path of every element costs about
+/// three times the parse itself on a 20 MB body of a million numbers, and a
+/// valid body never needs it. Only an invalid body is parsed a second time,
+/// with path tracking, to locate the error.
+pub fn parse_json_fast<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice::<T>(bytes).or_else(|_| parse_json::<T>(bytes))
 }
 
 /// Deserializes `bytes`, mapping syntax errors to 400 and meaning errors to 422

@@ -85,6 +85,15 @@ impl MetricsJob {
     pub fn from_request(request: MetricsRequest, max_array_len: usize) -> ApiResult<Self> {
         check_sizes(&request, max_array_len)?;
         let predictions = request.predictions.into_inner();
+        if !matches!(predictions.ndim(), 1 | 2) {
+            return Err(ApiError::invalid(
+                "predictions",
+                format!(
+                    "predictions has {} dimensions but must be a flat array of binary scores or an N x C matrix of class scores",
+                    predictions.ndim()
+                ),
+            ));
+        }
         let rows = predictions.shape().first().copied().unwrap_or(0);
         check_length("labels", request.labels.values.len(), rows)?;
         if let Some(users) = &request.user_ids {

@@ -30,18 +30,14 @@ impl RocCurve {
 
     /// Keeps at most `max_points` points, evenly spaced by index, always keeping
     /// the first and the last; adds the removed count to `points_dropped`.
-    /// `max_points` below 2 is treated as 2.
+    /// `max_points` below 2 is treated as 2. Same picks as
+    /// [`roc_curve_at_most`].
     pub fn thin(&mut self, max_points: usize) {
         let len = self.len();
-        let max_points = max_points.max(2);
-        if len <= max_points {
+        let picked = thinned_indices(len, Some(max_points));
+        if picked.len() == len {
             return;
         }
-        // i * (len - 1) / (max_points - 1) is strictly increasing in i because
-        // len > max_points, so the picked indices are distinct.
-        let picked: Vec<usize> = (0..max_points)
-            .map(|i| i * (len - 1) / (max_points - 1))
-            .collect();
         let pick_f = |v: &Vec<f64>| picked.iter().filter_map(|&i| v.get(i).copied()).collect();
         self.fpr = self.fpr.as_ref().map(pick_f);
         self.tpr = self.tpr.as_ref().map(pick_f);
@@ -49,75 +45,119 @@ impl RocCurve {
             .iter()
             .filter_map(|&i| self.thresholds.get(i).copied())
             .collect();
-        self.points_dropped += len - max_points;
+        self.points_dropped += len - picked.len();
     }
 }
 
-/// Cumulative false-positive and true-positive weight at each distinct score,
-/// highest score first (scikit-learn's `fps`, `tps`).
-fn cumulative_counts(table: &ScoreTable) -> (Vec<f64>, Vec<f64>) {
-    let mut fps = Vec::with_capacity(table.len());
-    let mut tps = Vec::with_capacity(table.len());
-    let (mut fp, mut tp) = (0.0, 0.0);
-    for (_, pos, neg) in table.iter() {
-        tp += pos;
-        fp += neg;
-        fps.push(fp);
-        tps.push(tp);
-    }
-    (fps, tps)
+/// One point of the curve before normalization: cumulative false-positive and
+/// true-positive weight at a threshold (scikit-learn's `fps`, `tps`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Point {
+    fps: f64,
+    tps: f64,
+    threshold: f64,
 }
 
-/// Indices scikit-learn keeps with `drop_intermediate=True`: when there are
-/// more than 2 thresholds, keep the first, the last and every point where the
-/// second difference `np.diff(fps, 2)` or `np.diff(tps, 2)` is non-zero, i.e.
-/// where the curve has a corner. Collinear points in between never change the
-/// plotted curve or its area. The difference is computed exactly as numpy
-/// does, `(x[i+1] - x[i]) - (x[i] - x[i-1])`, and compared with 0 exactly.
-fn corner_indices(fps: &[f64], tps: &[f64]) -> Vec<usize> {
-    let n = fps.len();
-    if n <= 2 {
-        return (0..n).collect();
+/// The points scikit-learn keeps, one per distinct score, highest first.
+///
+/// With `drop_intermediate` and more than 2 thresholds, the first, the last
+/// and every point where the second difference `np.diff(fps, 2)` or
+/// `np.diff(tps, 2)` is non-zero (a corner) are kept; collinear points in
+/// between never change the plotted curve or its area. The difference is
+/// computed exactly as numpy does, `(x[i+1] - x[i]) - (x[i] - x[i-1])`, and
+/// compared with 0 exactly. A rolling window of three points keeps memory at
+/// the size of the kept curve.
+fn kept_points(table: &ScoreTable, drop_intermediate: bool) -> Vec<Point> {
+    let n = table.len();
+    let mut cumulative = table
+        .iter()
+        .scan((0.0, 0.0), |(fps, tps), (score, pos, neg)| {
+            *tps += pos;
+            *fps += neg;
+            Some(Point {
+                fps: *fps,
+                tps: *tps,
+                threshold: score,
+            })
+        });
+    if !drop_intermediate || n <= 2 {
+        return cumulative.collect();
     }
-    let second_diff_nonzero = |x: &[f64], i: usize| (x[i + 1] - x[i]) - (x[i] - x[i - 1]) != 0.0;
-    let mut keep = Vec::with_capacity(n);
-    keep.push(0);
-    keep.extend((1..n - 1).filter(|&i| second_diff_nonzero(fps, i) || second_diff_nonzero(tps, i)));
-    keep.push(n - 1);
-    keep
+    let corner = |a: &Point, b: &Point, c: &Point| {
+        (c.fps - b.fps) - (b.fps - a.fps) != 0.0 || (c.tps - b.tps) - (b.tps - a.tps) != 0.0
+    };
+    let mut kept = Vec::new();
+    let (Some(mut before), Some(mut middle)) = (cumulative.next(), cumulative.next()) else {
+        return kept;
+    };
+    kept.push(before);
+    for after in cumulative {
+        if corner(&before, &middle, &after) {
+            kept.push(middle);
+        }
+        before = middle;
+        middle = after;
+    }
+    kept.push(middle);
+    kept
 }
 
-/// The ROC curve of `table`.
+/// `max_points` indices evenly spaced over `0..len`, first and last included;
+/// all of them when `len <= max_points` (`max_points` below 2 counts as 2).
+fn thinned_indices(len: usize, max_points: Option<usize>) -> Vec<usize> {
+    match max_points.map(|m| m.max(2)) {
+        // i * (len - 1) / (m - 1) is strictly increasing in i because len > m.
+        Some(m) if len > m => (0..m).map(|i| i * (len - 1) / (m - 1)).collect(),
+        _ => (0..len).collect(),
+    }
+}
+
+/// The ROC curve of `table`, every point kept; see [`roc_curve_at_most`].
+pub fn roc_curve(table: &ScoreTable, drop_intermediate: bool) -> RocCurve {
+    roc_curve_at_most(table, drop_intermediate, None)
+}
+
+/// The ROC curve of `table`, thinned to at most `max_points` points.
 ///
 /// One point per distinct score (ties form one step), descending, preceded by
 /// `(0, 0)` at threshold +infinity; `fpr = fps / fps_last`, `tpr = tps /
 /// tps_last`. With `drop_intermediate`, collinear points are removed exactly
-/// as scikit-learn's `roc_curve` does (see [`corner_indices`]). An empty table
-/// gives the single point `(0, 0)` with both rates undefined.
-pub fn roc_curve(table: &ScoreTable, drop_intermediate: bool) -> RocCurve {
-    let (fps, tps) = cumulative_counts(table);
-    let kept: Vec<usize> = if drop_intermediate {
-        corner_indices(&fps, &tps)
-    } else {
-        (0..fps.len()).collect()
+/// as scikit-learn's `roc_curve` does (see [`kept_points`]). Thinning picks
+/// evenly spaced points of that curve (first and last kept, as
+/// [`RocCurve::thin`]) before the rates are materialized, so a million-point
+/// curve never allocates a million-point answer. An empty table gives the
+/// single point `(0, 0)` with both rates undefined.
+pub fn roc_curve_at_most(
+    table: &ScoreTable,
+    drop_intermediate: bool,
+    max_points: Option<usize>,
+) -> RocCurve {
+    let kept = kept_points(table, drop_intermediate);
+    let (total_neg, total_pos) = kept.last().map_or((0.0, 0.0), |p| (p.fps, p.tps));
+    let origin = Point {
+        fps: 0.0,
+        tps: 0.0,
+        threshold: f64::INFINITY,
     };
-    let total_neg = fps.last().copied().unwrap_or(0.0);
-    let total_pos = tps.last().copied().unwrap_or(0.0);
-    let rate = |counts: &[f64], total: f64| -> Option<Vec<f64>> {
-        (total > 0.0).then(|| {
-            std::iter::once(0.0)
-                .chain(kept.iter().map(|&i| counts[i] / total))
-                .collect()
+    let len = kept.len() + 1;
+    let picked: Vec<Point> = thinned_indices(len, max_points)
+        .into_iter()
+        .map(|i| match i {
+            0 => origin,
+            i => kept.get(i - 1).copied().unwrap_or(origin),
         })
+        .collect();
+    let rate = |value: fn(&Point) -> f64, total: f64| -> Option<Vec<f64>> {
+        (total > 0.0).then(|| picked.iter().map(|p| value(p) / total).collect())
     };
-    let scores = table.scores();
     RocCurve {
-        fpr: rate(&fps, total_neg),
-        tpr: rate(&tps, total_pos),
-        thresholds: std::iter::once(None)
-            .chain(kept.iter().map(|&i| scores.get(i).copied()))
+        fpr: rate(|p| p.fps, total_neg),
+        tpr: rate(|p| p.tps, total_pos),
+        thresholds: picked
+            .iter()
+            .map(|p| p.threshold.is_finite().then_some(p.threshold))
             .collect(),
-        points_dropped: 0,
+        points_dropped: len - picked.len(),
     }
 }
 
@@ -179,5 +219,6 @@ mod tests {
         assert_eq!(roc.thresholds[0], None);
         assert_eq!(roc.thresholds[9], Some(0.0));
         assert_eq!(roc.fpr.as_ref().unwrap()[9], 1.0);
+        assert_eq!(roc, roc_curve_at_most(&t, false, Some(10)));
     }
 }

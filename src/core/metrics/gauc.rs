@@ -7,7 +7,7 @@
 //! are skipped and counted; with no contributing user the value is `None`.
 
 use super::auc::AreaSums;
-use super::table::ScoreTable;
+use super::table::{Ranked, ScoreTable};
 use super::MetricsError;
 
 /// How users are weighted in the GAUC mean.
@@ -129,61 +129,62 @@ impl GaucAccumulator {
 }
 
 /// Users of the records, as dense indices `0..n_users` (the caller maps user
-/// ids to indices in order of first appearance).
+/// ids to indices, e.g. in order of first appearance).
 #[derive(Debug, Clone, Copy)]
 pub struct UserIndex<'a> {
     pub users: &'a [u32],
     pub n_users: usize,
 }
 
-/// GAUC of records already in descending score order (`order` from
-/// [`super::table::descending_order`], the one global sort).
+impl UserIndex<'_> {
+    /// # Errors
+    /// [`MetricsError::LengthMismatch`] when there are not `expected` users,
+    /// [`MetricsError::UserOutOfRange`] for an index `>= n_users`.
+    pub fn check(&self, expected: usize) -> Result<(), MetricsError> {
+        if self.users.len() != expected {
+            return Err(MetricsError::LengthMismatch {
+                field: "user_ids",
+                len: self.users.len(),
+                expected,
+            });
+        }
+        match self.users.iter().position(|&u| u as usize >= self.n_users) {
+            Some(index) => Err(MetricsError::UserOutOfRange {
+                index,
+                user: self.users[index] as usize,
+                n_users: self.n_users,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// GAUC of records from the one global sort ([`rank_records`] with users,
+/// already checked by [`UserIndex::check`]).
 ///
 /// A stable counting sort by user keeps each user's records in score order, so
-/// no per-user sort is needed: `O(n + users)` after the global sort.
-/// Users with no records do not exist here: `users` counts the distinct
-/// indices present.
-///
-/// # Errors
-/// [`MetricsError::LengthMismatch`] when `users.users` differs in length from
-/// `labels`, [`MetricsError::UserOutOfRange`] for an index `>= n_users`.
-pub fn accumulate_sorted_records(
-    order: &[u32],
-    labels: &[bool],
-    scores: &[f64],
+/// no per-user sort is needed: `O(n + users)` after the global sort. `users`
+/// counts the distinct indices that have records.
+pub(crate) fn accumulate_ranked(
+    ranked: &[Ranked],
     weights: Option<&[f64]>,
-    users: UserIndex<'_>,
-) -> Result<GaucAccumulator, MetricsError> {
-    if users.users.len() != labels.len() {
-        return Err(MetricsError::LengthMismatch {
-            field: "user_ids",
-            len: users.users.len(),
-            expected: labels.len(),
-        });
+    n_users: usize,
+) -> GaucAccumulator {
+    let mut starts = vec![0usize; n_users + 1];
+    for r in ranked {
+        if let Some(slot) = starts.get_mut(r.user as usize + 1) {
+            *slot += 1;
+        }
     }
-    let mut starts = vec![0usize; users.n_users + 1];
-    for (index, &u) in users.users.iter().enumerate() {
-        let slot = starts
-            .get_mut(u as usize + 1)
-            .ok_or(MetricsError::UserOutOfRange {
-                index,
-                user: u as usize,
-                n_users: users.n_users,
-            })?;
-        *slot += 1;
-    }
-    for u in 0..users.n_users {
+    for u in 0..n_users {
         starts[u + 1] += starts[u];
     }
     let mut next = starts.clone();
-    let mut bucketed = vec![0u32; order.len()];
-    for &i in order {
-        let Some(&u) = users.users.get(i as usize) else {
-            continue;
-        };
-        if let Some(slot) = next.get_mut(u as usize) {
+    let mut bucketed = ranked.to_vec();
+    for r in ranked {
+        if let Some(slot) = next.get_mut(r.user as usize) {
             if let Some(b) = bucketed.get_mut(*slot) {
-                *b = i;
+                *b = *r;
             }
             *slot += 1;
         }
@@ -192,23 +193,15 @@ pub fn accumulate_sorted_records(
     for bounds in starts.windows(2) {
         let run = bucketed.get(bounds[0]..bounds[1]).unwrap_or(&[]);
         if !run.is_empty() {
-            acc.add_sums(AreaSums::of(ScoreGroups {
-                run,
-                scores,
-                labels,
-                weights,
-            }));
+            acc.add_sums(AreaSums::of(ScoreGroups { run, weights }));
         }
     }
-    Ok(acc)
+    acc
 }
 
-/// `(pos, neg)` weight per distinct score of a run of records in descending
-/// score order.
+/// `(pos, neg)` weight per distinct score of a run of ranked records.
 struct ScoreGroups<'a> {
-    run: &'a [u32],
-    scores: &'a [f64],
-    labels: &'a [bool],
+    run: &'a [Ranked],
     weights: Option<&'a [f64]>,
 }
 
@@ -216,17 +209,15 @@ impl Iterator for ScoreGroups<'_> {
     type Item = (f64, f64);
 
     fn next(&mut self) -> Option<(f64, f64)> {
-        let (&first, _) = self.run.split_first()?;
-        let score = self.scores.get(first as usize).copied()?;
+        let first = *self.run.first()?;
         let (mut pos, mut neg) = (0.0, 0.0);
         let mut taken = 0;
-        for &i in self.run {
-            let i = i as usize;
-            if self.scores.get(i).copied() != Some(score) {
-                break;
-            }
-            let w = self.weights.and_then(|w| w.get(i).copied()).unwrap_or(1.0);
-            if self.labels.get(i).copied().unwrap_or(false) {
+        for r in self.run.iter().take_while(|r| r.same_score(&first)) {
+            let w = self
+                .weights
+                .and_then(|w| w.get(r.index()).copied())
+                .unwrap_or(1.0);
+            if r.positive() {
                 pos += w;
             } else {
                 neg += w;
@@ -241,7 +232,19 @@ impl Iterator for ScoreGroups<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::metrics::table::descending_order;
+    use crate::core::metrics::table::rank_records;
+
+    fn accumulate(
+        scores: &[f64],
+        labels: &[bool],
+        weights: Option<&[f64]>,
+        users: &[u32],
+        n_users: usize,
+    ) -> Result<GaucAccumulator, MetricsError> {
+        UserIndex { users, n_users }.check(scores.len())?;
+        let ranked = rank_records(scores, labels, Some(users))?;
+        Ok(accumulate_ranked(&ranked, weights, n_users))
+    }
 
     #[test]
     fn averages_per_user_auc_by_hand() {
@@ -251,18 +254,7 @@ mod tests {
         let scores = [0.9, 0.1, 0.8, 0.2, 0.7, 0.5];
         let labels = [true, false, false, true, false, true];
         let users = [0, 0, 0, 1, 1, 2];
-        let order = descending_order(&scores);
-        let acc = accumulate_sorted_records(
-            &order,
-            &labels,
-            &scores,
-            None,
-            UserIndex {
-                users: &users,
-                n_users: 3,
-            },
-        )
-        .unwrap();
+        let acc = accumulate(&scores, &labels, None, &users, 3).unwrap();
         let g = acc.clone().finish(GaucWeighting::Impressions);
         assert_eq!(g.value, Some(3.0 / 5.0));
         assert_eq!((g.users, g.users_skipped), (3, 1));
@@ -275,18 +267,7 @@ mod tests {
         let scores = [0.3, 0.3, 0.9, 0.1, 0.3, 0.5];
         let labels = [true, false, false, true, true, false];
         let weights = [1.5, 2.0, 0.0, 1.0, 0.25, 3.0];
-        let order = descending_order(&scores);
-        let from_records = accumulate_sorted_records(
-            &order,
-            &labels,
-            &scores,
-            Some(&weights),
-            UserIndex {
-                users: &[0; 6],
-                n_users: 1,
-            },
-        )
-        .unwrap();
+        let from_records = accumulate(&scores, &labels, Some(&weights), &[0; 6], 1).unwrap();
         let mut from_table = GaucAccumulator::new();
         from_table.add_user(&ScoreTable::from_records(&scores, &labels, Some(&weights)).unwrap());
         assert_eq!(from_records, from_table);
@@ -305,16 +286,7 @@ mod tests {
 
     #[test]
     fn rejects_user_indices_out_of_range() {
-        let r = accumulate_sorted_records(
-            &[0],
-            &[true],
-            &[0.5],
-            None,
-            UserIndex {
-                users: &[3],
-                n_users: 2,
-            },
-        );
+        let r = accumulate(&[0.5], &[true], None, &[3], 2);
         assert!(matches!(
             r,
             Err(MetricsError::UserOutOfRange {

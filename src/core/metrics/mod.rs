@@ -42,10 +42,10 @@ pub mod table;
 
 pub use auc::auc;
 pub use confusion::Confusion;
-pub use curve::{roc_curve, RocCurve};
+pub use curve::{roc_curve, roc_curve_at_most, RocCurve};
 pub use gauc::{Gauc, GaucAccumulator, GaucWeighting, UserIndex};
 pub use multiclass::{evaluate_multiclass, Average, MulticlassParams, MulticlassReport, PerClass};
-pub use table::{descending_order, ScoreTable};
+pub use table::{ScoreTable, MAX_RECORDS};
 
 /// Invalid input to a metric. Each variant names the offending field (see
 /// [`MetricsError::field`]) and its message says what was found and what was
@@ -254,15 +254,12 @@ pub fn evaluate_binary(
             table.total_neg()
         )
     });
-    let mut roc = roc_curve(table, params.drop_intermediate);
+    let roc = curve::roc_curve_at_most(table, params.drop_intermediate, params.max_points);
     if roc.fpr.is_none() {
         warnings.push("roc.fpr is undefined (null): there are no negative labels".to_owned());
     }
     if roc.tpr.is_none() {
         warnings.push("roc.tpr is undefined (null): there are no positive labels".to_owned());
-    }
-    if let Some(max_points) = params.max_points {
-        roc.thin(max_points);
     }
     if let Some(message) = gauc.as_ref().and_then(Gauc::warning) {
         warnings.push(message);
@@ -306,22 +303,31 @@ pub fn evaluate_records(
 ) -> Result<BinaryReport, MetricsError> {
     params.check()?;
     table::check_records(records.scores, records.labels, records.weights)?;
-    let order = descending_order(records.scores);
-    let table =
-        ScoreTable::from_sorted_records(&order, records.scores, records.labels, records.weights);
-    let gauc = match records.users {
-        Some(users) => Some(
-            gauc::accumulate_sorted_records(
-                &order,
-                records.labels,
-                records.scores,
-                records.weights,
-                users,
-            )?
-            .finish(weighting),
-        ),
-        None => None,
+    if let Some(users) = &records.users {
+        users.check(records.scores.len())?;
+    }
+    let ranked = table::rank_records(
+        records.scores,
+        records.labels,
+        records.users.map(|u| u.users),
+    )?;
+    let accumulate =
+        |u: UserIndex<'_>| gauc::accumulate_ranked(&ranked, records.weights, u.n_users);
+    let (table, accumulator) = if ranked.len() < table::PARALLEL_MIN {
+        let table = ScoreTable::from_ranked(&ranked, records.weights);
+        (table, records.users.map(accumulate))
+    } else {
+        // The GAUC buckets and the global table only read the sorted records,
+        // so on large input they are built side by side.
+        std::thread::scope(|scope| {
+            let handle = records.users.map(|u| scope.spawn(move || accumulate(u)));
+            let table = ScoreTable::from_ranked(&ranked, records.weights);
+            let accumulator =
+                handle.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            (table, accumulator)
+        })
     };
+    let gauc = accumulator.map(|acc| acc.finish(weighting));
     evaluate_binary(
         &table,
         RecordCounts::of_labels(records.labels),
@@ -398,6 +404,49 @@ mod tests {
         assert_eq!(report.accuracy, Some(1.0));
         assert!(report.roc.tpr.is_none());
         assert_eq!(report.warnings.len(), 6, "{:?}", report.warnings);
+    }
+
+    #[test]
+    fn the_two_thread_path_equals_per_user_tables() {
+        let n = table::PARALLEL_MIN + 1_000;
+        let scores: Vec<f64> = (0..n)
+            .map(|i| ((i * 7919) % 1013) as f64 / 1013.0)
+            .collect();
+        let labels: Vec<bool> = (0..n).map(|i| (i * 31) % 7 < 3).collect();
+        let users: Vec<u32> = (0..n).map(|i| ((i * 17) % 50) as u32).collect();
+        let report = evaluate_records(
+            &BinaryRecords {
+                scores: &scores,
+                labels: &labels,
+                weights: None,
+                users: Some(UserIndex {
+                    users: &users,
+                    n_users: 50,
+                }),
+            },
+            &BinaryParams::default(),
+            GaucWeighting::Clicks,
+        )
+        .unwrap();
+        let mut acc = GaucAccumulator::new();
+        for user in 0..50u32 {
+            let (s, l): (Vec<f64>, Vec<bool>) = (0..n)
+                .filter(|&i| users[i] == user)
+                .map(|i| (scores[i], labels[i]))
+                .unzip();
+            acc.add_user(&ScoreTable::from_records(&s, &l, None).unwrap());
+        }
+        let expected = acc.finish(GaucWeighting::Clicks);
+        let got = report.gauc.unwrap();
+        assert_eq!(
+            (got.users, got.users_skipped),
+            (expected.users, expected.users_skipped)
+        );
+        assert!((got.value.unwrap() - expected.value.unwrap()).abs() < 1e-12);
+        assert_eq!(
+            report.auc,
+            auc(&ScoreTable::from_records(&scores, &labels, None).unwrap())
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ impl ScoreTable {
     /// [`MetricsError::LengthMismatch`] when `labels` or `weights` differ in
     /// length from `scores`, [`MetricsError::NonFinite`] for a NaN or infinite
     /// score or weight, [`MetricsError::NegativeWeight`], and
-    /// [`MetricsError::TooMany`] past `u32::MAX` records.
+    /// [`MetricsError::TooMany`] past [`MAX_RECORDS`] records.
     ///
     /// Empty input gives an empty table (every metric of it is undefined).
     pub fn from_records(
@@ -41,8 +41,8 @@ impl ScoreTable {
         weights: Option<&[f64]>,
     ) -> Result<Self, MetricsError> {
         check_records(scores, labels, weights)?;
-        let order = descending_order(scores);
-        Ok(Self::from_sorted_records(&order, scores, labels, weights))
+        let ranked = rank_records(scores, labels, None)?;
+        Ok(Self::from_ranked(&ranked, weights))
     }
 
     /// Builds the table from already-aggregated `(score, pos_weight, neg_weight)`
@@ -91,24 +91,16 @@ impl ScoreTable {
         Ok(table)
     }
 
-    /// Groups records already visited in descending score order (`order` from
-    /// [`descending_order`]) into the table. Inputs must have passed
-    /// [`check_records`].
-    pub(crate) fn from_sorted_records(
-        order: &[u32],
-        scores: &[f64],
-        labels: &[bool],
-        weights: Option<&[f64]>,
-    ) -> Self {
+    /// Groups records sorted by [`rank_records`] into the table. `weights`
+    /// must have passed [`check_records`].
+    pub(crate) fn from_ranked(ranked: &[Ranked], weights: Option<&[f64]>) -> Self {
         let mut table = ScoreTable::default();
-        for &i in order {
-            let i = i as usize;
-            let (Some(&score), Some(&label)) = (scores.get(i), labels.get(i)) else {
-                continue;
-            };
-            let w = weights.and_then(|w| w.get(i).copied()).unwrap_or(1.0);
-            let (pos, neg) = if label { (w, 0.0) } else { (0.0, w) };
-            table.push_group(normalize_zero(score), pos, neg);
+        for r in ranked {
+            let w = weights
+                .and_then(|w| w.get(r.index()).copied())
+                .unwrap_or(1.0);
+            let (pos, neg) = if r.positive() { (w, 0.0) } else { (0.0, w) };
+            table.push_group(r.score(), pos, neg);
         }
         table.drop_empty_groups();
         table
@@ -215,55 +207,117 @@ fn descending_key(score: f64) -> u64 {
     !ascending
 }
 
-/// Record indices in descending score order: the one sort of the records.
-///
-/// Ties come in an unspecified order; every consumer groups equal scores, so
-/// the order within a tie never changes a result. Sorting integer keys with an
-/// LSD radix sort keeps 1M records at a few milliseconds.
-pub fn descending_order(scores: &[f64]) -> Vec<u32> {
-    let mut keyed: Vec<(u64, u32)> = scores
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| (descending_key(s), i as u32))
-        .collect();
-    radix_sort(&mut keyed);
-    keyed.into_iter().map(|(_, i)| i).collect()
+/// Inverse of [`descending_key`].
+fn score_of_key(key: u64) -> f64 {
+    let ascending = !key;
+    let bits = if ascending >> 63 == 1 {
+        ascending & !(1 << 63)
+    } else {
+        !ascending
+    };
+    f64::from_bits(bits)
 }
 
-/// LSD radix sort on the key, 16 bits per pass, skipping passes where every
-/// key has the same digit (common for scores in [0, 1], whose top bits agree).
-fn radix_sort(items: &mut Vec<(u64, u32)>) {
-    const BITS: u32 = 16;
-    const BUCKETS: usize = 1 << BITS;
-    if items.len() < 256 {
-        items.sort_unstable();
-        return;
+/// Largest record count: the index shares a `u32` with the label bit.
+pub const MAX_RECORDS: usize = (1 << 31) - 1;
+
+/// One record in the global sort: 16 bytes carrying everything the table and
+/// the GAUC buckets need, so neither reads the input arrays in random order
+/// (which costs more than the sort itself at a million records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ranked {
+    key: u64,
+    /// Record index in the low 31 bits, the label in the top bit.
+    tag: u32,
+    pub user: u32,
+}
+
+impl Ranked {
+    pub fn score(&self) -> f64 {
+        score_of_key(self.key)
     }
-    let mut buffer = vec![(0u64, 0u32); items.len()];
-    let mut counts = vec![0usize; BUCKETS];
-    for pass in 0..(64 / BITS) {
-        let shift = pass * BITS;
-        let digit = |k: u64| ((k >> shift) as usize) & (BUCKETS - 1);
-        counts.iter_mut().for_each(|c| *c = 0);
-        for &(k, _) in items.iter() {
-            counts[digit(k)] += 1;
-        }
-        if counts.contains(&items.len()) {
-            continue;
-        }
-        let mut sum = 0;
-        for c in counts.iter_mut() {
-            let here = *c;
-            *c = sum;
-            sum += here;
-        }
-        for &item in items.iter() {
-            let d = digit(item.0);
-            buffer[counts[d]] = item;
-            counts[d] += 1;
-        }
-        std::mem::swap(items, &mut buffer);
+
+    pub fn same_score(&self, other: &Ranked) -> bool {
+        self.key == other.key
     }
+
+    pub fn index(&self) -> usize {
+        (self.tag & !(1 << 31)) as usize
+    }
+
+    pub fn positive(&self) -> bool {
+        self.tag >> 31 == 1
+    }
+}
+
+/// The one sort of the records: descending score, ties in unspecified order
+/// (every consumer groups equal scores, so the order within a tie never
+/// changes a result). `users[i]` rides along for the GAUC buckets.
+///
+/// # Errors
+/// [`MetricsError::TooMany`] past [`MAX_RECORDS`]. Inputs must otherwise have
+/// passed [`check_records`] (equal lengths, finite scores).
+pub(crate) fn rank_records(
+    scores: &[f64],
+    labels: &[bool],
+    users: Option<&[u32]>,
+) -> Result<Vec<Ranked>, MetricsError> {
+    if scores.len() > MAX_RECORDS {
+        return Err(MetricsError::TooMany {
+            len: scores.len(),
+            max: MAX_RECORDS,
+        });
+    }
+    let user = |i: usize| users.and_then(|u| u.get(i).copied()).unwrap_or(0);
+    let ranked: Vec<Ranked> = scores
+        .iter()
+        .zip(labels)
+        .enumerate()
+        .map(|(i, (&s, &l))| Ranked {
+            key: descending_key(s),
+            tag: i as u32 | (u32::from(l) << 31),
+            user: user(i),
+        })
+        .collect();
+    Ok(sort_by_key(ranked))
+}
+
+/// Below this many records one thread does the work; above, two threads sort
+/// the halves and one merge joins them (the service has two cores per
+/// instance), and the GAUC buckets are built beside the table.
+pub(crate) const PARALLEL_MIN: usize = 100_000;
+
+/// Sorts by key: halves on two threads, then a linear merge, for large input.
+fn sort_by_key(mut ranked: Vec<Ranked>) -> Vec<Ranked> {
+    if ranked.len() < PARALLEL_MIN {
+        ranked.sort_unstable_by_key(|r| r.key);
+        return ranked;
+    }
+    let mid = ranked.len() / 2;
+    let (left, right) = ranked.split_at_mut(mid);
+    std::thread::scope(|scope| {
+        scope.spawn(|| left.sort_unstable_by_key(|r| r.key));
+        right.sort_unstable_by_key(|r| r.key);
+    });
+    merge(left, right)
+}
+
+/// Merges two key-sorted runs.
+fn merge(left: &[Ranked], right: &[Ranked]) -> Vec<Ranked> {
+    let mut out = Vec::with_capacity(left.len() + right.len());
+    let (mut l, mut r) = (left.iter().peekable(), right.iter().peekable());
+    while let (Some(a), Some(b)) = (l.peek(), r.peek()) {
+        if a.key <= b.key {
+            out.push(**a);
+            l.next();
+        } else {
+            out.push(**b);
+            r.next();
+        }
+    }
+    out.extend(l.copied());
+    out.extend(r.copied());
+    out
 }
 
 /// Checks lengths, finiteness and weight signs of binary records.
@@ -272,10 +326,10 @@ pub(crate) fn check_records(
     labels: &[bool],
     weights: Option<&[f64]>,
 ) -> Result<(), MetricsError> {
-    if scores.len() > u32::MAX as usize {
+    if scores.len() > MAX_RECORDS {
         return Err(MetricsError::TooMany {
             len: scores.len(),
-            max: u32::MAX as usize,
+            max: MAX_RECORDS,
         });
     }
     if labels.len() != scores.len() {
@@ -377,15 +431,36 @@ mod tests {
     }
 
     #[test]
-    fn radix_order_matches_a_comparison_sort() {
+    fn the_two_thread_sort_equals_the_one_thread_sort() {
+        let scores: Vec<f64> = (0..PARALLEL_MIN as u64 * 2 + 7)
+            .map(|i| ((i.wrapping_mul(2654435761) % 1000) as f64) / 7.0)
+            .collect();
+        let labels = vec![false; scores.len()];
+        let ranked = rank_records(&scores, &labels, None).unwrap();
+        let keys: Vec<u64> = ranked.iter().map(|r| r.key).collect();
+        let mut expected: Vec<u64> = scores.iter().map(|&s| descending_key(s)).collect();
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+        let mut indices: Vec<usize> = ranked.iter().map(Ranked::index).collect();
+        indices.sort_unstable();
+        assert!(indices.iter().enumerate().all(|(i, &j)| i == j));
+    }
+
+    #[test]
+    fn ranking_sorts_descending_and_round_trips_scores_and_labels() {
         let scores: Vec<f64> = (0..5000)
             .map(|i| ((i as f64) * 0.618).sin() * 1e3 * if i % 3 == 0 { -1.0 } else { 1.0 })
+            .chain([f64::MAX, f64::MIN, 1e-300, -1e-300, 0.0])
             .collect();
-        let order = descending_order(&scores);
-        let sorted: Vec<f64> = order.iter().map(|&i| scores[i as usize]).collect();
+        let labels: Vec<bool> = (0..scores.len()).map(|i| i % 7 == 0).collect();
+        let ranked = rank_records(&scores, &labels, None).unwrap();
+        let sorted: Vec<f64> = ranked.iter().map(Ranked::score).collect();
         let mut expected = scores.clone();
         expected.sort_by(|a, b| b.total_cmp(a));
         assert_eq!(sorted, expected);
+        assert!(ranked
+            .iter()
+            .all(|r| scores[r.index()] == r.score() && labels[r.index()] == r.positive()));
     }
 
     #[test]
