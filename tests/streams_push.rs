@@ -72,6 +72,7 @@ async fn push_streams_a_gzipped_csv_and_prints_the_metrics() {
         .unwrap_or_default();
     assert_eq!(stream["count"], 300);
     assert_eq!(stream["gauc"]["users"], 7);
+    let _ = std::fs::remove_file(&path);
 }
 
 #[tokio::test]
