@@ -42,6 +42,25 @@ pub enum Command {
         #[arg(long, env = "EVALD_HEALTHCHECK_ADDR", default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
     },
+    /// Stream a local NDJSON or CSV file (gzip optional) into a stream of a
+    /// running server and print the resulting metrics.
+    Push {
+        /// The file: NDJSON records / batch objects, or CSV with a header row
+        /// (prediction,label[,user_id][,weight]); `.gz` or gzip content is unpacked.
+        file: PathBuf,
+        /// Name of the stream to add the records to.
+        #[arg(long)]
+        stream: String,
+        /// Base URL of the server.
+        #[arg(long, env = "EVALD_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Read the file as CSV whatever its name (default: CSV iff it ends in .csv or .csv.gz).
+        #[arg(long)]
+        csv: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
 }
 
 /// Service configuration. Defaults are the ones documented in README and API.md.

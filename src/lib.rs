@@ -14,8 +14,10 @@
 //! - [`config`], [`telemetry`], [`startup`]: process wiring (CLI flags, logs,
 //!   building the app and serving it until a shutdown signal), and
 //!   [`healthcheck`] (the container probe).
+//! - [`client`]: `evald push`, streaming a local file into a stream.
 
 pub mod api;
+pub mod client;
 pub mod config;
 pub mod core;
 pub mod healthcheck;

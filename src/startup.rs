@@ -21,6 +21,7 @@ use tower_http::CompressionLevel;
 
 use crate::api::{self, ops, AppState};
 use crate::config::Config;
+use crate::state::tasks;
 
 /// Header carrying the request id, set when the client did not send one.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -43,12 +44,41 @@ impl App {
 pub async fn build(config: Config) -> io::Result<App> {
     let listener = TcpListener::bind(config.listen).await?;
     let state = AppState::new(config);
+    start_stream_tasks(&state)?;
     let router = app_router(state.clone());
     Ok(App {
         listener,
         router,
         state,
     })
+}
+
+/// Restores stream state from `--data-dir` (refusing a bad snapshot) and
+/// starts the periodic snapshot and TTL purge tasks that are configured.
+fn start_stream_tasks(state: &AppState) -> io::Result<()> {
+    let config = &state.config;
+    if let Some(dir) = &config.data_dir {
+        tasks::restore(state.streams.as_ref(), dir).map_err(|e| {
+            io::Error::other(format!(
+                "refusing to start: {e}; move the file aside to start with empty streams"
+            ))
+        })?;
+        let interval = std::time::Duration::from_secs(config.snapshot_interval_secs);
+        tasks::spawn_snapshots(state.streams.clone(), dir.clone(), interval);
+    }
+    if config.stream_ttl_secs > 0 {
+        let ttl = std::time::Duration::from_secs(config.stream_ttl_secs);
+        tasks::spawn_purge(state.streams.clone(), ttl);
+    }
+    Ok(())
+}
+
+/// Writes the final snapshot after a graceful shutdown (when `--data-dir` is set).
+pub async fn final_snapshot(state: &AppState) -> io::Result<()> {
+    match &state.config.data_dir {
+        Some(dir) => tasks::snapshot_now(state.streams.clone(), dir.clone()).await,
+        None => Ok(()),
+    }
 }
 
 /// The router with the full middleware stack, outermost first: request id,

@@ -11,6 +11,7 @@ use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::config::Config;
+use crate::state::{Budgets, MemoryStore, StreamStore};
 
 pub mod activation;
 pub mod error;
@@ -31,15 +32,29 @@ pub use extract::{ApiJson, ApiQuery};
 pub struct AppState {
     pub config: Arc<Config>,
     pub stats: Arc<ops::Stats>,
+    /// Stream state (in memory; see [`crate::state`]).
+    pub streams: Arc<dyn StreamStore>,
 }
 
 impl AppState {
     /// Builds the state for `config`.
     pub fn new(config: Config) -> Self {
         AppState {
-            config: Arc::new(config),
             stats: Arc::new(ops::Stats::default()),
+            streams: Arc::new(MemoryStore::new(budgets(&config))),
+            config: Arc::new(config),
         }
+    }
+}
+
+/// The stream budgets configured by `config`.
+pub fn budgets(config: &Config) -> Budgets {
+    Budgets {
+        max_streams: config.max_streams,
+        max_users_per_stream: config.max_users_per_stream,
+        max_scores_per_user: config.max_scores_per_user,
+        max_scores_per_stream: config.max_scores_per_stream,
+        memory_budget: config.memory_budget,
     }
 }
 

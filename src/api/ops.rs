@@ -242,12 +242,42 @@ pub fn resident_bytes() -> u64 {
         .unwrap_or(0)
 }
 
+/// Stream gauges: streams, users, records and the accounted state bytes.
+fn render_stream_gauges(state: &AppState, out: &mut String) {
+    let g = state.streams.gauges();
+    let gauges: [(&str, &str, u64); 4] = [
+        ("evald_streams", "Streams held.", g.streams as u64),
+        (
+            "evald_stream_users",
+            "Distinct users over all streams.",
+            g.users as u64,
+        ),
+        (
+            "evald_stream_records",
+            "Records ingested over all streams.",
+            g.records,
+        ),
+        (
+            "evald_stream_state_bytes",
+            "Approximate heap bytes of stream state (counted against --memory-budget).",
+            g.bytes as u64,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
+    }
+}
+
 async fn prometheus_metrics(State(state): State<AppState>) -> Response {
     let mut out = String::new();
     state.stats.render(&mut out);
     out.push_str("# HELP evald_resident_memory_bytes Resident set size of the process.\n");
     out.push_str("# TYPE evald_resident_memory_bytes gauge\n");
     let _ = writeln!(out, "evald_resident_memory_bytes {}", resident_bytes());
+    render_stream_gauges(&state, &mut out);
     let mut response = out.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -1,10 +1,395 @@
-//! HTTP routes for streams (work in progress).
+//! HTTP routes for streams: ingest (JSON or incremental NDJSON), metrics over
+//! a stream or one of its users, listing and deletion.
+//!
+//! Ingest parses the whole body into a local [`BatchBuilder`] on the blocking
+//! pool (no store lock held), aggregates it, and only then merges it into the
+//! store under the stream's lock: any bad line leaves the stream unchanged.
 
-use axum::Router;
+use std::sync::Arc;
 
-use super::AppState;
+use axum::body::Body;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use super::extract::is_json_media_type;
+use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
+use crate::state::{now_ms, BatchBuilder, StoreError, StreamInfo, StreamStore};
+
+pub mod dto;
+pub mod fast;
+pub mod ndjson;
+pub mod report;
+
+use dto::{stage_batch, BatchBody, Origin};
+use ndjson::{parse_line, LineReader};
+use report::{evaluate_stream, evaluate_user, MetricsQuery, StreamMetricsResponse};
 
 /// Routes of this resource.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/streams", get(list))
+        .route("/streams/{name}", post(ingest).delete(delete))
+        .route("/streams/{name}/metrics", get(stream_metrics))
+        .route("/streams/{name}/users/{user_id}/metrics", get(user_metrics))
+}
+
+/// Longest accepted stream name, in bytes.
+const MAX_NAME_BYTES: usize = 128;
+
+/// How often (in records) staging checks the memory and user budgets, so an
+/// endless body is refused with 503 before it can exhaust memory.
+const BUDGET_CHECK_EVERY: usize = 1 << 16;
+
+/// Approximate bytes one staged record holds until the batch is aggregated.
+const STAGED_RECORD_BYTES: usize = 32;
+
+/// Chunks buffered between the socket reader and the parser thread.
+const CHUNK_QUEUE: usize = 16;
+
+/// A stream name: 1 to 128 of `A-Z a-z 0-9 . _ - :`, so it is safe in URLs,
+/// logs and file names.
+fn check_name(name: &str) -> Result<(), ApiError> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':');
+    if name.is_empty() || name.len() > MAX_NAME_BYTES || !name.chars().all(ok_char) {
+        return Err(ApiError::invalid(
+            "name",
+            format!("stream name '{name}' must be 1 to {MAX_NAME_BYTES} characters of A-Z, a-z, 0-9, '.', '_', '-' or ':'"),
+        ));
+    }
+    Ok(())
+}
+
+/// Maps a store refusal to its HTTP problem.
+pub fn store_error(err: StoreError) -> ApiError {
+    let limit = err.limit_name();
+    match err {
+        StoreError::UnknownStream(_) => ApiError::not_found(err.to_string()),
+        _ => {
+            let e = ApiError::over_budget(err.to_string());
+            match limit {
+                Some(l) => e.with_extension("limit", l),
+                None => e,
+            }
+        }
+    }
+}
+
+/// `{"stream", "accepted", "count", "users"}`.
+#[derive(Debug, Serialize)]
+pub struct IngestResponse {
+    pub stream: String,
+    pub accepted: u64,
+    pub count: u64,
+    pub users: usize,
+}
+
+/// True for the NDJSON media types (`application/x-ndjson`, `application/ndjson`,
+/// `application/jsonl`), any parameters.
+fn is_ndjson(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl"
+    )
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    request: Request,
+) -> ApiResult<Json<IngestResponse>> {
+    check_name(&name)?;
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let started = std::time::Instant::now();
+    let builder = if is_ndjson(&content_type) {
+        read_ndjson(&state, request.into_body()).await?
+    } else if is_json_media_type(&content_type) {
+        let ApiJson(body) = ApiJson::<BatchBody>::from_request(request, &state).await?;
+        let max = state.config.max_array_len;
+        if body.predictions.len() > max {
+            return Err(ApiError::invalid(
+                "predictions",
+                format!(
+                    "predictions has {} elements, over the limit of {max} (--max-array-len); send larger data as NDJSON",
+                    body.predictions.len()
+                ),
+            ));
+        }
+        tokio::task::spawn_blocking(move || stage_body(body))
+            .await
+            .map_err(ApiError::internal)??
+    } else {
+        return Err(ApiError::unsupported_media_type(format!(
+            "Content-Type '{content_type}' is not supported; expected application/json or application/x-ndjson"
+        )));
+    };
+    let store = state.streams.clone();
+    let stream = name.clone();
+    let parsed = started.elapsed();
+    let summary = tokio::task::spawn_blocking(move || {
+        let batch = builder.finish();
+        let aggregated = started.elapsed();
+        let summary = store.ingest(&stream, batch, now_ms());
+        tracing::debug!(
+            parse_ms = parsed.as_millis() as u64,
+            aggregate_ms = (aggregated - parsed).as_millis() as u64,
+            merge_ms = (started.elapsed() - aggregated).as_millis() as u64,
+            "stream batch timings"
+        );
+        summary
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(store_error)?;
+    Ok(Json(IngestResponse {
+        stream: name,
+        accepted: summary.accepted,
+        count: summary.count,
+        users: summary.users,
+    }))
+}
+
+fn stage_body(body: BatchBody) -> Result<BatchBuilder, ApiError> {
+    let mut builder = BatchBuilder::new();
+    stage_batch(
+        &mut builder,
+        Origin::Body,
+        &body.predictions,
+        &body.labels,
+        body.user_ids.as_deref(),
+        body.sample_weights.as_deref(),
+    )?;
+    Ok(builder)
+}
+
+/// Reads an NDJSON body: the socket side forwards chunks to a parser on the
+/// blocking pool, so parsing overlaps with receiving and never stalls the
+/// async workers. The parser stops at the first bad line; the reader then
+/// stops too (the rest of the body is not read).
+async fn read_ndjson(state: &AppState, body: Body) -> Result<BatchBuilder, ApiError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(CHUNK_QUEUE);
+    let max_line = state.config.max_line_bytes;
+    let max_users = state.config.max_users_per_stream;
+    let store = state.streams.clone();
+    let parser = tokio::task::spawn_blocking(move || {
+        let mut reader = LineReader::new(max_line);
+        let mut builder = BatchBuilder::new();
+        let mut next_check = BUDGET_CHECK_EVERY;
+        let mut on_line = |n: u64, line: &[u8]| {
+            parse_line(&mut builder, n, line)?;
+            if builder.len() >= next_check {
+                next_check += BUDGET_CHECK_EVERY;
+                check_staging(&builder, store.as_ref(), max_users)?;
+            }
+            Ok(())
+        };
+        while let Some(chunk) = rx.blocking_recv() {
+            reader.feed(&chunk, &mut on_line)?;
+        }
+        reader.finish(&mut on_line)?;
+        check_staging(&builder, store.as_ref(), max_users)?;
+        Ok::<_, ApiError>(builder)
+    });
+    let mut chunks = body.into_data_stream();
+    let mut read_error = None;
+    while let Some(chunk) = chunks.next().await {
+        match chunk {
+            Ok(bytes) => {
+                if tx.send(bytes).await.is_err() {
+                    break; // the parser stopped on an error; it reports it
+                }
+            }
+            Err(e) => {
+                read_error = Some(e);
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let parsed = parser.await.map_err(ApiError::internal)?;
+    match (parsed, read_error) {
+        (Err(e), _) => Err(e),
+        (Ok(_), Some(e)) => Err(ApiError::bad_json(format!(
+            "could not read the request body (bad gzip encoding or a broken connection): {e}"
+        ))),
+        (Ok(b), None) => Ok(b),
+    }
+}
+
+/// Refuses (503) a body whose staged records would not fit the memory budget
+/// or whose users alone exceed the per-stream user limit, before the whole
+/// body is read.
+fn check_staging(
+    builder: &BatchBuilder,
+    store: &dyn StreamStore,
+    max_users: usize,
+) -> Result<(), ApiError> {
+    let staged = builder.len().saturating_mul(STAGED_RECORD_BYTES);
+    let headroom = store.memory_headroom();
+    if staged > headroom {
+        return Err(ApiError::over_budget(format!(
+            "the {} records staged so far need about {staged} bytes but only {headroom} bytes of the memory budget are free (--memory-budget)",
+            builder.len()
+        ))
+        .with_extension("limit", "memory_budget"));
+    }
+    if builder.users() > max_users {
+        return Err(ApiError::over_budget(format!(
+            "this batch has {} distinct users, over the limit of {max_users} users per stream (--max-users-per-stream)",
+            builder.users()
+        ))
+        .with_extension("limit", "max_users_per_stream"));
+    }
+    Ok(())
+}
+
+/// Runs `evaluate` on a consistent view of stream `name` on the blocking pool
+/// (GAUC over many users is CPU work; the stream's read lock is held only
+/// there, so ingest into other streams is unaffected).
+async fn with_stream<F>(
+    state: &AppState,
+    name: String,
+    evaluate: F,
+) -> ApiResult<StreamMetricsResponse>
+where
+    F: Fn(&crate::state::Stream) -> ApiResult<StreamMetricsResponse> + Send + 'static,
+{
+    let store = state.streams.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut out = None;
+        store
+            .read(&name, &mut |stream| out = Some(evaluate(stream)))
+            .map_err(store_error)?;
+        out.unwrap_or_else(|| Err(ApiError::internal("stream read did not run")))
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+async fn stream_metrics(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    ApiQuery(query): ApiQuery<MetricsQuery>,
+) -> ApiResult<Json<StreamMetricsResponse>> {
+    let (params, weighting) = query.params()?;
+    let response = with_stream(&state, name, move |s| {
+        evaluate_stream(s, &params, weighting)
+    })
+    .await?;
+    Ok(Json(response))
+}
+
+async fn user_metrics(
+    State(state): State<AppState>,
+    Path((name, user_id)): Path<(String, String)>,
+    ApiQuery(query): ApiQuery<MetricsQuery>,
+) -> ApiResult<Json<StreamMetricsResponse>> {
+    let (params, _) = query.params()?;
+    let response = with_stream(&state, name, move |s| evaluate_user(s, &user_id, &params)).await?;
+    Ok(Json(response))
+}
+
+/// One entry of `GET /streams`.
+#[derive(Debug, Serialize)]
+pub struct StreamSummary {
+    pub name: String,
+    pub count: u64,
+    pub users: usize,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<StreamInfo> for StreamSummary {
+    fn from(s: StreamInfo) -> Self {
+        StreamSummary {
+            name: s.name,
+            count: s.count,
+            users: s.users,
+            created_at: rfc3339(s.created_at_ms),
+            updated_at: rfc3339(s.updated_at_ms),
+        }
+    }
+}
+
+async fn list(State(state): State<AppState>) -> Json<Vec<StreamSummary>> {
+    Json(
+        state
+            .streams
+            .list()
+            .into_iter()
+            .map(StreamSummary::from)
+            .collect(),
+    )
+}
+
+async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    let store: Arc<dyn StreamStore> = state.streams.clone();
+    let found = tokio::task::spawn_blocking(move || store.delete(&name).then_some(()).ok_or(name))
+        .await
+        .map_err(ApiError::internal)?;
+    match found {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(name) => Err(ApiError::not_found(format!("unknown stream '{name}'"))),
+    }
+}
+
+/// Milliseconds since the epoch as an RFC 3339 UTC timestamp with milliseconds.
+pub fn rfc3339(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(rfc3339(1_795_000_000_000), "2026-11-18T11:06:40.000Z");
+    }
+
+    #[test]
+    fn stream_names_are_checked() {
+        for ok in ["ctr-model-v7", "a", "x.y_z:1"] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a b", "a/b", &"x".repeat(129)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
 }

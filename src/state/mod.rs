@@ -1,1 +1,37 @@
-//! Stream state (work in progress).
+//! Stream state: named, growing binary evaluations kept as mergeable aggregates,
+//! globally and per user, behind a small store interface. No HTTP types here.
+//!
+//! - [`aggregate`]: [`ScoreAggregate`], the exact (or compacted, with a certified
+//!   AUC error bound) sufficient statistics of a set of binary records.
+//! - [`batch`]: [`BatchBuilder`] stages one request's records into a local
+//!   aggregate *before* any lock is taken, so a bad line leaves nothing applied.
+//! - [`stream`]: [`Stream`], one named stream (global + per-user aggregates).
+//! - [`store`]: the [`StreamStore`] trait and its in-memory implementation with
+//!   budgets (streams, users, memory) and TTL purge.
+//! - [`snapshot`]: the versioned, checksummed on-disk format and atomic writes.
+//! - [`tasks`]: restore at start, periodic and final snapshots, TTL purge.
+
+pub mod aggregate;
+pub mod batch;
+pub mod snapshot;
+pub mod store;
+pub mod stream;
+pub mod tasks;
+
+pub use aggregate::{Bin, Record, RecordCounts, ScoreAggregate};
+pub use batch::{BatchBuilder, StagedBatch};
+pub use store::{Budgets, Gauges, IngestSummary, MemoryStore, StoreError, StreamInfo, StreamStore};
+pub use stream::Stream;
+
+/// Maps keyed by user id. foldhash is several times faster than SipHash on
+/// short keys and still seeded per process, so ids chosen by a client cannot
+/// be precomputed to collide.
+pub type UserMap<V> = std::collections::HashMap<String, V, foldhash::fast::RandomState>;
+
+/// Milliseconds since the Unix epoch, the store's clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

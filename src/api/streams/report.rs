@@ -1,0 +1,230 @@
+//! Query-time metrics of a stream: the glue between the state layer's
+//! aggregates and the metrics core.
+//!
+//! The stream's global aggregate becomes one `ScoreTable` (the same table
+//! `POST /metrics` builds from raw records) and each user's aggregate gives
+//! its AUC through the core's `auc_of_groups`, so a stream's answer equals the one-shot answer over
+//! the concatenation of its batches.
+
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+
+use crate::api::metrics::{metrics_error, BinaryMetricsResponse, GaucWeightingParam};
+use crate::api::ApiError;
+use crate::core::metrics::auc::auc_of_groups;
+use crate::core::metrics::{
+    evaluate_binary, BinaryParams, BinaryReport, Gauc, GaucWeighting, MetricsError, RecordCounts,
+    ScoreTable,
+};
+use crate::state::{ScoreAggregate, Stream};
+
+/// Query parameters of the metrics endpoints (defaults as `POST /metrics`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsQuery {
+    pub threshold: Option<f64>,
+    pub beta: Option<f64>,
+    /// An integer >= 2, or `null` / `none` for the full curve.
+    #[serde(default, deserialize_with = "max_points")]
+    pub max_points: Option<MaxPoints>,
+    pub drop_intermediate: Option<bool>,
+    pub gauc_weighting: Option<GaucWeightingParam>,
+}
+
+/// `max_points` as given in the query string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxPoints {
+    Unlimited,
+    At(usize),
+}
+
+fn max_points<'de, D: Deserializer<'de>>(d: D) -> Result<Option<MaxPoints>, D::Error> {
+    let raw = String::deserialize(d)?;
+    match raw.as_str() {
+        "null" | "none" => Ok(Some(MaxPoints::Unlimited)),
+        other => other
+            .parse::<usize>()
+            .map(|n| Some(MaxPoints::At(n)))
+            .map_err(|_| {
+                de::Error::custom(format!(
+                    "max_points must be an integer >= 2 or null, found '{other}'"
+                ))
+            }),
+    }
+}
+
+impl MetricsQuery {
+    /// The checked core parameters and the GAUC weighting.
+    pub fn params(&self) -> Result<(BinaryParams, GaucWeighting), ApiError> {
+        let defaults = BinaryParams::default();
+        let params = BinaryParams {
+            threshold: self.threshold.unwrap_or(defaults.threshold),
+            beta: self.beta.unwrap_or(defaults.beta),
+            max_points: match self.max_points {
+                None => defaults.max_points,
+                Some(MaxPoints::Unlimited) => None,
+                Some(MaxPoints::At(n)) => Some(n),
+            },
+            drop_intermediate: self.drop_intermediate.unwrap_or(defaults.drop_intermediate),
+        };
+        params.check().map_err(|e| match e {
+            // The query names it `max_points`, not `roc.max_points`.
+            MetricsError::InvalidParameter {
+                name: "roc.max_points",
+                detail,
+            } => ApiError::invalid("max_points", format!("max_points {detail}")),
+            other => metrics_error(other),
+        })?;
+        let weighting = self
+            .gauc_weighting
+            .map(GaucWeighting::from)
+            .unwrap_or_default();
+        Ok((params, weighting))
+    }
+}
+
+/// `GET /streams/{name}/metrics` and the per-user variant: everything
+/// `POST /metrics` returns, plus the stream, the user (per-user only) and the
+/// certified error bounds.
+#[derive(Debug, Serialize)]
+pub struct StreamMetricsResponse {
+    pub stream: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(flatten)]
+    pub metrics: BinaryMetricsResponse,
+    /// Upper bound on |auc - exact auc|; 0 while the aggregate is exact.
+    pub auc_error_bound: f64,
+    /// Upper bound on |gauc - exact gauc|; `null` when there is no GAUC.
+    pub gauc_error_bound: Option<f64>,
+}
+
+fn table_of(agg: &ScoreAggregate) -> Result<ScoreTable, MetricsError> {
+    ScoreTable::from_aggregates(agg.iter())
+}
+
+fn counts_of(agg: &ScoreAggregate) -> RecordCounts {
+    let c = agg.counts();
+    RecordCounts {
+        count: c.count,
+        positives: c.positives,
+        negatives: c.negatives,
+    }
+}
+
+/// The weight a user gets in the GAUC mean, or `None` when it is skipped
+/// (one class only), mirroring the metrics core's accumulator.
+fn gauc_weight(agg: &ScoreAggregate, weighting: GaucWeighting) -> Option<f64> {
+    let (p, n) = agg.weight_totals();
+    (p > 0.0 && n > 0.0).then_some(match weighting {
+        GaucWeighting::Impressions => p + n,
+        GaucWeighting::Clicks => p,
+        GaucWeighting::Uniform => 1.0,
+    })
+}
+
+/// Bound sentence added to `warnings` once an aggregate was compacted.
+fn compaction_warning(bound: f64) -> String {
+    format!(
+        "the score aggregate was compacted past its distinct-score budget; auc may differ from the exact value by at most {bound:e} (auc_error_bound)"
+    )
+}
+
+/// GAUC over the users of a stream, and its error bound.
+///
+/// Each user's AUC comes from the core's `auc_of_groups` run straight over
+/// the user's aggregate (highest score first), with no per-user table: with
+/// 100,000 users a table per user costs most of a query. The weighting is the
+/// core's (`GaucAccumulator`): impressions = summed weight, clicks = summed
+/// positive weight, uniform = 1; users with one class are counted and skipped.
+/// The bound is the same weighted mean of the users' AUC bounds (each user's
+/// AUC moves by at most its bound; the weights are exact).
+fn gauc_of_users(stream: &Stream, weighting: GaucWeighting) -> (Gauc, f64) {
+    let (mut weighted, mut total, mut bound_sum, mut skipped) = (0.0, 0.0, 0.0, 0usize);
+    for agg in stream.users.values() {
+        match (
+            auc_of_groups(agg.groups_desc()),
+            gauc_weight(agg, weighting),
+        ) {
+            (Some(auc), Some(w)) => {
+                weighted += w * auc;
+                total += w;
+                bound_sum += w * agg.auc_error_bound();
+            }
+            _ => skipped += 1,
+        }
+    }
+    let gauc = Gauc {
+        value: (total > 0.0).then(|| weighted / total),
+        users: stream.users.len(),
+        users_skipped: skipped,
+        weighting,
+    };
+    (gauc, if total > 0.0 { bound_sum / total } else { 0.0 })
+}
+
+/// Evaluates a whole stream: the global table, plus GAUC over its users
+/// when it has any.
+pub fn evaluate_stream(
+    stream: &Stream,
+    params: &BinaryParams,
+    weighting: GaucWeighting,
+) -> Result<StreamMetricsResponse, ApiError> {
+    let table = table_of(&stream.global).map_err(metrics_error)?;
+    let (gauc, gauc_bound) = if stream.users.is_empty() {
+        (None, None)
+    } else {
+        let (gauc, bound) = gauc_of_users(stream, weighting);
+        (Some(gauc), Some(bound))
+    };
+    let report =
+        evaluate_binary(&table, counts_of(&stream.global), gauc, params).map_err(metrics_error)?;
+    Ok(respond(
+        stream,
+        None,
+        report,
+        stream.global.auc_error_bound(),
+        gauc_bound,
+    ))
+}
+
+/// Evaluates one user of a stream (no GAUC).
+pub fn evaluate_user(
+    stream: &Stream,
+    user_id: &str,
+    params: &BinaryParams,
+) -> Result<StreamMetricsResponse, ApiError> {
+    let agg = stream.users.get(user_id).ok_or_else(|| {
+        ApiError::not_found(format!("stream '{}' has no user '{user_id}'", stream.name))
+    })?;
+    let table = table_of(agg).map_err(metrics_error)?;
+    let report = evaluate_binary(&table, counts_of(agg), None, params).map_err(metrics_error)?;
+    Ok(respond(
+        stream,
+        Some(user_id),
+        report,
+        agg.auc_error_bound(),
+        None,
+    ))
+}
+
+fn respond(
+    stream: &Stream,
+    user_id: Option<&str>,
+    report: BinaryReport,
+    auc_error_bound: f64,
+    gauc_error_bound: Option<f64>,
+) -> StreamMetricsResponse {
+    let mut metrics = BinaryMetricsResponse::from(report);
+    let worst = auc_error_bound.max(gauc_error_bound.unwrap_or(0.0));
+    if worst > 0.0 {
+        metrics.warnings.push(compaction_warning(worst));
+    }
+    StreamMetricsResponse {
+        stream: stream.name.clone(),
+        user_id: user_id.map(str::to_owned),
+        metrics,
+        auc_error_bound,
+        gauc_error_bound,
+    }
+}

@@ -1,0 +1,938 @@
+//! Mergeable score aggregates: the sufficient statistics of a binary evaluation.
+//!
+//! Every metric `POST /metrics` reports for binary scores (confusion counts at any
+//! threshold, the exact ROC, AUC) depends on the records only through, per
+//! distinct score `s`, the summed weight of positives `P(s)` and of negatives
+//! `N(s)` (rows of weight 0 are dropped, as scikit-learn's `roc_curve` does),
+//! plus the plain record counts. A [`ScoreAggregate`] keeps exactly that, so
+//! `merge(ingest(a), ingest(b)) == ingest(a ++ b)` and a stream's metrics equal
+//! the one-shot metrics over the concatenation of its batches.
+//!
+//! # Bounded form
+//! Past a distinct-score budget the aggregate is *compacted*: adjacent scores
+//! are merged into bins `[lo, hi]` holding their summed weights. Bins are
+//! disjoint intervals, so every pair of records from different bins keeps its
+//! exact order; only pairs inside one bin are counted as ties (one half). A
+//! bin's true contribution to the AUC numerator lies in `[0, P_b * N_b]`, so the
+//! AUC error is at most `sum_b P_b * N_b / 2 / (P * N)` ([`ScoreAggregate::auc_error_bound`]).
+
+use std::cmp::Ordering;
+
+/// Plain (unweighted) record counts; `count = positives + negatives`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordCounts {
+    pub count: u64,
+    pub positives: u64,
+    pub negatives: u64,
+}
+
+impl RecordCounts {
+    /// Adds `other`, saturating (2^64 records are out of reach of any budget).
+    pub fn add(&mut self, other: RecordCounts) {
+        self.count = self.count.saturating_add(other.count);
+        self.positives = self.positives.saturating_add(other.positives);
+        self.negatives = self.negatives.saturating_add(other.negatives);
+    }
+}
+
+/// One bin of a compacted aggregate: the summed weights of every record whose
+/// score lies in `[lo, hi]`. An exact score is a bin with `lo == hi`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bin {
+    pub lo: f64,
+    pub hi: f64,
+    pub pos: f64,
+    pub neg: f64,
+}
+
+impl Bin {
+    /// The score that stands for the bin at query time: the score itself when
+    /// exact, else the midpoint (inside the bin, so the order between bins holds).
+    pub fn representative(&self) -> f64 {
+        if self.lo == self.hi {
+            self.lo
+        } else {
+            self.lo + (self.hi - self.lo) / 2.0
+        }
+    }
+
+    /// Upper bound on this bin's contribution to the AUC numerator error.
+    fn tie_error(&self) -> f64 {
+        if self.lo == self.hi {
+            0.0
+        } else {
+            self.pos * self.neg / 2.0
+        }
+    }
+}
+
+/// One exact score with unit-weight counts: 16 bytes, the common case
+/// (records without `weight`), half of two `f64` weights.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CountCell {
+    score: f64,
+    pos: u32,
+    neg: u32,
+}
+
+/// One exact score with real (summed sample) weights.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct RealCell {
+    score: f64,
+    pos: f64,
+    neg: f64,
+}
+
+/// What the sorted merge needs of a cell.
+trait Cell: Copy {
+    fn score(&self) -> f64;
+    /// Adds `other` (same score); false when the sum does not fit.
+    fn absorb(&mut self, other: &Self) -> bool;
+}
+
+impl Cell for CountCell {
+    fn score(&self) -> f64 {
+        self.score
+    }
+    fn absorb(&mut self, other: &Self) -> bool {
+        match (
+            self.pos.checked_add(other.pos),
+            self.neg.checked_add(other.neg),
+        ) {
+            (Some(p), Some(n)) => {
+                self.pos = p;
+                self.neg = n;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Cell for RealCell {
+    fn score(&self) -> f64 {
+        self.score
+    }
+    fn absorb(&mut self, other: &Self) -> bool {
+        self.pos += other.pos;
+        self.neg += other.neg;
+        true
+    }
+}
+
+impl From<CountCell> for RealCell {
+    fn from(c: CountCell) -> Self {
+        RealCell {
+            score: c.score,
+            pos: f64::from(c.pos),
+            neg: f64::from(c.neg),
+        }
+    }
+}
+
+/// The distinct scores, ascending, with their weights. Unit-weight records
+/// are kept as `u32` counts; the first non-unit weight (or a count past
+/// `u32::MAX`) promotes the aggregate to real weights; a compaction turns it
+/// into bins.
+#[derive(Debug, Clone, PartialEq)]
+enum Entries {
+    Counts(Vec<CountCell>),
+    Real(Vec<RealCell>),
+    /// Disjoint bins sorted by `lo` (after a compaction).
+    Binned(Vec<Bin>),
+}
+
+/// Aggregate of a set of binary records (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreAggregate {
+    entries: Entries,
+    counts: RecordCounts,
+}
+
+impl Default for ScoreAggregate {
+    fn default() -> Self {
+        ScoreAggregate {
+            entries: Entries::Counts(Vec::new()),
+            counts: RecordCounts::default(),
+        }
+    }
+}
+
+/// One record as staged for aggregation: score, label, weight.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Record {
+    pub score: f64,
+    pub positive: bool,
+    pub weight: f64,
+}
+
+/// `-0.0` and `0.0` are one score (they compare equal in the one-shot ROC).
+fn canonical(score: f64) -> f64 {
+    if score == 0.0 {
+        0.0
+    } else {
+        score
+    }
+}
+
+/// Releases capacity only when it is a noticeable waste, so merges that
+/// fold a few duplicate scores do not pay a reallocation each time.
+fn trim<T>(v: &mut Vec<T>) {
+    if v.capacity() - v.len() > v.len() / 8 + 2 {
+        v.shrink_to_fit();
+    }
+}
+
+/// Appends `cell` to sorted `out`, folding it into the last cell on an equal
+/// score. False when the fold overflows.
+fn push_cell<C: Cell>(out: &mut Vec<C>, cell: C) -> bool {
+    match out.last_mut() {
+        Some(last) if last.score() == cell.score() => last.absorb(&cell),
+        _ => {
+            out.push(cell);
+            true
+        }
+    }
+}
+
+/// Sorted merge of two cell lists (ascending score); `None` on overflow.
+fn merge_cells<C: Cell>(a: &[C], b: &[C]) -> Option<Vec<C>> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    loop {
+        let next = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => {
+                if x.score().total_cmp(&y.score()) != Ordering::Greater {
+                    i += 1;
+                    *x
+                } else {
+                    j += 1;
+                    *y
+                }
+            }
+            (Some(x), None) => {
+                i += 1;
+                *x
+            }
+            (None, Some(y)) => {
+                j += 1;
+                *y
+            }
+            (None, None) => break,
+        };
+        if !push_cell(&mut out, next) {
+            return None;
+        }
+    }
+    trim(&mut out);
+    Some(out)
+}
+
+fn to_real(cells: &[CountCell]) -> Vec<RealCell> {
+    cells.iter().copied().map(RealCell::from).collect()
+}
+
+/// Iterator over `(pos, neg)` weights from the highest score down.
+pub struct GroupsDesc<'a>(GroupsInner<'a>);
+
+enum GroupsInner<'a> {
+    Counts(std::iter::Rev<std::slice::Iter<'a, CountCell>>),
+    Real(std::iter::Rev<std::slice::Iter<'a, RealCell>>),
+    Bins(std::iter::Rev<std::slice::Iter<'a, Bin>>),
+}
+
+impl Iterator for GroupsDesc<'_> {
+    type Item = (f64, f64);
+    fn next(&mut self) -> Option<(f64, f64)> {
+        match &mut self.0 {
+            GroupsInner::Counts(it) => it.next().map(|c| (f64::from(c.pos), f64::from(c.neg))),
+            GroupsInner::Real(it) => it.next().map(|c| (c.pos, c.neg)),
+            GroupsInner::Bins(it) => it.next().map(|b| (b.pos, b.neg)),
+        }
+    }
+}
+
+impl ScoreAggregate {
+    /// Aggregates `records` (any order; sorted in place). Scores and weights
+    /// must be finite and weights `>= 0` (checked at the HTTP edge); a
+    /// zero-weight record counts in [`RecordCounts`] but adds no score, as
+    /// scikit-learn drops it from the ROC.
+    pub fn from_records(records: &mut [Record]) -> ScoreAggregate {
+        let mut counts = RecordCounts::default();
+        let mut unit = records.len() < u32::MAX as usize;
+        for r in records.iter() {
+            counts.count += 1;
+            if r.positive {
+                counts.positives += 1;
+            } else {
+                counts.negatives += 1;
+            }
+            unit &= r.weight == 1.0 || r.weight == 0.0;
+        }
+        records.sort_unstable_by(|a, b| a.score.total_cmp(&b.score));
+        let kept = records.iter().filter(|r| r.weight != 0.0);
+        let entries = if unit {
+            let mut cells: Vec<CountCell> = Vec::with_capacity(records.len());
+            for r in kept {
+                let (pos, neg) = if r.positive { (1, 0) } else { (0, 1) };
+                // Cannot overflow: fewer than u32::MAX records.
+                push_cell(
+                    &mut cells,
+                    CountCell {
+                        score: canonical(r.score),
+                        pos,
+                        neg,
+                    },
+                );
+            }
+            trim(&mut cells);
+            Entries::Counts(cells)
+        } else {
+            let mut cells: Vec<RealCell> = Vec::with_capacity(records.len());
+            for r in kept {
+                let (pos, neg) = if r.positive {
+                    (r.weight, 0.0)
+                } else {
+                    (0.0, r.weight)
+                };
+                push_cell(
+                    &mut cells,
+                    RealCell {
+                        score: canonical(r.score),
+                        pos,
+                        neg,
+                    },
+                );
+            }
+            trim(&mut cells);
+            Entries::Real(cells)
+        };
+        ScoreAggregate { entries, counts }
+    }
+
+    /// Plain record counts.
+    pub fn counts(&self) -> RecordCounts {
+        self.counts
+    }
+
+    /// Number of distinct scores (or bins once compacted).
+    pub fn len(&self) -> usize {
+        match &self.entries {
+            Entries::Counts(c) => c.len(),
+            Entries::Real(c) => c.len(),
+            Entries::Binned(b) => b.len(),
+        }
+    }
+
+    /// True when no record with positive weight was added.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True until a compaction merged distinct scores.
+    pub fn is_exact(&self) -> bool {
+        match &self.entries {
+            Entries::Binned(bins) => bins.iter().all(|b| b.lo == b.hi),
+            _ => true,
+        }
+    }
+
+    /// Every entry as `(score, positive weight, negative weight)`, scores ascending.
+    /// Bins give their [`Bin::representative`] score.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (f64, f64, f64)> + '_> {
+        match &self.entries {
+            Entries::Counts(c) => Box::new(
+                c.iter()
+                    .map(|c| (c.score, f64::from(c.pos), f64::from(c.neg))),
+            ),
+            Entries::Real(c) => Box::new(c.iter().map(|c| (c.score, c.pos, c.neg))),
+            Entries::Binned(bins) => {
+                Box::new(bins.iter().map(|b| (b.representative(), b.pos, b.neg)))
+            }
+        }
+    }
+
+    /// `(pos, neg)` weight per entry from the highest score down: the input
+    /// of the metrics core's `auc_of_groups`, without building a table.
+    pub fn groups_desc(&self) -> GroupsDesc<'_> {
+        GroupsDesc(match &self.entries {
+            Entries::Counts(c) => GroupsInner::Counts(c.iter().rev()),
+            Entries::Real(c) => GroupsInner::Real(c.iter().rev()),
+            Entries::Binned(b) => GroupsInner::Bins(b.iter().rev()),
+        })
+    }
+
+    /// The entries as bins (exact scores become `lo == hi` bins).
+    pub fn bins(&self) -> Vec<Bin> {
+        match &self.entries {
+            Entries::Binned(bins) => bins.clone(),
+            _ => self
+                .iter()
+                .map(|(s, pos, neg)| Bin {
+                    lo: s,
+                    hi: s,
+                    pos,
+                    neg,
+                })
+                .collect(),
+        }
+    }
+
+    /// Summed positive and negative weight `(P, N)`.
+    pub fn weight_totals(&self) -> (f64, f64) {
+        self.groups_desc()
+            .fold((0.0, 0.0), |(p, n), (pos, neg)| (p + pos, n + neg))
+    }
+
+    /// Certified bound on `|AUC(this aggregate) - AUC(the raw records)|`:
+    /// `sum_b P_b * N_b / 2 / (P * N)` over merged bins; 0 while exact and when
+    /// `P * N = 0` (the AUC is then undefined, not approximate).
+    pub fn auc_error_bound(&self) -> f64 {
+        let Entries::Binned(bins) = &self.entries else {
+            return 0.0;
+        };
+        let (p, n) = self.weight_totals();
+        if p * n <= 0.0 {
+            return 0.0;
+        }
+        let err: f64 = bins.iter().map(Bin::tie_error).sum();
+        (err / (p * n)).min(1.0)
+    }
+
+    /// Approximate heap bytes held (capacity-based), for the memory budget.
+    pub fn heap_bytes(&self) -> usize {
+        match &self.entries {
+            Entries::Counts(c) => c.capacity() * std::mem::size_of::<CountCell>(),
+            Entries::Real(c) => c.capacity() * std::mem::size_of::<RealCell>(),
+            Entries::Binned(b) => b.capacity() * std::mem::size_of::<Bin>(),
+        }
+    }
+
+    /// Merges `other` into `self`; for exact aggregates the result equals the
+    /// aggregate of both record sets (`merge(a, b) == ingest(a ++ b)`), up to
+    /// the order of floating-point weight sums. Merging into an empty
+    /// aggregate copies.
+    pub fn merge(&mut self, other: &ScoreAggregate) {
+        self.counts.add(other.counts);
+        if other.is_empty() {
+            return;
+        }
+        if self.is_empty() {
+            self.entries = other.entries.clone();
+            return;
+        }
+        let merged = match (&self.entries, &other.entries) {
+            (Entries::Counts(a), Entries::Counts(b)) => match merge_cells(a, b) {
+                Some(cells) => Entries::Counts(cells),
+                None => Entries::Real(merge_cells(&to_real(a), &to_real(b)).unwrap_or_default()),
+            },
+            (Entries::Counts(a), Entries::Real(b)) => {
+                Entries::Real(merge_cells(&to_real(a), b).unwrap_or_default())
+            }
+            (Entries::Real(a), Entries::Counts(b)) => {
+                Entries::Real(merge_cells(a, &to_real(b)).unwrap_or_default())
+            }
+            (Entries::Real(a), Entries::Real(b)) => {
+                Entries::Real(merge_cells(a, b).unwrap_or_default())
+            }
+            _ => Entries::Binned(merge_bins(&self.bins(), &other.bins())),
+        };
+        self.entries = merged;
+    }
+
+    /// When more than `budget` distinct scores are held, merges adjacent scores
+    /// into at most `max(budget / 2, 1)` bins of about equal weight (halving
+    /// leaves room, so compaction is not redone on every batch). Returns whether
+    /// it compacted. Equal-weight bins keep `sum_b P_b N_b` near `(P+N)^2 / 4k`.
+    pub fn compact(&mut self, budget: usize) -> bool {
+        if self.len() <= budget {
+            return false;
+        }
+        let target = (budget / 2).max(1);
+        let bins = self.bins();
+        let total: f64 = bins.iter().map(|b| b.pos + b.neg).sum();
+        let mut out: Vec<Bin> = Vec::with_capacity(target + 1);
+        let mut current: Option<Bin> = None;
+        let mut cumulative = 0.0;
+        let mut next_cut = 1usize;
+        for b in bins {
+            current = Some(match current {
+                None => b,
+                Some(c) => Bin {
+                    lo: c.lo,
+                    hi: b.hi,
+                    pos: c.pos + b.pos,
+                    neg: c.neg + b.neg,
+                },
+            });
+            cumulative += b.pos + b.neg;
+            // Close the bin once the running weight passes the next quantile cut.
+            if total > 0.0 && cumulative >= total * next_cut as f64 / target as f64 {
+                if let Some(c) = current.take() {
+                    out.push(c);
+                }
+                next_cut =
+                    ((cumulative / total * target as f64).floor() as usize).max(next_cut) + 1;
+            }
+        }
+        if let Some(c) = current {
+            out.push(c);
+        }
+        out.shrink_to_fit();
+        self.entries = Entries::Binned(out);
+        true
+    }
+
+    /// Rebuilds an aggregate from its parts (snapshot restore). `bins` must be
+    /// finite, sorted by `lo` and disjoint, each `lo <= hi`, weights `>= 0`.
+    /// All-exact bins are stored as cells again (counts when integral).
+    pub fn from_parts(bins: Vec<Bin>, counts: RecordCounts) -> Result<ScoreAggregate, String> {
+        let mut prev_hi = f64::NEG_INFINITY;
+        for (i, b) in bins.iter().enumerate() {
+            let finite = [b.lo, b.hi, b.pos, b.neg].iter().all(|v| v.is_finite());
+            if !finite || b.lo > b.hi || b.pos < 0.0 || b.neg < 0.0 || (i > 0 && b.lo <= prev_hi) {
+                return Err(format!("bin {i} is not finite, sorted and disjoint"));
+            }
+            prev_hi = b.hi;
+        }
+        let fits_u32 = |w: f64| w.fract() == 0.0 && w <= f64::from(u32::MAX);
+        let entries = if bins.iter().any(|b| b.lo != b.hi) {
+            Entries::Binned(bins)
+        } else if bins.iter().all(|b| fits_u32(b.pos) && fits_u32(b.neg)) {
+            Entries::Counts(
+                bins.iter()
+                    .map(|b| CountCell {
+                        score: b.lo,
+                        pos: b.pos as u32,
+                        neg: b.neg as u32,
+                    })
+                    .collect(),
+            )
+        } else {
+            Entries::Real(
+                bins.iter()
+                    .map(|b| RealCell {
+                        score: b.lo,
+                        pos: b.pos,
+                        neg: b.neg,
+                    })
+                    .collect(),
+            )
+        };
+        Ok(ScoreAggregate { entries, counts })
+    }
+}
+
+/// Tags of the encoded entry layouts (see [`ScoreAggregate::encode`]).
+const TAG_COUNTS: u8 = 0;
+const TAG_REAL: u8 = 1;
+const TAG_BINS: u8 = 2;
+
+impl ScoreAggregate {
+    /// Writes the aggregate in the snapshot format: the three record counts
+    /// (u64 LE), a layout tag, the entry count (u64) and the entries: exact
+    /// counts as (f64 score, u32 pos, u32 neg), exact weights as three f64,
+    /// bins as four f64 (lo, hi, pos, neg).
+    pub fn encode(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        for v in [
+            self.counts.count,
+            self.counts.positives,
+            self.counts.negatives,
+        ] {
+            w.write_all(&v.to_le_bytes())?;
+        }
+        match &self.entries {
+            Entries::Counts(cells) => {
+                w.write_all(&[TAG_COUNTS])?;
+                w.write_all(&(cells.len() as u64).to_le_bytes())?;
+                for c in cells {
+                    w.write_all(&c.score.to_le_bytes())?;
+                    w.write_all(&c.pos.to_le_bytes())?;
+                    w.write_all(&c.neg.to_le_bytes())?;
+                }
+            }
+            Entries::Real(cells) => {
+                w.write_all(&[TAG_REAL])?;
+                w.write_all(&(cells.len() as u64).to_le_bytes())?;
+                for c in cells {
+                    for v in [c.score, c.pos, c.neg] {
+                        w.write_all(&v.to_le_bytes())?;
+                    }
+                }
+            }
+            Entries::Binned(bins) => {
+                w.write_all(&[TAG_BINS])?;
+                w.write_all(&(bins.len() as u64).to_le_bytes())?;
+                for b in bins {
+                    for v in [b.lo, b.hi, b.pos, b.neg] {
+                        w.write_all(&v.to_le_bytes())?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads an aggregate written by [`ScoreAggregate::encode`], checking that
+    /// the entries are finite, sorted and disjoint. Never panics on bad input.
+    pub fn decode(r: &mut Reader<'_>) -> Result<ScoreAggregate, String> {
+        let counts = RecordCounts {
+            count: r.u64()?,
+            positives: r.u64()?,
+            negatives: r.u64()?,
+        };
+        if counts.positives.checked_add(counts.negatives) != Some(counts.count) {
+            return Err("record counts do not add up".to_owned());
+        }
+        let tag = r.u8()?;
+        let n = r.len(match tag {
+            TAG_COUNTS => 16,
+            TAG_REAL => 24,
+            _ => 32,
+        })?;
+        let mut bins = Vec::with_capacity(n);
+        for _ in 0..n {
+            let bin = match tag {
+                TAG_COUNTS => {
+                    let s = r.f64()?;
+                    let (p, q) = (r.u32()?, r.u32()?);
+                    Bin {
+                        lo: s,
+                        hi: s,
+                        pos: f64::from(p),
+                        neg: f64::from(q),
+                    }
+                }
+                TAG_REAL => {
+                    let s = r.f64()?;
+                    Bin {
+                        lo: s,
+                        hi: s,
+                        pos: r.f64()?,
+                        neg: r.f64()?,
+                    }
+                }
+                TAG_BINS => Bin {
+                    lo: r.f64()?,
+                    hi: r.f64()?,
+                    pos: r.f64()?,
+                    neg: r.f64()?,
+                },
+                other => return Err(format!("unknown aggregate layout {other}")),
+            };
+            bins.push(bin);
+        }
+        let mut agg = ScoreAggregate::from_parts(bins, counts)?;
+        // Keep the layout that was written, so a round trip is identical.
+        agg.entries = match (tag, agg.entries) {
+            (TAG_REAL, Entries::Counts(c)) => Entries::Real(to_real(&c)),
+            (TAG_BINS, e @ (Entries::Counts(_) | Entries::Real(_))) => {
+                let exact = ScoreAggregate { entries: e, counts };
+                Entries::Binned(exact.bins())
+            }
+            (_, e) => e,
+        };
+        Ok(agg)
+    }
+}
+
+/// A bounds-checked little-endian reader over a byte slice.
+#[derive(Debug)]
+pub struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    /// Reads from `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes }
+    }
+
+    /// Bytes not yet read.
+    pub fn remaining(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if n > self.bytes.len() {
+            return Err(format!(
+                "truncated: needed {n} bytes, {} left",
+                self.bytes.len()
+            ));
+        }
+        let (head, tail) = self.bytes.split_at(n);
+        self.bytes = tail;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    /// One byte.
+    pub fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    /// A u32.
+    pub fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    /// A u64.
+    pub fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    /// An f64.
+    pub fn f64(&mut self) -> Result<f64, String> {
+        Ok(f64::from_le_bytes(self.array()?))
+    }
+
+    /// An element count, refused when `count * item_bytes` exceeds what is left
+    /// (so a corrupt length cannot trigger a huge allocation).
+    pub fn len(&mut self, item_bytes: usize) -> Result<usize, String> {
+        let n = usize::try_from(self.u64()?).map_err(|_| "length out of range".to_owned())?;
+        if n.saturating_mul(item_bytes) > self.bytes.len() {
+            return Err(format!(
+                "length {n} exceeds the remaining {} bytes",
+                self.bytes.len()
+            ));
+        }
+        Ok(n)
+    }
+
+    /// A u32-length-prefixed UTF-8 string.
+    pub fn string(&mut self) -> Result<String, String> {
+        let n = self.u32()? as usize;
+        let bytes = self.take(n)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| "name is not UTF-8".to_owned())
+    }
+}
+
+/// Merges two sorted, disjoint bin lists; overlapping bins coalesce into one
+/// (so the result is again disjoint and the error bound stays certified).
+fn merge_bins(a: &[Bin], b: &[Bin]) -> Vec<Bin> {
+    let mut out: Vec<Bin> = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    loop {
+        let next = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => {
+                if x.lo <= y.lo {
+                    i += 1;
+                    *x
+                } else {
+                    j += 1;
+                    *y
+                }
+            }
+            (Some(x), None) => {
+                i += 1;
+                *x
+            }
+            (None, Some(y)) => {
+                j += 1;
+                *y
+            }
+            (None, None) => break,
+        };
+        match out.last_mut() {
+            Some(last) if next.lo <= last.hi => {
+                last.hi = last.hi.max(next.hi);
+                last.pos += next.pos;
+                last.neg += next.neg;
+            }
+            _ => out.push(next),
+        }
+    }
+    out.shrink_to_fit();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rec(score: f64, positive: bool, weight: f64) -> Record {
+        Record {
+            score,
+            positive,
+            weight,
+        }
+    }
+
+    /// AUC straight from the pair definition (ties count one half).
+    fn pairwise_auc(records: &[Record]) -> Option<f64> {
+        let (mut num, mut p, mut n) = (0.0, 0.0, 0.0);
+        for a in records.iter().filter(|r| r.positive) {
+            p += a.weight;
+            for b in records.iter().filter(|r| !r.positive) {
+                let w = a.weight * b.weight;
+                num += match a.score.partial_cmp(&b.score) {
+                    Some(Ordering::Greater) => w,
+                    Some(Ordering::Equal) => w / 2.0,
+                    _ => 0.0,
+                };
+            }
+        }
+        for b in records.iter().filter(|r| !r.positive) {
+            n += b.weight;
+        }
+        (p * n > 0.0).then(|| num / (p * n))
+    }
+
+    /// AUC of an aggregate treating entries as scores (ties count one half).
+    fn aggregate_auc(agg: &ScoreAggregate) -> Option<f64> {
+        let (p, n) = agg.weight_totals();
+        let mut below_neg = 0.0;
+        let mut num = 0.0;
+        for (_, pos, neg) in agg.iter() {
+            num += pos * (below_neg + neg / 2.0);
+            below_neg += neg;
+        }
+        (p * n > 0.0).then(|| num / (p * n))
+    }
+
+    fn records_strategy() -> impl Strategy<Value = Vec<Record>> {
+        prop::collection::vec(
+            (
+                0u32..50,
+                any::<bool>(),
+                prop_oneof![Just(1.0), Just(0.0), 0.1f64..3.0],
+            ),
+            0..120,
+        )
+        .prop_map(|v| {
+            v.into_iter()
+                .map(|(s, p, w)| rec(f64::from(s) / 10.0, p, w))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn aggregate_of_known_records_sums_weights_per_distinct_score() {
+        let mut r = vec![
+            rec(0.5, true, 1.0),
+            rec(0.1, false, 1.0),
+            rec(0.5, false, 1.0),
+            rec(0.9, true, 0.0),
+            rec(-0.0, true, 1.0),
+            rec(0.0, false, 1.0),
+        ];
+        let agg = ScoreAggregate::from_records(&mut r);
+        let entries: Vec<_> = agg.iter().collect();
+        assert_eq!(
+            entries,
+            vec![(0.0, 1.0, 1.0), (0.1, 0.0, 1.0), (0.5, 1.0, 1.0)]
+        );
+        assert_eq!(
+            agg.counts(),
+            RecordCounts {
+                count: 6,
+                positives: 3,
+                negatives: 3
+            }
+        );
+        assert_eq!(agg.auc_error_bound(), 0.0);
+    }
+
+    #[test]
+    fn counts_promote_to_real_weights_on_overflow() {
+        let mut a = ScoreAggregate::from_parts(
+            vec![Bin {
+                lo: 1.0,
+                hi: 1.0,
+                pos: f64::from(u32::MAX),
+                neg: 0.0,
+            }],
+            RecordCounts::default(),
+        )
+        .unwrap_or_default();
+        let b = ScoreAggregate::from_records(&mut [rec(1.0, true, 1.0)]);
+        a.merge(&b);
+        assert_eq!(a.iter().next(), Some((1.0, f64::from(u32::MAX) + 1.0, 0.0)));
+    }
+
+    #[test]
+    fn encode_then_decode_round_trips_every_layout() {
+        let mut unit = vec![
+            rec(0.2, true, 1.0),
+            rec(0.7, false, 1.0),
+            rec(0.7, true, 1.0),
+        ];
+        let mut real = vec![rec(0.2, true, 0.5), rec(0.7, false, 2.0)];
+        let mut binned = ScoreAggregate::from_records(&mut unit.clone());
+        binned.merge(&ScoreAggregate::from_records(&mut real.clone()));
+        binned.compact(1);
+        for agg in [
+            ScoreAggregate::from_records(&mut unit),
+            ScoreAggregate::from_records(&mut real),
+            binned,
+            ScoreAggregate::default(),
+        ] {
+            let mut bytes = Vec::new();
+            assert!(agg.encode(&mut bytes).is_ok());
+            let back = ScoreAggregate::decode(&mut Reader::new(&bytes));
+            assert_eq!(back.as_ref(), Ok(&agg));
+            // every truncation is an error, never a panic
+            for cut in 0..bytes.len() {
+                assert!(ScoreAggregate::decode(&mut Reader::new(&bytes[..cut])).is_err());
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn merge_of_parts_equals_aggregate_of_concatenation(
+            a in records_strategy(), b in records_strategy()
+        ) {
+            let mut both: Vec<Record> = a.iter().chain(&b).copied().collect();
+            let mut merged = ScoreAggregate::from_records(&mut a.clone());
+            merged.merge(&ScoreAggregate::from_records(&mut b.clone()));
+            let whole = ScoreAggregate::from_records(&mut both);
+            prop_assert_eq!(merged.counts(), whole.counts());
+            let m: Vec<_> = merged.iter().collect();
+            let w: Vec<_> = whole.iter().collect();
+            prop_assert_eq!(m.len(), w.len());
+            for (x, y) in m.iter().zip(&w) {
+                prop_assert_eq!(x.0, y.0);
+                // epsilon 1e-12: only the order of the weight sums differs
+                prop_assert!((x.1 - y.1).abs() < 1e-12 && (x.2 - y.2).abs() < 1e-12);
+            }
+        }
+
+        #[test]
+        fn exact_aggregate_auc_equals_pairwise_auc(r in records_strategy()) {
+            let agg = ScoreAggregate::from_records(&mut r.clone());
+            match (aggregate_auc(&agg), pairwise_auc(&r)) {
+                (Some(x), Some(y)) => prop_assert!((x - y).abs() < 1e-12, "{} vs {}", x, y),
+                (x, y) => prop_assert_eq!(x.is_none(), y.is_none()),
+            }
+        }
+
+        #[test]
+        fn compacted_auc_error_stays_within_the_certified_bound(
+            r in records_strategy(), extra in records_strategy(), budget in 1usize..12
+        ) {
+            let mut agg = ScoreAggregate::from_records(&mut r.clone());
+            agg.compact(budget);
+            prop_assert!(agg.len() <= budget.max(2), "{} bins for budget {}", agg.len(), budget);
+            // merging more data into a compacted aggregate keeps the bound certified
+            agg.merge(&ScoreAggregate::from_records(&mut extra.clone()));
+            agg.compact(budget);
+            let all: Vec<Record> = r.iter().chain(&extra).copied().collect();
+            let (p, n) = agg.weight_totals();
+            let (tp, tn) = ScoreAggregate::from_records(&mut all.clone()).weight_totals();
+            prop_assert!((p - tp).abs() < 1e-9 && (n - tn).abs() < 1e-9);
+            if let (Some(approx), Some(exact)) = (aggregate_auc(&agg), pairwise_auc(&all)) {
+                let bound = agg.auc_error_bound();
+                prop_assert!((approx - exact).abs() <= bound + 1e-12,
+                    "error {} over bound {}", (approx - exact).abs(), bound);
+            }
+        }
+    }
+}

@@ -1,0 +1,504 @@
+//! The store interface and its in-memory implementation.
+//!
+//! [`StreamStore`] is deliberately small (ingest a staged batch, read a stream,
+//! list, delete, purge, export/import for snapshots) so a shared backend (e.g.
+//! Redis Cluster holding the serialized aggregates) can implement it later.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::batch::StagedBatch;
+use super::stream::{Stream, USER_OVERHEAD_BYTES};
+
+/// Configured limits of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budgets {
+    pub max_streams: usize,
+    pub max_users_per_stream: usize,
+    pub max_scores_per_user: usize,
+    pub max_scores_per_stream: usize,
+    pub memory_budget: usize,
+}
+
+/// Why the store refused a request; nothing was applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("unknown stream '{0}'")]
+    UnknownStream(String),
+    #[error("the service already holds {limit} streams (--max-streams); delete a stream or raise the limit")]
+    TooManyStreams { limit: usize },
+    #[error("stream '{stream}' has {users} users and this batch adds {new_users} new ones, over the limit of {limit} users per stream (--max-users-per-stream)")]
+    TooManyUsers {
+        stream: String,
+        users: usize,
+        new_users: usize,
+        limit: usize,
+    },
+    #[error("stream state holds about {used} bytes and this batch needs up to {needed} more, over the memory budget of {limit} bytes (--memory-budget)")]
+    OverMemory {
+        used: usize,
+        needed: usize,
+        limit: usize,
+    },
+}
+
+impl StoreError {
+    /// The configuration flag of the limit that was hit, if any.
+    pub fn limit_name(&self) -> Option<&'static str> {
+        match self {
+            StoreError::UnknownStream(_) => None,
+            StoreError::TooManyStreams { .. } => Some("max_streams"),
+            StoreError::TooManyUsers { .. } => Some("max_users_per_stream"),
+            StoreError::OverMemory { .. } => Some("memory_budget"),
+        }
+    }
+}
+
+/// The answer to a successful ingest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestSummary {
+    pub accepted: u64,
+    pub count: u64,
+    pub users: usize,
+}
+
+/// One line of `GET /streams`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamInfo {
+    pub name: String,
+    pub count: u64,
+    pub users: usize,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+}
+
+/// Totals for `/internal/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Gauges {
+    pub streams: usize,
+    pub users: usize,
+    pub records: u64,
+    pub bytes: usize,
+}
+
+/// Where stream state lives.
+pub trait StreamStore: Send + Sync {
+    /// Merges a staged batch into stream `name` (created on first use)
+    /// atomically: either the whole batch is applied or, on a budget error,
+    /// nothing is.
+    fn ingest(
+        &self,
+        name: &str,
+        batch: StagedBatch,
+        now_ms: u64,
+    ) -> Result<IngestSummary, StoreError>;
+    /// Runs `f` on a consistent view of stream `name` (never a half-applied batch).
+    fn read(&self, name: &str, f: &mut dyn FnMut(&Stream)) -> Result<(), StoreError>;
+    /// Every stream, sorted by name.
+    fn list(&self) -> Vec<StreamInfo>;
+    /// Removes stream `name`; false when it did not exist.
+    fn delete(&self, name: &str) -> bool;
+    /// Removes streams not updated since `now_ms - ttl_ms`; returns their names.
+    fn purge_idle(&self, now_ms: u64, ttl_ms: u64) -> Vec<String>;
+    /// Totals over every stream.
+    fn gauges(&self) -> Gauges;
+    /// Bytes of the memory budget not yet used.
+    fn memory_headroom(&self) -> usize;
+    /// Calls `f` on each stream in turn (for snapshots); each is consistent.
+    fn export(&self, f: &mut dyn FnMut(&Stream) -> std::io::Result<()>) -> std::io::Result<()>;
+    /// Replaces every stream with `streams` (restore at start).
+    fn import(&self, streams: Vec<Stream>);
+}
+
+/// A stream behind its own lock, plus its last-update time readable without it.
+#[derive(Debug)]
+struct Cell {
+    stream: RwLock<Stream>,
+    updated_at_ms: AtomicU64,
+    /// Set (under the stream's write lock) when the stream left the map, so an
+    /// ingest that fetched the handle before the delete retries instead of
+    /// writing into a dropped stream.
+    deleted: std::sync::atomic::AtomicBool,
+}
+
+/// In-memory store: a map of streams, each behind its own `RwLock`.
+///
+/// Locks are std locks held only for map look-ups and for merging an already
+/// staged batch (never during parsing, never across `.await`). The map lock is
+/// taken briefly; ingest into one stream does not block other streams, and
+/// queries share a read lock so they see a batch entirely or not at all.
+#[derive(Debug)]
+pub struct MemoryStore {
+    streams: RwLock<HashMap<String, Arc<Cell>>>,
+    budgets: Budgets,
+    bytes: AtomicUsize,
+}
+
+fn read_lock<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    // A panic while holding a lock cannot leave an aggregate half-merged in a
+    // way reads could observe wrongly beyond that one batch; keep serving.
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write_lock<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+impl MemoryStore {
+    /// An empty store with `budgets`.
+    pub fn new(budgets: Budgets) -> Self {
+        MemoryStore {
+            streams: RwLock::new(HashMap::new()),
+            budgets,
+            bytes: AtomicUsize::new(0),
+        }
+    }
+
+    /// The configured budgets.
+    pub fn budgets(&self) -> Budgets {
+        self.budgets
+    }
+
+    /// Checks the user and memory budgets for merging `batch` into `stream`,
+    /// reserving the memory; returns the reservation.
+    fn reserve(&self, stream: &Stream, batch: &StagedBatch) -> Result<usize, StoreError> {
+        let new_users = stream.new_users(batch);
+        let limit = self.budgets.max_users_per_stream;
+        if stream.users.len().saturating_add(new_users) > limit {
+            return Err(StoreError::TooManyUsers {
+                stream: stream.name.clone(),
+                users: stream.users.len(),
+                new_users,
+                limit,
+            });
+        }
+        let needed = batch.heap_bytes() + new_users * USER_OVERHEAD_BYTES;
+        let used = self.bytes.fetch_add(needed, Ordering::SeqCst);
+        if used.saturating_add(needed) > self.budgets.memory_budget {
+            self.bytes.fetch_sub(needed, Ordering::SeqCst);
+            return Err(StoreError::OverMemory {
+                used,
+                needed,
+                limit: self.budgets.memory_budget,
+            });
+        }
+        Ok(needed)
+    }
+
+    /// Applies `batch` to `stream` after reserving its budget, then trues up
+    /// the memory accounting with the measured change.
+    fn apply(
+        &self,
+        stream: &mut Stream,
+        batch: StagedBatch,
+        now_ms: u64,
+    ) -> Result<IngestSummary, StoreError> {
+        let reserved = self.reserve(stream, &batch)?;
+        let accepted = batch.records();
+        let delta = stream.apply(
+            batch,
+            self.budgets.max_scores_per_user,
+            self.budgets.max_scores_per_stream,
+            now_ms,
+        );
+        self.bytes.fetch_sub(reserved, Ordering::SeqCst);
+        self.adjust_bytes(delta);
+        Ok(IngestSummary {
+            accepted,
+            count: stream.count(),
+            users: stream.users.len(),
+        })
+    }
+
+    fn adjust_bytes(&self, delta: isize) {
+        if delta >= 0 {
+            self.bytes.fetch_add(delta.unsigned_abs(), Ordering::SeqCst);
+        } else {
+            let d = delta.unsigned_abs();
+            let _ = self
+                .bytes
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| {
+                    Some(b.saturating_sub(d))
+                });
+        }
+    }
+
+    fn handle(&self, name: &str) -> Option<Arc<Cell>> {
+        read_lock(&self.streams).get(name).cloned()
+    }
+}
+
+impl StreamStore for MemoryStore {
+    fn ingest(
+        &self,
+        name: &str,
+        batch: StagedBatch,
+        now_ms: u64,
+    ) -> Result<IngestSummary, StoreError> {
+        loop {
+            if let Some(cell) = self.handle(name) {
+                let mut stream = write_lock(&cell.stream);
+                if cell.deleted.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let summary = self.apply(&mut stream, batch, now_ms)?;
+                cell.updated_at_ms
+                    .store(stream.updated_at_ms, Ordering::SeqCst);
+                return Ok(summary);
+            }
+            let mut map = write_lock(&self.streams);
+            if map.contains_key(name) {
+                continue;
+            }
+            if map.len() >= self.budgets.max_streams {
+                return Err(StoreError::TooManyStreams {
+                    limit: self.budgets.max_streams,
+                });
+            }
+            // The new stream is private until inserted: a failed batch leaves no trace.
+            let mut stream = Stream::new(name, now_ms);
+            let summary = self.apply(&mut stream, batch, now_ms)?;
+            let cell = Cell {
+                updated_at_ms: AtomicU64::new(stream.updated_at_ms),
+                stream: RwLock::new(stream),
+                deleted: false.into(),
+            };
+            map.insert(name.to_owned(), Arc::new(cell));
+            return Ok(summary);
+        }
+    }
+
+    fn read(&self, name: &str, f: &mut dyn FnMut(&Stream)) -> Result<(), StoreError> {
+        let cell = self
+            .handle(name)
+            .ok_or_else(|| StoreError::UnknownStream(name.to_owned()))?;
+        let stream = read_lock(&cell.stream);
+        f(&stream);
+        Ok(())
+    }
+
+    fn list(&self) -> Vec<StreamInfo> {
+        let cells: Vec<Arc<Cell>> = read_lock(&self.streams).values().cloned().collect();
+        let mut out: Vec<StreamInfo> = cells
+            .iter()
+            .map(|cell| {
+                let s = read_lock(&cell.stream);
+                StreamInfo {
+                    name: s.name.clone(),
+                    count: s.count(),
+                    users: s.users.len(),
+                    created_at_ms: s.created_at_ms,
+                    updated_at_ms: s.updated_at_ms,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    fn delete(&self, name: &str) -> bool {
+        let removed = write_lock(&self.streams).remove(name);
+        match removed {
+            Some(cell) => {
+                let stream = write_lock(&cell.stream);
+                cell.deleted.store(true, Ordering::SeqCst);
+                self.adjust_bytes(-(isize::try_from(stream.heap_bytes()).unwrap_or(isize::MAX)));
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn purge_idle(&self, now_ms: u64, ttl_ms: u64) -> Vec<String> {
+        let cutoff = now_ms.saturating_sub(ttl_ms);
+        let idle: Vec<String> = read_lock(&self.streams)
+            .iter()
+            .filter(|(_, c)| c.updated_at_ms.load(Ordering::SeqCst) < cutoff)
+            .map(|(n, _)| n.clone())
+            .collect();
+        idle.into_iter()
+            .filter(|name| {
+                // Re-check: an ingest may have touched it since the scan.
+                let still_idle = self
+                    .handle(name)
+                    .is_some_and(|c| c.updated_at_ms.load(Ordering::SeqCst) < cutoff);
+                still_idle && self.delete(name)
+            })
+            .collect()
+    }
+
+    fn gauges(&self) -> Gauges {
+        let cells: Vec<Arc<Cell>> = read_lock(&self.streams).values().cloned().collect();
+        let mut g = Gauges {
+            streams: cells.len(),
+            bytes: self.bytes.load(Ordering::SeqCst),
+            ..Gauges::default()
+        };
+        for cell in cells {
+            let s = read_lock(&cell.stream);
+            g.users += s.users.len();
+            g.records += s.count();
+        }
+        g
+    }
+
+    fn memory_headroom(&self) -> usize {
+        self.budgets
+            .memory_budget
+            .saturating_sub(self.bytes.load(Ordering::SeqCst))
+    }
+
+    fn export(&self, f: &mut dyn FnMut(&Stream) -> std::io::Result<()>) -> std::io::Result<()> {
+        let mut cells: Vec<(String, Arc<Cell>)> = read_lock(&self.streams)
+            .iter()
+            .map(|(n, c)| (n.clone(), c.clone()))
+            .collect();
+        cells.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, cell) in cells {
+            let s = read_lock(&cell.stream);
+            f(&s)?;
+        }
+        Ok(())
+    }
+
+    fn import(&self, streams: Vec<Stream>) {
+        let mut map = write_lock(&self.streams);
+        map.clear();
+        let mut bytes = 0;
+        for s in streams {
+            bytes += s.heap_bytes();
+            let cell = Cell {
+                updated_at_ms: AtomicU64::new(s.updated_at_ms),
+                stream: RwLock::new(s.clone()),
+                deleted: false.into(),
+            };
+            map.insert(s.name, Arc::new(cell));
+        }
+        self.bytes.store(bytes, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{BatchBuilder, Record};
+
+    fn budgets() -> Budgets {
+        Budgets {
+            max_streams: 2,
+            max_users_per_stream: 3,
+            max_scores_per_user: 100,
+            max_scores_per_stream: 1000,
+            memory_budget: 1 << 30,
+        }
+    }
+
+    fn batch(users: &[&str]) -> StagedBatch {
+        let mut b = BatchBuilder::new();
+        for (i, u) in users.iter().enumerate() {
+            let r = Record {
+                score: i as f64 / 10.0,
+                positive: i % 2 == 0,
+                weight: 1.0,
+            };
+            assert!(b.push(Some(u), r).is_ok());
+        }
+        b.finish()
+    }
+
+    /// (records, users, global entries) of a stream.
+    type View = (u64, usize, Vec<(f64, f64, f64)>);
+
+    fn snapshot_of(store: &MemoryStore, name: &str) -> Option<View> {
+        let mut out = None;
+        store
+            .read(name, &mut |s| {
+                out = Some((s.count(), s.users.len(), s.global.iter().collect()))
+            })
+            .ok()?;
+        out
+    }
+
+    #[test]
+    fn a_batch_over_the_user_limit_changes_nothing() {
+        let store = MemoryStore::new(budgets());
+        assert!(store.ingest("s", batch(&["a", "b"]), 1).is_ok());
+        let before = snapshot_of(&store, "s");
+        let err = store.ingest("s", batch(&["c", "d"]), 2);
+        assert!(
+            matches!(
+                err,
+                Err(StoreError::TooManyUsers {
+                    limit: 3,
+                    new_users: 2,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+        assert_eq!(snapshot_of(&store, "s"), before);
+    }
+
+    #[test]
+    fn a_new_stream_over_the_stream_limit_is_refused_and_not_created() {
+        let store = MemoryStore::new(budgets());
+        assert!(store.ingest("a", batch(&["u"]), 1).is_ok());
+        assert!(store.ingest("b", batch(&["u"]), 1).is_ok());
+        assert_eq!(
+            store.ingest("c", batch(&["u"]), 1),
+            Err(StoreError::TooManyStreams { limit: 2 })
+        );
+        assert_eq!(store.list().len(), 2);
+    }
+
+    #[test]
+    fn a_batch_over_the_memory_budget_is_refused_and_a_new_stream_not_created() {
+        let store = MemoryStore::new(Budgets {
+            memory_budget: 64,
+            ..budgets()
+        });
+        let err = store.ingest("s", batch(&["a", "b"]), 1);
+        assert!(
+            matches!(err, Err(StoreError::OverMemory { limit: 64, .. })),
+            "{err:?}"
+        );
+        assert!(store.list().is_empty());
+        assert_eq!(store.gauges().bytes, 0);
+    }
+
+    #[test]
+    fn delete_and_ttl_purge_remove_streams_and_release_memory() {
+        let store = MemoryStore::new(budgets());
+        assert!(store.ingest("old", batch(&["a"]), 1_000).is_ok());
+        assert!(store.ingest("new", batch(&["a"]), 9_000).is_ok());
+        assert!(store.gauges().bytes > 0);
+        assert_eq!(store.purge_idle(10_000, 5_000), vec!["old".to_owned()]);
+        assert!(store.delete("new"));
+        assert!(!store.delete("new"));
+        assert_eq!(store.gauges(), Gauges::default());
+    }
+
+    #[test]
+    fn concurrent_ingest_from_threads_equals_sequential_ingest() {
+        let concurrent = Arc::new(MemoryStore::new(budgets()));
+        let sequential = MemoryStore::new(budgets());
+        let batches: Vec<StagedBatch> = (0..8)
+            .map(|i| batch(&["a", "b", "c"][..(i % 3 + 1)]))
+            .collect();
+        for b in &batches {
+            assert!(sequential.ingest("s", b.clone(), 1).is_ok());
+        }
+        let handles: Vec<_> = batches
+            .into_iter()
+            .map(|b| {
+                let store = concurrent.clone();
+                std::thread::spawn(move || store.ingest("s", b, 1).is_ok())
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().ok(), Some(true));
+        }
+        assert_eq!(snapshot_of(&concurrent, "s"), snapshot_of(&sequential, "s"));
+    }
+}

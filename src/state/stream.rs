@@ -1,0 +1,94 @@
+//! One named stream: a global aggregate and one aggregate per user.
+
+use super::aggregate::ScoreAggregate;
+use super::batch::StagedBatch;
+use super::UserMap;
+
+/// Approximate fixed heap cost of one user entry beyond its aggregate: the map
+/// slot, the key `String` header and the aggregate struct.
+pub const USER_OVERHEAD_BYTES: usize = 128;
+
+/// A named, growing binary evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct Stream {
+    pub name: String,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+    pub global: ScoreAggregate,
+    pub users: UserMap<ScoreAggregate>,
+}
+
+impl Stream {
+    /// An empty stream created at `now_ms`.
+    pub fn new(name: &str, now_ms: u64) -> Self {
+        Stream {
+            name: name.to_owned(),
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            global: ScoreAggregate::default(),
+            users: UserMap::default(),
+        }
+    }
+
+    /// Number of users whose records the batch adds that the stream lacks.
+    pub fn new_users(&self, batch: &StagedBatch) -> usize {
+        batch
+            .users
+            .iter()
+            .filter(|(name, _)| !self.users.contains_key(name))
+            .count()
+    }
+
+    /// Merges `batch`, then compacts any aggregate past its distinct-score
+    /// budget. Returns the change in [`Stream::heap_bytes`]-style accounting.
+    pub fn apply(
+        &mut self,
+        batch: StagedBatch,
+        max_scores_per_user: usize,
+        max_scores_per_stream: usize,
+        now_ms: u64,
+    ) -> isize {
+        let mut delta = 0isize;
+        let before = self.global.heap_bytes();
+        self.global.merge(&batch.global);
+        self.global.compact(max_scores_per_stream);
+        delta += signed(self.global.heap_bytes()) - signed(before);
+        for (name, agg) in batch.users {
+            match self.users.get_mut(&name) {
+                Some(existing) => {
+                    let before = existing.heap_bytes();
+                    existing.merge(&agg);
+                    existing.compact(max_scores_per_user);
+                    delta += signed(existing.heap_bytes()) - signed(before);
+                }
+                None => {
+                    let mut agg = agg;
+                    agg.compact(max_scores_per_user);
+                    delta += signed(agg.heap_bytes() + name.len() + USER_OVERHEAD_BYTES);
+                    self.users.insert(name, agg);
+                }
+            }
+        }
+        self.updated_at_ms = now_ms.max(self.updated_at_ms);
+        delta
+    }
+
+    /// Approximate heap bytes held by the stream.
+    pub fn heap_bytes(&self) -> usize {
+        self.global.heap_bytes()
+            + self
+                .users
+                .iter()
+                .map(|(name, agg)| agg.heap_bytes() + name.len() + USER_OVERHEAD_BYTES)
+                .sum::<usize>()
+    }
+
+    /// Records in the stream.
+    pub fn count(&self) -> u64 {
+        self.global.counts().count
+    }
+}
+
+fn signed(v: usize) -> isize {
+    isize::try_from(v).unwrap_or(isize::MAX)
+}

@@ -1,0 +1,257 @@
+//! Stream metrics equal `POST /metrics` over the concatenation of the batches
+//! (epsilon 1e-12: only the order of floating-point weight sums differs).
+
+mod common;
+
+use common::{assert_problem, spawn_app, spawn_app_with, TestApp};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+/// Fields a stream adds to the one-shot response.
+const STREAM_ONLY: [&str; 4] = ["stream", "user_id", "auc_error_bound", "gauc_error_bound"];
+
+/// Asserts two JSON values are equal, numbers within 1e-12.
+fn assert_close(a: &Value, b: &Value, path: &str) {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
+            assert!((x - y).abs() <= 1e-12, "{path}: {x} vs {y}");
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{path}: lengths differ");
+            for (i, (u, v)) in x.iter().zip(y).enumerate() {
+                assert_close(u, v, &format!("{path}[{i}]"));
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            let keys = |m: &serde_json::Map<String, Value>| {
+                let mut k: Vec<String> = m
+                    .keys()
+                    .filter(|k| !STREAM_ONLY.contains(&k.as_str()))
+                    .cloned()
+                    .collect();
+                k.sort();
+                k
+            };
+            assert_eq!(keys(x), keys(y), "{path}: keys differ");
+            for k in keys(x) {
+                assert_close(&x[&k], &y[&k], &format!("{path}.{k}"));
+            }
+        }
+        _ => assert_eq!(a, b, "{path}"),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Rec {
+    score: f64,
+    label: u8,
+    user: u8,
+    weight: f64,
+}
+
+fn records() -> impl Strategy<Value = Vec<Rec>> {
+    prop::collection::vec(
+        (
+            0u8..20,
+            0u8..2,
+            0u8..6,
+            prop_oneof![Just(1.0), Just(0.0), 0.25f64..4.0],
+        ),
+        1..80,
+    )
+    .prop_map(|v| {
+        v.into_iter()
+            .map(|(s, label, user, weight)| Rec {
+                score: f64::from(s) / 20.0,
+                label,
+                user,
+                weight,
+            })
+            .collect()
+    })
+}
+
+fn batch_json(recs: &[Rec], weighted: bool) -> Value {
+    let mut body = json!({
+        "predictions": recs.iter().map(|r| r.score).collect::<Vec<_>>(),
+        "labels": recs.iter().map(|r| r.label).collect::<Vec<_>>(),
+        "user_ids": recs.iter().map(|r| format!("u{}", r.user)).collect::<Vec<_>>(),
+    });
+    if weighted {
+        body["sample_weights"] = json!(recs.iter().map(|r| r.weight).collect::<Vec<_>>());
+    }
+    body
+}
+
+fn ndjson(recs: &[Rec], weighted: bool) -> String {
+    recs.iter()
+        .map(|r| {
+            let mut line =
+                json!({"prediction": r.score, "label": r.label, "user_id": format!("u{}", r.user)});
+            if weighted {
+                line["weight"] = json!(r.weight);
+            }
+            format!("{line}\n")
+        })
+        .collect()
+}
+
+async fn get_json(app: &TestApp, path: &str) -> Value {
+    let resp = app.get(path).await;
+    assert_eq!(resp.status().as_u16(), 200, "GET {path}");
+    resp.json().await.unwrap_or_default()
+}
+
+const QUERY: &str = "threshold=0.4&beta=2&max_points=5&gauc_weighting=clicks";
+
+fn one_shot_params(body: &mut Value) {
+    body["threshold"] = json!(0.4);
+    body["beta"] = json!(2.0);
+    body["roc"] = json!({"max_points": 5, "drop_intermediate": true});
+    body["gauc_weighting"] = json!("clicks");
+}
+
+#[test]
+fn stream_metrics_equal_one_shot_metrics_over_any_split_into_batches() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let app = rt.block_on(spawn_app());
+    let config = ProptestConfig {
+        cases: 40,
+        ..ProptestConfig::default()
+    };
+    let case = std::sync::atomic::AtomicU32::new(0);
+    proptest!(config, |(recs in records(), cuts in prop::collection::vec(0usize..80, 0..4), weighted in any::<bool>())| {
+        let n = case.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("prop{n}");
+        rt.block_on(async {
+            let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (recs.len() + 1)).collect();
+            bounds.push(0);
+            bounds.push(recs.len());
+            bounds.sort_unstable();
+            for (i, w) in bounds.windows(2).enumerate() {
+                let part = recs.get(w[0]..w[1]).unwrap_or_default();
+                let resp = if i % 2 == 0 {
+                    app.post_json(&format!("/streams/{name}"), &batch_json(part, weighted)).await
+                } else {
+                    app.post_raw(&format!("/streams/{name}"), "application/x-ndjson", ndjson(part, weighted).into_bytes()).await
+                };
+                assert_eq!(resp.status().as_u16(), 200);
+            }
+            let stream = get_json(&app, &format!("/streams/{name}/metrics?{QUERY}")).await;
+            let mut whole = batch_json(&recs, weighted);
+            one_shot_params(&mut whole);
+            let one_shot: Value = app.post_json("/metrics", &whole).await.json().await.unwrap_or_default();
+            assert_close(&stream, &one_shot, "");
+            assert_eq!(stream["stream"], name.as_str());
+            assert_eq!(stream["auc_error_bound"], 0.0);
+
+            // one user of the stream equals the one-shot metrics of its records
+            let user = recs[0].user;
+            let mine: Vec<Rec> = recs.iter().filter(|r| r.user == user).cloned().collect();
+            let per_user = get_json(&app, &format!("/streams/{name}/users/u{user}/metrics?{QUERY}")).await;
+            let mut body = batch_json(&mine, weighted);
+            body.as_object_mut().map(|o| o.remove("user_ids"));
+            one_shot_params(&mut body);
+            let one_shot: Value = app.post_json("/metrics", &body).await.json().await.unwrap_or_default();
+            assert_close(&per_user, &one_shot, "user");
+            assert_eq!(per_user["user_id"], format!("u{user}"));
+        });
+    });
+}
+
+#[tokio::test]
+async fn a_compacted_stream_reports_a_bound_that_holds() {
+    let app = spawn_app_with(|c| {
+        c.max_scores_per_stream = 16;
+        c.max_scores_per_user = 4;
+    })
+    .await;
+    let recs: Vec<Rec> = (0..400)
+        .map(|i| Rec {
+            score: f64::from((i * 37) % 200) / 200.0,
+            label: u8::from((i * 37) % 200 > 80 + (i % 7) * 10),
+            user: (i % 5) as u8,
+            weight: 1.0,
+        })
+        .collect();
+    for part in recs.chunks(100) {
+        let resp = app
+            .post_json("/streams/big", &batch_json(part, false))
+            .await;
+        assert_eq!(resp.status().as_u16(), 200);
+    }
+    let stream = get_json(&app, "/streams/big/metrics").await;
+    let exact: Value = app
+        .post_json("/metrics", &batch_json(&recs, false))
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    let bound = stream["auc_error_bound"].as_f64().unwrap_or(-1.0);
+    assert!(bound > 0.0 && bound < 0.1, "bound {bound}");
+    let error =
+        (stream["auc"].as_f64().unwrap_or(9.0) - exact["auc"].as_f64().unwrap_or(0.0)).abs();
+    assert!(error <= bound, "auc error {error} over bound {bound}");
+    let gauc_bound = stream["gauc_error_bound"].as_f64().unwrap_or(-1.0);
+    let gauc_error = (stream["gauc"]["value"].as_f64().unwrap_or(9.0)
+        - exact["gauc"]["value"].as_f64().unwrap_or(0.0))
+    .abs();
+    assert!(
+        gauc_bound > 0.0 && gauc_error <= gauc_bound,
+        "gauc error {gauc_error} over bound {gauc_bound}"
+    );
+    assert!(
+        stream["warnings"].to_string().contains("auc_error_bound"),
+        "{stream}"
+    );
+    // plain counts stay exact whatever the compaction
+    assert_eq!(stream["count"], 400);
+    assert_eq!(stream["positives"], exact["positives"]);
+}
+
+#[tokio::test]
+async fn bad_queries_and_unknown_names_are_refused() {
+    let app = spawn_app().await;
+    app.post_json(
+        "/streams/q",
+        &json!({"predictions": [0.3, 0.6], "labels": [0, 1], "user_ids": ["a", "a"]}),
+    )
+    .await;
+    let cases = [
+        ("/streams/q/metrics?threshold=abc", 422, "threshold"),
+        ("/streams/q/metrics?beta=0", 422, "beta"),
+        ("/streams/q/metrics?max_points=1", 422, "max_points"),
+        (
+            "/streams/q/metrics?gauc_weighting=views",
+            422,
+            "gauc_weighting",
+        ),
+        ("/streams/q/metrics?colour=red", 422, "query"),
+        ("/streams/nope/metrics", 404, ""),
+        ("/streams/q/users/zed/metrics", 404, ""),
+    ];
+    for (path, status, field) in cases {
+        let problem = assert_problem(app.get(path).await, status).await;
+        if !field.is_empty() {
+            assert!(
+                problem["field"].as_str().unwrap_or("").contains(field)
+                    || problem["detail"].as_str().unwrap_or("").contains(field),
+                "{path}: {problem}"
+            );
+        }
+    }
+    let full = get_json(
+        &app,
+        "/streams/q/metrics?max_points=null&drop_intermediate=false",
+    )
+    .await;
+    assert_eq!(
+        full["roc"]["fpr"].as_array().map(Vec::len),
+        Some(3),
+        "{full}"
+    );
+}
