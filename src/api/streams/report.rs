@@ -112,15 +112,11 @@ fn counts_of(agg: &ScoreAggregate) -> RecordCounts {
     }
 }
 
-/// The weight a user gets in the GAUC mean, or `None` when it is skipped
-/// (one class only), mirroring the metrics core's accumulator.
+/// The weight a user gets in the GAUC mean (the core's rule), or `None`
+/// when it is skipped (one class only).
 fn gauc_weight(agg: &ScoreAggregate, weighting: GaucWeighting) -> Option<f64> {
     let (p, n) = agg.weight_totals();
-    (p > 0.0 && n > 0.0).then_some(match weighting {
-        GaucWeighting::Impressions => p + n,
-        GaucWeighting::Clicks => p,
-        GaucWeighting::Uniform => 1.0,
-    })
+    (p > 0.0 && n > 0.0).then(|| weighting.user_weight(p, n))
 }
 
 /// Bound sentence added to `warnings` once an aggregate was compacted.

@@ -39,6 +39,17 @@ impl GaucWeighting {
         }
     }
 
+    /// A contributing user's weight in the GAUC mean, from the user's summed
+    /// positive and negative weight (plain counts when unweighted). The one
+    /// place the rule lives, shared by `POST /metrics` and the streams.
+    pub fn user_weight(self, pos: f64, neg: f64) -> f64 {
+        match self {
+            GaucWeighting::Impressions => pos + neg,
+            GaucWeighting::Clicks => pos,
+            GaucWeighting::Uniform => 1.0,
+        }
+    }
+
     fn slot(self) -> usize {
         self as usize
     }
@@ -105,11 +116,7 @@ impl GaucAccumulator {
             return;
         };
         for weighting in GaucWeighting::ALL {
-            let w = match weighting {
-                GaucWeighting::Impressions => sums.pos + sums.neg,
-                GaucWeighting::Clicks => sums.pos,
-                GaucWeighting::Uniform => 1.0,
-            };
+            let w = weighting.user_weight(sums.pos, sums.neg);
             let slot = &mut self.sums[weighting.slot()];
             slot.0 += w * auc;
             slot.1 += w;
