@@ -12,7 +12,7 @@
 //! Run: `cargo bench --bench metrics`
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use evald::api::extract::parse_json_fast;
+use evald::api::extract::parse_json_with;
 use evald::api::metrics::MetricsRequest;
 use evald::core::metrics::{
     evaluate_records, BinaryParams, BinaryRecords, GaucWeighting, ScoreTable, UserIndex,
@@ -96,7 +96,7 @@ fn bench(c: &mut Criterion) {
     });
     let json = body(&d);
     group.bench_function("parse_20mb_request_body", |b| {
-        b.iter(|| parse_json_fast::<MetricsRequest>(black_box(&json)))
+        b.iter(|| parse_json_with(black_box(&json), MetricsRequest::from_json_parallel))
     });
     group.finish();
 }

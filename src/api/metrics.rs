@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use ndarray::{Array2, Ix2};
 
 use super::error::{ApiError, ApiResult};
-use super::extract::ApiJson;
+use super::extract::{parse_off_the_async_workers, JsonBytes};
 use super::AppState;
 use crate::core::metrics::{
     evaluate_multiclass, evaluate_records, BinaryParams, BinaryRecords, GaucWeighting,
@@ -38,8 +38,9 @@ pub fn router() -> Router<AppState> {
 
 async fn post_metrics(
     State(state): State<AppState>,
-    ApiJson(request): ApiJson<MetricsRequest>,
+    JsonBytes(body): JsonBytes,
 ) -> ApiResult<Json<MetricsResponse>> {
+    let request = parse_off_the_async_workers(body, MetricsRequest::from_json_parallel).await?;
     let job = MetricsJob::from_request(request, state.config.max_array_len)?;
     let response = if job.size() > BLOCKING_THRESHOLD {
         tokio::task::spawn_blocking(move || job.run())
