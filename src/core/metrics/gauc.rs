@@ -7,7 +7,7 @@
 //! are skipped and counted; with no contributing user the value is `None`.
 
 use super::auc::AreaSums;
-use super::table::{Ranked, ScoreTable};
+use super::table::{Ranked, ScoreTable, SortedRecords};
 use super::MetricsError;
 
 /// How users are weighted in the GAUC mean.
@@ -173,12 +173,12 @@ impl UserIndex<'_> {
 /// no per-user sort is needed: `O(n + users)` after the global sort. `users`
 /// counts the distinct indices that have records.
 pub(crate) fn accumulate_ranked(
-    ranked: &[Ranked],
+    ranked: &SortedRecords,
     weights: Option<&[f64]>,
     n_users: usize,
 ) -> GaucAccumulator {
     let mut starts = vec![0usize; n_users + 1];
-    for r in ranked {
+    for r in ranked.unordered() {
         if let Some(slot) = starts.get_mut(r.user as usize + 1) {
             *slot += 1;
         }
@@ -187,8 +187,9 @@ pub(crate) fn accumulate_ranked(
         starts[u + 1] += starts[u];
     }
     let mut next = starts.clone();
-    let mut bucketed = ranked.to_vec();
-    for r in ranked {
+    // Every slot is overwritten below (each record has a user < n_users).
+    let mut bucketed = ranked.unordered().to_vec();
+    for r in ranked.iter() {
         if let Some(slot) = next.get_mut(r.user as usize) {
             if let Some(b) = bucketed.get_mut(*slot) {
                 *b = *r;
