@@ -140,6 +140,9 @@ struct RequestWithRawUsers<'a> {
     gauc_weighting: GaucWeightingParam,
 }
 
+/// Below this body size a second thread costs more than it saves.
+const PARALLEL_PARSE_MIN_BYTES: usize = 256 * 1024;
+
 /// `user_ids` as parsed ahead of time from a guessed position: the ids and
 /// the byte range of the array they were read from.
 struct SpeculativeUsers {
@@ -162,28 +165,36 @@ impl MetricsRequest {
     /// same bodies fail. Errors carry no JSON path: callers re-parse a
     /// failing body with path tracking to report it (`parse_json_with`).
     pub fn from_json_parallel(bytes: &[u8]) -> Result<MetricsRequest, serde_json::Error> {
-        std::thread::scope(|scope| {
-            let guess = user_ids_guess(bytes)
-                .map(|start| scope.spawn(move || parse_users_at(bytes, start)));
-            let request: RequestWithRawUsers<'_> = serde_json::from_slice(bytes)?;
-            let speculative = guess.and_then(|handle| handle.join().ok().flatten());
-            let user_ids = match request.user_ids {
-                None => None,
-                Some(raw) => Some(users_from_raw(bytes, raw, speculative)?),
-            };
-            Ok(MetricsRequest {
-                predictions: request.predictions,
-                labels: request.labels,
-                user_ids,
-                sample_weights: request.sample_weights,
-                threshold: request.threshold,
-                beta: request.beta,
-                average: request.average,
-                roc: request.roc,
-                gauc_weighting: request.gauc_weighting,
-            })
-        })
+        if bytes.len() < PARALLEL_PARSE_MIN_BYTES {
+            return serde_json::from_slice(bytes);
+        }
+        parse_on_two_threads(bytes)
     }
+}
+
+/// The two-thread parse of [`MetricsRequest::from_json_parallel`].
+fn parse_on_two_threads(bytes: &[u8]) -> Result<MetricsRequest, serde_json::Error> {
+    std::thread::scope(|scope| {
+        let guess =
+            user_ids_guess(bytes).map(|start| scope.spawn(move || parse_users_at(bytes, start)));
+        let request: RequestWithRawUsers<'_> = serde_json::from_slice(bytes)?;
+        let speculative = guess.and_then(|handle| handle.join().ok().flatten());
+        let user_ids = match request.user_ids {
+            None => None,
+            Some(raw) => Some(users_from_raw(bytes, raw, speculative)?),
+        };
+        Ok(MetricsRequest {
+            predictions: request.predictions,
+            labels: request.labels,
+            user_ids,
+            sample_weights: request.sample_weights,
+            threshold: request.threshold,
+            beta: request.beta,
+            average: request.average,
+            roc: request.roc,
+            gauc_weighting: request.gauc_weighting,
+        })
+    })
 }
 
 /// Offset of the value after the first `"user_ids"` key-like text, skipping
@@ -525,7 +536,7 @@ mod tests {
     /// The parallel parse against the plain one: same value (compared by
     /// `Debug`, which prints every f64 exactly) or both failing.
     fn assert_parallel_matches(body: &str) {
-        let parallel = MetricsRequest::from_json_parallel(body.as_bytes());
+        let parallel = parse_on_two_threads(body.as_bytes());
         let plain = serde_json::from_str::<MetricsRequest>(body);
         match (&parallel, &plain) {
             (Ok(a), Ok(b)) => assert_eq!(format!("{a:?}"), format!("{b:?}"), "body {body}"),
@@ -560,10 +571,10 @@ mod tests {
         for body in bodies {
             assert_parallel_matches(body);
         }
-        let ok = MetricsRequest::from_json_parallel(bodies[0].as_bytes()).unwrap();
+        let ok = parse_on_two_threads(bodies[0].as_bytes()).unwrap();
         let users = ok.user_ids.unwrap();
         assert_eq!(users.indices, vec![0, 1, 0]);
-        assert!(MetricsRequest::from_json_parallel(bodies[9].as_bytes()).is_err());
+        assert!(parse_on_two_threads(bodies[9].as_bytes()).is_err());
     }
 
     #[test]
@@ -582,7 +593,7 @@ mod tests {
             serde_json::to_string(&ids).unwrap()
         );
         assert_parallel_matches(&body);
-        let users = MetricsRequest::from_json_parallel(body.as_bytes())
+        let users = parse_on_two_threads(body.as_bytes())
             .unwrap()
             .user_ids
             .unwrap();
