@@ -422,7 +422,7 @@ async fn show_progress(read: Arc<AtomicU64>, total: u64, done: Arc<AtomicBool>) 
 }
 
 /// The server's answer to one ingest request.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct IngestReply {
     accepted: u64,
     count: u64,
@@ -578,7 +578,9 @@ async fn send_all(
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         if status.is_success() {
-            let reply: IngestReply = serde_json::from_str(&text).unwrap_or_default();
+            let reply: IngestReply = serde_json::from_str(&text).map_err(|e| {
+                format!("request {request} (file lines {first} to {last}) was answered {status} with an unexpected body ({e}): {text}")
+            })?;
             applied.accepted += reply.accepted;
             applied.count = reply.count;
             applied.users = reply.users;

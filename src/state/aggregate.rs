@@ -258,9 +258,21 @@ impl ScoreAggregate {
     /// zero-weight record counts in [`RecordCounts`] but adds no score, as
     /// scikit-learn drops it from the ROC.
     pub fn from_records(records: &mut [Record]) -> ScoreAggregate {
+        Self::from_records_by(records, |r| r.score, |r| *r)
+    }
+
+    /// [`ScoreAggregate::from_records`] over any staged representation:
+    /// `score` reads the sort key, `view` the whole record. Lets the batch
+    /// stager keep records in a packed form (16 bytes, weights in a side
+    /// table) without a conversion pass or a second buffer.
+    pub fn from_records_by<T>(
+        records: &mut [T],
+        score: impl Fn(&T) -> f64,
+        view: impl Fn(&T) -> Record,
+    ) -> ScoreAggregate {
         let mut counts = RecordCounts::default();
         let mut unit = records.len() < u32::MAX as usize;
-        for r in records.iter() {
+        for r in records.iter().map(&view) {
             counts.count += 1;
             if r.positive {
                 counts.positives += 1;
@@ -269,11 +281,23 @@ impl ScoreAggregate {
             }
             unit &= r.weight == 1.0 || r.weight == 0.0;
         }
-        records.sort_unstable_by(|a, b| a.score.total_cmp(&b.score));
-        let kept = records.iter().filter(|r| r.weight != 0.0);
+        records.sort_unstable_by(|a, b| score(a).total_cmp(&score(b)));
+        let kept = || records.iter().map(&view).filter(|r| r.weight != 0.0);
+        // Counting the distinct scores first sizes the cells exactly: a batch
+        // of a million records with ten thousand scores does not briefly hold
+        // a million-cell buffer.
+        let mut distinct = 0usize;
+        let mut last = None;
+        for r in kept() {
+            let s = canonical(r.score);
+            if last != Some(s) {
+                distinct += 1;
+                last = Some(s);
+            }
+        }
         let entries = if unit {
-            let mut cells: Vec<CountCell> = Vec::with_capacity(records.len());
-            for r in kept {
+            let mut cells: Vec<CountCell> = Vec::with_capacity(distinct);
+            for r in kept() {
                 let (pos, neg) = if r.positive { (1, 0) } else { (0, 1) };
                 // Cannot overflow: fewer than u32::MAX records.
                 push_cell(
@@ -288,8 +312,8 @@ impl ScoreAggregate {
             trim(&mut cells);
             Entries::Counts(cells)
         } else {
-            let mut cells: Vec<RealCell> = Vec::with_capacity(records.len());
-            for r in kept {
+            let mut cells: Vec<RealCell> = Vec::with_capacity(distinct);
+            for r in kept() {
                 let (pos, neg) = if r.positive {
                     (r.weight, 0.0)
                 } else {
