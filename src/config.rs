@@ -67,8 +67,8 @@ pub struct PushOptions {
     #[arg(long)]
     pub quiet: bool,
     /// NDJSON lines (records or batch objects) or CSV rows per request. Each
-    /// request is applied atomically and the server stages one request at a
-    /// time, so this bounds the server's staging memory (~16 bytes a record).
+    /// request is applied atomically, and the server stages a whole request
+    /// before applying it, so this (not the file size) bounds its staging memory.
     #[arg(long, env = "EVALD_PUSH_RECORDS_PER_REQUEST", default_value_t = 100_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub records_per_request: u64,
