@@ -44,23 +44,38 @@ pub enum Command {
     },
     /// Stream a local NDJSON or CSV file (gzip optional) into a stream of a
     /// running server and print the resulting metrics.
-    Push {
-        /// The file: NDJSON records / batch objects, or CSV with a header row
-        /// (prediction,label[,user_id][,weight]); `.gz` or gzip content is unpacked.
-        file: PathBuf,
-        /// Name of the stream to add the records to.
-        #[arg(long)]
-        stream: String,
-        /// Base URL of the server.
-        #[arg(long, env = "EVALD_URL", default_value = "http://127.0.0.1:8080")]
-        url: String,
-        /// Read the file as CSV whatever its name (default: CSV iff it ends in .csv or .csv.gz).
-        #[arg(long)]
-        csv: bool,
-        /// No progress bar.
-        #[arg(long)]
-        quiet: bool,
-    },
+    Push(PushOptions),
+}
+
+/// Flags of `evald push` (a struct of its own, so a new flag touches only
+/// this file and the client).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PushOptions {
+    /// The file: NDJSON records / batch objects, or CSV (RFC 4180) with a header
+    /// row (prediction,label[,user_id][,weight]); `.gz` or gzip content is unpacked.
+    pub file: PathBuf,
+    /// Name of the stream to add the records to.
+    #[arg(long)]
+    pub stream: String,
+    /// Base URL of the server.
+    #[arg(long, env = "EVALD_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Read the file as CSV whatever its name (default: CSV iff it ends in .csv or .csv.gz).
+    #[arg(long)]
+    pub csv: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// NDJSON lines (records or batch objects) or CSV rows per request. Each
+    /// request is applied atomically, and the server stages a whole request
+    /// before applying it, so this (not the file size) bounds its staging memory.
+    #[arg(long, env = "EVALD_PUSH_RECORDS_PER_REQUEST", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub records_per_request: u64,
+    /// Start at this line of the file (1-based; the CSV header is still read):
+    /// resumes a push that failed, at the line the error message names.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub from_line: u64,
 }
 
 /// Service configuration. Defaults are the ones documented in README and API.md.

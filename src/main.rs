@@ -21,24 +21,9 @@ async fn main() -> std::process::ExitCode {
             serve(cli.config).await
         }
         Command::Healthcheck { addr } => healthcheck(addr),
-        Command::Push {
-            file,
-            stream,
-            url,
-            csv,
-            quiet,
-        } => {
-            let args = evald::client::push::PushArgs {
-                file,
-                stream,
-                url,
-                csv: csv.then_some(true),
-                quiet,
-            };
-            evald::client::push::run(args)
-                .await
-                .map_err(std::io::Error::other)
-        }
+        Command::Push(options) => evald::client::push::run(options.into())
+            .await
+            .map_err(std::io::Error::other),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -8,7 +8,13 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 /// Fields a stream adds to the one-shot response.
-const STREAM_ONLY: [&str; 4] = ["stream", "user_id", "auc_error_bound", "gauc_error_bound"];
+const STREAM_ONLY: [&str; 5] = [
+    "stream",
+    "user_id",
+    "auc_error_bound",
+    "confusion_error_bound",
+    "gauc_error_bound",
+];
 
 /// Asserts two JSON values are equal, numbers within 1e-12.
 fn assert_close(a: &Value, b: &Value, path: &str) {
@@ -148,6 +154,7 @@ fn stream_metrics_equal_one_shot_metrics_over_any_split_into_batches() {
             assert_close(&stream, &one_shot, "");
             assert_eq!(stream["stream"], name.as_str());
             assert_eq!(stream["auc_error_bound"], 0.0);
+            assert_eq!(stream["confusion_error_bound"], 0.0);
 
             // one user of the stream equals the one-shot metrics of its records
             let user = recs[0].user;
@@ -211,6 +218,91 @@ async fn a_compacted_stream_reports_a_bound_that_holds() {
     // plain counts stay exact whatever the compaction
     assert_eq!(stream["count"], 400);
     assert_eq!(stream["positives"], exact["positives"]);
+}
+
+#[tokio::test]
+async fn confusion_counts_of_a_compacted_stream_stay_within_the_reported_bound() {
+    let app = spawn_app_with(|c| {
+        c.max_scores_per_stream = 16;
+        c.max_scores_per_user = 4;
+    })
+    .await;
+    let recs: Vec<Rec> = (0..400)
+        .map(|i| Rec {
+            score: f64::from((i * 37) % 200) / 200.0,
+            label: u8::from((i * 37) % 200 > 80 + (i % 7) * 10),
+            user: (i % 5) as u8,
+            weight: 1.0,
+        })
+        .collect();
+    for part in recs.chunks(100) {
+        let resp = app.post_json("/streams/cb", &batch_json(part, false)).await;
+        assert_eq!(resp.status().as_u16(), 200);
+    }
+    let (mut straddled, mut exact_edges) = (0, 0);
+    // Thresholds on the score grid (k / 200) and between its points.
+    for k in 0..=80 {
+        let threshold = f64::from(k) / 80.0;
+        let stream = get_json(&app, &format!("/streams/cb/metrics?threshold={threshold}")).await;
+        let mut body = batch_json(&recs, false);
+        body["threshold"] = json!(threshold);
+        let exact: Value = app
+            .post_json("/metrics", &body)
+            .await
+            .json()
+            .await
+            .unwrap_or_default();
+        let bound = stream["confusion_error_bound"].as_f64().unwrap_or(-1.0);
+        assert!(bound >= 0.0, "threshold {threshold}: {stream}");
+        for cell in ["tp", "fp", "tn", "fn"] {
+            let got = stream["confusion"][cell].as_f64().unwrap_or(f64::NAN);
+            let want = exact["confusion"][cell].as_f64().unwrap_or(f64::NAN);
+            assert!(
+                (got - want).abs() <= bound,
+                "threshold {threshold}: {cell} {got} vs exact {want}, bound {bound}"
+            );
+        }
+        if bound > 0.0 {
+            straddled += 1;
+            assert!(
+                stream["warnings"]
+                    .to_string()
+                    .contains("confusion_error_bound"),
+                "{stream}"
+            );
+        } else {
+            exact_edges += 1;
+            assert_eq!(
+                stream["confusion"], exact["confusion"],
+                "threshold {threshold}"
+            );
+        }
+    }
+    assert!(
+        straddled > 0 && exact_edges > 0,
+        "{straddled} straddling, {exact_edges} exact"
+    );
+
+    // The per-user answer carries its own bound (users have 4 scores at most).
+    let user = get_json(&app, "/streams/cb/users/u1/metrics?threshold=0.5").await;
+    let mine: Vec<Rec> = recs.iter().filter(|r| r.user == 1).cloned().collect();
+    let mut body = batch_json(&mine, false);
+    body.as_object_mut().map(|o| o.remove("user_ids"));
+    let exact: Value = app
+        .post_json("/metrics", &body)
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    let bound = user["confusion_error_bound"].as_f64().unwrap_or(-1.0);
+    for cell in ["tp", "fp", "tn", "fn"] {
+        let got = user["confusion"][cell].as_f64().unwrap_or(f64::NAN);
+        let want = exact["confusion"][cell].as_f64().unwrap_or(f64::NAN);
+        assert!(
+            (got - want).abs() <= bound,
+            "user {cell} {got} vs {want}, bound {bound}"
+        );
+    }
 }
 
 #[tokio::test]

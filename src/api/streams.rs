@@ -45,9 +45,6 @@ const MAX_NAME_BYTES: usize = 128;
 /// endless body is refused with 503 before it can exhaust memory.
 const BUDGET_CHECK_EVERY: usize = 1 << 16;
 
-/// Approximate bytes one staged record holds until the batch is aggregated.
-const STAGED_RECORD_BYTES: usize = 32;
-
 /// Chunks buffered between the socket reader and the parser thread.
 const CHUNK_QUEUE: usize = 16;
 
@@ -239,7 +236,7 @@ fn check_staging(
     store: &dyn StreamStore,
     max_users: usize,
 ) -> Result<(), ApiError> {
-    let staged = builder.len().saturating_mul(STAGED_RECORD_BYTES);
+    let staged = builder.staged_bytes();
     let headroom = store.memory_headroom();
     if staged > headroom {
         return Err(ApiError::over_budget(format!(

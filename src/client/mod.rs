@@ -3,5 +3,7 @@
 //! - [`push`]: `evald push FILE --stream NAME --url URL` streams a local
 //!   NDJSON or CSV file (optionally gzip-compressed) into a stream and prints
 //!   the resulting metrics.
+//! - [`csv`]: the RFC 4180 reader `push` uses, with exact record line numbers.
 
+pub mod csv;
 pub mod push;

@@ -258,9 +258,21 @@ impl ScoreAggregate {
     /// zero-weight record counts in [`RecordCounts`] but adds no score, as
     /// scikit-learn drops it from the ROC.
     pub fn from_records(records: &mut [Record]) -> ScoreAggregate {
+        Self::from_records_by(records, |r| r.score, |r| *r)
+    }
+
+    /// [`ScoreAggregate::from_records`] over any staged representation:
+    /// `score` reads the sort key, `view` the whole record. Lets the batch
+    /// stager keep records in a packed form (16 bytes, weights in a side
+    /// table) without a conversion pass or a second buffer.
+    pub fn from_records_by<T>(
+        records: &mut [T],
+        score: impl Fn(&T) -> f64,
+        view: impl Fn(&T) -> Record,
+    ) -> ScoreAggregate {
         let mut counts = RecordCounts::default();
         let mut unit = records.len() < u32::MAX as usize;
-        for r in records.iter() {
+        for r in records.iter().map(&view) {
             counts.count += 1;
             if r.positive {
                 counts.positives += 1;
@@ -269,11 +281,23 @@ impl ScoreAggregate {
             }
             unit &= r.weight == 1.0 || r.weight == 0.0;
         }
-        records.sort_unstable_by(|a, b| a.score.total_cmp(&b.score));
-        let kept = records.iter().filter(|r| r.weight != 0.0);
+        records.sort_unstable_by(|a, b| score(a).total_cmp(&score(b)));
+        let kept = || records.iter().map(&view).filter(|r| r.weight != 0.0);
+        // Counting the distinct scores first sizes the cells exactly: a batch
+        // of a million records with ten thousand scores does not briefly hold
+        // a million-cell buffer.
+        let mut distinct = 0usize;
+        let mut last = None;
+        for r in kept() {
+            let s = canonical(r.score);
+            if last != Some(s) {
+                distinct += 1;
+                last = Some(s);
+            }
+        }
         let entries = if unit {
-            let mut cells: Vec<CountCell> = Vec::with_capacity(records.len());
-            for r in kept {
+            let mut cells: Vec<CountCell> = Vec::with_capacity(distinct);
+            for r in kept() {
                 let (pos, neg) = if r.positive { (1, 0) } else { (0, 1) };
                 // Cannot overflow: fewer than u32::MAX records.
                 push_cell(
@@ -288,8 +312,8 @@ impl ScoreAggregate {
             trim(&mut cells);
             Entries::Counts(cells)
         } else {
-            let mut cells: Vec<RealCell> = Vec::with_capacity(records.len());
-            for r in kept {
+            let mut cells: Vec<RealCell> = Vec::with_capacity(distinct);
+            for r in kept() {
                 let (pos, neg) = if r.positive {
                     (r.weight, 0.0)
                 } else {
@@ -397,6 +421,29 @@ impl ScoreAggregate {
         }
         let err: f64 = bins.iter().map(Bin::tie_error).sum();
         (err / (p * n)).min(1.0)
+    }
+
+    /// Certified bound on the error of each weighted confusion count at
+    /// `threshold` (predicted positive iff `score >= threshold`).
+    ///
+    /// Bins are disjoint, so at most one bin straddles the threshold
+    /// (`lo < threshold <= hi`); every other bin lies wholly on one side and
+    /// is counted exactly. The straddling bin is counted wholly on the side of
+    /// its representative, while its records may lie on both sides, so `tp`
+    /// and `fn` are off by at most its positive weight `P_b` and `fp` and `tn`
+    /// by at most its negative weight `N_b` (`tp + fn` and `fp + tn` stay
+    /// exact). Returns `max(P_b, N_b)`, the bound that holds for all four;
+    /// 0 while exact, when no bin straddles, or for a threshold on a bin edge.
+    pub fn confusion_error_bound(&self, threshold: f64) -> f64 {
+        let Entries::Binned(bins) = &self.entries else {
+            return 0.0;
+        };
+        // Sorted and disjoint, so `hi` is ascending too.
+        let first_reaching = bins.partition_point(|b| b.hi < threshold);
+        match bins.get(first_reaching) {
+            Some(b) if b.lo < threshold => b.pos.max(b.neg),
+            _ => 0.0,
+        }
     }
 
     /// Approximate heap bytes held (capacity-based), for the memory budget.
@@ -841,6 +888,38 @@ mod tests {
     }
 
     #[test]
+    fn only_a_bin_straddling_the_threshold_bounds_the_confusion_error() {
+        let bin = |lo: f64, hi: f64, pos: f64, neg: f64| Bin { lo, hi, pos, neg };
+        let agg = ScoreAggregate::from_parts(
+            vec![
+                bin(0.1, 0.3, 2.0, 5.0),
+                bin(0.5, 0.5, 7.0, 7.0),
+                bin(0.6, 0.9, 3.0, 1.0),
+            ],
+            RecordCounts::default(),
+        )
+        .unwrap_or_default();
+        for (threshold, bound) in [
+            (0.05, 0.0), // below every bin
+            (0.1, 0.0),  // on a lower edge: the whole bin is >= threshold
+            (0.2, 5.0),  // inside [0.1, 0.3]: max(P_b, N_b)
+            (0.3, 5.0),  // the upper edge is inside (0.3 >= 0.3, 0.1 < 0.3)
+            (0.4, 0.0),  // between bins
+            (0.5, 0.0),  // an exact score
+            (0.75, 3.0), // inside [0.6, 0.9]
+            (2.0, 0.0),  // above every bin
+        ] {
+            assert_eq!(
+                agg.confusion_error_bound(threshold),
+                bound,
+                "threshold {threshold}"
+            );
+        }
+        let exact = ScoreAggregate::from_records(&mut [rec(0.2, true, 1.0), rec(0.4, false, 1.0)]);
+        assert_eq!(exact.confusion_error_bound(0.3), 0.0);
+    }
+
+    #[test]
     fn counts_promote_to_real_weights_on_overflow() {
         let mut a = ScoreAggregate::from_parts(
             vec![Bin {
@@ -911,6 +990,32 @@ mod tests {
             match (aggregate_auc(&agg), pairwise_auc(&r)) {
                 (Some(x), Some(y)) => prop_assert!((x - y).abs() < 1e-12, "{} vs {}", x, y),
                 (x, y) => prop_assert_eq!(x.is_none(), y.is_none()),
+            }
+        }
+
+        #[test]
+        fn compacted_confusion_error_stays_within_the_certified_bound(
+            r in records_strategy(), budget in 1usize..12, t in 0u32..52
+        ) {
+            // thresholds on the score grid (k / 10) and between grid points
+            let threshold = f64::from(t) / 10.0 - 0.05 * f64::from(t % 2);
+            let mut agg = ScoreAggregate::from_records(&mut r.clone());
+            agg.compact(budget);
+            let (mut tp, mut fp) = (0.0, 0.0);
+            for (score, pos, neg) in agg.iter() {
+                if score >= threshold {
+                    tp += pos;
+                    fp += neg;
+                }
+            }
+            let exact_tp: f64 = r.iter().filter(|x| x.positive && x.score >= threshold).map(|x| x.weight).sum();
+            let exact_fp: f64 = r.iter().filter(|x| !x.positive && x.score >= threshold).map(|x| x.weight).sum();
+            let bound = agg.confusion_error_bound(threshold);
+            // epsilon 1e-9: weights summed in a different order
+            prop_assert!((tp - exact_tp).abs() <= bound + 1e-9, "tp {} vs {} bound {}", tp, exact_tp, bound);
+            prop_assert!((fp - exact_fp).abs() <= bound + 1e-9, "fp {} vs {} bound {}", fp, exact_fp, bound);
+            if agg.is_exact() {
+                prop_assert_eq!(bound, 0.0);
             }
         }
 

@@ -95,6 +95,10 @@ pub struct StreamMetricsResponse {
     pub metrics: BinaryMetricsResponse,
     /// Upper bound on |auc - exact auc|; 0 while the aggregate is exact.
     pub auc_error_bound: f64,
+    /// Upper bound on the error of each (weighted) confusion count at the
+    /// query's threshold: the larger class weight of the compacted bin that
+    /// straddles the threshold; 0 when the counts are exact.
+    pub confusion_error_bound: f64,
     /// Upper bound on |gauc - exact gauc|; `null` when there is no GAUC.
     pub gauc_error_bound: Option<f64>,
 }
@@ -123,6 +127,15 @@ fn gauc_weight(agg: &ScoreAggregate, weighting: GaucWeighting) -> Option<f64> {
 fn compaction_warning(bound: f64) -> String {
     format!(
         "the score aggregate was compacted past its distinct-score budget; auc may differ from the exact value by at most {bound:e} (auc_error_bound)"
+    )
+}
+
+/// Bound sentence added to `warnings` when the threshold falls inside a
+/// compacted bin, so the confusion counts (and the rates built on them) are
+/// approximate.
+fn confusion_warning(threshold: f64, bound: f64) -> String {
+    format!(
+        "the threshold {threshold} falls inside a compacted score bin; each confusion count may differ from the exact one by at most {bound} (confusion_error_bound); a threshold outside the bin is exact"
     )
 }
 
@@ -179,8 +192,11 @@ pub fn evaluate_stream(
         stream,
         None,
         report,
-        stream.global.auc_error_bound(),
-        gauc_bound,
+        Bounds {
+            auc: stream.global.auc_error_bound(),
+            confusion: stream.global.confusion_error_bound(params.threshold),
+            gauc: gauc_bound,
+        },
     ))
 }
 
@@ -199,28 +215,44 @@ pub fn evaluate_user(
         stream,
         Some(user_id),
         report,
-        agg.auc_error_bound(),
-        None,
+        Bounds {
+            auc: agg.auc_error_bound(),
+            confusion: agg.confusion_error_bound(params.threshold),
+            gauc: None,
+        },
     ))
+}
+
+/// The certified error bounds of one answer.
+struct Bounds {
+    auc: f64,
+    confusion: f64,
+    gauc: Option<f64>,
 }
 
 fn respond(
     stream: &Stream,
     user_id: Option<&str>,
     report: BinaryReport,
-    auc_error_bound: f64,
-    gauc_error_bound: Option<f64>,
+    bounds: Bounds,
 ) -> StreamMetricsResponse {
+    let threshold = report.threshold;
     let mut metrics = BinaryMetricsResponse::from(report);
-    let worst = auc_error_bound.max(gauc_error_bound.unwrap_or(0.0));
+    let worst = bounds.auc.max(bounds.gauc.unwrap_or(0.0));
     if worst > 0.0 {
         metrics.warnings.push(compaction_warning(worst));
+    }
+    if bounds.confusion > 0.0 {
+        metrics
+            .warnings
+            .push(confusion_warning(threshold, bounds.confusion));
     }
     StreamMetricsResponse {
         stream: stream.name.clone(),
         user_id: user_id.map(str::to_owned),
         metrics,
-        auc_error_bound,
-        gauc_error_bound,
+        auc_error_bound: bounds.auc,
+        confusion_error_bound: bounds.confusion,
+        gauc_error_bound: bounds.gauc,
     }
 }
