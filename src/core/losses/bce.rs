@@ -3,11 +3,12 @@
 
 use ndarray::{ArrayD, ArrayViewD};
 
-use super::reduction::fold_elementwise;
+use super::reduction::{fold_chunked, tail};
 use super::{
-    bce_prob, broadcast_to, check_non_negative, check_probabilities, row_major, same_shape,
-    LossError, LossOutput, Reduction,
+    bce_prob, bce_prob_grad, broadcast_to, check_non_negative, check_probabilities, clamped_ln,
+    row_major, same_shape, LossError, LossOutput, Reduction,
 };
+use crate::core::fastmath;
 
 /// Binary cross entropy with optional per-element `weights` and, on logits,
 /// a `pos_weight` for the positive term.
@@ -85,57 +86,89 @@ impl Bce {
             .as_ref()
             .map(|w| broadcast_to("pos_weight", w, shape))
             .transpose()?;
-        let pt = p.iter().copied().zip(t.iter().copied());
-        match (self.from_logits, w, pw) {
-            (false, None, _) => fold_elementwise(shape, reduction, pt.map(|(p, y)| bce_prob(p, y))),
-            (false, Some(w), _) => {
-                let pairs = pt.zip(w).map(|((p, y), w)| scaled(bce_prob(p, y), w));
-                fold_elementwise(shape, reduction, pairs)
-            }
-            (true, None, None) => {
-                fold_elementwise(shape, reduction, pt.map(|(x, y)| bce_logit(x, y, 1.0)))
-            }
-            (true, Some(w), None) => {
-                let pairs = pt.zip(w).map(|((x, y), w)| scaled(bce_logit(x, y, 1.0), w));
-                fold_elementwise(shape, reduction, pairs)
-            }
-            (true, None, Some(pw)) => {
-                let pairs = pt.zip(pw).map(|((x, y), pw)| bce_logit(x, y, pw));
-                fold_elementwise(shape, reduction, pairs)
-            }
-            (true, Some(w), Some(pw)) => {
-                let pairs = pt
-                    .zip(w.into_iter().zip(pw))
-                    .map(|((x, y), (w, pw))| scaled(bce_logit(x, y, pw), w));
-                fold_elementwise(shape, reduction, pairs)
-            }
+        if self.from_logits {
+            fold_chunked(shape, reduction, |start, l, g| {
+                let (x, y) = (tail(&p, start), tail(&t, start));
+                let out = l.iter_mut().zip(g.iter_mut());
+                match &pw {
+                    None => {
+                        for ((l, g), (&x, &y)) in out.zip(x.iter().zip(y)) {
+                            (*l, *g) = bce_logit(x, y, 1.0);
+                        }
+                    }
+                    Some(pw) => {
+                        let xyw = x.iter().zip(y).zip(tail(pw, start));
+                        for ((l, g), ((&x, &y), &pw)) in out.zip(xyw) {
+                            (*l, *g) = bce_logit(x, y, pw);
+                        }
+                    }
+                }
+                if let Some(w) = &w {
+                    scale_chunk(tail(w, start), l, g);
+                }
+            })
+        } else {
+            fold_chunked(shape, reduction, |start, l, g| {
+                bce_prob_chunk(tail(&p, start), tail(&t, start), l, g);
+                if let Some(w) = &w {
+                    scale_chunk(tail(w, start), l, g);
+                }
+            })
         }
     }
 }
 
+/// Per-element weights: `(w l, w g)`, as the loss and gradient scale.
 #[inline]
-fn scaled((l, g): (f64, f64), w: f64) -> (f64, f64) {
-    (w * l, w * g)
+fn scale_chunk(w: &[f64], loss: &mut [f64], grad: &mut [f64]) {
+    for ((l, g), w) in loss.iter_mut().zip(grad.iter_mut()).zip(w) {
+        *l *= w;
+        *g *= w;
+    }
+}
+
+/// [`bce_prob`] over a chunk. When every target of the chunk is a hard
+/// label (the common case) the loop takes one logarithm of a selected
+/// argument and has no branch, so it vectorizes; the general loop gives
+/// the same values for hard labels (0 times a clamped log is exactly 0).
+fn bce_prob_chunk(p: &[f64], t: &[f64], loss: &mut [f64], grad: &mut [f64]) {
+    let n = loss.len().min(grad.len());
+    let hard = t
+        .iter()
+        .take(n)
+        .fold(true, |all, &y| all & ((y == 0.0) | (y == 1.0)));
+    let out = loss.iter_mut().zip(grad.iter_mut());
+    if hard {
+        for ((l, g), (&p, &y)) in out.zip(p.iter().zip(t)) {
+            let q = if y == 1.0 { p } else { 1.0 - p };
+            *l = -clamped_ln(q);
+            *g = bce_prob_grad(p, y);
+        }
+    } else {
+        for ((l, g), (&p, &y)) in out.zip(p.iter().zip(t)) {
+            (*l, *g) = bce_prob(p, y);
+        }
+    }
 }
 
 /// BCE on logit `x` with positive weight `pw`, in the overflow-free form
 /// PyTorch uses; the gradient reuses e^-|x| from the loss.
-#[inline]
+// Inlined so the chunk loops that call it vectorize.
+#[inline(always)]
 pub(crate) fn bce_logit(x: f64, y: f64, pw: f64) -> (f64, f64) {
     let (l, g, _) = bce_logit_with_sigmoid(x, y, pw);
     (l, g)
 }
 
 /// [`bce_logit`] plus sigmoid(x), which it computes anyway (focal needs it).
-#[inline]
+// Inlined so the chunk loops that call it vectorize.
+#[inline(always)]
 pub(crate) fn bce_logit_with_sigmoid(x: f64, y: f64, pw: f64) -> (f64, f64, f64) {
-    let e = (-x.abs()).exp();
-    let softplus_neg = e.ln_1p() + (-x).max(0.0);
-    let s = if x >= 0.0 {
-        1.0 / (1.0 + e)
-    } else {
-        e / (1.0 + e)
-    };
+    // fastmath (within 2 ulp of std) instead of libm calls: this inlines
+    // and has no branch, so the loops over it vectorize.
+    let (ln_1p_e, e) = fastmath::softplus_neg_abs(x);
+    let softplus_neg = ln_1p_e + (-x).max(0.0);
+    let s = if x >= 0.0 { 1.0 } else { e } / (1.0 + e);
     let lw = 1.0 + (pw - 1.0) * y;
     ((1.0 - y) * x + lw * softplus_neg, lw * s - pw * y, s)
 }

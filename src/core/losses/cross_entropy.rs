@@ -12,6 +12,7 @@ use super::{
     check_probabilities, non_empty, position, row_major, shaped, LossError, LossOutput, Reduction,
     LOG_FLOOR,
 };
+use crate::core::fastmath;
 
 /// PyTorch's default `ignore_index`.
 pub const DEFAULT_IGNORE_INDEX: i64 = -100;
@@ -271,7 +272,7 @@ impl CrossEntropy {
                 .zip(grad.iter_mut())
                 .zip(row.iter().zip(a.iter()))
             {
-                let ln = p.ln();
+                let ln = fastmath::ln(*p);
                 *l = ln.max(LOG_FLOOR);
                 // d max(ln p, -100) / dp is 1/p above the floor, 0 on it
                 *g = if ln > LOG_FLOOR { -a_j / p } else { 0.0 };
@@ -310,15 +311,20 @@ impl Scratch {
 
 /// log_softmax and softmax of `row`, shifted by the maximum so no exponent
 /// overflows (logits of +-1000 are fine); one exponential per class.
+/// The shift, the exponentials and the sum are separate loops so the first
+/// two vectorize (the serial float sum would block them); the exponential
+/// and logarithm are `fastmath`'s, within 1 ulp of std.
 fn log_softmax(row: &[f64], lp: &mut [f64], softmax: &mut [f64]) {
     let max = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-    let mut sum = 0.0;
-    for ((l, e), v) in lp.iter_mut().zip(softmax.iter_mut()).zip(row) {
+    for (l, v) in lp.iter_mut().zip(row) {
         *l = v - max;
-        *e = l.exp();
-        sum += *e;
     }
-    let log_sum = sum.ln();
+    fastmath::exp_slice(lp, softmax);
+    let mut sum = 0.0;
+    for e in softmax.iter() {
+        sum += e;
+    }
+    let log_sum = fastmath::ln(sum);
     let inv = 1.0 / sum;
     for (l, e) in lp.iter_mut().zip(softmax.iter_mut()) {
         *l -= log_sum;

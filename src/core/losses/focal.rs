@@ -4,7 +4,7 @@
 use ndarray::ArrayViewD;
 
 use super::bce::bce_logit_with_sigmoid;
-use super::reduction::fold_elementwise;
+use super::reduction::{fold_chunked, tail};
 use super::{
     bce_prob, check_probabilities, row_major, same_shape, LossError, LossOutput, Reduction,
 };
@@ -74,28 +74,64 @@ impl Focal {
         if !self.from_logits {
             check_probabilities("predictions", &p, shape)?;
         }
-        let pairs = p.iter().zip(t.iter());
-        if self.from_logits {
-            let f = |(&x, &y): (&f64, &f64)| {
-                let (l, g, s) = bce_logit_with_sigmoid(x, y, 1.0);
-                self.modulate((l, g), s, s * (1.0 - s), y)
-            };
-            fold_elementwise(shape, reduction, pairs.map(f))
-        } else {
-            let f = |(&p, &y): (&f64, &f64)| self.modulate(bce_prob(p, y), p, 1.0, y);
-            fold_elementwise(shape, reduction, pairs.map(f))
+        // The exponent is fixed per call: pick the power once, outside the
+        // loop, so the common integer gammas are plain multiplications and
+        // the loop body stays branch-free.
+        let g = self.gamma;
+        match g {
+            0.0 => self.fold(&p, &t, shape, reduction, |_| 1.0),
+            1.0 => self.fold(&p, &t, shape, reduction, |q| q),
+            2.0 => self.fold(&p, &t, shape, reduction, |q| q * q),
+            3.0 => self.fold(&p, &t, shape, reduction, |q| q * q * q),
+            _ if g.fract() == 0.0 && g <= 64.0 => {
+                self.fold(&p, &t, shape, reduction, |q| q.powi(g as i32))
+            }
+            _ => self.fold(&p, &t, shape, reduction, |q| q.powf(g)),
         }
+    }
+
+    /// The loss over chunks, with `pow(q)` = q^gamma.
+    fn fold(
+        &self,
+        p: &[f64],
+        t: &[f64],
+        shape: &[usize],
+        reduction: Reduction,
+        pow: impl Fn(f64) -> f64 + Copy,
+    ) -> Result<LossOutput, LossError> {
+        fold_chunked(shape, reduction, |start, l, g| {
+            let out = l.iter_mut().zip(g.iter_mut());
+            let inputs = tail(p, start).iter().zip(tail(t, start));
+            if self.from_logits {
+                for ((l, g), (&x, &y)) in out.zip(inputs) {
+                    let (ce, dce, s) = bce_logit_with_sigmoid(x, y, 1.0);
+                    (*l, *g) = self.modulate((ce, dce), s, s * (1.0 - s), y, pow);
+                }
+            } else {
+                for ((l, g), (&p, &y)) in out.zip(inputs) {
+                    (*l, *g) = self.modulate(bce_prob(p, y), p, 1.0, y, pow);
+                }
+            }
+        })
     }
 
     /// Applies the focal factor to the BCE `(ce, ce')` of probability `p`,
     /// whose derivative with respect to the prediction is `dp`.
-    #[inline]
-    fn modulate(&self, (ce, dce): (f64, f64), p: f64, dp: f64, y: f64) -> (f64, f64) {
+    // Inlined so the chunk loops that call it vectorize.
+    #[inline(always)]
+    fn modulate(
+        &self,
+        (ce, dce): (f64, f64),
+        p: f64,
+        dp: f64,
+        y: f64,
+        pow: impl Fn(f64) -> f64,
+    ) -> (f64, f64) {
         let p_t = p * y + (1.0 - p) * (1.0 - y);
         // p_t <= 1 in exact arithmetic; rounding must not make q negative,
         // where a fractional power is NaN.
         let q = (1.0 - p_t).max(0.0);
-        let (factor, dfactor_dq) = focal_factor(q, self.gamma);
+        let (factor, dfactor_dq) = focal_factor(q, self.gamma, pow);
         let a_t = match self.alpha {
             Some(a) => a * y + (1.0 - a) * (1.0 - y),
             None => 1.0,
@@ -108,24 +144,22 @@ impl Focal {
     }
 }
 
-/// (q^gamma, gamma q^(gamma - 1)). Integer exponents (the usual 1, 2, 3)
-/// use `powi`, several times faster than `powf`; the derivative reuses
-/// q^gamma / q. q = 0 gives (0, 0) for gamma > 0: the limit of the whole
-/// gradient term there, where gamma < 1 would otherwise give 0 * infinity.
-#[inline]
-fn focal_factor(q: f64, gamma: f64) -> (f64, f64) {
-    if gamma == 0.0 {
-        return (1.0, 0.0);
-    }
+/// (q^gamma, gamma q^(gamma - 1)) with `pow(q)` = q^gamma; the derivative
+/// reuses q^gamma / q. q = 0 gives (0, 0) for gamma > 0: the limit of the
+/// whole gradient term there, where gamma < 1 would otherwise give
+/// 0 * infinity. Written with selects (both sides are computed) so that a
+/// loop over it has no branch.
+// Inlined so the chunk loops that call it vectorize.
+#[inline(always)]
+fn focal_factor(q: f64, gamma: f64, pow: impl Fn(f64) -> f64) -> (f64, f64) {
+    let power = pow(q);
+    let derivative = gamma * power / q;
     if q == 0.0 {
-        return (0.0, 0.0);
-    }
-    let power = if gamma.fract() == 0.0 && gamma <= 64.0 {
-        q.powi(gamma as i32)
+        // gamma = 0 keeps its factor 1; any gamma > 0 gives 0^gamma = 0.
+        (if gamma == 0.0 { 1.0 } else { 0.0 }, 0.0)
     } else {
-        q.powf(gamma)
-    };
-    (power, gamma * power / q)
+        (power, derivative)
+    }
 }
 
 #[cfg(test)]

@@ -365,10 +365,13 @@ pub(crate) const LOG_FLOOR: f64 = -100.0;
 /// 9.999999960041972e-13; p = 0 with y = 1 gives -1.0000000039958e12.
 pub(crate) const BCE_GRAD_EPS: f64 = 1e-12_f32 as f64;
 
-/// ln(x) clamped below at [`LOG_FLOOR`].
-#[inline]
+/// ln(x) clamped below at [`LOG_FLOOR`]. Uses the inlinable
+/// [`fastmath::ln`](crate::core::fastmath::ln) (within 1 ulp of std) so
+/// loops over it vectorize; ln(0) = -inf is clamped like any other value.
+// Inlined so the chunk loops that call it vectorize.
+#[inline(always)]
 pub(crate) fn clamped_ln(x: f64) -> f64 {
-    x.ln().max(LOG_FLOOR)
+    crate::core::fastmath::ln(x).max(LOG_FLOOR)
 }
 
 /// BCE of probability `p` against target `y` with PyTorch's clamped logs, and
@@ -376,7 +379,8 @@ pub(crate) fn clamped_ln(x: f64) -> f64 {
 /// For a hard label only one log has a non-zero coefficient (0 * clamped log
 /// is exactly 0), so it takes one logarithm of a selected argument: no
 /// data-dependent branch on the label, and half the logarithms.
-#[inline]
+// Inlined so the chunk loops that call it vectorize.
+#[inline(always)]
 pub(crate) fn bce_prob(p: f64, y: f64) -> (f64, f64) {
     let loss = if y == 0.0 || y == 1.0 {
         let q = if y == 1.0 { p } else { 1.0 - p };
@@ -384,8 +388,14 @@ pub(crate) fn bce_prob(p: f64, y: f64) -> (f64, f64) {
     } else {
         -(y * clamped_ln(p) + (1.0 - y) * clamped_ln(1.0 - p))
     };
-    let grad = (p - y) / (p * (1.0 - p)).max(BCE_GRAD_EPS);
-    (loss, grad)
+    (loss, bce_prob_grad(p, y))
+}
+
+/// PyTorch's BCE backward rule (p - y) / max(p (1 - p), 1e-12).
+// Inlined so the chunk loops that call it vectorize.
+#[inline(always)]
+pub(crate) fn bce_prob_grad(p: f64, y: f64) -> f64 {
+    (p - y) / (p * (1.0 - p)).max(BCE_GRAD_EPS)
 }
 
 #[cfg(test)]

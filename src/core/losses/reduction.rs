@@ -83,6 +83,69 @@ pub(crate) fn fold_elementwise(
     Ok(output)
 }
 
+/// Elements per chunk in [`fold_chunked`]: the loss scratch (8 KB) and the
+/// chunk of gradient being written stay in L1.
+const CHUNK: usize = 1024;
+
+/// [`fold_elementwise`] for kernels written over slices, so that LLVM can
+/// vectorize them (a per-element closure feeding a running sum cannot be:
+/// the float sum is a serial dependency that blocks the whole loop).
+///
+/// `kernel(start, loss, gradient)` fills `loss[i]` and `gradient[i]` with the
+/// loss and derivative of element `start + i`, for a chunk of at most
+/// [`CHUNK`] elements. The sum then runs over the chunk in element order and
+/// `mean` scales the gradient afterwards, so the results are bit for bit
+/// those `fold_elementwise` gives for the same per-element values.
+pub(crate) fn fold_chunked(
+    shape: &[usize],
+    reduction: Reduction,
+    mut kernel: impl FnMut(usize, &mut [f64], &mut [f64]),
+) -> Result<LossOutput, LossError> {
+    let n: usize = shape.iter().product();
+    let mut gradient = vec![0.0; n];
+    let loss = if reduction == Reduction::None {
+        let mut items = vec![0.0; n];
+        let chunks = items.chunks_mut(CHUNK).zip(gradient.chunks_mut(CHUNK));
+        for (i, (l, g)) in chunks.enumerate() {
+            kernel(i * CHUNK, l, g);
+        }
+        LossValue::PerItem(shaped("predictions", shape, items)?)
+    } else {
+        let scale = 1.0 / n as f64;
+        let mut scratch = [0.0; CHUNK];
+        let mut total = 0.0;
+        for (i, g) in gradient.chunks_mut(CHUNK).enumerate() {
+            let l = &mut scratch[..g.len()];
+            kernel(i * CHUNK, l, g);
+            for v in l.iter() {
+                total += v;
+            }
+            if reduction == Reduction::Mean {
+                for v in g.iter_mut() {
+                    *v *= scale;
+                }
+            }
+        }
+        LossValue::Scalar(match reduction {
+            Reduction::Mean => total / n as f64,
+            _ => total,
+        })
+    };
+    let output = LossOutput {
+        loss,
+        gradient: shaped("predictions", shape, gradient)?,
+    };
+    check_finite(&output)?;
+    Ok(output)
+}
+
+/// `s[start..]`, empty when `start` is past the end: kernels of
+/// [`fold_chunked`] zip it with their output chunk, which bounds the length.
+#[inline]
+pub(crate) fn tail(s: &[f64], start: usize) -> &[f64] {
+    s.get(start..).unwrap_or(&[])
+}
+
 /// Applies `reduction` to per-item losses whose gradient (of their plain sum)
 /// is already known: `mean` divides both by `denominator` (which the caller
 /// has checked to be positive), `sum` sums, `none` keeps the items.
@@ -131,6 +194,22 @@ mod tests {
             fold_elementwise(&[2], Reduction::None, [(1.0, 2.0), (3.0, 4.0)].into_iter()).unwrap();
         assert_eq!(out.loss.total(), 4.0);
         assert_eq!(out.gradient.as_slice().unwrap(), &[2.0, 4.0]);
+    }
+
+    #[test]
+    fn chunked_fold_equals_the_elementwise_fold_bit_for_bit() {
+        let n = 2 * CHUNK + 77;
+        let pair = |i: usize| ((i as f64 * 0.37).sin(), (i as f64 * 0.11).cos() * 3.0);
+        for reduction in Reduction::ALL {
+            let a = fold_elementwise(&[n], reduction, (0..n).map(pair)).unwrap();
+            let b = fold_chunked(&[n], reduction, |start, l, g| {
+                for (i, (l, g)) in l.iter_mut().zip(g.iter_mut()).enumerate() {
+                    (*l, *g) = pair(start + i);
+                }
+            })
+            .unwrap();
+            assert_eq!(a, b, "{reduction:?}");
+        }
     }
 
     #[test]
