@@ -28,6 +28,14 @@
 //! `ln(x < 0) = NaN`, `ln(inf) = inf`, `exp(-inf) = 0`, `exp(inf) = inf`,
 //! NaN in gives NaN out.
 
+// The constants are written digit for digit as in fdlibm so they can be
+// checked against the source (they round to the intended doubles).
+#![allow(clippy::excessive_precision, clippy::approx_constant)]
+// `max(..).min(..)` rather than `clamp`: it maps NaN to a finite number, so
+// the integer bit tricks below never see a NaN's bits (NaN is restored at the
+// end).
+#![allow(clippy::manual_clamp)]
+
 /// 1.5 * 2^52: adding it to a double of magnitude < 2^51 rounds it to an
 /// integer (round to nearest even) held in the low mantissa bits.
 const ROUND_SHIFT: f64 = 6_755_399_441_055_744.0;
