@@ -5,7 +5,9 @@
 //! values in the loss ranges); a fixed sweep also reports the largest error
 //! seen (`cargo test --test fastmath -- --nocapture`).
 
-use evald::core::fastmath::{exp, exp_slice, ln, ln_1p, ln_slice, softplus_neg_abs};
+use evald::core::fastmath::{
+    exp, exp_slice, exp_with, ln, ln_1p, ln_1p_with, ln_slice, ln_with, softplus_neg_abs,
+};
 use proptest::prelude::*;
 
 /// Distance in units in the last place between two finite doubles of the
@@ -35,33 +37,42 @@ const LN_ULP: u64 = 1;
 const LN_1P_ULP: u64 = 2;
 
 fn check_exp(x: f64) -> Result<(), String> {
-    let (got, want) = (exp(x), x.exp());
-    let e = ulps(got, want);
-    if e <= EXP_ULP {
-        Ok(())
-    } else {
-        Err(format!("exp({x:e}) = {got:e}, std {want:e}: {e} ulp"))
+    let want = x.exp();
+    for (variant, got) in [("", exp(x)), (" (fma)", exp_with::<true>(x))] {
+        let e = ulps(got, want);
+        if e > EXP_ULP {
+            return Err(format!(
+                "exp({x:e}){variant} = {got:e}, std {want:e}: {e} ulp"
+            ));
+        }
     }
+    Ok(())
 }
 
 fn check_ln(x: f64) -> Result<(), String> {
-    let (got, want) = (ln(x), x.ln());
-    let e = ulps(got, want);
-    if e <= LN_ULP {
-        Ok(())
-    } else {
-        Err(format!("ln({x:e}) = {got:e}, std {want:e}: {e} ulp"))
+    let want = x.ln();
+    for (variant, got) in [("", ln(x)), (" (fma)", ln_with::<true>(x))] {
+        let e = ulps(got, want);
+        if e > LN_ULP {
+            return Err(format!(
+                "ln({x:e}){variant} = {got:e}, std {want:e}: {e} ulp"
+            ));
+        }
     }
+    Ok(())
 }
 
 fn check_ln_1p(x: f64) -> Result<(), String> {
-    let (got, want) = (ln_1p(x), x.ln_1p());
-    let e = ulps(got, want);
-    if e <= LN_1P_ULP {
-        Ok(())
-    } else {
-        Err(format!("ln_1p({x:e}) = {got:e}, std {want:e}: {e} ulp"))
+    let want = x.ln_1p();
+    for (variant, got) in [("", ln_1p(x)), (" (fma)", ln_1p_with::<true>(x))] {
+        let e = ulps(got, want);
+        if e > LN_1P_ULP {
+            return Err(format!(
+                "ln_1p({x:e}){variant} = {got:e}, std {want:e}: {e} ulp"
+            ));
+        }
     }
+    Ok(())
 }
 
 #[test]
@@ -121,10 +132,12 @@ fn edge_values_match_std_within_the_bound() {
 /// std (the two-step scaling rounds once, from a < 1 ulp value).
 #[test]
 fn exp_subnormal_results_are_gradual() {
-    let mut x = -745.13;
+    let mut x: f64 = -745.13;
     while x < -708.4 {
-        let (got, want) = (exp(x), x.exp());
-        assert!(ulps(got, want) <= 1, "exp({x}) = {got:e}, std {want:e}");
+        let want = x.exp();
+        for got in [exp(x), exp_with::<true>(x)] {
+            assert!(ulps(got, want) <= 1, "exp({x}) = {got:e}, std {want:e}");
+        }
         x += 0.0137;
     }
 }
@@ -149,10 +162,13 @@ fn sweep_reports_the_largest_error() {
         let x_ln_1p = 10f64.powf(-20.0 + 40.0 * u) * if v < 0.5 { 1.0 } else { -0.0 }
             - if v < 0.5 { 0.0 } else { 1.0 - v };
         max_exp = max_exp.max(ulps(exp(x_exp), x_exp.exp()));
+        max_exp = max_exp.max(ulps(exp_with::<true>(x_exp), x_exp.exp()));
         max_ln = max_ln.max(ulps(ln(x_ln), x_ln.ln()));
+        max_ln = max_ln.max(ulps(ln_with::<true>(x_ln), x_ln.ln()));
         // x in (-1, 0] from the second branch, positive from the first.
         let x_ln_1p = if x_ln_1p <= -1.0 { -0.5 } else { x_ln_1p };
         max_ln_1p = max_ln_1p.max(ulps(ln_1p(x_ln_1p), x_ln_1p.ln_1p()));
+        max_ln_1p = max_ln_1p.max(ulps(ln_1p_with::<true>(x_ln_1p), x_ln_1p.ln_1p()));
         // The loss ranges: probabilities and e^-|x| in [0, 1].
         max_ln = max_ln.max(ulps(ln(u), u.ln()));
         max_ln_1p = max_ln_1p.max(ulps(ln_1p(u), u.ln_1p()));

@@ -27,6 +27,15 @@
 //! of the smallest subnormal. Special values follow IEEE / std: `ln(0) = -inf`,
 //! `ln(x < 0) = NaN`, `ln(inf) = inf`, `exp(-inf) = 0`, `exp(inf) = inf`,
 //! NaN in gives NaN out.
+//!
+//! Each function also comes as `*_with::<FMA>`: with `FMA = true` the
+//! polynomial steps are fused multiply-adds (`f64::mul_add`, one rounding
+//! instead of two, same bounds). That variant is meant to be inlined into
+//! code compiled with `#[target_feature(enable = "fma")]` (the AVX2 loss
+//! kernels, `core::losses::kernels`), where `mul_add` is one instruction;
+//! elsewhere `mul_add` is a libm call, correct but slow. The plain names
+//! are the `FMA = false` variant, which the baseline x86-64 target (SSE2,
+//! no FMA) vectorizes 2-wide.
 
 // The constants are written digit for digit as in fdlibm so they can be
 // checked against the source (they round to the intended doubles).
@@ -70,10 +79,39 @@ fn pow2(k: i64) -> f64 {
     f64::from_bits(((k + 1023) as u64) << 52)
 }
 
+/// a * b + c: fused (one rounding) when `FMA`, two roundings otherwise.
+/// Resolved at compile time; only the polynomial steps use it.
+#[inline(always)]
+fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
+/// [`exp_with`] without fused multiply-adds.
+#[inline(always)]
+pub fn exp(x: f64) -> f64 {
+    exp_with::<false>(x)
+}
+
+/// [`ln_with`] without fused multiply-adds.
+#[inline(always)]
+pub fn ln(x: f64) -> f64 {
+    ln_with::<false>(x)
+}
+
+/// [`ln_1p_with`] without fused multiply-adds.
+#[inline(always)]
+pub fn ln_1p(x: f64) -> f64 {
+    ln_1p_with::<false>(x)
+}
+
 /// e^x, within 1 ulp (fdlibm `e_exp.c`: x = k ln2 + r, |r| <= ln2 / 2,
 /// e^r from a degree-5 rational-in-r^2 form, then scaled by 2^k).
 #[inline(always)]
-pub fn exp(x: f64) -> f64 {
+pub fn exp_with<const FMA: bool>(x: f64) -> f64 {
     // Clamp so k stays in [-1075, 1024]; the true overflow/underflow cases
     // are selected at the end. NaN passes through `max`/`min` as the other
     // operand, so it is restored by the last select.
@@ -85,7 +123,11 @@ pub fn exp(x: f64) -> f64 {
     let lo = kd * LN2_LO;
     let r = hi - lo;
     let z = r * r;
-    let c = r - z * (P1 + z * (P2 + z * (P3 + z * (P4 + z * P5))));
+    let poly = madd::<FMA>(z, P5, P4);
+    let poly = madd::<FMA>(z, poly, P3);
+    let poly = madd::<FMA>(z, poly, P2);
+    let poly = madd::<FMA>(z, poly, P1);
+    let c = r - z * poly;
     let y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
     // Two scalings by 2^(k/2) each keep both factors normal for every k in
     // range, and let a subnormal result round once, gradually.
@@ -109,7 +151,7 @@ pub fn exp(x: f64) -> f64 {
 /// m in [sqrt(2)/2, sqrt(2)), ln m from s = (m - 1) / (m + 1) and a
 /// degree-14 polynomial in s).
 #[inline(always)]
-pub fn ln(x: f64) -> f64 {
+pub fn ln_with<const FMA: bool>(x: f64) -> f64 {
     // Subnormals: scale into the normal range first, correct k below.
     let subnormal = x < f64::MIN_POSITIVE;
     let xs = if subnormal {
@@ -127,8 +169,8 @@ pub fn ln(x: f64) -> f64 {
     let s = f / (2.0 + f);
     let z = s * s;
     let w = z * z;
-    let t1 = w * (LG2 + w * (LG4 + w * LG6));
-    let t2 = z * (LG1 + w * (LG3 + w * (LG5 + w * LG7)));
+    let t1 = w * madd::<FMA>(w, madd::<FMA>(w, LG6, LG4), LG2);
+    let t2 = z * madd::<FMA>(w, madd::<FMA>(w, madd::<FMA>(w, LG7, LG5), LG3), LG1);
     let r = t2 + t1;
     // k as a double without a conversion instruction: |k| < 2^20, so
     // 2^52 + 2^20 + k is exact and its low mantissa bits are k + 2^20.
@@ -148,16 +190,16 @@ pub fn ln(x: f64) -> f64 {
 /// corrected to first order by (x - (u - 1)) / u, as fdlibm `s_log1p.c`
 /// does; without it ln_1p of small x would lose all its digits).
 #[inline(always)]
-pub fn ln_1p(x: f64) -> f64 {
+pub fn ln_1p_with<const FMA: bool>(x: f64) -> f64 {
     let u = 1.0 + x;
     let correction = (x - (u - 1.0)) / u;
-    let result = ln(u) + correction;
+    let result = ln_with::<FMA>(u) + correction;
     // Tiny x (|x| < 2^-54): u == 1 and ln(u) == 0, the correction is x.
     // x = -1, infinities and NaN: the correction is NaN, ln(u) is right.
     if u.is_finite() && u != 0.0 {
         result
     } else {
-        ln(u)
+        ln_with::<FMA>(u)
     }
 }
 
