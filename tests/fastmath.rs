@@ -5,9 +5,7 @@
 //! values in the loss ranges); a fixed sweep also reports the largest error
 //! seen (`cargo test --test fastmath -- --nocapture`).
 
-use evald::core::fastmath::{
-    exp, exp_slice, exp_with, ln, ln_1p, ln_1p_with, ln_slice, ln_with, softplus_neg_abs,
-};
+use evald::core::fastmath::{exp, exp_slice, exp_with, ln, ln_1p, ln_1p_with, ln_slice, ln_with};
 use proptest::prelude::*;
 
 /// Distance in units in the last place between two finite doubles of the
@@ -192,15 +190,6 @@ fn slice_kernels_equal_the_scalar_functions() {
     for (x, o) in input.iter().zip(&out) {
         assert_eq!(o.to_bits(), exp(*x).to_bits(), "exp_slice at {x}");
     }
-}
-
-#[test]
-fn softplus_of_minus_abs_x_is_stable() {
-    assert_eq!(softplus_neg_abs(1000.0), (0.0, 0.0));
-    assert_eq!(softplus_neg_abs(-1000.0), (0.0, 0.0));
-    let (sp, e) = softplus_neg_abs(0.0);
-    assert_eq!(e, 1.0);
-    assert!(ulps(sp, std::f64::consts::LN_2) <= 1);
 }
 
 proptest! {

@@ -203,15 +203,6 @@ pub fn ln_1p_with<const FMA: bool>(x: f64) -> f64 {
     }
 }
 
-/// ln(1 + e^-|x|) and e^-|x| for any finite x: the stable softplus of
-/// -|x| (e^-|x| <= 1 never overflows), returned with the exponential so
-/// callers can build the sigmoid from it without a second `exp`.
-#[inline(always)]
-pub fn softplus_neg_abs(x: f64) -> (f64, f64) {
-    let e = exp(-x.abs());
-    (ln_1p(e), e)
-}
-
 /// `out[i] = ln(input[i])` for every i, a loop LLVM vectorizes.
 /// Only `min(input.len(), out.len())` elements are written.
 pub fn ln_slice(input: &[f64], out: &mut [f64]) {

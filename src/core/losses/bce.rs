@@ -3,12 +3,12 @@
 
 use ndarray::{ArrayD, ArrayViewD};
 
+use super::kernels::{self, BceLogits, BceProbabilities, Isa};
 use super::reduction::{fold_chunked, tail};
 use super::{
-    bce_prob, bce_prob_grad, broadcast_to, check_non_negative, check_probabilities, clamped_ln,
-    row_major, same_shape, LossError, LossOutput, Reduction,
+    broadcast_to, check_non_negative, check_probabilities, row_major, same_shape, LossError,
+    LossOutput, Reduction,
 };
-use crate::core::fastmath;
 
 /// Binary cross entropy with optional per-element `weights` and, on logits,
 /// a `pos_weight` for the positive term.
@@ -86,35 +86,32 @@ impl Bce {
             .as_ref()
             .map(|w| broadcast_to("pos_weight", w, shape))
             .transpose()?;
-        if self.from_logits {
-            fold_chunked(shape, reduction, |start, l, g| {
-                let (x, y) = (tail(&p, start), tail(&t, start));
-                let out = l.iter_mut().zip(g.iter_mut());
-                match &pw {
-                    None => {
-                        for ((l, g), (&x, &y)) in out.zip(x.iter().zip(y)) {
-                            (*l, *g) = bce_logit(x, y, 1.0);
-                        }
-                    }
-                    Some(pw) => {
-                        let xyw = x.iter().zip(y).zip(tail(pw, start));
-                        for ((l, g), ((&x, &y), &pw)) in out.zip(xyw) {
-                            (*l, *g) = bce_logit(x, y, pw);
-                        }
-                    }
-                }
-                if let Some(w) = &w {
-                    scale_chunk(tail(w, start), l, g);
-                }
-            })
-        } else {
-            fold_chunked(shape, reduction, |start, l, g| {
-                bce_prob_chunk(tail(&p, start), tail(&t, start), l, g);
-                if let Some(w) = &w {
-                    scale_chunk(tail(w, start), l, g);
-                }
-            })
-        }
+        let isa = Isa::current();
+        fold_chunked(shape, reduction, |start, loss, grad| {
+            let (x, y) = (tail(&p, start), tail(&t, start));
+            if self.from_logits {
+                let pos_weight = pw.as_deref().map(|pw| tail(pw, start));
+                let kernel = BceLogits {
+                    x,
+                    y,
+                    pos_weight,
+                    loss: &mut *loss,
+                    grad: &mut *grad,
+                };
+                kernels::run(isa, kernel);
+            } else {
+                let kernel = BceProbabilities {
+                    p: x,
+                    y,
+                    loss: &mut *loss,
+                    grad: &mut *grad,
+                };
+                kernels::run(isa, kernel);
+            }
+            if let Some(w) = &w {
+                scale_chunk(tail(w, start), loss, grad);
+            }
+        })
     }
 }
 
@@ -125,52 +122,6 @@ fn scale_chunk(w: &[f64], loss: &mut [f64], grad: &mut [f64]) {
         *l *= w;
         *g *= w;
     }
-}
-
-/// [`bce_prob`] over a chunk. When every target of the chunk is a hard
-/// label (the common case) the loop takes one logarithm of a selected
-/// argument and has no branch, so it vectorizes; the general loop gives
-/// the same values for hard labels (0 times a clamped log is exactly 0).
-fn bce_prob_chunk(p: &[f64], t: &[f64], loss: &mut [f64], grad: &mut [f64]) {
-    let n = loss.len().min(grad.len());
-    let hard = t
-        .iter()
-        .take(n)
-        .fold(true, |all, &y| all & ((y == 0.0) | (y == 1.0)));
-    let out = loss.iter_mut().zip(grad.iter_mut());
-    if hard {
-        for ((l, g), (&p, &y)) in out.zip(p.iter().zip(t)) {
-            let q = if y == 1.0 { p } else { 1.0 - p };
-            *l = -clamped_ln(q);
-            *g = bce_prob_grad(p, y);
-        }
-    } else {
-        for ((l, g), (&p, &y)) in out.zip(p.iter().zip(t)) {
-            (*l, *g) = bce_prob(p, y);
-        }
-    }
-}
-
-/// BCE on logit `x` with positive weight `pw`, in the overflow-free form
-/// PyTorch uses; the gradient reuses e^-|x| from the loss.
-// Inlined so the chunk loops that call it vectorize.
-#[inline(always)]
-pub(crate) fn bce_logit(x: f64, y: f64, pw: f64) -> (f64, f64) {
-    let (l, g, _) = bce_logit_with_sigmoid(x, y, pw);
-    (l, g)
-}
-
-/// [`bce_logit`] plus sigmoid(x), which it computes anyway (focal needs it).
-// Inlined so the chunk loops that call it vectorize.
-#[inline(always)]
-pub(crate) fn bce_logit_with_sigmoid(x: f64, y: f64, pw: f64) -> (f64, f64, f64) {
-    // fastmath (within 2 ulp of std) instead of libm calls: this inlines
-    // and has no branch, so the loops over it vectorize.
-    let (ln_1p_e, e) = fastmath::softplus_neg_abs(x);
-    let softplus_neg = ln_1p_e + (-x).max(0.0);
-    let s = if x >= 0.0 { 1.0 } else { e } / (1.0 + e);
-    let lw = 1.0 + (pw - 1.0) * y;
-    ((1.0 - y) * x + lw * softplus_neg, lw * s - pw * y, s)
 }
 
 #[cfg(test)]
@@ -195,7 +146,13 @@ mod tests {
     #[test]
     fn gradient_uses_the_shared_sigmoid() {
         for x in [-3.0, 0.0, 2.5] {
-            assert!((bce_logit(x, 0.0, 1.0).1 - crate::core::losses::sigmoid(x)).abs() < 1e-15);
+            for (_, g, s) in [
+                kernels::bce_logit_from_exp::<false>(x, (-x.abs()).exp(), 0.0, 1.0),
+                kernels::bce_logit_from_exp::<true>(x, (-x.abs()).exp(), 0.0, 1.0),
+            ] {
+                let sigmoid = crate::core::losses::sigmoid(x);
+                assert!((g - sigmoid).abs() < 1e-15 && (s - sigmoid).abs() < 1e-15);
+            }
         }
     }
 

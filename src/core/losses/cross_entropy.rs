@@ -7,7 +7,8 @@
 
 use ndarray::ArrayViewD;
 
-use super::reduction::finish;
+use super::kernels::{self, Isa, SoftmaxRows};
+use super::reduction::{all_finite, finish, finish_scaled, CHUNK};
 use super::{
     check_probabilities, non_empty, position, row_major, shaped, LossError, LossOutput, Reduction,
     LOG_FLOOR,
@@ -131,10 +132,75 @@ impl CrossEntropy {
                 ),
             });
         }
-        let (items, gradient) = self.sum_and_gradient(&x, &t, kind, &weights, &layout);
-        let items = shaped("targets", &layout.item_shape, items)?;
-        let gradient = shaped("predictions", predictions.shape(), gradient)?;
-        finish(items, gradient, reduction, denominator)
+        if kind == Targets::Indices && layout.s == 1 && !self.from_probabilities {
+            // The common N x C case, in blocks of contiguous rows; its
+            // gradient comes out already scaled for the reduction.
+            let scale = match reduction {
+                Reduction::Mean => 1.0 / denominator,
+                Reduction::Sum | Reduction::None => 1.0,
+            };
+            let isa = Isa::current();
+            let (items, gradient, finite) = self.index_rows(&x, &t, &weights, scale, isa);
+            let items = shaped("targets", &layout.item_shape, items)?;
+            let gradient = shaped("predictions", predictions.shape(), gradient)?;
+            finish_scaled(items, gradient, reduction, denominator, finite)
+        } else {
+            let (items, gradient) = self.sum_and_gradient(&x, &t, kind, &weights, &layout);
+            let items = shaped("targets", &layout.item_shape, items)?;
+            let gradient = shaped("predictions", predictions.shape(), gradient)?;
+            finish(items, gradient, reduction, denominator)
+        }
+    }
+
+    /// Class-index targets over contiguous rows of C logits (N x C, or one
+    /// row of C): the per-position losses, the gradient of their sum times
+    /// `scale`, and whether all of both are finite.
+    ///
+    /// Rows go in blocks of about [`CHUNK`] values through the
+    /// [`SoftmaxRows`] kernel, into a block buffer that stays in cache and
+    /// is then appended to the gradient (written once, and checked for
+    /// finiteness while in cache).
+    fn index_rows(
+        &self,
+        x: &[f64],
+        t: &[f64],
+        weights: &[f64],
+        scale: f64,
+        isa: Isa,
+    ) -> (Vec<f64>, Vec<f64>, bool) {
+        let c = weights.len();
+        let e = self.label_smoothing;
+        let smoothing: Vec<f64> = weights.iter().map(|w| e * w / c as f64).collect();
+        let rows = (CHUNK / c).max(1);
+        let mut items = vec![0.0; t.len()];
+        let mut gradient = Vec::with_capacity(x.len());
+        let mut block = vec![0.0; rows * c];
+        let (mut maxima, mut sums) = (vec![0.0; rows], vec![0.0; rows]);
+        let mut finite = true;
+        let blocks = x
+            .chunks(rows * c)
+            .zip(t.chunks(rows).zip(items.chunks_mut(rows)));
+        for (xb, (tb, ib)) in blocks {
+            let grad = &mut block[..xb.len()];
+            let kernel = SoftmaxRows {
+                x: xb,
+                targets: tb,
+                weights,
+                smoothing: &smoothing,
+                smoothing_total: smoothing.iter().sum(),
+                target_share: 1.0 - e,
+                ignore_index: self.ignore_index as f64,
+                scale,
+                maxima: &mut maxima,
+                sums: &mut sums,
+                items: &mut *ib,
+                grad: &mut *grad,
+            };
+            kernels::run(isa, kernel);
+            finite &= all_finite(grad) & all_finite(ib);
+            gradient.extend_from_slice(grad);
+        }
+        (items, gradient, finite)
     }
 
     /// One weight per class: the given ones, or ones.

@@ -3,11 +3,9 @@
 
 use ndarray::ArrayViewD;
 
-use super::bce::bce_logit_with_sigmoid;
+use super::kernels::{self, FocalLogits, FocalProbabilities, Isa};
 use super::reduction::{fold_chunked, tail};
-use super::{
-    bce_prob, check_probabilities, row_major, same_shape, LossError, LossOutput, Reduction,
-};
+use super::{check_probabilities, row_major, same_shape, LossError, LossOutput, Reduction};
 
 /// torchvision's default `alpha`.
 pub const DEFAULT_ALPHA: f64 = 0.25;
@@ -75,90 +73,65 @@ impl Focal {
             check_probabilities("predictions", &p, shape)?;
         }
         // The exponent is fixed per call: pick the power once, outside the
-        // loop, so the common integer gammas are plain multiplications and
-        // the loop body stays branch-free.
+        // loop, so the common integer gammas are plain multiplications (no
+        // division for the derivative either) and the loop body stays
+        // branch-free. Each closure gives (q^gamma, gamma q^(gamma - 1)).
         let g = self.gamma;
         match g {
-            0.0 => self.fold(&p, &t, shape, reduction, |_| 1.0),
-            1.0 => self.fold(&p, &t, shape, reduction, |q| q),
-            2.0 => self.fold(&p, &t, shape, reduction, |q| q * q),
-            3.0 => self.fold(&p, &t, shape, reduction, |q| q * q * q),
-            _ if g.fract() == 0.0 && g <= 64.0 => {
-                self.fold(&p, &t, shape, reduction, |q| q.powi(g as i32))
-            }
-            _ => self.fold(&p, &t, shape, reduction, |q| q.powf(g)),
+            0.0 => self.fold(&p, &t, shape, reduction, |_| (1.0, 0.0)),
+            1.0 => self.fold(&p, &t, shape, reduction, |q| (q, 1.0)),
+            2.0 => self.fold(&p, &t, shape, reduction, |q| (q * q, 2.0 * q)),
+            3.0 => self.fold(&p, &t, shape, reduction, |q| (q * q * q, 3.0 * q * q)),
+            _ if g.fract() == 0.0 && g <= 64.0 => self.fold(&p, &t, shape, reduction, |q| {
+                let below = q.powi(g as i32 - 1);
+                (below * q, g * below)
+            }),
+            // q = 0 (where the quotient is not finite) is selected away in
+            // `focal_modulate`.
+            _ => self.fold(&p, &t, shape, reduction, |q| {
+                let power = q.powf(g);
+                (power, g * power / q)
+            }),
         }
     }
 
-    /// The loss over chunks, with `pow(q)` = q^gamma.
+    /// The loss over chunks, with `power(q)` = (q^gamma, gamma q^(gamma - 1)).
     fn fold(
         &self,
         p: &[f64],
         t: &[f64],
         shape: &[usize],
         reduction: Reduction,
-        pow: impl Fn(f64) -> f64 + Copy,
+        power: impl Fn(f64) -> (f64, f64) + Copy,
     ) -> Result<LossOutput, LossError> {
-        fold_chunked(shape, reduction, |start, l, g| {
-            let out = l.iter_mut().zip(g.iter_mut());
-            let inputs = tail(p, start).iter().zip(tail(t, start));
+        let isa = Isa::current();
+        let (alpha, gamma) = (self.alpha, self.gamma);
+        fold_chunked(shape, reduction, |start, loss, grad| {
+            let (x, y) = (tail(p, start), tail(t, start));
             if self.from_logits {
-                for ((l, g), (&x, &y)) in out.zip(inputs) {
-                    let (ce, dce, s) = bce_logit_with_sigmoid(x, y, 1.0);
-                    (*l, *g) = self.modulate((ce, dce), s, s * (1.0 - s), y, pow);
-                }
+                let kernel = FocalLogits {
+                    x,
+                    y,
+                    alpha,
+                    gamma,
+                    power,
+                    loss,
+                    grad,
+                };
+                kernels::run(isa, kernel);
             } else {
-                for ((l, g), (&p, &y)) in out.zip(inputs) {
-                    (*l, *g) = self.modulate(bce_prob(p, y), p, 1.0, y, pow);
-                }
+                let kernel = FocalProbabilities {
+                    p: x,
+                    y,
+                    alpha,
+                    gamma,
+                    power,
+                    loss,
+                    grad,
+                };
+                kernels::run(isa, kernel);
             }
         })
-    }
-
-    /// Applies the focal factor to the BCE `(ce, ce')` of probability `p`,
-    /// whose derivative with respect to the prediction is `dp`.
-    // Inlined so the chunk loops that call it vectorize.
-    #[inline(always)]
-    fn modulate(
-        &self,
-        (ce, dce): (f64, f64),
-        p: f64,
-        dp: f64,
-        y: f64,
-        pow: impl Fn(f64) -> f64,
-    ) -> (f64, f64) {
-        let p_t = p * y + (1.0 - p) * (1.0 - y);
-        // p_t <= 1 in exact arithmetic; rounding must not make q negative,
-        // where a fractional power is NaN.
-        let q = (1.0 - p_t).max(0.0);
-        let (factor, dfactor_dq) = focal_factor(q, self.gamma, pow);
-        let a_t = match self.alpha {
-            Some(a) => a * y + (1.0 - a) * (1.0 - y),
-            None => 1.0,
-        };
-        let dq = -(2.0 * y - 1.0) * dp;
-        (
-            a_t * ce * factor,
-            a_t * (dce * factor + ce * dfactor_dq * dq),
-        )
-    }
-}
-
-/// (q^gamma, gamma q^(gamma - 1)) with `pow(q)` = q^gamma; the derivative
-/// reuses q^gamma / q. q = 0 gives (0, 0) for gamma > 0: the limit of the
-/// whole gradient term there, where gamma < 1 would otherwise give
-/// 0 * infinity. Written with selects (both sides are computed) so that a
-/// loop over it has no branch.
-// Inlined so the chunk loops that call it vectorize.
-#[inline(always)]
-fn focal_factor(q: f64, gamma: f64, pow: impl Fn(f64) -> f64) -> (f64, f64) {
-    let power = pow(q);
-    let derivative = gamma * power / q;
-    if q == 0.0 {
-        // gamma = 0 keeps its factor 1; any gamma > 0 gives 0^gamma = 0.
-        (if gamma == 0.0 { 1.0 } else { 0.0 }, 0.0)
-    } else {
-        (power, derivative)
     }
 }
 
