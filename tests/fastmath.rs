@@ -5,7 +5,9 @@
 //! values in the loss ranges); a fixed sweep also reports the largest error
 //! seen (`cargo test --test fastmath -- --nocapture`).
 
-use evald::core::fastmath::{exp, exp_slice, exp_with, ln, ln_1p, ln_1p_with, ln_slice, ln_with};
+use evald::core::fastmath::{
+    exp, exp_slice, exp_with, ln, ln_1_to_2_with, ln_1p, ln_1p_with, ln_slice, ln_with,
+};
 use proptest::prelude::*;
 
 /// Distance in units in the last place between two finite doubles of the
@@ -176,6 +178,33 @@ fn sweep_reports_the_largest_error() {
     assert!(max_exp <= EXP_ULP, "exp: {max_exp} ulp");
     assert!(max_ln <= LN_ULP, "ln: {max_ln} ulp");
     assert!(max_ln_1p <= LN_1P_ULP, "ln_1p: {max_ln_1p} ulp");
+}
+
+/// The [1, 2] logarithm is the general one, bit for bit, over its range:
+/// the ends, both sides of the reduction threshold, and a dense sweep.
+#[test]
+fn ln_on_1_to_2_equals_ln_bit_for_bit() {
+    let threshold = f64::from_bits(0x3ff6_a09e_0000_0000);
+    let mut points = vec![
+        1.0,
+        2.0,
+        1.0 + f64::EPSILON,
+        2.0 - f64::EPSILON,
+        threshold,
+        f64::from_bits(threshold.to_bits() - 1),
+        f64::from_bits(threshold.to_bits() + 1),
+        std::f64::consts::SQRT_2,
+    ];
+    points.extend((0..=1_000_000).map(|i| 1.0 + i as f64 / 1_000_000.0));
+    for u in points {
+        for (got, want) in [
+            (ln_1_to_2_with::<false>(u), ln_with::<false>(u)),
+            (ln_1_to_2_with::<true>(u), ln_with::<true>(u)),
+        ] {
+            assert_eq!(got.to_bits(), want.to_bits(), "ln({u:e})");
+        }
+    }
+    assert!(ln_1_to_2_with::<false>(f64::NAN).is_nan());
 }
 
 #[test]

@@ -164,18 +164,10 @@ pub fn ln_with<const FMA: bool>(x: f64) -> f64 {
     let ix = (xs.to_bits() as i64).wrapping_add(0x3ff0_0000_0000_0000 - 0x3fe6_a09e_0000_0000);
     let k = (ix >> 52) - 0x3ff - k_bias;
     let m = f64::from_bits(((ix & 0x000f_ffff_ffff_ffff) + 0x3fe6_a09e_0000_0000) as u64);
-    let f = m - 1.0;
-    let hfsq = 0.5 * f * f;
-    let s = f / (2.0 + f);
-    let z = s * s;
-    let w = z * z;
-    let t1 = w * madd::<FMA>(w, madd::<FMA>(w, LG6, LG4), LG2);
-    let t2 = z * madd::<FMA>(w, madd::<FMA>(w, madd::<FMA>(w, LG7, LG5), LG3), LG1);
-    let r = t2 + t1;
     // k as a double without a conversion instruction: |k| < 2^20, so
     // 2^52 + 2^20 + k is exact and its low mantissa bits are k + 2^20.
     let dk = f64::from_bits((0x4330_0000_0010_0000_i64 + k) as u64) - 4_503_599_628_419_072.0;
-    let result = s * (hfsq + r) + dk * LN2_LO - hfsq + f + dk * LN2_HI;
+    let result = ln_reduced::<FMA>(m - 1.0, dk);
     let result = if x == f64::INFINITY { x } else { result };
     let result = if x == 0.0 { f64::NEG_INFINITY } else { result };
     // Negative and NaN inputs.
@@ -184,6 +176,38 @@ pub fn ln_with<const FMA: bool>(x: f64) -> f64 {
     } else {
         f64::NAN
     }
+}
+
+/// [`ln_with`] for u in [1, 2], bit for bit: there the exponent k is 0 or
+/// 1, so the reduction is a compare and a select instead of bit
+/// manipulation, and none of the special cases can occur. For
+/// ln(1 + e^-|x|) in the logit losses, where the general reduction was a
+/// good part of the loop. Outside [1, 2] the result is wrong (NaN stays NaN).
+#[inline(always)]
+pub fn ln_1_to_2_with<const FMA: bool>(u: f64) -> f64 {
+    // Where ln_with's reduction moves to k = 1: mantissas from 0x6a09e
+    // (just above sqrt(2)), so that m = 2^-k u is in [sqrt(2)/2, sqrt(2)).
+    const K1_FROM: f64 = f64::from_bits(0x3ff6_a09e_0000_0000);
+    let (m, dk) = if u >= K1_FROM {
+        (0.5 * u, 1.0)
+    } else {
+        (u, 0.0)
+    };
+    ln_reduced::<FMA>(m - 1.0, dk)
+}
+
+/// fdlibm's ln(2^k m) from f = m - 1 (m in [sqrt(2)/2, sqrt(2))) and k as
+/// a double.
+#[inline(always)]
+fn ln_reduced<const FMA: bool>(f: f64, dk: f64) -> f64 {
+    let hfsq = 0.5 * f * f;
+    let s = f / (2.0 + f);
+    let z = s * s;
+    let w = z * z;
+    let t1 = w * madd::<FMA>(w, madd::<FMA>(w, LG6, LG4), LG2);
+    let t2 = z * madd::<FMA>(w, madd::<FMA>(w, madd::<FMA>(w, LG7, LG5), LG3), LG1);
+    let r = t2 + t1;
+    s * (hfsq + r) + dk * LN2_LO - hfsq + f + dk * LN2_HI
 }
 
 /// ln(1 + x), within 2 ulp for x > -1 (the rounding of u = 1 + x is
