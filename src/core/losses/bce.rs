@@ -6,8 +6,8 @@ use ndarray::{ArrayD, ArrayViewD};
 use super::kernels::{self, BceLogits, BceProbabilities, Isa};
 use super::reduction::{fold_chunked, tail};
 use super::{
-    broadcast_to, check_non_negative, check_probabilities, row_major, same_shape, LossError,
-    LossOutput, Reduction,
+    broadcast_to, check_non_negative, check_probabilities, probabilities_in, row_major, same_shape,
+    LossError, LossOutput, Reduction,
 };
 
 /// Binary cross entropy with optional per-element `weights` and, on logits,
@@ -72,23 +72,38 @@ impl Bce {
         let shape = predictions.shape();
         let p = row_major(&predictions);
         let t = row_major(&targets);
-        check_probabilities("targets", &t, shape)?;
-        if !self.from_logits {
-            check_probabilities("predictions", &p, shape)?;
-        }
+        // The range checks run per chunk inside the fold (one read of the
+        // inputs instead of two); on a failing chunk, or before reporting a
+        // weights error, `check_inputs` scans everything in the documented
+        // order, so the error is the same as checking first.
+        let check_inputs = || -> Result<(), LossError> {
+            check_probabilities("targets", &t, shape)?;
+            if !self.from_logits {
+                check_probabilities("predictions", &p, shape)?;
+            }
+            Ok(())
+        };
         let w = self
             .weights
             .as_ref()
             .map(|w| broadcast_to("weights", w, shape))
-            .transpose()?;
+            .transpose();
         let pw = self
             .pos_weight
             .as_ref()
             .map(|w| broadcast_to("pos_weight", w, shape))
-            .transpose()?;
+            .transpose();
+        if w.is_err() || pw.is_err() {
+            check_inputs()?;
+        }
+        let (w, pw) = (w?, pw?);
         let isa = Isa::current();
         fold_chunked(shape, reduction, |start, loss, grad| {
             let (x, y) = (tail(&p, start), tail(&t, start));
+            let len = loss.len();
+            if !(probabilities_in(y, len) && (self.from_logits || probabilities_in(x, len))) {
+                check_inputs()?;
+            }
             if self.from_logits {
                 let pos_weight = pw.as_deref().map(|pw| tail(pw, start));
                 let kernel = BceLogits {
@@ -111,6 +126,7 @@ impl Bce {
             if let Some(w) = &w {
                 scale_chunk(tail(w, start), loss, grad);
             }
+            Ok(())
         })
     }
 }
@@ -173,6 +189,33 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.field(), "predictions");
         assert!(err.to_string().contains("[1]"), "{err}");
+    }
+
+    /// The range checks run per chunk, but the first error is still the
+    /// one of checking targets, then predictions, then weights, up front.
+    #[test]
+    fn errors_keep_their_order_across_chunks() {
+        let n = 5000;
+        let mut p = vec![0.5; n];
+        let mut y = vec![1.0; n];
+        p[10] = 1.5; // first chunk
+        y[4000] = 2.0; // a later chunk
+        let (p, y) = (arr1(&p).into_dyn(), arr1(&y).into_dyn());
+        let bce = Bce::new(false, None, None).unwrap();
+        let err = bce.compute(p.view(), y.view(), Reduction::Sum).unwrap_err();
+        assert_eq!(err.field(), "targets");
+        assert!(err.to_string().contains("[4000]"), "{err}");
+
+        let unbroadcastable = Some(arr1(&[1.0, 2.0, 3.0]).into_dyn());
+        let bce = Bce::new(false, unbroadcastable, None).unwrap();
+        let err = bce.compute(p.view(), y.view(), Reduction::Sum).unwrap_err();
+        assert_eq!(err.field(), "targets");
+
+        let focal = crate::core::losses::Focal::new(0.25, 2.0, false).unwrap();
+        let err = focal
+            .compute(p.view(), y.view(), Reduction::Sum)
+            .unwrap_err();
+        assert_eq!(err.field(), "targets");
     }
 
     #[test]

@@ -24,8 +24,9 @@
 use std::cell::Cell;
 use std::sync::OnceLock;
 
-use crate::core::fastmath::{exp_with, ln_with};
+use crate::core::fastmath::{exp_with, ln_1_to_2_with, ln_with};
 
+use super::reduction::{all_finite, lane_sum};
 use super::{BCE_GRAD_EPS, LOG_FLOOR};
 
 /// An instruction set the loss kernels are compiled for.
@@ -97,15 +98,17 @@ pub fn with_isa<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
 
 /// A loop over a chunk, written once and compiled per [`Isa`].
 pub(crate) trait Kernel {
+    /// What the loop returns besides what it writes (often nothing).
+    type Output;
     /// The loop; `FMA` selects fused multiply-adds in the fastmath
     /// polynomials. Implementations must be `#[inline(always)]` so that the
     /// AVX2 trampoline compiles them with its features.
-    fn run<const FMA: bool>(self);
+    fn run<const FMA: bool>(self) -> Self::Output;
 }
 
 /// Runs `kernel` on `isa`.
 #[inline]
-pub(crate) fn run<K: Kernel>(isa: Isa, kernel: K) {
+pub(crate) fn run<K: Kernel>(isa: Isa, kernel: K) -> K::Output {
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2Fma if Isa::detected() == Isa::Avx2Fma => {
@@ -122,8 +125,8 @@ pub(crate) fn run<K: Kernel>(isa: Isa, kernel: K) {
 /// compiled 4-wide with fused multiply-adds.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn avx2_fma<K: Kernel>(kernel: K) {
-    kernel.run::<true>();
+unsafe fn avx2_fma<K: Kernel>(kernel: K) -> K::Output {
+    kernel.run::<true>()
 }
 
 /// ln(x) clamped below at [`LOG_FLOOR`], as PyTorch's BCE (ln(0) = -inf
@@ -162,6 +165,8 @@ pub(crate) struct BceProbabilities<'a> {
 }
 
 impl Kernel for BceProbabilities<'_> {
+    type Output = ();
+
     #[inline(always)]
     fn run<const FMA: bool>(self) {
         let n = self.loss.len().min(self.grad.len());
@@ -202,7 +207,7 @@ pub(crate) fn bce_logit_from_exp<const FMA: bool>(
     // (e - (u - 1)) / u of ln(u) (see fastmath::ln_1p).
     let u = 1.0 + e;
     let r = 1.0 / u;
-    let ln_1p_e = ln_with::<FMA>(u) + (e - (u - 1.0)) * r;
+    let ln_1p_e = ln_1_to_2_with::<FMA>(u) + (e - (u - 1.0)) * r;
     let softplus_neg = ln_1p_e + (-x).max(0.0);
     let s = if x >= 0.0 { r } else { e * r };
     let lw = 1.0 + (pw - 1.0) * y;
@@ -235,6 +240,8 @@ fn exp_neg_abs<const FMA: bool>(x: &[f64], out: &mut [f64]) {
 }
 
 impl Kernel for BceLogits<'_> {
+    type Output = ();
+
     #[inline(always)]
     fn run<const FMA: bool>(self) {
         exp_neg_abs::<FMA>(self.x, self.loss);
@@ -304,6 +311,8 @@ pub(crate) struct FocalLogits<'a, P> {
 }
 
 impl<P: Fn(f64) -> (f64, f64) + Copy> Kernel for FocalLogits<'_, P> {
+    type Output = ();
+
     #[inline(always)]
     fn run<const FMA: bool>(self) {
         exp_neg_abs::<FMA>(self.x, self.loss);
@@ -335,6 +344,8 @@ pub(crate) struct FocalProbabilities<'a, P> {
 }
 
 impl<P: Fn(f64) -> (f64, f64) + Copy> Kernel for FocalProbabilities<'_, P> {
+    type Output = ();
+
     #[inline(always)]
     fn run<const FMA: bool>(self) {
         let out = self.loss.iter_mut().zip(self.grad.iter_mut());
@@ -379,6 +390,8 @@ pub(crate) struct SoftmaxRows<'a> {
 }
 
 impl Kernel for SoftmaxRows<'_> {
+    type Output = ();
+
     #[inline(always)]
     fn run<const FMA: bool>(self) {
         let c = self.weights.len();
@@ -396,11 +409,13 @@ impl Kernel for SoftmaxRows<'_> {
         for g in self.grad.iter_mut() {
             *g = exp_with::<FMA>(*g);
         }
-        // The logarithms of the sums go into `items`, overwritten below.
-        let sums = self.sums.iter_mut().zip(self.items.iter_mut());
-        for ((sum, log_sum), gr) in sums.zip(self.grad.chunks_exact(c)) {
+        for (sum, gr) in self.sums.iter_mut().zip(self.grad.chunks_exact(c)) {
             *sum = gr.iter().sum();
-            *log_sum = ln_with::<FMA>(*sum);
+        }
+        // The logarithms of the sums go into `items`, overwritten below; a
+        // loop of its own so that it vectorizes across rows.
+        for (log_sum, &sum) in self.items.iter_mut().zip(self.sums.iter()) {
+            *log_sum = ln_with::<FMA>(sum);
         }
         let per_row = self.maxima.iter().zip(self.sums.iter());
         let rows = self.x.chunks_exact(c).zip(self.grad.chunks_exact_mut(c));
@@ -416,10 +431,14 @@ impl Kernel for SoftmaxRows<'_> {
             let target = y as usize;
             let hit = self.target_share * self.weights.get(target).copied().unwrap_or(0.0);
             let total_over_sum = (self.smoothing_total + hit) / sum;
-            let mut loss = 0.0;
-            for ((g, &v), &b) in gr.iter_mut().zip(xr).zip(self.smoothing) {
-                loss -= b * ((v - max) - log_sum);
+            // Gradient and loss in separate loops: the gradient's has no
+            // serial sum, so it vectorizes.
+            for (g, &b) in gr.iter_mut().zip(self.smoothing) {
                 *g = (total_over_sum * *g - b) * self.scale;
+            }
+            let mut loss = 0.0;
+            for (&v, &b) in xr.iter().zip(self.smoothing) {
+                loss -= b * ((v - max) - log_sum);
             }
             if let (Some(g), Some(&v)) = (gr.get_mut(target), xr.get(target)) {
                 loss -= hit * ((v - max) - log_sum);
@@ -427,6 +446,25 @@ impl Kernel for SoftmaxRows<'_> {
             }
             *item = loss;
         }
+    }
+}
+
+/// The reduction's view of a computed chunk: the sum of its losses
+/// ([`lane_sum`]) and whether every loss and gradient value is finite, in
+/// one kernel so that it runs 4-wide too.
+pub(crate) struct ChunkSummary<'a> {
+    pub loss: &'a [f64],
+    pub grad: &'a [f64],
+}
+
+impl Kernel for ChunkSummary<'_> {
+    /// (sum of the losses, all finite).
+    type Output = (f64, bool);
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) -> (f64, bool) {
+        let finite = all_finite(self.loss) & all_finite(self.grad);
+        (lane_sum(self.loss), finite)
     }
 }
 

@@ -271,6 +271,17 @@ pub(crate) fn check_probabilities(
     }
 }
 
+/// Whether the first `len` of `values` (a chunk) are all in [0, 1]: the
+/// losses' range check fused into their chunk loops. An and-fold without
+/// early exit, so it vectorizes.
+#[inline]
+pub(crate) fn probabilities_in(values: &[f64], len: usize) -> bool {
+    let chunk = values.get(..len).unwrap_or(values);
+    chunk
+        .iter()
+        .fold(true, |all, v| all & (0.0..=1.0).contains(v))
+}
+
 /// Fails at the first negative element of `a` (weights must be >= 0).
 pub(crate) fn check_non_negative(field: &'static str, a: &ArrayD<f64>) -> Result<(), LossError> {
     match a.iter().position(|v| *v < 0.0 || !v.is_finite()) {

@@ -3,6 +3,7 @@
 
 use ndarray::ArrayD;
 
+use super::kernels::{self, ChunkSummary, Isa};
 use super::{check_finite, shaped, LossError, LossOutput, LossValue};
 
 /// PyTorch's `reduction` argument.
@@ -93,23 +94,30 @@ pub(crate) const CHUNK: usize = 1024;
 ///
 /// `kernel(start, loss, gradient)` fills `loss[i]` and `gradient[i]` with the
 /// loss and derivative of element `start + i`, for a chunk of at most
-/// [`CHUNK`] elements; `mean` then scales the chunk's gradient. The gradient
-/// is bit for bit the one `fold_elementwise` gives for the same per-element
-/// values; the loss sum is [`lane_sum`]'s order, so it may differ from the
-/// serial sum by rounding (relative 1e-16 times a small factor).
+/// [`CHUNK`] elements, or fails (validation fused into the chunk loop). The
+/// gradient is bit for bit the one `fold_elementwise` gives for the same
+/// per-element values; the loss sum is [`lane_sum`]'s order, so it may
+/// differ from the serial sum by rounding (relative 1e-16 times a small
+/// factor).
 pub(crate) fn fold_chunked(
     shape: &[usize],
     reduction: Reduction,
-    mut kernel: impl FnMut(usize, &mut [f64], &mut [f64]),
+    mut kernel: impl FnMut(usize, &mut [f64], &mut [f64]) -> Result<(), LossError>,
 ) -> Result<LossOutput, LossError> {
     let n: usize = shape.iter().product();
+    let isa = Isa::current();
     let keep_items = reduction == Reduction::None;
-    let scale = 1.0 / n as f64;
+    let scale = match reduction {
+        Reduction::Mean => 1.0 / n as f64,
+        Reduction::Sum | Reduction::None => 1.0,
+    };
     // The kernel writes into two chunk buffers that stay in L1, appended to
-    // the outputs afterwards: the outputs are written once (a zero-filled
-    // vector is written twice, the zeros first), and the finiteness check
-    // reads the chunk while it is still in cache instead of re-reading the
-    // whole gradient from memory at the end.
+    // the outputs afterwards (the gradient scaled for the reduction while it
+    // is copied): the outputs are written once, where a zero-filled vector
+    // is written twice, the zeros first; and the sum and finiteness check
+    // read the chunk while it is in cache instead of re-reading the whole
+    // gradient from memory at the end. Scaling by 1 / n <= 1 cannot make a
+    // finite value infinite, so checking the unscaled chunk is enough.
     let mut gradient = Vec::with_capacity(n);
     let mut items = Vec::with_capacity(if keep_items { n } else { 0 });
     let (mut loss_chunk, mut grad_chunk) = ([0.0; CHUNK], [0.0; CHUNK]);
@@ -119,19 +127,19 @@ pub(crate) fn fold_chunked(
     while start < n {
         let len = CHUNK.min(n - start);
         let (l, g) = (&mut loss_chunk[..len], &mut grad_chunk[..len]);
-        kernel(start, l, g);
-        if reduction == Reduction::Mean {
-            for v in g.iter_mut() {
-                *v *= scale;
-            }
-        }
-        finite &= all_finite(l) & all_finite(g);
+        kernel(start, l, g)?;
+        let (sum, chunk_finite) = kernels::run(isa, ChunkSummary { loss: l, grad: g });
+        finite &= chunk_finite;
         if keep_items {
             items.extend_from_slice(l);
         } else {
-            total += lane_sum(l);
+            total += sum;
         }
-        gradient.extend_from_slice(g);
+        if reduction == Reduction::Mean {
+            gradient.extend(g.iter().map(|v| v * scale));
+        } else {
+            gradient.extend_from_slice(g);
+        }
         start += len;
     }
     let loss = match reduction {
@@ -153,7 +161,7 @@ pub(crate) fn fold_chunked(
 
 /// Whether every value is finite; an and-fold that vectorizes (no early
 /// exit), for chunks already in cache.
-#[inline]
+#[inline(always)]
 pub(crate) fn all_finite(values: &[f64]) -> bool {
     values.iter().fold(true, |all, v| all & v.is_finite())
 }
@@ -163,7 +171,7 @@ pub(crate) fn all_finite(values: &[f64]) -> bool {
 /// element, each waiting for the previous one's latency), which cost more
 /// than the transcendental kernels themselves; independent lanes vectorize
 /// and overlap. Only the order of the additions differs from the serial sum.
-#[inline]
+#[inline(always)]
 pub(crate) fn lane_sum(values: &[f64]) -> f64 {
     let mut lanes = [0.0; LANES];
     let mut blocks = values.chunks_exact(LANES);
@@ -267,6 +275,7 @@ mod tests {
                 for (i, (l, g)) in l.iter_mut().zip(g.iter_mut()).enumerate() {
                     (*l, *g) = pair(start + i);
                 }
+                Ok(())
             })
             .unwrap();
             // Gradient and per-item losses bit for bit; the reduced loss up
