@@ -6,6 +6,10 @@
 //! - `losses_1m_cpu/<loss>`: the same, timed in on-CPU time of the bench
 //!   thread (`/proc/thread-self/schedstat`) instead of wall time, so that
 //!   other processes on a shared machine do not inflate it.
+//! - `losses_1m_portable_cpu/<loss>`: the losses with multiversioned kernels
+//!   (bce, focal, cross entropy) pinned to the portable kernels
+//!   (`kernels::with_isa`), in on-CPU time: what a CPU without AVX2 and FMA
+//!   runs.
 //! - `losses_http_100k/<loss>`: one `POST /loss/{name}` with 100,000
 //!   predictions and targets against the real server on 127.0.0.1 (JSON
 //!   parsing, compute, serialization of the 100,000-element gradient and
@@ -18,6 +22,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use evald::core::losses::kernels::{with_isa, Isa};
 use evald::core::losses::{Bce, CrossEntropy, Dice, Focal, Huber, Iou, Loss, Reduction, SmoothL1};
 use ndarray::{ArrayD, IxDyn};
 
@@ -157,6 +162,38 @@ fn core_benches(c: &mut Criterion) {
                     (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
                     _ => wall.elapsed(),
                 }
+            })
+        });
+    }
+    group.finish();
+
+    // The portable kernels, as a CPU without AVX2 and FMA runs them.
+    let mut group = c.benchmark_group("losses_1m_portable_cpu");
+    group.throughput(Throughput::Elements(N as u64));
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(4));
+    let multiversioned = elementwise.iter().filter(|(name, ..)| {
+        ["bce", "focal", "cross"]
+            .iter()
+            .any(|p| name.starts_with(p))
+    });
+    for (name, loss, x, y) in multiversioned {
+        group.bench_function(*name, |b| {
+            b.iter_custom(|iters| {
+                with_isa(Isa::Portable, || {
+                    let wall = Instant::now();
+                    let start = thread_cpu_ns();
+                    for _ in 0..iters {
+                        black_box(
+                            loss.compute(black_box(x.view()), black_box(y.view()), Reduction::Mean)
+                                .expect("defined"),
+                        );
+                    }
+                    match (start, thread_cpu_ns()) {
+                        (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
+                        _ => wall.elapsed(),
+                    }
+                })
             })
         });
     }

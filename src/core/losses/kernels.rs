@@ -123,6 +123,12 @@ pub(crate) fn run<K: Kernel>(isa: Isa, kernel: K) -> K::Output {
 
 /// The AVX2 + FMA trampoline: the kernel's loop is inlined here and so
 /// compiled 4-wide with fused multiply-adds.
+///
+/// # Safety
+///
+/// The CPU must support AVX2 and FMA (executing it elsewhere is undefined
+/// behaviour: illegal instructions at best). Only [`run`] calls it, after
+/// checking [`Isa::detected`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2_fma<K: Kernel>(kernel: K) -> K::Output {
