@@ -6,9 +6,11 @@
 //! after extraction (name lookup, parameter checks, core, serialization), so
 //! aliases and defaults are covered too. Epsilon: |ours - torch| <=
 //! 1e-9 * max(1, |torch|) for every loss, gradient, penalty and weight-gradient
-//! value (relative for the large values, e.g. BCE's -1e12 at p = 0).
+//! value (relative for the large values, e.g. BCE's -1e12 at p = 0), on
+//! each kernel version (`core::losses::kernels::Isa`) the CPU can run.
 
 use evald::api::losses::{compute, LossRequest};
+use evald::core::losses::kernels::{with_isa, Isa};
 use evald::core::losses::lookup;
 use serde_json::Value;
 
@@ -49,8 +51,21 @@ fn close(ours: &Value, torch: &Value, at: &str) -> Result<(), String> {
     }
 }
 
+/// Every case on every kernel version this CPU runs (the portable build and,
+/// on x86-64 with AVX2 and FMA, the multiversioned one the service picks).
 #[test]
 fn every_fixture_case_matches_pytorch_to_1e_9() {
+    let available = Isa::available();
+    println!("kernel versions: {available:?}");
+    for isa in available {
+        with_isa(isa, || {
+            assert_eq!(Isa::current(), isa);
+            check_every_case(isa);
+        });
+    }
+}
+
+fn check_every_case(isa: Isa) {
     let cases = fixtures();
     assert!(
         cases.len() > 500,
@@ -82,7 +97,7 @@ fn every_fixture_case_matches_pytorch_to_1e_9() {
     }
     assert!(
         failures.is_empty(),
-        "{} of {} cases differ from PyTorch:\n{}",
+        "{} of {} cases differ from PyTorch on {isa:?}:\n{}",
         failures.len(),
         cases.len(),
         failures.join("\n")

@@ -9,6 +9,7 @@
 //! from the ends of [0, 1] for probabilities, where a difference quotient
 //! straddling the kink or the clamp would not be a derivative at all.
 
+use evald::core::losses::kernels::{with_isa, Isa};
 use evald::core::losses::{
     Bce, CrossEntropy, Dice, Focal, Huber, Iou, Loss, LossValue, Reduction, Regularization,
     SmoothL1,
@@ -26,13 +27,27 @@ fn total(loss: &Loss, x: &ArrayD<f64>, y: &ArrayD<f64>, reduction: Reduction) ->
 }
 
 /// Asserts the analytic gradient of `loss` at `x` matches the central
-/// difference in every coordinate where `probe(i)` is true.
+/// difference in every coordinate where `probe(i)` is true, on every kernel
+/// version the CPU runs.
 fn assert_gradient(
     loss: &Loss,
     x: &ArrayD<f64>,
     y: &ArrayD<f64>,
     reduction: Reduction,
     probe: impl Fn(usize) -> bool,
+) -> Result<(), TestCaseError> {
+    for isa in Isa::available() {
+        with_isa(isa, || assert_gradient_on(loss, x, y, reduction, &probe))?;
+    }
+    Ok(())
+}
+
+fn assert_gradient_on(
+    loss: &Loss,
+    x: &ArrayD<f64>,
+    y: &ArrayD<f64>,
+    reduction: Reduction,
+    probe: &impl Fn(usize) -> bool,
 ) -> Result<(), TestCaseError> {
     let out = loss
         .compute(x.view(), y.view(), reduction)
@@ -52,7 +67,8 @@ fn assert_gradient(
         let fd = (total(loss, &plus, y, reduction) - total(loss, &minus, y, reduction)) / (2.0 * h);
         prop_assert!(
             (analytic - fd).abs() <= TOLERANCE * analytic.abs().max(1.0),
-            "{loss:?} {reduction:?} at [{i}]: analytic {analytic}, finite difference {fd}"
+            "{loss:?} {reduction:?} on {:?} at [{i}]: analytic {analytic}, finite difference {fd}",
+            Isa::current()
         );
     }
     Ok(())

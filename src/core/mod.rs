@@ -6,6 +6,7 @@
 //! directly, benchmarked in isolation, and tested against reference fixtures.
 
 pub mod activation;
+pub mod fastmath;
 pub mod losses;
 pub mod metrics;
 pub mod norm;

@@ -3,9 +3,10 @@
 
 use ndarray::{ArrayD, ArrayViewD};
 
-use super::reduction::fold_elementwise;
+use super::kernels::{self, BceLogits, BceProbabilities, Isa};
+use super::reduction::{fold_chunked, tail};
 use super::{
-    bce_prob, broadcast_to, check_non_negative, check_probabilities, row_major, same_shape,
+    broadcast_to, check_non_negative, check_probabilities, probabilities_in, row_major, same_shape,
     LossError, LossOutput, Reduction,
 };
 
@@ -71,73 +72,72 @@ impl Bce {
         let shape = predictions.shape();
         let p = row_major(&predictions);
         let t = row_major(&targets);
-        check_probabilities("targets", &t, shape)?;
-        if !self.from_logits {
-            check_probabilities("predictions", &p, shape)?;
-        }
+        // The range checks run per chunk inside the fold (one read of the
+        // inputs instead of two); on a failing chunk, or before reporting a
+        // weights error, `check_inputs` scans everything in the documented
+        // order, so the error is the same as checking first.
+        let check_inputs = || -> Result<(), LossError> {
+            check_probabilities("targets", &t, shape)?;
+            if !self.from_logits {
+                check_probabilities("predictions", &p, shape)?;
+            }
+            Ok(())
+        };
         let w = self
             .weights
             .as_ref()
             .map(|w| broadcast_to("weights", w, shape))
-            .transpose()?;
+            .transpose();
         let pw = self
             .pos_weight
             .as_ref()
             .map(|w| broadcast_to("pos_weight", w, shape))
-            .transpose()?;
-        let pt = p.iter().copied().zip(t.iter().copied());
-        match (self.from_logits, w, pw) {
-            (false, None, _) => fold_elementwise(shape, reduction, pt.map(|(p, y)| bce_prob(p, y))),
-            (false, Some(w), _) => {
-                let pairs = pt.zip(w).map(|((p, y), w)| scaled(bce_prob(p, y), w));
-                fold_elementwise(shape, reduction, pairs)
-            }
-            (true, None, None) => {
-                fold_elementwise(shape, reduction, pt.map(|(x, y)| bce_logit(x, y, 1.0)))
-            }
-            (true, Some(w), None) => {
-                let pairs = pt.zip(w).map(|((x, y), w)| scaled(bce_logit(x, y, 1.0), w));
-                fold_elementwise(shape, reduction, pairs)
-            }
-            (true, None, Some(pw)) => {
-                let pairs = pt.zip(pw).map(|((x, y), pw)| bce_logit(x, y, pw));
-                fold_elementwise(shape, reduction, pairs)
-            }
-            (true, Some(w), Some(pw)) => {
-                let pairs = pt
-                    .zip(w.into_iter().zip(pw))
-                    .map(|((x, y), (w, pw))| scaled(bce_logit(x, y, pw), w));
-                fold_elementwise(shape, reduction, pairs)
-            }
+            .transpose();
+        if w.is_err() || pw.is_err() {
+            check_inputs()?;
         }
+        let (w, pw) = (w?, pw?);
+        let isa = Isa::current();
+        fold_chunked(shape, reduction, |start, loss, grad| {
+            let (x, y) = (tail(&p, start), tail(&t, start));
+            let len = loss.len();
+            if !(probabilities_in(y, len) && (self.from_logits || probabilities_in(x, len))) {
+                check_inputs()?;
+            }
+            if self.from_logits {
+                let pos_weight = pw.as_deref().map(|pw| tail(pw, start));
+                let kernel = BceLogits {
+                    x,
+                    y,
+                    pos_weight,
+                    loss: &mut *loss,
+                    grad: &mut *grad,
+                };
+                kernels::run(isa, kernel);
+            } else {
+                let kernel = BceProbabilities {
+                    p: x,
+                    y,
+                    loss: &mut *loss,
+                    grad: &mut *grad,
+                };
+                kernels::run(isa, kernel);
+            }
+            if let Some(w) = &w {
+                scale_chunk(tail(w, start), loss, grad);
+            }
+            Ok(())
+        })
     }
 }
 
+/// Per-element weights: `(w l, w g)`, as the loss and gradient scale.
 #[inline]
-fn scaled((l, g): (f64, f64), w: f64) -> (f64, f64) {
-    (w * l, w * g)
-}
-
-/// BCE on logit `x` with positive weight `pw`, in the overflow-free form
-/// PyTorch uses; the gradient reuses e^-|x| from the loss.
-#[inline]
-pub(crate) fn bce_logit(x: f64, y: f64, pw: f64) -> (f64, f64) {
-    let (l, g, _) = bce_logit_with_sigmoid(x, y, pw);
-    (l, g)
-}
-
-/// [`bce_logit`] plus sigmoid(x), which it computes anyway (focal needs it).
-#[inline]
-pub(crate) fn bce_logit_with_sigmoid(x: f64, y: f64, pw: f64) -> (f64, f64, f64) {
-    let e = (-x.abs()).exp();
-    let softplus_neg = e.ln_1p() + (-x).max(0.0);
-    let s = if x >= 0.0 {
-        1.0 / (1.0 + e)
-    } else {
-        e / (1.0 + e)
-    };
-    let lw = 1.0 + (pw - 1.0) * y;
-    ((1.0 - y) * x + lw * softplus_neg, lw * s - pw * y, s)
+fn scale_chunk(w: &[f64], loss: &mut [f64], grad: &mut [f64]) {
+    for ((l, g), w) in loss.iter_mut().zip(grad.iter_mut()).zip(w) {
+        *l *= w;
+        *g *= w;
+    }
 }
 
 #[cfg(test)]
@@ -162,7 +162,13 @@ mod tests {
     #[test]
     fn gradient_uses_the_shared_sigmoid() {
         for x in [-3.0, 0.0, 2.5] {
-            assert!((bce_logit(x, 0.0, 1.0).1 - crate::core::losses::sigmoid(x)).abs() < 1e-15);
+            for (_, g, s) in [
+                kernels::bce_logit_from_exp::<false>(x, (-x.abs()).exp(), 0.0, 1.0),
+                kernels::bce_logit_from_exp::<true>(x, (-x.abs()).exp(), 0.0, 1.0),
+            ] {
+                let sigmoid = crate::core::losses::sigmoid(x);
+                assert!((g - sigmoid).abs() < 1e-15 && (s - sigmoid).abs() < 1e-15);
+            }
         }
     }
 
@@ -183,6 +189,33 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.field(), "predictions");
         assert!(err.to_string().contains("[1]"), "{err}");
+    }
+
+    /// The range checks run per chunk, but the first error is still the
+    /// one of checking targets, then predictions, then weights, up front.
+    #[test]
+    fn errors_keep_their_order_across_chunks() {
+        let n = 5000;
+        let mut p = vec![0.5; n];
+        let mut y = vec![1.0; n];
+        p[10] = 1.5; // first chunk
+        y[4000] = 2.0; // a later chunk
+        let (p, y) = (arr1(&p).into_dyn(), arr1(&y).into_dyn());
+        let bce = Bce::new(false, None, None).unwrap();
+        let err = bce.compute(p.view(), y.view(), Reduction::Sum).unwrap_err();
+        assert_eq!(err.field(), "targets");
+        assert!(err.to_string().contains("[4000]"), "{err}");
+
+        let unbroadcastable = Some(arr1(&[1.0, 2.0, 3.0]).into_dyn());
+        let bce = Bce::new(false, unbroadcastable, None).unwrap();
+        let err = bce.compute(p.view(), y.view(), Reduction::Sum).unwrap_err();
+        assert_eq!(err.field(), "targets");
+
+        let focal = crate::core::losses::Focal::new(0.25, 2.0, false).unwrap();
+        let err = focal
+            .compute(p.view(), y.view(), Reduction::Sum)
+            .unwrap_err();
+        assert_eq!(err.field(), "targets");
     }
 
     #[test]

@@ -7,11 +7,13 @@
 
 use ndarray::ArrayViewD;
 
-use super::reduction::finish;
+use super::kernels::{self, Isa, SoftmaxRows};
+use super::reduction::{all_finite, finish, finish_scaled, CHUNK};
 use super::{
     check_probabilities, non_empty, position, row_major, shaped, LossError, LossOutput, Reduction,
     LOG_FLOOR,
 };
+use crate::core::fastmath;
 
 /// PyTorch's default `ignore_index`.
 pub const DEFAULT_IGNORE_INDEX: i64 = -100;
@@ -130,10 +132,75 @@ impl CrossEntropy {
                 ),
             });
         }
-        let (items, gradient) = self.sum_and_gradient(&x, &t, kind, &weights, &layout);
-        let items = shaped("targets", &layout.item_shape, items)?;
-        let gradient = shaped("predictions", predictions.shape(), gradient)?;
-        finish(items, gradient, reduction, denominator)
+        if kind == Targets::Indices && layout.s == 1 && !self.from_probabilities {
+            // The common N x C case, in blocks of contiguous rows; its
+            // gradient comes out already scaled for the reduction.
+            let scale = match reduction {
+                Reduction::Mean => 1.0 / denominator,
+                Reduction::Sum | Reduction::None => 1.0,
+            };
+            let isa = Isa::current();
+            let (items, gradient, finite) = self.index_rows(&x, &t, &weights, scale, isa);
+            let items = shaped("targets", &layout.item_shape, items)?;
+            let gradient = shaped("predictions", predictions.shape(), gradient)?;
+            finish_scaled(items, gradient, reduction, denominator, finite)
+        } else {
+            let (items, gradient) = self.sum_and_gradient(&x, &t, kind, &weights, &layout);
+            let items = shaped("targets", &layout.item_shape, items)?;
+            let gradient = shaped("predictions", predictions.shape(), gradient)?;
+            finish(items, gradient, reduction, denominator)
+        }
+    }
+
+    /// Class-index targets over contiguous rows of C logits (N x C, or one
+    /// row of C): the per-position losses, the gradient of their sum times
+    /// `scale`, and whether all of both are finite.
+    ///
+    /// Rows go in blocks of about [`CHUNK`] values through the
+    /// [`SoftmaxRows`] kernel, into a block buffer that stays in cache and
+    /// is then appended to the gradient (written once, and checked for
+    /// finiteness while in cache).
+    fn index_rows(
+        &self,
+        x: &[f64],
+        t: &[f64],
+        weights: &[f64],
+        scale: f64,
+        isa: Isa,
+    ) -> (Vec<f64>, Vec<f64>, bool) {
+        let c = weights.len();
+        let e = self.label_smoothing;
+        let smoothing: Vec<f64> = weights.iter().map(|w| e * w / c as f64).collect();
+        let rows = (CHUNK / c).max(1);
+        let mut items = vec![0.0; t.len()];
+        let mut gradient = Vec::with_capacity(x.len());
+        let mut block = vec![0.0; rows * c];
+        let (mut maxima, mut sums) = (vec![0.0; rows], vec![0.0; rows]);
+        let mut finite = true;
+        let blocks = x
+            .chunks(rows * c)
+            .zip(t.chunks(rows).zip(items.chunks_mut(rows)));
+        for (xb, (tb, ib)) in blocks {
+            let grad = &mut block[..xb.len()];
+            let kernel = SoftmaxRows {
+                x: xb,
+                targets: tb,
+                weights,
+                smoothing: &smoothing,
+                smoothing_total: smoothing.iter().sum(),
+                target_share: 1.0 - e,
+                ignore_index: self.ignore_index as f64,
+                scale,
+                maxima: &mut maxima,
+                sums: &mut sums,
+                items: &mut *ib,
+                grad: &mut *grad,
+            };
+            kernels::run(isa, kernel);
+            finite &= all_finite(grad) & all_finite(ib);
+            gradient.extend_from_slice(grad);
+        }
+        (items, gradient, finite)
     }
 
     /// One weight per class: the given ones, or ones.
@@ -271,7 +338,7 @@ impl CrossEntropy {
                 .zip(grad.iter_mut())
                 .zip(row.iter().zip(a.iter()))
             {
-                let ln = p.ln();
+                let ln = fastmath::ln(*p);
                 *l = ln.max(LOG_FLOOR);
                 // d max(ln p, -100) / dp is 1/p above the floor, 0 on it
                 *g = if ln > LOG_FLOOR { -a_j / p } else { 0.0 };
@@ -310,15 +377,20 @@ impl Scratch {
 
 /// log_softmax and softmax of `row`, shifted by the maximum so no exponent
 /// overflows (logits of +-1000 are fine); one exponential per class.
+/// The shift, the exponentials and the sum are separate loops so the first
+/// two vectorize (the serial float sum would block them); the exponential
+/// and logarithm are `fastmath`'s, within 1 ulp of std.
 fn log_softmax(row: &[f64], lp: &mut [f64], softmax: &mut [f64]) {
     let max = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-    let mut sum = 0.0;
-    for ((l, e), v) in lp.iter_mut().zip(softmax.iter_mut()).zip(row) {
+    for (l, v) in lp.iter_mut().zip(row) {
         *l = v - max;
-        *e = l.exp();
-        sum += *e;
     }
-    let log_sum = sum.ln();
+    fastmath::exp_slice(lp, softmax);
+    let mut sum = 0.0;
+    for e in softmax.iter() {
+        sum += e;
+    }
+    let log_sum = fastmath::ln(sum);
     let inv = 1.0 / sum;
     for (l, e) in lp.iter_mut().zip(softmax.iter_mut()) {
         *l -= log_sum;

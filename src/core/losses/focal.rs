@@ -3,10 +3,10 @@
 
 use ndarray::ArrayViewD;
 
-use super::bce::bce_logit_with_sigmoid;
-use super::reduction::fold_elementwise;
+use super::kernels::{self, FocalLogits, FocalProbabilities, Isa};
+use super::reduction::{fold_chunked, tail};
 use super::{
-    bce_prob, check_probabilities, row_major, same_shape, LossError, LossOutput, Reduction,
+    check_probabilities, probabilities_in, row_major, same_shape, LossError, LossOutput, Reduction,
 };
 
 /// torchvision's default `alpha`.
@@ -70,62 +70,77 @@ impl Focal {
         let shape = predictions.shape();
         let p = row_major(&predictions);
         let t = row_major(&targets);
-        check_probabilities("targets", &t, shape)?;
-        if !self.from_logits {
-            check_probabilities("predictions", &p, shape)?;
-        }
-        let pairs = p.iter().zip(t.iter());
-        if self.from_logits {
-            let f = |(&x, &y): (&f64, &f64)| {
-                let (l, g, s) = bce_logit_with_sigmoid(x, y, 1.0);
-                self.modulate((l, g), s, s * (1.0 - s), y)
-            };
-            fold_elementwise(shape, reduction, pairs.map(f))
-        } else {
-            let f = |(&p, &y): (&f64, &f64)| self.modulate(bce_prob(p, y), p, 1.0, y);
-            fold_elementwise(shape, reduction, pairs.map(f))
+        // The exponent is fixed per call: pick the power once, outside the
+        // loop, so the common integer gammas are plain multiplications (no
+        // division for the derivative either) and the loop body stays
+        // branch-free. Each closure gives (q^gamma, gamma q^(gamma - 1)).
+        let g = self.gamma;
+        match g {
+            0.0 => self.fold(&p, &t, shape, reduction, |_| (1.0, 0.0)),
+            1.0 => self.fold(&p, &t, shape, reduction, |q| (q, 1.0)),
+            2.0 => self.fold(&p, &t, shape, reduction, |q| (q * q, 2.0 * q)),
+            3.0 => self.fold(&p, &t, shape, reduction, |q| (q * q * q, 3.0 * q * q)),
+            _ if g.fract() == 0.0 && g <= 64.0 => self.fold(&p, &t, shape, reduction, |q| {
+                let below = q.powi(g as i32 - 1);
+                (below * q, g * below)
+            }),
+            // q = 0 (where the quotient is not finite) is selected away in
+            // `focal_modulate`.
+            _ => self.fold(&p, &t, shape, reduction, |q| {
+                let power = q.powf(g);
+                (power, g * power / q)
+            }),
         }
     }
 
-    /// Applies the focal factor to the BCE `(ce, ce')` of probability `p`,
-    /// whose derivative with respect to the prediction is `dp`.
-    #[inline]
-    fn modulate(&self, (ce, dce): (f64, f64), p: f64, dp: f64, y: f64) -> (f64, f64) {
-        let p_t = p * y + (1.0 - p) * (1.0 - y);
-        // p_t <= 1 in exact arithmetic; rounding must not make q negative,
-        // where a fractional power is NaN.
-        let q = (1.0 - p_t).max(0.0);
-        let (factor, dfactor_dq) = focal_factor(q, self.gamma);
-        let a_t = match self.alpha {
-            Some(a) => a * y + (1.0 - a) * (1.0 - y),
-            None => 1.0,
-        };
-        let dq = -(2.0 * y - 1.0) * dp;
-        (
-            a_t * ce * factor,
-            a_t * (dce * factor + ce * dfactor_dq * dq),
-        )
+    /// The loss over chunks, with `power(q)` = (q^gamma, gamma q^(gamma - 1)).
+    fn fold(
+        &self,
+        p: &[f64],
+        t: &[f64],
+        shape: &[usize],
+        reduction: Reduction,
+        power: impl Fn(f64) -> (f64, f64) + Copy,
+    ) -> Result<LossOutput, LossError> {
+        let isa = Isa::current();
+        let (alpha, gamma) = (self.alpha, self.gamma);
+        fold_chunked(shape, reduction, |start, loss, grad| {
+            let (x, y) = (tail(p, start), tail(t, start));
+            // The range checks, per chunk (one read of the inputs instead of
+            // two); a failing chunk scans everything in the documented order.
+            let len = loss.len();
+            if !(probabilities_in(y, len) && (self.from_logits || probabilities_in(x, len))) {
+                check_probabilities("targets", t, shape)?;
+                if !self.from_logits {
+                    check_probabilities("predictions", p, shape)?;
+                }
+            }
+            if self.from_logits {
+                let kernel = FocalLogits {
+                    x,
+                    y,
+                    alpha,
+                    gamma,
+                    power,
+                    loss,
+                    grad,
+                };
+                kernels::run(isa, kernel);
+            } else {
+                let kernel = FocalProbabilities {
+                    p: x,
+                    y,
+                    alpha,
+                    gamma,
+                    power,
+                    loss,
+                    grad,
+                };
+                kernels::run(isa, kernel);
+            }
+            Ok(())
+        })
     }
-}
-
-/// (q^gamma, gamma q^(gamma - 1)). Integer exponents (the usual 1, 2, 3)
-/// use `powi`, several times faster than `powf`; the derivative reuses
-/// q^gamma / q. q = 0 gives (0, 0) for gamma > 0: the limit of the whole
-/// gradient term there, where gamma < 1 would otherwise give 0 * infinity.
-#[inline]
-fn focal_factor(q: f64, gamma: f64) -> (f64, f64) {
-    if gamma == 0.0 {
-        return (1.0, 0.0);
-    }
-    if q == 0.0 {
-        return (0.0, 0.0);
-    }
-    let power = if gamma.fract() == 0.0 && gamma <= 64.0 {
-        q.powi(gamma as i32)
-    } else {
-        q.powf(gamma)
-    };
-    (power, gamma * power / q)
 }
 
 #[cfg(test)]
