@@ -46,6 +46,21 @@ fn array(shape: &[usize], data: Vec<f64>) -> ArrayD<f64> {
     ArrayD::from_shape_vec(IxDyn(shape), data).expect("sizes match")
 }
 
+/// Runs `f` `iters` times and returns the bench thread's on-CPU time for
+/// it (wall time where the kernel gives no schedstat), so other load on a
+/// shared machine does not inflate the figure.
+fn on_cpu_time<T>(iters: u64, mut f: impl FnMut() -> T) -> Duration {
+    let wall = Instant::now();
+    let start = thread_cpu_ns();
+    for _ in 0..iters {
+        black_box(f());
+    }
+    match (start, thread_cpu_ns()) {
+        (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
+        _ => wall.elapsed(),
+    }
+}
+
 fn core_benches(c: &mut Criterion) {
     let probs = array(
         &[N],
@@ -150,18 +165,10 @@ fn core_benches(c: &mut Criterion) {
     for (name, loss, x, y) in &elementwise {
         group.bench_function(*name, |b| {
             b.iter_custom(|iters| {
-                let wall = Instant::now();
-                let start = thread_cpu_ns();
-                for _ in 0..iters {
-                    black_box(
-                        loss.compute(black_box(x.view()), black_box(y.view()), Reduction::Mean)
-                            .expect("defined"),
-                    );
-                }
-                match (start, thread_cpu_ns()) {
-                    (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
-                    _ => wall.elapsed(),
-                }
+                on_cpu_time(iters, || {
+                    loss.compute(black_box(x.view()), black_box(y.view()), Reduction::Mean)
+                        .expect("defined")
+                })
             })
         });
     }
@@ -181,18 +188,10 @@ fn core_benches(c: &mut Criterion) {
         group.bench_function(*name, |b| {
             b.iter_custom(|iters| {
                 with_isa(Isa::Portable, || {
-                    let wall = Instant::now();
-                    let start = thread_cpu_ns();
-                    for _ in 0..iters {
-                        black_box(
-                            loss.compute(black_box(x.view()), black_box(y.view()), Reduction::Mean)
-                                .expect("defined"),
-                        );
-                    }
-                    match (start, thread_cpu_ns()) {
-                        (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
-                        _ => wall.elapsed(),
-                    }
+                    on_cpu_time(iters, || {
+                        loss.compute(black_box(x.view()), black_box(y.view()), Reduction::Mean)
+                            .expect("defined")
+                    })
                 })
             })
         });

@@ -3,53 +3,9 @@
 
 mod common;
 
-use common::{assert_problem, spawn_app, spawn_app_with, TestApp};
+use common::{assert_matches_one_shot, assert_problem, spawn_app, spawn_app_with, TestApp};
 use proptest::prelude::*;
 use serde_json::{json, Value};
-
-/// Fields a stream adds to the one-shot response.
-const STREAM_ONLY: [&str; 5] = [
-    "stream",
-    "user_id",
-    "auc_error_bound",
-    "confusion_error_bound",
-    "gauc_error_bound",
-];
-
-/// Asserts two JSON values are equal, numbers within 1e-12.
-fn assert_close(a: &Value, b: &Value, path: &str) {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (
-                x.as_f64().unwrap_or(f64::NAN),
-                y.as_f64().unwrap_or(f64::NAN),
-            );
-            assert!((x - y).abs() <= 1e-12, "{path}: {x} vs {y}");
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            assert_eq!(x.len(), y.len(), "{path}: lengths differ");
-            for (i, (u, v)) in x.iter().zip(y).enumerate() {
-                assert_close(u, v, &format!("{path}[{i}]"));
-            }
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            let keys = |m: &serde_json::Map<String, Value>| {
-                let mut k: Vec<String> = m
-                    .keys()
-                    .filter(|k| !STREAM_ONLY.contains(&k.as_str()))
-                    .cloned()
-                    .collect();
-                k.sort();
-                k
-            };
-            assert_eq!(keys(x), keys(y), "{path}: keys differ");
-            for k in keys(x) {
-                assert_close(&x[&k], &y[&k], &format!("{path}.{k}"));
-            }
-        }
-        _ => assert_eq!(a, b, "{path}"),
-    }
-}
 
 #[derive(Debug, Clone)]
 struct Rec {
@@ -151,7 +107,7 @@ fn stream_metrics_equal_one_shot_metrics_over_any_split_into_batches() {
             let mut whole = batch_json(&recs, weighted);
             one_shot_params(&mut whole);
             let one_shot: Value = app.post_json("/metrics", &whole).await.json().await.unwrap_or_default();
-            assert_close(&stream, &one_shot, "");
+            assert_matches_one_shot(&stream, &one_shot, "");
             assert_eq!(stream["stream"], name.as_str());
             assert_eq!(stream["auc_error_bound"], 0.0);
             assert_eq!(stream["confusion_error_bound"], 0.0);
@@ -164,14 +120,15 @@ fn stream_metrics_equal_one_shot_metrics_over_any_split_into_batches() {
             body.as_object_mut().map(|o| o.remove("user_ids"));
             one_shot_params(&mut body);
             let one_shot: Value = app.post_json("/metrics", &body).await.json().await.unwrap_or_default();
-            assert_close(&per_user, &one_shot, "user");
+            assert_matches_one_shot(&per_user, &one_shot, "user");
             assert_eq!(per_user["user_id"], format!("u{user}"));
         });
     });
 }
 
-#[tokio::test]
-async fn a_compacted_stream_reports_a_bound_that_holds() {
+/// A server with tight score budgets and a stream `name` of 400 records (5
+/// users, 200 distinct scores) sent in 4 batches, so it has been compacted.
+async fn spawn_with_compacted_stream(name: &str) -> (TestApp, Vec<Rec>) {
     let app = spawn_app_with(|c| {
         c.max_scores_per_stream = 16;
         c.max_scores_per_user = 4;
@@ -187,10 +144,16 @@ async fn a_compacted_stream_reports_a_bound_that_holds() {
         .collect();
     for part in recs.chunks(100) {
         let resp = app
-            .post_json("/streams/big", &batch_json(part, false))
+            .post_json(&format!("/streams/{name}"), &batch_json(part, false))
             .await;
         assert_eq!(resp.status().as_u16(), 200);
     }
+    (app, recs)
+}
+
+#[tokio::test]
+async fn a_compacted_stream_reports_a_bound_that_holds() {
+    let (app, recs) = spawn_with_compacted_stream("big").await;
     let stream = get_json(&app, "/streams/big/metrics").await;
     let exact: Value = app
         .post_json("/metrics", &batch_json(&recs, false))
@@ -222,23 +185,7 @@ async fn a_compacted_stream_reports_a_bound_that_holds() {
 
 #[tokio::test]
 async fn confusion_counts_of_a_compacted_stream_stay_within_the_reported_bound() {
-    let app = spawn_app_with(|c| {
-        c.max_scores_per_stream = 16;
-        c.max_scores_per_user = 4;
-    })
-    .await;
-    let recs: Vec<Rec> = (0..400)
-        .map(|i| Rec {
-            score: f64::from((i * 37) % 200) / 200.0,
-            label: u8::from((i * 37) % 200 > 80 + (i % 7) * 10),
-            user: (i % 5) as u8,
-            weight: 1.0,
-        })
-        .collect();
-    for part in recs.chunks(100) {
-        let resp = app.post_json("/streams/cb", &batch_json(part, false)).await;
-        assert_eq!(resp.status().as_u16(), 200);
-    }
+    let (app, recs) = spawn_with_compacted_stream("cb").await;
     let (mut straddled, mut exact_edges) = (0, 0);
     // Thresholds on the score grid (k / 200) and between its points.
     for k in 0..=80 {

@@ -5,7 +5,7 @@ mod common;
 use std::io::Write;
 use std::process::Command;
 
-use common::spawn_app;
+use common::{assert_matches_one_shot, spawn_app};
 use serde_json::{json, Value};
 
 fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
@@ -97,49 +97,6 @@ async fn push_of_a_bad_ndjson_file_fails_with_the_servers_detail_and_applies_not
         app.get("/streams/never/metrics").await.status().as_u16(),
         404
     );
-}
-
-/// Asserts two JSON values are equal, numbers within 1e-12 (only the order
-/// of floating-point weight sums differs); `skip` keys are stream-only.
-fn assert_close(a: &Value, b: &Value, path: &str) {
-    const STREAM_ONLY: [&str; 5] = [
-        "stream",
-        "user_id",
-        "auc_error_bound",
-        "confusion_error_bound",
-        "gauc_error_bound",
-    ];
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (
-                x.as_f64().unwrap_or(f64::NAN),
-                y.as_f64().unwrap_or(f64::NAN),
-            );
-            assert!((x - y).abs() <= 1e-12, "{path}: {x} vs {y}");
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            assert_eq!(x.len(), y.len(), "{path}: lengths differ");
-            for (i, (u, v)) in x.iter().zip(y).enumerate() {
-                assert_close(u, v, &format!("{path}[{i}]"));
-            }
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            let keys = |m: &serde_json::Map<String, Value>| {
-                let mut k: Vec<String> = m
-                    .keys()
-                    .filter(|k| !STREAM_ONLY.contains(&k.as_str()))
-                    .cloned()
-                    .collect();
-                k.sort();
-                k
-            };
-            assert_eq!(keys(x), keys(y), "{path}: keys differ");
-            for k in keys(x) {
-                assert_close(&x[&k], &y[&k], &format!("{path}.{k}"));
-            }
-        }
-        _ => assert_eq!(a, b, "{path}"),
-    }
 }
 
 /// `n` deterministic records: (score with 3 decimals, label, user, weight).
@@ -236,7 +193,7 @@ async fn a_file_bigger_than_one_request_is_sent_in_chunks_and_equals_the_one_sho
             .json()
             .await
             .unwrap_or_default();
-        assert_close(&got, &expected, name);
+        assert_matches_one_shot(&got, &expected, name);
         // the quoted user id with a comma is one user, not a split row
         let user: Value = app
             .get(&format!("/streams/{stream}/users/a,b/metrics"))
@@ -318,7 +275,7 @@ async fn a_bad_line_in_a_later_request_names_its_file_line_keeps_the_earlier_req
             .json()
             .await
             .unwrap_or_default();
-        assert_close(&whole, &one_shot(&app, &recs).await, name);
+        assert_matches_one_shot(&whole, &one_shot(&app, &recs).await, name);
         let _ = std::fs::remove_file(&path);
     }
 }

@@ -107,3 +107,49 @@ pub async fn assert_problem(response: reqwest::Response, status: u16) -> Value {
     assert!(!body["detail"].as_str().unwrap_or("").is_empty(), "{body}");
     body
 }
+
+/// Fields a stream response adds to the one-shot `POST /metrics` response.
+pub const STREAM_ONLY_FIELDS: [&str; 5] = [
+    "stream",
+    "user_id",
+    "auc_error_bound",
+    "confusion_error_bound",
+    "gauc_error_bound",
+];
+
+/// Asserts a stream response equals a one-shot response: the same keys (but
+/// [`STREAM_ONLY_FIELDS`]) and numbers within 1e-12 (only the order of
+/// floating-point weight sums differs).
+pub fn assert_matches_one_shot(stream: &Value, one_shot: &Value, path: &str) {
+    match (stream, one_shot) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
+            assert!((x - y).abs() <= 1e-12, "{path}: {x} vs {y}");
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{path}: lengths differ");
+            for (i, (u, v)) in x.iter().zip(y).enumerate() {
+                assert_matches_one_shot(u, v, &format!("{path}[{i}]"));
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            let keys = |m: &serde_json::Map<String, Value>| {
+                let mut k: Vec<String> = m
+                    .keys()
+                    .filter(|k| !STREAM_ONLY_FIELDS.contains(&k.as_str()))
+                    .cloned()
+                    .collect();
+                k.sort();
+                k
+            };
+            assert_eq!(keys(x), keys(y), "{path}: keys differ");
+            for k in keys(x) {
+                assert_matches_one_shot(&x[&k], &y[&k], &format!("{path}.{k}"));
+            }
+        }
+        _ => assert_eq!(stream, one_shot, "{path}"),
+    }
+}
