@@ -69,17 +69,16 @@ struct Point {
 /// the size of the kept curve.
 fn kept_points(table: &ScoreTable, drop_intermediate: bool) -> Vec<Point> {
     let n = table.len();
-    let mut cumulative = table
-        .iter()
-        .scan((0.0, 0.0), |(fps, tps), (score, pos, neg)| {
-            *tps += pos;
-            *fps += neg;
-            Some(Point {
-                fps: *fps,
-                tps: *tps,
-                threshold: score,
-            })
-        });
+    let mut cumulative =
+        table
+            .scores()
+            .iter()
+            .zip(table.cumulative())
+            .map(|(&threshold, (fps, tps))| Point {
+                fps,
+                tps,
+                threshold,
+            });
     if !drop_intermediate || n <= 2 {
         return cumulative.collect();
     }

@@ -15,11 +15,30 @@ use super::MetricsError;
 /// `0.0` (scikit-learn's `np.diff` treats them as one threshold); every entry
 /// has `pos + neg > 0` (scores whose rows all have zero weight are dropped, as
 /// scikit-learn >= 1.6 drops zero-weight rows before building the ROC curve).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScoreTable {
     scores: Vec<f64>,
     pos: Vec<f64>,
     neg: Vec<f64>,
+    /// Cumulative weights summed record by record, when built from weighted
+    /// records (see [`ScoreTable::cumulative`]).
+    sequential: Option<Cumulative>,
+}
+
+/// scikit-learn's `tps` and `fps`: cumulative positive and negative weight
+/// after each distinct score, summed one record at a time in its order.
+#[derive(Debug, Clone, Default)]
+struct Cumulative {
+    tps: Vec<f64>,
+    fps: Vec<f64>,
+}
+
+/// Tables are equal when their distinct scores and per-score weights are;
+/// how the cumulative sums were rounded is not part of the value.
+impl PartialEq for ScoreTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.scores == other.scores && self.pos == other.pos && self.neg == other.neg
+    }
 }
 
 impl ScoreTable {
@@ -83,7 +102,7 @@ impl ScoreTable {
             triples.push((normalize_zero(score), pos, neg));
         }
         triples.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
-        let mut table = ScoreTable::default();
+        let mut table = ScoreTable::with_capacity(triples.len());
         for (score, pos, neg) in triples {
             table.push_group(score, pos, neg);
         }
@@ -94,23 +113,66 @@ impl ScoreTable {
     /// Groups records sorted by [`rank_records`] into the table. `weights`
     /// must have passed [`check_records`].
     pub(crate) fn from_ranked(ranked: &SortedRecords, weights: Option<&[f64]>) -> Self {
-        // Sized for the worst case (all scores distinct): untouched capacity
-        // costs no memory, while growing by doubling copies and leaves the
-        // old buffers behind.
-        let mut table = ScoreTable {
-            scores: Vec::with_capacity(ranked.len()),
-            pos: Vec::with_capacity(ranked.len()),
-            neg: Vec::with_capacity(ranked.len()),
+        let Some(weights) = weights else {
+            return Self::from_unweighted(ranked);
         };
-        for r in ranked.iter() {
-            let w = weights
-                .and_then(|w| w.get(r.index()).copied())
-                .unwrap_or(1.0);
-            let (pos, neg) = if r.positive() { (w, 0.0) } else { (0.0, w) };
-            table.push_group(r.score(), pos, neg);
+        let mut table = Self::with_capacity(ranked.len());
+        let mut sequential = Cumulative {
+            tps: Vec::with_capacity(ranked.len()),
+            fps: Vec::with_capacity(ranked.len()),
+        };
+        let (mut tps, mut fps) = (0.0, 0.0);
+        let mut tie: Vec<(usize, bool)> = Vec::new();
+        let mut records = ranked.iter().peekable();
+        while let Some(first) = records.next() {
+            tie.clear();
+            tie.push((first.index(), first.positive()));
+            while let Some(r) = records.next_if(|r| r.same_score(first)) {
+                tie.push((r.index(), r.positive()));
+            }
+            // scikit-learn sorts descending with a stable sort, so a tie is
+            // summed in record order; the sort above left it in any order.
+            tie.sort_unstable_by_key(|&(index, _)| index);
+            let (mut pos, mut neg) = (0.0, 0.0);
+            for &(index, positive) in &tie {
+                let w = weights.get(index).copied().unwrap_or(0.0);
+                if positive {
+                    pos += w;
+                    tps += w;
+                } else {
+                    neg += w;
+                    fps += w;
+                }
+            }
+            table.push_group(first.score(), pos, neg);
+            sequential.tps.push(tps);
+            sequential.fps.push(fps);
         }
+        table.sequential = Some(sequential);
         table.drop_empty_groups();
         table
+    }
+
+    /// Unit weights: counts, exact in any order, so no sequential sums.
+    fn from_unweighted(ranked: &SortedRecords) -> Self {
+        let mut table = Self::with_capacity(ranked.len());
+        for r in ranked.iter() {
+            let (pos, neg) = if r.positive() { (1.0, 0.0) } else { (0.0, 1.0) };
+            table.push_group(r.score(), pos, neg);
+        }
+        table
+    }
+
+    /// Sized for the worst case (all scores distinct): untouched capacity
+    /// costs no memory, while growing by doubling copies and leaves the old
+    /// buffers behind.
+    fn with_capacity(n: usize) -> Self {
+        ScoreTable {
+            scores: Vec::with_capacity(n),
+            pos: Vec::with_capacity(n),
+            neg: Vec::with_capacity(n),
+            sequential: None,
+        }
     }
 
     /// Adds weight at `score`, which must be <= the last score pushed.
@@ -139,12 +201,20 @@ impl ScoreTable {
                 self.scores[keep] = self.scores[i];
                 self.pos[keep] = self.pos[i];
                 self.neg[keep] = self.neg[i];
+                if let Some(c) = &mut self.sequential {
+                    c.tps[keep] = c.tps[i];
+                    c.fps[keep] = c.fps[i];
+                }
                 keep += 1;
             }
         }
         self.scores.truncate(keep);
         self.pos.truncate(keep);
         self.neg.truncate(keep);
+        if let Some(c) = &mut self.sequential {
+            c.tps.truncate(keep);
+            c.fps.truncate(keep);
+        }
     }
 
     /// Distinct scores, strictly descending.
@@ -170,6 +240,29 @@ impl ScoreTable {
             .zip(&self.pos)
             .zip(&self.neg)
             .map(|((&s, &p), &n)| (s, p, n))
+    }
+
+    /// `(fps, tps)` after each distinct score, descending: the cumulative
+    /// negative and positive weight scikit-learn's `roc_curve` computes.
+    ///
+    /// From weighted records these are summed one record at a time in
+    /// scikit-learn's order (descending score, ties in record order), so they
+    /// are bit for bit numpy's `cumsum`: `drop_intermediate` tests second
+    /// differences for exact zero, and a sum rounded differently can keep or
+    /// drop a point. Otherwise (counts, or a table from aggregates, whose
+    /// record order is gone) they are running sums of the per-score weights.
+    pub fn cumulative(&self) -> Box<dyn Iterator<Item = (f64, f64)> + '_> {
+        match &self.sequential {
+            Some(c) => Box::new(c.fps.iter().copied().zip(c.tps.iter().copied())),
+            None => Box::new(self.neg.iter().zip(&self.pos).scan(
+                (0.0, 0.0),
+                |(fps, tps), (&n, &p)| {
+                    *fps += n;
+                    *tps += p;
+                    Some((*fps, *tps))
+                },
+            )),
+        }
     }
 
     /// Number of distinct scores.
@@ -500,6 +593,35 @@ mod tests {
         let mut indices: Vec<usize> = ranked.iter().map(Ranked::index).collect();
         indices.sort_unstable();
         assert!(indices.iter().enumerate().all(|(i, &j)| i == j));
+    }
+
+    #[test]
+    fn weighted_cumulative_sums_follow_scikit_learns_record_order() {
+        // Two sorted runs (over PARALLEL_MIN records), many ties, weights
+        // whose sums round: the reference is numpy's cumsum over the records
+        // in descending score order, ties in record order.
+        let n = PARALLEL_MIN + 5_000;
+        let scores: Vec<f64> = (0..n).map(|i| ((i * 7919) % 97) as f64 / 97.0).collect();
+        let labels: Vec<bool> = (0..n).map(|i| (i * 31) % 5 < 2).collect();
+        let weights: Vec<f64> = (0..n).map(|i| [0.1, 0.2, 0.3, 0.7][i % 4]).collect();
+        let table = ScoreTable::from_records(&scores, &labels, Some(&weights)).unwrap();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+        let (mut tps, mut fps) = (0.0, 0.0);
+        let mut expected = Vec::new();
+        for (k, &i) in order.iter().enumerate() {
+            if labels[i] {
+                tps += weights[i];
+            } else {
+                fps += weights[i];
+            }
+            let last_of_tie = order.get(k + 1).is_none_or(|&j| scores[j] != scores[i]);
+            if last_of_tie {
+                expected.push((fps, tps));
+            }
+        }
+        let got: Vec<(f64, f64)> = table.cumulative().collect();
+        assert_eq!(got, expected);
     }
 
     #[test]
