@@ -8,6 +8,7 @@
 pub mod activation;
 pub mod fastmath;
 pub mod losses;
+pub mod merge;
 pub mod metrics;
 pub mod norm;
 pub mod optim;

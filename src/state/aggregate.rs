@@ -18,6 +18,8 @@
 
 use std::cmp::Ordering;
 
+use crate::core::merge::merge_by;
+
 /// Plain (unweighted) record counts; `count = positives + negatives`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RecordCounts {
@@ -198,28 +200,8 @@ fn push_cell<C: Cell>(out: &mut Vec<C>, cell: C) -> bool {
 /// Sorted merge of two cell lists (ascending score); `None` on overflow.
 fn merge_cells<C: Cell>(a: &[C], b: &[C]) -> Option<Vec<C>> {
     let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    loop {
-        let next = match (a.get(i), b.get(j)) {
-            (Some(x), Some(y)) => {
-                if x.score().total_cmp(&y.score()) != Ordering::Greater {
-                    i += 1;
-                    *x
-                } else {
-                    j += 1;
-                    *y
-                }
-            }
-            (Some(x), None) => {
-                i += 1;
-                *x
-            }
-            (None, Some(y)) => {
-                j += 1;
-                *y
-            }
-            (None, None) => break,
-        };
+    let ascending = |x: &C, y: &C| x.score().total_cmp(&y.score()) == Ordering::Less;
+    for &next in merge_by(a, b, ascending) {
         if !push_cell(&mut out, next) {
             return None;
         }
@@ -764,28 +746,7 @@ impl<'a> Reader<'a> {
 /// (so the result is again disjoint and the error bound stays certified).
 fn merge_bins(a: &[Bin], b: &[Bin]) -> Vec<Bin> {
     let mut out: Vec<Bin> = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    loop {
-        let next = match (a.get(i), b.get(j)) {
-            (Some(x), Some(y)) => {
-                if x.lo <= y.lo {
-                    i += 1;
-                    *x
-                } else {
-                    j += 1;
-                    *y
-                }
-            }
-            (Some(x), None) => {
-                i += 1;
-                *x
-            }
-            (None, Some(y)) => {
-                j += 1;
-                *y
-            }
-            (None, None) => break,
-        };
+    for &next in merge_by(a, b, |x: &Bin, y: &Bin| x.lo < y.lo) {
         match out.last_mut() {
             Some(last) if next.lo <= last.hi => {
                 last.hi = last.hi.max(next.hi);

@@ -8,6 +8,7 @@
 //! metric is `O(distinct scores)`.
 
 use super::MetricsError;
+use crate::core::merge::merge_by;
 
 /// Distinct scores, descending, with the positive and negative weight at each.
 ///
@@ -402,9 +403,9 @@ impl SortedRecords {
     }
 
     /// The records in key order (ties: the first run's records first).
-    pub fn iter(&self) -> MergedRuns<'_> {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Ranked> + '_ {
         let (left, right) = self.records.split_at(self.mid.min(self.records.len()));
-        MergedRuns { left, right }
+        merge_by(left, right, |a, b| a.key < b.key)
     }
 
     /// The records in storage order, for order-insensitive passes.
@@ -412,40 +413,6 @@ impl SortedRecords {
         &self.records
     }
 }
-
-/// Iterator merging the two runs of [`SortedRecords`].
-pub(crate) struct MergedRuns<'a> {
-    left: &'a [Ranked],
-    right: &'a [Ranked],
-}
-
-impl<'a> Iterator for MergedRuns<'a> {
-    type Item = &'a Ranked;
-
-    #[inline]
-    fn next(&mut self) -> Option<&'a Ranked> {
-        let take_left = match (self.left.first(), self.right.first()) {
-            (Some(a), Some(b)) => a.key <= b.key,
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        let run = if take_left {
-            &mut self.left
-        } else {
-            &mut self.right
-        };
-        let (first, rest) = run.split_first()?;
-        *run = rest;
-        Some(first)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.left.len() + self.right.len();
-        (n, Some(n))
-    }
-}
-
-impl ExactSizeIterator for MergedRuns<'_> {}
 
 /// Below this many records one thread does the work; above, two threads sort
 /// the halves (the service has two cores per instance), and the GAUC buckets
