@@ -94,14 +94,20 @@ pub fn require_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// True for `application/json` and `application/<anything>+json`, any parameters.
-pub fn is_json_media_type(content_type: &str) -> bool {
-    let essence = content_type
+/// The media type of a Content-Type value without its parameters, lowercase
+/// (`Application/JSON; charset=utf-8` -> `application/json`).
+pub fn media_type_essence(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+/// True for `application/json` and `application/<anything>+json`, any parameters.
+pub fn is_json_media_type(content_type: &str) -> bool {
+    let essence = media_type_essence(content_type);
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use super::extract::is_json_media_type;
+use super::extract::{is_json_media_type, media_type_essence};
 use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
 use crate::state::{now_ms, BatchBuilder, StoreError, StreamInfo, StreamStore};
 
@@ -88,12 +88,7 @@ pub struct IngestResponse {
 /// True for the NDJSON media types (`application/x-ndjson`, `application/ndjson`,
 /// `application/jsonl`), any parameters.
 fn is_ndjson(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = media_type_essence(content_type);
     matches!(
         essence.as_str(),
         "application/x-ndjson" | "application/ndjson" | "application/jsonl"

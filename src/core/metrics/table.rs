@@ -89,17 +89,8 @@ impl ScoreTable {
                     index,
                 });
             }
-            for w in [pos, neg] {
-                if !w.is_finite() {
-                    return Err(MetricsError::NonFinite {
-                        field: "sample_weights",
-                        index,
-                    });
-                }
-                if w < 0.0 {
-                    return Err(MetricsError::NegativeWeight { index, value: w });
-                }
-            }
+            check_weight(index, pos)?;
+            check_weight(index, neg)?;
             triples.push((normalize_zero(score), pos, neg));
         }
         triples.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
@@ -285,6 +276,20 @@ impl ScoreTable {
     pub fn total_neg(&self) -> f64 {
         self.neg.iter().sum()
     }
+}
+
+/// A sample weight must be finite and >= 0; `index` names it in the error.
+fn check_weight(index: usize, w: f64) -> Result<(), MetricsError> {
+    if !w.is_finite() {
+        return Err(MetricsError::NonFinite {
+            field: "sample_weights",
+            index,
+        });
+    }
+    if w < 0.0 {
+        return Err(MetricsError::NegativeWeight { index, value: w });
+    }
+    Ok(())
 }
 
 /// `-0.0` and `0.0` are one score.
@@ -477,15 +482,7 @@ pub(crate) fn check_weights(weights: &[f64], expected: usize) -> Result<(), Metr
         });
     }
     for (index, &w) in weights.iter().enumerate() {
-        if !w.is_finite() {
-            return Err(MetricsError::NonFinite {
-                field: "sample_weights",
-                index,
-            });
-        }
-        if w < 0.0 {
-            return Err(MetricsError::NegativeWeight { index, value: w });
-        }
+        check_weight(index, w)?;
     }
     Ok(())
 }
