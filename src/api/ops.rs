@@ -229,19 +229,6 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     response
 }
 
-/// Resident set size of this process in bytes, from /proc (Linux only; 0 elsewhere).
-pub fn resident_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map(|pages| pages * 4096)
-        .unwrap_or(0)
-}
-
 /// Stream gauges: streams, users, records and the accounted state bytes.
 fn render_stream_gauges(state: &AppState, out: &mut String) {
     let g = state.streams.gauges();
@@ -276,7 +263,11 @@ async fn prometheus_metrics(State(state): State<AppState>) -> Response {
     state.stats.render(&mut out);
     out.push_str("# HELP evald_resident_memory_bytes Resident set size of the process.\n");
     out.push_str("# TYPE evald_resident_memory_bytes gauge\n");
-    let _ = writeln!(out, "evald_resident_memory_bytes {}", resident_bytes());
+    let _ = writeln!(
+        out,
+        "evald_resident_memory_bytes {}",
+        crate::telemetry::resident_bytes()
+    );
     render_stream_gauges(&state, &mut out);
     let mut response = out.into_response();
     response.headers_mut().insert(
