@@ -21,7 +21,10 @@ use crate::core::metrics::{
 mod request;
 mod response;
 
-pub use request::{AverageParam, GaucWeightingParam, Labels, MetricsRequest, RocParams, UserIds};
+pub use request::{
+    AverageParam, GaucWeightingParam, Labels, MetricsRequest, MetricsRequestWith, RocParams,
+    UserIds,
+};
 pub use response::{
     BinaryMetricsResponse, ConfusionBody, GaucBody, MetricsResponse, MulticlassMetricsResponse,
     PerClassBody, RocBody,

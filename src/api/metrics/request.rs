@@ -20,14 +20,18 @@ use crate::api::tensor::Tensor;
 use crate::core::metrics::{Average, GaucWeighting};
 
 /// `POST /metrics` request (API.md). Unknown fields are rejected.
+pub type MetricsRequest = MetricsRequestWith<UserIds>;
+
+/// The request with `user_ids` read as `U`: [`UserIds`] for the request
+/// itself, raw JSON text for the first pass of the two-thread parse.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MetricsRequest {
+pub struct MetricsRequestWith<U> {
     /// Flat binary scores, or an N x C matrix of class scores.
     pub predictions: Tensor,
     pub labels: Labels,
-    #[serde(default)]
-    pub user_ids: Option<UserIds>,
+    #[serde(default = "Option::default")]
+    pub user_ids: Option<U>,
     #[serde(default)]
     pub sample_weights: Option<Vec<f64>>,
     #[serde(default = "default_threshold")]
@@ -117,29 +121,6 @@ impl From<GaucWeightingParam> for GaucWeighting {
     }
 }
 
-/// A [`MetricsRequest`] whose `user_ids` is left as raw JSON text, to be
-/// taken from the speculative parse when it read the same bytes.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RequestWithRawUsers<'a> {
-    predictions: Tensor,
-    labels: Labels,
-    #[serde(default, borrow)]
-    user_ids: Option<&'a RawValue>,
-    #[serde(default)]
-    sample_weights: Option<Vec<f64>>,
-    #[serde(default = "default_threshold")]
-    threshold: f64,
-    #[serde(default = "default_beta")]
-    beta: f64,
-    #[serde(default)]
-    average: AverageParam,
-    #[serde(default)]
-    roc: RocParams,
-    #[serde(default)]
-    gauc_weighting: GaucWeightingParam,
-}
-
 /// Below this body size a second thread costs more than it saves.
 const PARALLEL_PARSE_MIN_BYTES: usize = 256 * 1024;
 
@@ -177,7 +158,7 @@ fn parse_on_two_threads(bytes: &[u8]) -> Result<MetricsRequest, serde_json::Erro
     std::thread::scope(|scope| {
         let guess =
             user_ids_guess(bytes).map(|start| scope.spawn(move || parse_users_at(bytes, start)));
-        let request: RequestWithRawUsers<'_> = serde_json::from_slice(bytes)?;
+        let request: MetricsRequestWith<&RawValue> = serde_json::from_slice(bytes)?;
         let speculative = guess.and_then(|handle| handle.join().ok().flatten());
         let user_ids = match request.user_ids {
             None => None,
