@@ -3,15 +3,15 @@
 //!
 //! The stream's global aggregate becomes one `ScoreTable` (the same table
 //! `POST /metrics` builds from raw records) and each user's aggregate gives
-//! its AUC through the core's `auc_of_groups`, so a stream's answer equals the one-shot answer over
-//! the concatenation of its batches.
+//! its AUC through the core's AUC functions ([`ScoreAggregate::auc`]), so a
+//! stream's answer equals the one-shot answer over the concatenation of its
+//! batches.
 
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
 use crate::api::metrics::{metrics_error, BinaryMetricsResponse, GaucWeightingParam};
 use crate::api::ApiError;
-use crate::core::metrics::auc::auc_of_groups;
 use crate::core::metrics::{
     evaluate_binary, BinaryParams, BinaryReport, Gauc, GaucWeighting, MetricsError, RecordCounts,
     ScoreTable,
@@ -141,8 +141,8 @@ fn confusion_warning(threshold: f64, bound: f64) -> String {
 
 /// GAUC over the users of a stream, and its error bound.
 ///
-/// Each user's AUC comes from the core's `auc_of_groups` run straight over
-/// the user's aggregate (highest score first), with no per-user table: with
+/// Each user's AUC comes from the core run straight over the user's
+/// aggregate ([`ScoreAggregate::auc`]), with no per-user table: with
 /// 100,000 users a table per user costs most of a query. The weighting is the
 /// core's (`GaucAccumulator`): impressions = summed weight, clicks = summed
 /// positive weight, uniform = 1; users with one class are counted and skipped.
@@ -151,10 +151,7 @@ fn confusion_warning(threshold: f64, bound: f64) -> String {
 fn gauc_of_users(stream: &Stream, weighting: GaucWeighting) -> (Gauc, f64) {
     let (mut weighted, mut total, mut bound_sum, mut skipped) = (0.0, 0.0, 0.0, 0usize);
     for agg in stream.users.values() {
-        match (
-            auc_of_groups(agg.groups_desc()),
-            gauc_weight(agg, weighting),
-        ) {
+        match (agg.auc(), gauc_weight(agg, weighting)) {
             (Some(auc), Some(w)) => {
                 weighted += w * auc;
                 total += w;

@@ -16,9 +16,14 @@
 //! bin's true contribution to the AUC numerator lies in `[0, P_b * N_b]`, so the
 //! AUC error is at most `sum_b P_b * N_b / 2 / (P * N)` ([`ScoreAggregate::auc_error_bound`]).
 
+mod units;
+
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use crate::core::merge::merge_by;
+use crate::core::metrics::auc::auc_of_groups;
+use units::{UnitGroups, UnitScores};
 
 /// Plain (unweighted) record counts; `count = positives + negatives`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -133,19 +138,65 @@ impl From<CountCell> for RealCell {
 }
 
 /// The distinct scores, ascending, with their weights. Unit-weight records
-/// are kept as `u32` counts; the first non-unit weight (or a count past
-/// `u32::MAX`) promotes the aggregate to real weights; a compaction turns it
-/// into bins.
-#[derive(Debug, Clone, PartialEq)]
+/// are kept as their scores while that is smaller ([`UnitScores`]), then as
+/// `u32` counts; the first non-unit weight (or a count past `u32::MAX`)
+/// promotes the aggregate to real weights; a compaction turns it into bins.
+#[derive(Debug, Clone)]
 enum Entries {
+    Units(UnitScores),
     Counts(Vec<CountCell>),
     Real(Vec<RealCell>),
     /// Disjoint bins sorted by `lo` (after a compaction).
     Binned(Vec<Bin>),
 }
 
+impl Entries {
+    /// Unit scores while they are the smaller layout, else counted cells.
+    fn from_units(units: UnitScores) -> Entries {
+        if UnitScores::is_compact(units.records(), units.distinct()) {
+            Entries::Units(units)
+        } else if units.records() < u32::MAX as usize {
+            Entries::Counts(count_cells_of(&units))
+        } else {
+            Entries::Real(real_cells_of(&units))
+        }
+    }
+
+    /// The exact entries as counted cells; `None` for real weights and bins.
+    fn count_cells(&self) -> Option<Cow<'_, [CountCell]>> {
+        match self {
+            Entries::Counts(c) => Some(Cow::Borrowed(c)),
+            Entries::Units(u) if u.records() < u32::MAX as usize => {
+                Some(Cow::Owned(count_cells_of(u)))
+            }
+            Entries::Units(_) | Entries::Real(_) | Entries::Binned(_) => None,
+        }
+    }
+
+    /// The entries as real-weight cells (bins by their representative).
+    fn real_cells(&self) -> Cow<'_, [RealCell]> {
+        match self {
+            Entries::Real(c) => Cow::Borrowed(c),
+            Entries::Counts(c) => Cow::Owned(to_real(c)),
+            Entries::Units(u) => Cow::Owned(real_cells_of(u)),
+            Entries::Binned(b) => Cow::Owned(
+                b.iter()
+                    .map(|b| RealCell {
+                        score: b.representative(),
+                        pos: b.pos,
+                        neg: b.neg,
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
 /// Aggregate of a set of binary records (see the module docs).
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Equality is by content (record counts and entries), not by layout: the
+/// same records held as unit scores or as counted cells are equal.
+#[derive(Debug, Clone)]
 pub struct ScoreAggregate {
     entries: Entries,
     counts: RecordCounts,
@@ -154,9 +205,15 @@ pub struct ScoreAggregate {
 impl Default for ScoreAggregate {
     fn default() -> Self {
         ScoreAggregate {
-            entries: Entries::Counts(Vec::new()),
+            entries: Entries::Units(UnitScores::default()),
             counts: RecordCounts::default(),
         }
+    }
+}
+
+impl PartialEq for ScoreAggregate {
+    fn eq(&self, other: &Self) -> bool {
+        self.counts == other.counts && self.bins() == other.bins()
     }
 }
 
@@ -210,6 +267,28 @@ fn merge_cells<C: Cell>(a: &[C], b: &[C]) -> Option<Vec<C>> {
     Some(out)
 }
 
+/// Unit scores as counted cells; the caller checks that fewer than
+/// `u32::MAX` records are held, so no count truncates.
+fn count_cells_of(units: &UnitScores) -> Vec<CountCell> {
+    let mut cells = Vec::with_capacity(units.distinct());
+    cells.extend(units.groups().map(|(score, pos, neg)| CountCell {
+        score,
+        pos: pos as u32,
+        neg: neg as u32,
+    }));
+    cells
+}
+
+fn real_cells_of(units: &UnitScores) -> Vec<RealCell> {
+    let mut cells = Vec::with_capacity(units.distinct());
+    cells.extend(units.groups().map(|(score, pos, neg)| RealCell {
+        score,
+        pos: pos as f64,
+        neg: neg as f64,
+    }));
+    cells
+}
+
 fn to_real(cells: &[CountCell]) -> Vec<RealCell> {
     cells.iter().copied().map(RealCell::from).collect()
 }
@@ -218,6 +297,7 @@ fn to_real(cells: &[CountCell]) -> Vec<RealCell> {
 pub struct GroupsDesc<'a>(GroupsInner<'a>);
 
 enum GroupsInner<'a> {
+    Units(std::iter::Rev<UnitGroups<'a>>),
     Counts(std::iter::Rev<std::slice::Iter<'a, CountCell>>),
     Real(std::iter::Rev<std::slice::Iter<'a, RealCell>>),
     Bins(std::iter::Rev<std::slice::Iter<'a, Bin>>),
@@ -227,6 +307,7 @@ impl Iterator for GroupsDesc<'_> {
     type Item = (f64, f64);
     fn next(&mut self) -> Option<(f64, f64)> {
         match &mut self.0 {
+            GroupsInner::Units(it) => it.next().map(|(_, p, n)| (p as f64, n as f64)),
             GroupsInner::Counts(it) => it.next().map(|c| (f64::from(c.pos), f64::from(c.neg))),
             GroupsInner::Real(it) => it.next().map(|c| (c.pos, c.neg)),
             GroupsInner::Bins(it) => it.next().map(|b| (b.pos, b.neg)),
@@ -268,16 +349,21 @@ impl ScoreAggregate {
         // Counting the distinct scores first sizes the cells exactly: a batch
         // of a million records with ten thousand scores does not briefly hold
         // a million-cell buffer.
-        let mut distinct = 0usize;
+        let (mut distinct, mut kept_records) = (0usize, 0usize);
         let mut last = None;
         for r in kept() {
             let s = canonical(r.score);
+            kept_records += 1;
             if last != Some(s) {
                 distinct += 1;
                 last = Some(s);
             }
         }
-        let entries = if unit {
+        let entries = if unit && UnitScores::is_compact(kept_records, distinct) {
+            Entries::Units(UnitScores::from_sorted(
+                kept().map(|r| (canonical(r.score), r.positive)),
+            ))
+        } else if unit {
             let mut cells: Vec<CountCell> = Vec::with_capacity(distinct);
             for r in kept() {
                 let (pos, neg) = if r.positive { (1, 0) } else { (0, 1) };
@@ -324,6 +410,7 @@ impl ScoreAggregate {
     /// Number of distinct scores (or bins once compacted).
     pub fn len(&self) -> usize {
         match &self.entries {
+            Entries::Units(u) => u.distinct(),
             Entries::Counts(c) => c.len(),
             Entries::Real(c) => c.len(),
             Entries::Binned(b) => b.len(),
@@ -347,6 +434,9 @@ impl ScoreAggregate {
     /// Bins give their [`Bin::representative`] score.
     pub fn iter(&self) -> Box<dyn Iterator<Item = (f64, f64, f64)> + '_> {
         match &self.entries {
+            Entries::Units(u) => {
+                Box::new(u.groups().map(|(s, pos, neg)| (s, pos as f64, neg as f64)))
+            }
             Entries::Counts(c) => Box::new(
                 c.iter()
                     .map(|c| (c.score, f64::from(c.pos), f64::from(c.neg))),
@@ -362,6 +452,7 @@ impl ScoreAggregate {
     /// of the metrics core's `auc_of_groups`, without building a table.
     pub fn groups_desc(&self) -> GroupsDesc<'_> {
         GroupsDesc(match &self.entries {
+            Entries::Units(u) => GroupsInner::Units(u.groups().rev()),
             Entries::Counts(c) => GroupsInner::Counts(c.iter().rev()),
             Entries::Real(c) => GroupsInner::Real(c.iter().rev()),
             Entries::Binned(b) => GroupsInner::Bins(b.iter().rev()),
@@ -384,8 +475,22 @@ impl ScoreAggregate {
         }
     }
 
+    /// AUC of the entries (ties count one half); `None` with one class.
+    /// Unit scores answer from their kept Mann-Whitney statistic (the GAUC
+    /// query asks every user), which equals the group walk bit for bit.
+    pub fn auc(&self) -> Option<f64> {
+        match &self.entries {
+            Entries::Units(u) => u.auc(),
+            _ => auc_of_groups(self.groups_desc()),
+        }
+    }
+
     /// Summed positive and negative weight `(P, N)`.
     pub fn weight_totals(&self) -> (f64, f64) {
+        if let Entries::Units(u) = &self.entries {
+            let (pos, neg) = u.classes();
+            return (pos.len() as f64, neg.len() as f64);
+        }
         self.groups_desc()
             .fold((0.0, 0.0), |(p, n), (pos, neg)| (p + pos, n + neg))
     }
@@ -431,6 +536,7 @@ impl ScoreAggregate {
     /// Approximate heap bytes held (capacity-based), for the memory budget.
     pub fn heap_bytes(&self) -> usize {
         match &self.entries {
+            Entries::Units(u) => u.heap_bytes(),
             Entries::Counts(c) => c.capacity() * std::mem::size_of::<CountCell>(),
             Entries::Real(c) => c.capacity() * std::mem::size_of::<RealCell>(),
             Entries::Binned(b) => b.capacity() * std::mem::size_of::<Bin>(),
@@ -450,21 +556,28 @@ impl ScoreAggregate {
             self.entries = other.entries.clone();
             return;
         }
+        if let (Entries::Units(a), Entries::Units(b)) = (&mut self.entries, &other.entries) {
+            a.merge(b);
+            if !UnitScores::is_compact(a.records(), a.distinct()) {
+                self.entries = Entries::from_units(std::mem::take(a));
+            }
+            return;
+        }
         let merged = match (&self.entries, &other.entries) {
-            (Entries::Counts(a), Entries::Counts(b)) => match merge_cells(a, b) {
-                Some(cells) => Entries::Counts(cells),
-                None => Entries::Real(merge_cells(&to_real(a), &to_real(b)).unwrap_or_default()),
+            (Entries::Binned(_), _) | (_, Entries::Binned(_)) => {
+                Entries::Binned(merge_bins(&self.bins(), &other.bins()))
+            }
+            (a, b) => match (a.count_cells(), b.count_cells()) {
+                (Some(x), Some(y)) => match merge_cells(&x, &y) {
+                    Some(cells) => Entries::Counts(cells),
+                    None => {
+                        Entries::Real(merge_cells(&to_real(&x), &to_real(&y)).unwrap_or_default())
+                    }
+                },
+                _ => {
+                    Entries::Real(merge_cells(&a.real_cells(), &b.real_cells()).unwrap_or_default())
+                }
             },
-            (Entries::Counts(a), Entries::Real(b)) => {
-                Entries::Real(merge_cells(&to_real(a), b).unwrap_or_default())
-            }
-            (Entries::Real(a), Entries::Counts(b)) => {
-                Entries::Real(merge_cells(a, &to_real(b)).unwrap_or_default())
-            }
-            (Entries::Real(a), Entries::Real(b)) => {
-                Entries::Real(merge_cells(a, b).unwrap_or_default())
-            }
-            _ => Entries::Binned(merge_bins(&self.bins(), &other.bins())),
         };
         self.entries = merged;
     }
@@ -514,7 +627,8 @@ impl ScoreAggregate {
 
     /// Rebuilds an aggregate from its parts (snapshot restore). `bins` must be
     /// finite, sorted by `lo` and disjoint, each `lo <= hi`, weights `>= 0`.
-    /// All-exact bins are stored as cells again (counts when integral).
+    /// All-exact bins are stored in the smallest exact layout again (unit
+    /// scores or counts when integral), as ingest would have built them.
     pub fn from_parts(bins: Vec<Bin>, counts: RecordCounts) -> Result<ScoreAggregate, String> {
         let mut prev_hi = f64::NEG_INFINITY;
         for (i, b) in bins.iter().enumerate() {
@@ -525,9 +639,19 @@ impl ScoreAggregate {
             prev_hi = b.hi;
         }
         let fits_u32 = |w: f64| w.fract() == 0.0 && w <= f64::from(u32::MAX);
+        let integral = bins.iter().all(|b| fits_u32(b.pos) && fits_u32(b.neg));
+        let records: f64 = bins.iter().map(|b| b.pos + b.neg).sum();
         let entries = if bins.iter().any(|b| b.lo != b.hi) {
             Entries::Binned(bins)
-        } else if bins.iter().all(|b| fits_u32(b.pos) && fits_u32(b.neg)) {
+        } else if integral
+            && records < f64::from(u32::MAX)
+            && UnitScores::is_compact(records as usize, bins.len())
+        {
+            Entries::Units(UnitScores::from_groups(
+                bins.iter()
+                    .map(|b| (canonical(b.lo), b.pos as usize, b.neg as usize)),
+            ))
+        } else if integral {
             Entries::Counts(
                 bins.iter()
                     .map(|b| CountCell {
@@ -571,6 +695,16 @@ impl ScoreAggregate {
             w.write_all(&v.to_le_bytes())?;
         }
         match &self.entries {
+            Entries::Units(u) => {
+                // Written as the counted cells it stands for (one format).
+                w.write_all(&[TAG_COUNTS])?;
+                w.write_all(&(u.distinct() as u64).to_le_bytes())?;
+                for (score, pos, neg) in u.groups() {
+                    w.write_all(&score.to_le_bytes())?;
+                    w.write_all(&(pos as u32).to_le_bytes())?;
+                    w.write_all(&(neg as u32).to_le_bytes())?;
+                }
+            }
             Entries::Counts(cells) => {
                 w.write_all(&[TAG_COUNTS])?;
                 w.write_all(&(cells.len() as u64).to_le_bytes())?;
@@ -651,17 +785,8 @@ impl ScoreAggregate {
             };
             bins.push(bin);
         }
-        let mut agg = ScoreAggregate::from_parts(bins, counts)?;
-        // Keep the layout that was written, so a round trip is identical.
-        agg.entries = match (tag, agg.entries) {
-            (TAG_REAL, Entries::Counts(c)) => Entries::Real(to_real(&c)),
-            (TAG_BINS, e @ (Entries::Counts(_) | Entries::Real(_))) => {
-                let exact = ScoreAggregate { entries: e, counts };
-                Entries::Binned(exact.bins())
-            }
-            (_, e) => e,
-        };
-        Ok(agg)
+        // The layout is chosen afresh (equality is by content).
+        ScoreAggregate::from_parts(bins, counts)
     }
 }
 
@@ -898,6 +1023,33 @@ mod tests {
     }
 
     #[test]
+    fn sparse_unit_records_take_half_the_memory_and_dense_ones_switch_to_counts() {
+        // 100 records on 100 distinct scores: 8 bytes each, not 16 per cell
+        let mut sparse: Vec<Record> = (0..100)
+            .map(|i| rec(f64::from(i) / 100.0, i % 3 == 0, 1.0))
+            .collect();
+        let agg = ScoreAggregate::from_records(&mut sparse);
+        assert_eq!(agg.heap_bytes(), 100 * 8);
+        // merging 300 records on the same scores makes cells the smaller layout
+        let mut dense: Vec<Record> = (0..300)
+            .map(|i| rec(f64::from(i % 100) / 100.0, i % 2 == 0, 1.0))
+            .collect();
+        let mut merged = agg.clone();
+        merged.merge(&ScoreAggregate::from_records(&mut dense));
+        assert_eq!(merged.len(), 100);
+        assert_eq!(merged.heap_bytes(), 100 * 16);
+        // the same switch from two unit-score parts
+        let mut twice = agg.clone();
+        for _ in 0..2 {
+            twice.merge(&agg);
+        }
+        assert_eq!((twice.len(), twice.heap_bytes()), (100, 100 * 16));
+        assert_eq!(twice.counts().count, 300);
+        let mut all: Vec<Record> = sparse.iter().chain(&dense).copied().collect();
+        assert_eq!(merged, ScoreAggregate::from_records(&mut all));
+    }
+
+    #[test]
     fn encode_then_decode_round_trips_every_layout() {
         let mut unit = vec![
             rec(0.2, true, 1.0),
@@ -942,6 +1094,32 @@ mod tests {
                 prop_assert_eq!(x.0, y.0);
                 // epsilon 1e-12: only the order of the weight sums differs
                 prop_assert!((x.1 - y.1).abs() < 1e-12 && (x.2 - y.2).abs() < 1e-12);
+            }
+        }
+
+        #[test]
+        fn auc_equals_the_core_group_walk_bit_for_bit_in_every_layout(
+            a in records_strategy(), b in records_strategy(), budget in 1usize..60
+        ) {
+            // unit weights only, so both parts may take the unit-score layout
+            let unit = |v: &[Record]| -> Vec<Record> {
+                v.iter().map(|r| rec(r.score, r.positive, 1.0)).collect()
+            };
+            let mut layouts = vec![
+                ScoreAggregate::from_records(&mut unit(&a)),
+                ScoreAggregate::from_records(&mut a.clone()),
+            ];
+            let mut merged = ScoreAggregate::from_records(&mut unit(&a));
+            merged.merge(&ScoreAggregate::from_records(&mut unit(&b)));
+            layouts.push(merged.clone());
+            merged.compact(budget);
+            layouts.push(merged);
+            for agg in layouts {
+                let want = auc_of_groups(agg.groups_desc());
+                prop_assert_eq!(agg.auc().map(f64::to_bits), want.map(f64::to_bits));
+                let (p, n) = agg.weight_totals();
+                let walked = agg.groups_desc().fold((0.0, 0.0), |(x, y), (u, v)| (x + u, y + v));
+                prop_assert_eq!((p, n), walked);
             }
         }
 
