@@ -43,7 +43,7 @@ impl App {
 /// Binds `config.listen` and assembles the router with its middleware.
 pub async fn build(config: Config) -> io::Result<App> {
     let listener = TcpListener::bind(config.listen).await?;
-    let state = AppState::new(config);
+    let state = AppState::new(config)?;
     start_stream_tasks(&state)?;
     let router = app_router(state.clone());
     Ok(App {

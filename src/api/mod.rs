@@ -11,7 +11,7 @@ use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::config::Config;
-use crate::state::{Budgets, MemoryStore, StreamStore};
+use crate::state::{Budgets, MemoryStore, StreamStore, Writers};
 
 pub mod activation;
 pub mod error;
@@ -34,16 +34,22 @@ pub struct AppState {
     pub stats: Arc<ops::Stats>,
     /// Stream state (in memory; see [`crate::state`]).
     pub streams: Arc<dyn StreamStore>,
+    /// The threads that merge batches into streams.
+    pub writers: Arc<Writers>,
 }
 
 impl AppState {
     /// Builds the state for `config`.
-    pub fn new(config: Config) -> Self {
-        AppState {
+    ///
+    /// # Errors
+    /// When the stream writer threads cannot be started.
+    pub fn new(config: Config) -> std::io::Result<Self> {
+        Ok(AppState {
             stats: Arc::new(ops::Stats::default()),
             streams: Arc::new(MemoryStore::new(budgets(&config))),
+            writers: Arc::new(Writers::per_core()?),
             config: Arc::new(config),
-        }
+        })
     }
 }
 

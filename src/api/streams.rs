@@ -130,24 +130,26 @@ async fn ingest(
             "Content-Type '{content_type}' is not supported; expected application/json or application/x-ndjson"
         )));
     };
+    let parsed = started.elapsed();
+    let batch = tokio::task::spawn_blocking(move || builder.finish())
+        .await
+        .map_err(ApiError::internal)?;
+    let aggregated = started.elapsed();
     let store = state.streams.clone();
     let stream = name.clone();
-    let parsed = started.elapsed();
-    let summary = tokio::task::spawn_blocking(move || {
-        let batch = builder.finish();
-        let aggregated = started.elapsed();
-        let summary = store.ingest(&stream, batch, now_ms());
-        tracing::debug!(
-            parse_ms = parsed.as_millis() as u64,
-            aggregate_ms = (aggregated - parsed).as_millis() as u64,
-            merge_ms = (started.elapsed() - aggregated).as_millis() as u64,
-            "stream batch timings"
-        );
-        summary
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(store_error)?;
+    // The merge runs on the stream's writer thread (see `state::writers`).
+    let summary = state
+        .writers
+        .run(&name, move || store.ingest(&stream, batch, now_ms()))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(store_error)?;
+    tracing::debug!(
+        parse_ms = parsed.as_millis() as u64,
+        aggregate_ms = (aggregated - parsed).as_millis() as u64,
+        merge_ms = (started.elapsed() - aggregated).as_millis() as u64,
+        "stream batch timings"
+    );
     Ok(Json(IngestResponse {
         stream: name,
         accepted: summary.accepted,

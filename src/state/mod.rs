@@ -10,6 +10,7 @@
 //!   budgets (streams, users, memory) and TTL purge.
 //! - [`snapshot`]: the versioned, checksummed on-disk format and atomic writes.
 //! - [`tasks`]: restore at start, periodic and final snapshots, TTL purge.
+//! - [`writers`]: the dedicated threads that merge batches into streams.
 
 pub mod aggregate;
 pub mod batch;
@@ -17,11 +18,13 @@ pub mod snapshot;
 pub mod store;
 pub mod stream;
 pub mod tasks;
+pub mod writers;
 
 pub use aggregate::{Bin, Record, RecordCounts, ScoreAggregate};
 pub use batch::{BatchBuilder, StagedBatch};
 pub use store::{Budgets, Gauges, IngestSummary, MemoryStore, StoreError, StreamInfo, StreamStore};
 pub use stream::Stream;
+pub use writers::{WriterGone, Writers};
 
 /// Maps keyed by user id. foldhash is several times faster than SipHash on
 /// short keys and still seeded per process, so ids chosen by a client cannot
