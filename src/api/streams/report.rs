@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::metrics::{metrics_error, BinaryMetricsResponse, GaucWeightingParam};
 use crate::api::ApiError;
 use crate::core::metrics::{
-    evaluate_binary, BinaryParams, BinaryReport, Gauc, GaucWeighting, MetricsError, RecordCounts,
-    ScoreTable,
+    evaluate_binary, BinaryParams, BinaryReport, Gauc, GaucWeighting, MetricsError, ScoreTable,
 };
 use crate::state::{ScoreAggregate, Stream};
 
@@ -107,15 +106,6 @@ fn table_of(agg: &ScoreAggregate) -> Result<ScoreTable, MetricsError> {
     ScoreTable::from_aggregates(agg.iter())
 }
 
-fn counts_of(agg: &ScoreAggregate) -> RecordCounts {
-    let c = agg.counts();
-    RecordCounts {
-        count: c.count,
-        positives: c.positives,
-        negatives: c.negatives,
-    }
-}
-
 /// The weight a user gets in the GAUC mean (the core's rule), or `None`
 /// when it is skipped (one class only).
 fn gauc_weight(agg: &ScoreAggregate, weighting: GaucWeighting) -> Option<f64> {
@@ -184,7 +174,7 @@ pub fn evaluate_stream(
         (Some(gauc), Some(bound))
     };
     let report =
-        evaluate_binary(&table, counts_of(&stream.global), gauc, params).map_err(metrics_error)?;
+        evaluate_binary(&table, stream.global.counts(), gauc, params).map_err(metrics_error)?;
     Ok(respond(
         stream,
         None,
@@ -207,7 +197,7 @@ pub fn evaluate_user(
         ApiError::not_found(format!("stream '{}' has no user '{user_id}'", stream.name))
     })?;
     let table = table_of(agg).map_err(metrics_error)?;
-    let report = evaluate_binary(&table, counts_of(agg), None, params).map_err(metrics_error)?;
+    let report = evaluate_binary(&table, agg.counts(), None, params).map_err(metrics_error)?;
     Ok(respond(
         stream,
         Some(user_id),

@@ -180,6 +180,14 @@ impl RecordCounts {
             negatives: labels.len() as u64 - positives,
         }
     }
+
+    /// Adds `other`, saturating (2^64 records are out of reach of any
+    /// budget): merging the counts of two record sets, as a stream does.
+    pub fn add(&mut self, other: RecordCounts) {
+        self.count = self.count.saturating_add(other.count);
+        self.positives = self.positives.saturating_add(other.positives);
+        self.negatives = self.negatives.saturating_add(other.negatives);
+    }
 }
 
 /// Everything a binary evaluation answers (API.md, "Binary response").

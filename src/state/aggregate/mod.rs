@@ -23,24 +23,9 @@ use std::cmp::Ordering;
 
 use crate::core::merge::merge_by;
 use crate::core::metrics::auc::auc_of_groups;
+/// Plain (unweighted) record counts, the core's type: a stream reports them as `POST /metrics` does.
+pub use crate::core::metrics::RecordCounts;
 use units::{UnitGroups, UnitScores};
-
-/// Plain (unweighted) record counts; `count = positives + negatives`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RecordCounts {
-    pub count: u64,
-    pub positives: u64,
-    pub negatives: u64,
-}
-
-impl RecordCounts {
-    /// Adds `other`, saturating (2^64 records are out of reach of any budget).
-    pub fn add(&mut self, other: RecordCounts) {
-        self.count = self.count.saturating_add(other.count);
-        self.positives = self.positives.saturating_add(other.positives);
-        self.negatives = self.negatives.saturating_add(other.negatives);
-    }
-}
 
 /// One bin of a compacted aggregate: the summed weights of every record whose
 /// score lies in `[lo, hi]`. An exact score is a bin with `lo == hi`.
@@ -267,26 +252,33 @@ fn merge_cells<C: Cell>(a: &[C], b: &[C]) -> Option<Vec<C>> {
     Some(out)
 }
 
-/// Unit scores as counted cells; the caller checks that fewer than
-/// `u32::MAX` records are held, so no count truncates.
-fn count_cells_of(units: &UnitScores) -> Vec<CountCell> {
+/// Unit scores as one cell per distinct score, built by `cell(score, pos, neg)`.
+fn cells_of<C>(units: &UnitScores, cell: impl Fn(f64, usize, usize) -> C) -> Vec<C> {
     let mut cells = Vec::with_capacity(units.distinct());
-    cells.extend(units.groups().map(|(score, pos, neg)| CountCell {
-        score,
-        pos: pos as u32,
-        neg: neg as u32,
-    }));
+    cells.extend(
+        units
+            .groups()
+            .map(|(score, pos, neg)| cell(score, pos, neg)),
+    );
     cells
 }
 
+/// Unit scores as counted cells; the caller checks that fewer than
+/// `u32::MAX` records are held, so no count truncates.
+fn count_cells_of(units: &UnitScores) -> Vec<CountCell> {
+    cells_of(units, |score, pos, neg| CountCell {
+        score,
+        pos: pos as u32,
+        neg: neg as u32,
+    })
+}
+
 fn real_cells_of(units: &UnitScores) -> Vec<RealCell> {
-    let mut cells = Vec::with_capacity(units.distinct());
-    cells.extend(units.groups().map(|(score, pos, neg)| RealCell {
+    cells_of(units, |score, pos, neg| RealCell {
         score,
         pos: pos as f64,
         neg: neg as f64,
-    }));
-    cells
+    })
 }
 
 fn to_real(cells: &[CountCell]) -> Vec<RealCell> {
