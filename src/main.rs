@@ -21,9 +21,13 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// 234 ms at 10 ms, 212 ms at 100 ms, 199 ms at 1000 ms).
 const PURGE_DELAY_MS: std::ffi::c_long = 100;
 
-/// Applies [`PURGE_DELAY_MS`] unless the operator set `MIMALLOC_PURGE_DELAY`.
+/// Applies [`PURGE_DELAY_MS`] unless the operator set `MIMALLOC_PURGE_DELAY`
+/// (or its older name `MIMALLOC_RESET_DELAY`).
 fn tune_allocator() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+    let set_by_operator = ["MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DELAY"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some());
+    if !set_by_operator {
         // SAFETY: sets one integer option in mimalloc's option table; the
         // index is in range and mimalloc reads the option on every purge.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };

@@ -44,8 +44,10 @@ pub fn twice_u_statistic(positives: &[f64], negatives: &[f64]) -> u128 {
 
 /// The AUC from [`twice_u_statistic`] and the class sizes; `None` when a
 /// class is empty. Equal to [`auc_of_groups`] over the same unit-weight
-/// records bit for bit: both are the same half-integer area (exact in an
-/// `f64`) divided by `P * N`.
+/// records bit for bit while `P * N < 2^52`: both are then the same
+/// half-integer area (exact in an `f64`) divided by `P * N`. Past that the
+/// walk's running sum rounds and this (one rounding of an exact integer)
+/// is the closer of the two.
 pub fn auc_of_twice_u(twice_u: u128, positives: usize, negatives: usize) -> Option<f64> {
     let pairs = positives as u128 * negatives as u128;
     (pairs > 0).then(|| twice_u as f64 / 2.0 / pairs as f64)

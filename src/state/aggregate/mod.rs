@@ -633,11 +633,13 @@ impl ScoreAggregate {
         let fits_u32 = |w: f64| w.fract() == 0.0 && w <= f64::from(u32::MAX);
         let integral = bins.iter().all(|b| fits_u32(b.pos) && fits_u32(b.neg));
         let records: f64 = bins.iter().map(|b| b.pos + b.neg).sum();
+        // Unit scores hold no empty score, so only non-empty ones count.
+        let scores = bins.iter().filter(|b| b.pos + b.neg > 0.0).count();
         let entries = if bins.iter().any(|b| b.lo != b.hi) {
             Entries::Binned(bins)
         } else if integral
             && records < f64::from(u32::MAX)
-            && UnitScores::is_compact(records as usize, bins.len())
+            && UnitScores::is_compact(records as usize, scores)
         {
             Entries::Units(UnitScores::from_groups(
                 bins.iter()
@@ -647,7 +649,7 @@ impl ScoreAggregate {
             Entries::Counts(
                 bins.iter()
                     .map(|b| CountCell {
-                        score: b.lo,
+                        score: canonical(b.lo),
                         pos: b.pos as u32,
                         neg: b.neg as u32,
                     })
@@ -657,7 +659,7 @@ impl ScoreAggregate {
             Entries::Real(
                 bins.iter()
                     .map(|b| RealCell {
-                        score: b.lo,
+                        score: canonical(b.lo),
                         pos: b.pos,
                         neg: b.neg,
                     })
@@ -1039,6 +1041,36 @@ mod tests {
         assert_eq!(twice.counts().count, 300);
         let mut all: Vec<Record> = sparse.iter().chain(&dense).copied().collect();
         assert_eq!(merged, ScoreAggregate::from_records(&mut all));
+    }
+
+    #[test]
+    fn restored_parts_take_the_layout_their_nonempty_scores_call_for() {
+        let exact = |s: f64, pos: f64, neg: f64| Bin {
+            lo: s,
+            hi: s,
+            pos,
+            neg,
+        };
+        let counts = RecordCounts {
+            count: 3,
+            positives: 3,
+            negatives: 0,
+        };
+        // 3 records on one non-empty score: counted cells, not unit scores
+        let parts = vec![
+            exact(0.1, 3.0, 0.0),
+            exact(0.2, 0.0, 0.0),
+            exact(0.3, 0.0, 0.0),
+        ];
+        let agg = ScoreAggregate::from_parts(parts, counts).unwrap_or_default();
+        assert!(matches!(agg.entries, Entries::Counts(_)));
+        // -0.0 is stored as 0.0 in every layout
+        for (pos, neg) in [(1.0, 0.0), (3.0, 4.0), (0.5, 2.0)] {
+            let agg =
+                ScoreAggregate::from_parts(vec![exact(-0.0, pos, neg)], counts).unwrap_or_default();
+            let first = agg.iter().next().map(|e| e.0.to_bits());
+            assert_eq!(first, Some(0.0f64.to_bits()), "{pos} {neg}");
+        }
     }
 
     #[test]
