@@ -3,7 +3,7 @@
 
 use ndarray::ArrayViewD;
 
-use super::kernels::{self, FocalLogits, FocalProbabilities, Isa};
+use super::kernels::{self, FocalKernel, Isa};
 use super::reduction::{fold_chunked, tail};
 use super::{
     check_probabilities, probabilities_in, row_major, same_shape, LossError, LossOutput, Reduction,
@@ -115,29 +115,17 @@ impl Focal {
                     check_probabilities("predictions", p, shape)?;
                 }
             }
-            if self.from_logits {
-                let kernel = FocalLogits {
-                    x,
-                    y,
-                    alpha,
-                    gamma,
-                    power,
-                    loss,
-                    grad,
-                };
-                kernels::run(isa, kernel);
-            } else {
-                let kernel = FocalProbabilities {
-                    p: x,
-                    y,
-                    alpha,
-                    gamma,
-                    power,
-                    loss,
-                    grad,
-                };
-                kernels::run(isa, kernel);
-            }
+            let kernel = FocalKernel {
+                input: x,
+                from_logits: self.from_logits,
+                y,
+                alpha,
+                gamma,
+                power,
+                loss,
+                grad,
+            };
+            kernels::run(isa, kernel);
             Ok(())
         })
     }

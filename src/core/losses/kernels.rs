@@ -303,11 +303,13 @@ pub(crate) fn focal_modulate(
     (a_t * ce * factor, a_t * (dce * factor + ce * dfactor * dq))
 }
 
-/// Sigmoid focal loss on logits over a chunk; `power` as in
-/// [`focal_modulate`], chosen once per call so the common integer gammas
-/// are plain multiplications.
-pub(crate) struct FocalLogits<'a, P> {
-    pub x: &'a [f64],
+/// Sigmoid focal loss over a chunk, on logits or on probabilities; `power`
+/// as in [`focal_modulate`], chosen once per call so the common integer
+/// gammas are plain multiplications.
+pub(crate) struct FocalKernel<'a, P> {
+    /// Logits when `from_logits`, else probabilities.
+    pub input: &'a [f64],
+    pub from_logits: bool,
     pub y: &'a [f64],
     pub alpha: Option<f64>,
     pub gamma: f64,
@@ -316,48 +318,35 @@ pub(crate) struct FocalLogits<'a, P> {
     pub grad: &'a mut [f64],
 }
 
-impl<P: Fn(f64) -> (f64, f64) + Copy> Kernel for FocalLogits<'_, P> {
+impl<P: Fn(f64) -> (f64, f64) + Copy> Kernel for FocalKernel<'_, P> {
     type Output = ();
 
     #[inline(always)]
     fn run<const FMA: bool>(self) {
-        exp_neg_abs::<FMA>(self.x, self.loss);
-        let out = self.loss.iter_mut().zip(self.grad.iter_mut());
-        for ((l, g), (&x, &y)) in out.zip(self.x.iter().zip(self.y)) {
-            let (ce, dce, s) = bce_logit_from_exp::<FMA>(x, *l, y, 1.0);
-            (*l, *g) = focal_modulate(
-                (ce, dce),
-                s,
-                s * (1.0 - s),
-                y,
-                self.alpha,
-                self.gamma,
-                self.power,
-            );
+        let FocalKernel {
+            input,
+            from_logits,
+            y,
+            alpha,
+            gamma,
+            power,
+            loss,
+            grad,
+        } = self;
+        // One loop per input kind: the choice stays out of the hot loop.
+        if from_logits {
+            exp_neg_abs::<FMA>(input, loss);
         }
-    }
-}
-
-/// Focal loss on probabilities over a chunk (see [`FocalLogits`]).
-pub(crate) struct FocalProbabilities<'a, P> {
-    pub p: &'a [f64],
-    pub y: &'a [f64],
-    pub alpha: Option<f64>,
-    pub gamma: f64,
-    pub power: P,
-    pub loss: &'a mut [f64],
-    pub grad: &'a mut [f64],
-}
-
-impl<P: Fn(f64) -> (f64, f64) + Copy> Kernel for FocalProbabilities<'_, P> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run<const FMA: bool>(self) {
-        let out = self.loss.iter_mut().zip(self.grad.iter_mut());
-        for ((l, g), (&p, &y)) in out.zip(self.p.iter().zip(self.y)) {
-            let ce = bce_prob::<FMA>(p, y);
-            (*l, *g) = focal_modulate(ce, p, 1.0, y, self.alpha, self.gamma, self.power);
+        let out = loss.iter_mut().zip(grad.iter_mut());
+        if from_logits {
+            for ((l, g), (&x, &y)) in out.zip(input.iter().zip(y)) {
+                let (ce, dce, s) = bce_logit_from_exp::<FMA>(x, *l, y, 1.0);
+                (*l, *g) = focal_modulate((ce, dce), s, s * (1.0 - s), y, alpha, gamma, power);
+            }
+        } else {
+            for ((l, g), (&p, &y)) in out.zip(input.iter().zip(y)) {
+                (*l, *g) = focal_modulate(bce_prob::<FMA>(p, y), p, 1.0, y, alpha, gamma, power);
+            }
         }
     }
 }
