@@ -24,22 +24,15 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use evald::core::losses::kernels::{with_isa, Isa};
 use evald::core::losses::{Bce, CrossEntropy, Dice, Focal, Huber, Iou, Loss, Reduction, SmoothL1};
+use evald::core::rng::SplitMix64;
 use ndarray::{ArrayD, IxDyn};
 
 const N: usize = 1_000_000;
 
-/// Deterministic pseudo-random values in [0, 1) (a 64-bit LCG; no rand
-/// dependency needed for bench data).
+/// Deterministic pseudo-random values in [0, 1) (the core's SplitMix64).
 fn uniform(n: usize, seed: u64) -> Vec<f64> {
-    let mut state = seed;
-    (0..n)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        })
-        .collect()
+    let mut rng = SplitMix64::new(seed);
+    (0..n).map(|_| rng.next_f64()).collect()
 }
 
 fn array(shape: &[usize], data: Vec<f64>) -> ArrayD<f64> {

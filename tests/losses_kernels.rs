@@ -13,6 +13,7 @@
 use evald::core::losses::cross_entropy::DEFAULT_IGNORE_INDEX;
 use evald::core::losses::kernels::{with_isa, Isa};
 use evald::core::losses::{Bce, CrossEntropy, Focal, Loss, LossOutput, LossValue, Reduction};
+use evald::core::rng::SplitMix64;
 use ndarray::{ArrayD, IxDyn};
 
 /// Relative agreement between the two kernel versions: a handful of ulp,
@@ -21,15 +22,8 @@ const ISA_TOLERANCE: f64 = 1e-13;
 
 /// Deterministic values in [0, 1).
 fn uniform(n: usize, seed: u64) -> Vec<f64> {
-    let mut state = seed;
-    (0..n)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        })
-        .collect()
+    let mut rng = SplitMix64::new(seed);
+    (0..n).map(|_| rng.next_f64()).collect()
 }
 
 fn array(shape: &[usize], data: Vec<f64>) -> ArrayD<f64> {
