@@ -68,6 +68,25 @@ async fn get_json(app: &TestApp, path: &str) -> Value {
     resp.json().await.unwrap_or_default()
 }
 
+/// `POST /metrics` over `body`: the one-shot answer a stream is held to.
+async fn one_shot(app: &TestApp, body: &Value) -> Value {
+    let resp = app.post_json("/metrics", body).await;
+    assert_eq!(resp.status().as_u16(), 200, "POST /metrics");
+    resp.json().await.unwrap_or_default()
+}
+
+/// Each weighted confusion count of `got` is within `bound` of `want`'s.
+fn assert_confusion_within(got: &Value, want: &Value, bound: f64, context: &str) {
+    for cell in ["tp", "fp", "tn", "fn"] {
+        let g = got["confusion"][cell].as_f64().unwrap_or(f64::NAN);
+        let w = want["confusion"][cell].as_f64().unwrap_or(f64::NAN);
+        assert!(
+            (g - w).abs() <= bound,
+            "{context}: {cell} {g} vs exact {w}, bound {bound}"
+        );
+    }
+}
+
 /// The stream query and the matching one-shot parameters.
 ///
 /// With real weights the curve is compared without `drop_intermediate`:
@@ -119,8 +138,8 @@ fn stream_metrics_equal_one_shot_metrics_over_any_split_into_batches() {
             let stream = get_json(&app, &format!("/streams/{name}/metrics?{}", query(weighted))).await;
             let mut whole = batch_json(&recs, weighted);
             one_shot_params(&mut whole, weighted);
-            let one_shot: Value = app.post_json("/metrics", &whole).await.json().await.unwrap_or_default();
-            assert_matches_one_shot(&stream, &one_shot, "");
+            let whole_answer = one_shot(&app, &whole).await;
+            assert_matches_one_shot(&stream, &whole_answer, "");
             assert_eq!(stream["stream"], name.as_str());
             assert_eq!(stream["auc_error_bound"], 0.0);
             assert_eq!(stream["confusion_error_bound"], 0.0);
@@ -132,8 +151,8 @@ fn stream_metrics_equal_one_shot_metrics_over_any_split_into_batches() {
             let mut body = batch_json(&mine, weighted);
             body.as_object_mut().map(|o| o.remove("user_ids"));
             one_shot_params(&mut body, weighted);
-            let one_shot: Value = app.post_json("/metrics", &body).await.json().await.unwrap_or_default();
-            assert_matches_one_shot(&per_user, &one_shot, "user");
+            let exact = one_shot(&app, &body).await;
+            assert_matches_one_shot(&per_user, &exact, "user");
             assert_eq!(per_user["user_id"], format!("u{user}"));
         });
     });
@@ -168,12 +187,7 @@ async fn spawn_with_compacted_stream(name: &str) -> (TestApp, Vec<Rec>) {
 async fn a_compacted_stream_reports_a_bound_that_holds() {
     let (app, recs) = spawn_with_compacted_stream("big").await;
     let stream = get_json(&app, "/streams/big/metrics").await;
-    let exact: Value = app
-        .post_json("/metrics", &batch_json(&recs, false))
-        .await
-        .json()
-        .await
-        .unwrap_or_default();
+    let exact = one_shot(&app, &batch_json(&recs, false)).await;
     let bound = stream["auc_error_bound"].as_f64().unwrap_or(-1.0);
     assert!(bound > 0.0 && bound < 0.1, "bound {bound}");
     let error =
@@ -206,22 +220,10 @@ async fn confusion_counts_of_a_compacted_stream_stay_within_the_reported_bound()
         let stream = get_json(&app, &format!("/streams/cb/metrics?threshold={threshold}")).await;
         let mut body = batch_json(&recs, false);
         body["threshold"] = json!(threshold);
-        let exact: Value = app
-            .post_json("/metrics", &body)
-            .await
-            .json()
-            .await
-            .unwrap_or_default();
+        let exact = one_shot(&app, &body).await;
         let bound = stream["confusion_error_bound"].as_f64().unwrap_or(-1.0);
         assert!(bound >= 0.0, "threshold {threshold}: {stream}");
-        for cell in ["tp", "fp", "tn", "fn"] {
-            let got = stream["confusion"][cell].as_f64().unwrap_or(f64::NAN);
-            let want = exact["confusion"][cell].as_f64().unwrap_or(f64::NAN);
-            assert!(
-                (got - want).abs() <= bound,
-                "threshold {threshold}: {cell} {got} vs exact {want}, bound {bound}"
-            );
-        }
+        assert_confusion_within(&stream, &exact, bound, &format!("threshold {threshold}"));
         if bound > 0.0 {
             straddled += 1;
             assert!(
@@ -248,21 +250,9 @@ async fn confusion_counts_of_a_compacted_stream_stay_within_the_reported_bound()
     let mine: Vec<Rec> = recs.iter().filter(|r| r.user == 1).cloned().collect();
     let mut body = batch_json(&mine, false);
     body.as_object_mut().map(|o| o.remove("user_ids"));
-    let exact: Value = app
-        .post_json("/metrics", &body)
-        .await
-        .json()
-        .await
-        .unwrap_or_default();
+    let exact = one_shot(&app, &body).await;
     let bound = user["confusion_error_bound"].as_f64().unwrap_or(-1.0);
-    for cell in ["tp", "fp", "tn", "fn"] {
-        let got = user["confusion"][cell].as_f64().unwrap_or(f64::NAN);
-        let want = exact["confusion"][cell].as_f64().unwrap_or(f64::NAN);
-        assert!(
-            (got - want).abs() <= bound,
-            "user {cell} {got} vs {want}, bound {bound}"
-        );
-    }
+    assert_confusion_within(&user, &exact, bound, "user");
 }
 
 #[tokio::test]
