@@ -45,7 +45,7 @@ pub use confusion::Confusion;
 pub use curve::{roc_curve, roc_curve_at_most, RocCurve};
 pub use gauc::{Gauc, GaucAccumulator, GaucWeighting, UserIndex};
 pub use multiclass::{evaluate_multiclass, Average, MulticlassParams, MulticlassReport, PerClass};
-pub use table::{ScoreTable, MAX_RECORDS};
+pub use table::{canonical_zero, ScoreTable, MAX_RECORDS};
 
 /// Invalid input to a metric. Each variant names the offending field (see
 /// [`MetricsError::field`]) and its message says what was found and what was
