@@ -285,16 +285,8 @@ impl<'a> Reader<'a> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::rec;
     use super::*;
-    use crate::state::Record;
-
-    fn rec(score: f64, positive: bool, weight: f64) -> Record {
-        Record {
-            score,
-            positive,
-            weight,
-        }
-    }
 
     #[test]
     fn restored_parts_take_the_layout_their_nonempty_scores_call_for() {

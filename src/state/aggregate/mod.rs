@@ -634,7 +634,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn rec(score: f64, positive: bool, weight: f64) -> Record {
+    /// One record; shared with the codec's tests.
+    pub(super) fn rec(score: f64, positive: bool, weight: f64) -> Record {
         Record {
             score,
             positive,
