@@ -198,6 +198,8 @@ pub fn json_error(err: serde_json::Error, path: &str) -> ApiError {
     use serde_json::error::Category;
     // JSON has no NaN or infinity; a literal like 1e999 is valid JSON whose
     // value is not a finite f64, so it is a meaning error (422), not syntax.
+    // serde_json has no typed form of this error (its `ErrorCode` is private
+    // and `classify()` calls it Syntax), so its fixed message is the only test.
     if err.to_string().starts_with("number out of range") {
         let field = if path.is_empty() || path == "." {
             "body"
