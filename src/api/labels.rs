@@ -82,8 +82,8 @@ impl JsonLabel {
             JsonLabel::Bool(v) => Some(v),
             JsonLabel::Unsigned(v) => u32::try_from(v).ok().and_then(binary_of_index),
             JsonLabel::Negative(_) => None,
-            JsonLabel::Float(v) if v == 0.0 => Some(false),
-            JsonLabel::Float(v) if v == 1.0 => Some(true),
+            JsonLabel::Float(0.0) => Some(false),
+            JsonLabel::Float(1.0) => Some(true),
             JsonLabel::Float(_) => None,
         };
         bit.ok_or(LabelError::NotBinary(self))
