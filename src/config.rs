@@ -78,7 +78,8 @@ pub struct PushOptions {
     pub from_line: u64,
 }
 
-/// Service configuration. Defaults are the ones documented in README and API.md.
+/// Service configuration. Defaults are the ones documented in README,
+/// "Configuration".
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
     /// Address to listen on.
@@ -152,9 +153,59 @@ impl Config {
         Duration::from_secs(self.request_timeout_secs)
     }
 
-    /// A configuration for tests: port 0 on loopback, defaults otherwise.
+    /// A configuration for tests: port 0 on loopback, the documented
+    /// defaults otherwise. The `EVALD_*` environment is not read, so a
+    /// developer's shell settings cannot change what a test sees.
     pub fn for_tests() -> Self {
-        let cli = Cli::parse_from(["evald", "--listen", "127.0.0.1:0"]);
-        cli.config
+        Self::from_args_ignoring_env(["evald", "--listen", "127.0.0.1:0"])
+    }
+
+    /// `args` parsed as the command line is, but with every `env` fallback
+    /// removed. Panics on bad `args` (only tests call it, with fixed args).
+    fn from_args_ignoring_env<const N: usize>(args: [&str; N]) -> Self {
+        use clap::{Args, FromArgMatches};
+        let command = Config::augment_args(clap::Command::new("evald"))
+            .mut_args(|arg| arg.env(None::<&'static str>));
+        let parsed = command
+            .try_get_matches_from(args)
+            .and_then(|matches| Config::from_arg_matches(&matches));
+        match parsed {
+            Ok(config) => config,
+            Err(e) => panic!("test configuration {args:?} does not parse: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Set only for a child run of this test binary, so no other test sees it.
+    const PROBE: (&str, &str) = ("EVALD_MAX_OPTIMIZER_STEPS", "7");
+
+    #[test]
+    fn for_tests_ignores_the_evald_environment() {
+        if std::env::var(PROBE.0).as_deref() == Ok(PROBE.1) {
+            // The child: the variable is set and the real parse reads it...
+            let from_env = Cli::try_parse_from(["evald"]).map(|c| c.config.max_optimizer_steps);
+            assert_eq!(from_env.ok(), Some(7));
+            // ...but the test configuration keeps the default.
+            assert_eq!(Config::for_tests().max_optimizer_steps, 100_000);
+            return;
+        }
+        let name = "config::tests::for_tests_ignores_the_evald_environment";
+        let child = std::env::current_exe().and_then(|exe| {
+            std::process::Command::new(exe)
+                .args(["--exact", name, "--test-threads", "1"])
+                .env(PROBE.0, PROBE.1)
+                .output()
+        });
+        let output = match child {
+            Ok(output) => output,
+            Err(e) => panic!("could not rerun the test binary: {e}"),
+        };
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}");
+        assert!(stdout.contains("1 passed"), "{stdout}");
     }
 }

@@ -1,4 +1,5 @@
-//! `POST /metrics`: stateless binary or multiclass evaluation (API.md).
+//! `POST /metrics`: stateless binary or multiclass evaluation (README,
+//! "Classification metrics"; `openapi/openapi.yaml`).
 //!
 //! The handler extracts the body ([`MetricsRequest`]), checks it into a
 //! [`MetricsJob`] (lengths, label domain, array limits, parameters), runs the
@@ -12,10 +13,11 @@ use ndarray::{Array2, Ix2};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{parse_off_the_async_workers, JsonBytes};
+use super::labels::binary_of_index;
 use super::AppState;
 use crate::core::metrics::{
-    evaluate_multiclass, evaluate_records, BinaryParams, BinaryRecords, GaucWeighting,
-    MetricsError, MulticlassParams, UserIndex,
+    evaluate_multiclass, evaluate_records, BinaryParams, BinaryRecords, CheckedBinaryParams,
+    GaucWeighting, MetricsError, MulticlassParams, UserIndex,
 };
 
 mod request;
@@ -68,7 +70,7 @@ pub enum MetricsJob {
         labels: Vec<bool>,
         weights: Option<Vec<f64>>,
         users: Option<UserIds>,
-        params: BinaryParams,
+        params: CheckedBinaryParams,
         weighting: GaucWeighting,
     },
     Multiclass {
@@ -120,8 +122,9 @@ impl MetricsJob {
                     beta: request.beta,
                     max_points: request.roc.max_points,
                     drop_intermediate: request.roc.drop_intermediate,
-                };
-                params.check().map_err(metrics_error)?;
+                }
+                .check()
+                .map_err(metrics_error)?;
                 Ok(MetricsJob::Binary {
                     scores: predictions.into_raw_vec_and_offset().0,
                     labels,
@@ -257,15 +260,15 @@ fn binary_labels(labels: &Labels) -> ApiResult<Vec<bool>> {
         .values
         .iter()
         .enumerate()
-        .map(|(i, &v)| match v {
-            0 => Ok(false),
-            1 => Ok(true),
-            _ => Err(ApiError::invalid(
-                format!("labels[{i}]"),
-                format!(
-                    "labels[{i}] is {v} but binary labels must be 0/1 or true/false (predictions is a flat array; send an N x C matrix for multiclass)"
-                ),
-            )),
+        .map(|(i, &v)| {
+            binary_of_index(v).ok_or_else(|| {
+                ApiError::invalid(
+                    format!("labels[{i}]"),
+                    format!(
+                        "labels[{i}] is {v} but binary labels must be 0/1 or true/false (predictions is a flat array; send an N x C matrix for multiclass)"
+                    ),
+                )
+            })
         })
         .collect()
 }

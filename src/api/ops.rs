@@ -42,8 +42,8 @@ async fn readyz() -> Json<Value> {
 
 /// The spec parsed once; a parse failure is a build-time bug caught by tests.
 fn openapi_value() -> Result<&'static Value, ApiError> {
-    static SPEC: OnceLock<Result<Value, String>> = OnceLock::new();
-    SPEC.get_or_init(|| serde_norway::from_str::<Value>(OPENAPI_YAML).map_err(|e| e.to_string()))
+    static SPEC: OnceLock<Result<Value, serde_norway::Error>> = OnceLock::new();
+    SPEC.get_or_init(|| serde_norway::from_str::<Value>(OPENAPI_YAML))
         .as_ref()
         .map_err(|e| ApiError::internal(format!("openapi.yaml does not parse: {e}")))
 }

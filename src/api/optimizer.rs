@@ -133,26 +133,8 @@ struct BinaryLabel(f64);
 
 impl<'de> Deserialize<'de> for BinaryLabel {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct LabelVisitor;
-        impl serde::de::Visitor<'_> for LabelVisitor {
-            type Value = BinaryLabel;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("0, 1, false or true")
-            }
-            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<BinaryLabel, E> {
-                Ok(BinaryLabel(if v { 1.0 } else { 0.0 }))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<BinaryLabel, E> {
-                Ok(BinaryLabel(v as f64))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<BinaryLabel, E> {
-                Ok(BinaryLabel(v as f64))
-            }
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<BinaryLabel, E> {
-                Ok(BinaryLabel(v))
-            }
-        }
-        deserializer.deserialize_any(LabelVisitor)
+        super::labels::JsonLabel::deserialize_expecting(deserializer, "0, 1, false or true")
+            .map(|label| BinaryLabel(label.number()))
     }
 }
 

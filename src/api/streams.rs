@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::extract::{is_json_media_type, media_type_essence};
 use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
-use crate::state::{now_ms, BatchBuilder, StoreError, StreamInfo, StreamStore};
+use crate::state::{now_ms, BatchBuilder, Limit, StoreError, StreamInfo, StreamStore};
 
 pub mod dto;
 pub mod fast;
@@ -63,13 +63,13 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 
 /// Maps a store refusal to its HTTP problem.
 pub fn store_error(err: StoreError) -> ApiError {
-    let limit = err.limit_name();
+    let limit = err.limit();
     match err {
         StoreError::UnknownStream(_) => ApiError::not_found(err.to_string()),
         _ => {
             let e = ApiError::over_budget(err.to_string());
             match limit {
-                Some(l) => e.with_extension("limit", l),
+                Some(l) => e.with_extension("limit", l.name()),
                 None => e,
             }
         }
@@ -240,14 +240,14 @@ fn check_staging(
             "the {} records staged so far need about {staged} bytes but only {headroom} bytes of the memory budget are free (--memory-budget)",
             builder.len()
         ))
-        .with_extension("limit", "memory_budget"));
+        .with_extension("limit", Limit::MemoryBudget.name()));
     }
     if builder.users() > max_users {
         return Err(ApiError::over_budget(format!(
             "this batch has {} distinct users, over the limit of {max_users} users per stream (--max-users-per-stream)",
             builder.users()
         ))
-        .with_extension("limit", "max_users_per_stream"));
+        .with_extension("limit", Limit::MaxUsersPerStream.name()));
     }
     Ok(())
 }

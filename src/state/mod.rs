@@ -22,7 +22,9 @@ pub mod writers;
 
 pub use aggregate::{Bin, Record, RecordCounts, ScoreAggregate};
 pub use batch::{BatchBuilder, StagedBatch};
-pub use store::{Budgets, Gauges, IngestSummary, MemoryStore, StoreError, StreamInfo, StreamStore};
+pub use store::{
+    Budgets, Gauges, IngestSummary, Limit, MemoryStore, StoreError, StreamInfo, StreamStore,
+};
 pub use stream::Stream;
 pub use writers::{WriterGone, Writers};
 

@@ -21,7 +21,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::aggregate::{Reader, ScoreAggregate};
+use super::aggregate::{write_string, CodecError, Reader, ScoreAggregate};
 use super::store::StreamStore;
 use super::stream::Stream;
 
@@ -44,7 +44,32 @@ pub enum SnapshotError {
     #[error("{path} has snapshot format version {found}; this build reads version {VERSION}")]
     UnknownVersion { path: PathBuf, found: u32 },
     #[error("{path} is corrupt: {reason}")]
-    Corrupt { path: PathBuf, reason: String },
+    Corrupt { path: PathBuf, reason: Corruption },
+}
+
+/// What is wrong inside a snapshot whose header is right.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Corruption {
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error("file is truncated (no trailer)")]
+    NoTrailer,
+    #[error("file is truncated (no end marker)")]
+    NoEndMarker,
+    #[error("payload is {found} bytes but the trailer says {declared}")]
+    PayloadLength { found: usize, declared: u64 },
+    #[error("checksum mismatch")]
+    Checksum,
+    #[error("{0} unexpected bytes after the last stream")]
+    TrailingBytes(usize),
+    #[error("stream '{stream}': {error}")]
+    Stream { stream: String, error: CodecError },
+    #[error("stream '{stream}', user '{user}': {error}")]
+    User {
+        stream: String,
+        user: String,
+        error: CodecError,
+    },
 }
 
 /// What a snapshot wrote.
@@ -80,14 +105,8 @@ impl<W: Write> Write for Checksummed<W> {
     }
 }
 
-fn write_name(w: &mut dyn Write, name: &str) -> io::Result<()> {
-    let len = u32::try_from(name.len()).map_err(|_| io::Error::other("name longer than 4 GiB"))?;
-    w.write_all(&len.to_le_bytes())?;
-    w.write_all(name.as_bytes())
-}
-
 fn encode_stream(w: &mut dyn Write, s: &Stream) -> io::Result<()> {
-    write_name(w, &s.name)?;
+    write_string(w, &s.name)?;
     w.write_all(&s.created_at_ms.to_le_bytes())?;
     w.write_all(&s.updated_at_ms.to_le_bytes())?;
     s.global.encode(w)?;
@@ -96,7 +115,7 @@ fn encode_stream(w: &mut dyn Write, s: &Stream) -> io::Result<()> {
     let mut users: Vec<(&String, &ScoreAggregate)> = s.users.iter().collect();
     users.sort_by(|a, b| a.0.cmp(b.0));
     for (name, agg) in users {
-        write_name(w, name)?;
+        write_string(w, name)?;
         agg.encode(w)?;
     }
     Ok(())
@@ -159,7 +178,7 @@ pub fn read(dir: &Path) -> Result<Option<Vec<Stream>>, SnapshotError> {
 enum DecodeError {
     NotASnapshot,
     UnknownVersion(u32),
-    Corrupt(String),
+    Corrupt(Corruption),
 }
 
 impl DecodeError {
@@ -172,9 +191,15 @@ impl DecodeError {
     }
 }
 
-impl From<String> for DecodeError {
-    fn from(reason: String) -> Self {
+impl From<Corruption> for DecodeError {
+    fn from(reason: Corruption) -> Self {
         DecodeError::Corrupt(reason)
+    }
+}
+
+impl From<CodecError> for DecodeError {
+    fn from(reason: CodecError) -> Self {
+        DecodeError::Corrupt(reason.into())
     }
 }
 
@@ -194,24 +219,24 @@ fn decode(bytes: &[u8]) -> Result<Vec<Stream>, DecodeError> {
     let split = rest
         .len()
         .checked_sub(TRAILER)
-        .ok_or_else(|| "file is truncated (no trailer)".to_owned())?;
+        .ok_or(Corruption::NoTrailer)?;
     let (payload, trailer) = rest.split_at(split);
     let mut t = Reader::new(trailer);
     let streams = t.u64()?;
     let len = t.u64()?;
     let crc = t.u32()?;
     if t.take(8)? != END_MAGIC.as_slice() {
-        return Err("file is truncated (no end marker)".to_owned().into());
+        return Err(Corruption::NoEndMarker.into());
     }
     if len != payload.len() as u64 {
-        return Err(format!(
-            "payload is {} bytes but the trailer says {len}",
-            payload.len()
-        )
+        return Err(Corruption::PayloadLength {
+            found: payload.len(),
+            declared: len,
+        }
         .into());
     }
     if crc32fast::hash(payload) != crc {
-        return Err("checksum mismatch".to_owned().into());
+        return Err(Corruption::Checksum.into());
     }
     let mut p = Reader::new(payload);
     let mut out = Vec::new();
@@ -219,22 +244,28 @@ fn decode(bytes: &[u8]) -> Result<Vec<Stream>, DecodeError> {
         out.push(decode_stream(&mut p)?);
     }
     if p.remaining() != 0 {
-        return Err(format!("{} unexpected bytes after the last stream", p.remaining()).into());
+        return Err(Corruption::TrailingBytes(p.remaining()).into());
     }
     Ok(out)
 }
 
-fn decode_stream(r: &mut Reader<'_>) -> Result<Stream, String> {
+fn decode_stream(r: &mut Reader<'_>) -> Result<Stream, Corruption> {
     let name = r.string()?;
     let created_at_ms = r.u64()?;
     let updated_at_ms = r.u64()?;
-    let global = ScoreAggregate::decode(r).map_err(|e| format!("stream '{name}': {e}"))?;
+    let global = ScoreAggregate::decode(r).map_err(|error| Corruption::Stream {
+        stream: name.clone(),
+        error,
+    })?;
     let n = r.len(4 + 24 + 1 + 8)?;
     let mut users = super::UserMap::with_capacity_and_hasher(n, Default::default());
     for _ in 0..n {
         let user = r.string()?;
-        let agg = ScoreAggregate::decode(r)
-            .map_err(|e| format!("stream '{name}', user '{user}': {e}"))?;
+        let agg = ScoreAggregate::decode(r).map_err(|error| Corruption::User {
+            stream: name.clone(),
+            user: user.clone(),
+            error,
+        })?;
         users.insert(user, agg);
     }
     Ok(Stream {

@@ -43,14 +43,34 @@ pub enum StoreError {
     },
 }
 
+/// A configured limit of the store, for a refusal to name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    MaxStreams,
+    MaxUsersPerStream,
+    MemoryBudget,
+}
+
+impl Limit {
+    /// The limit's name as a problem's `limit` member gives it (the flag
+    /// without its dashes).
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::MaxStreams => "max_streams",
+            Limit::MaxUsersPerStream => "max_users_per_stream",
+            Limit::MemoryBudget => "memory_budget",
+        }
+    }
+}
+
 impl StoreError {
-    /// The configuration flag of the limit that was hit, if any.
-    pub fn limit_name(&self) -> Option<&'static str> {
+    /// The limit that was hit, if any.
+    pub fn limit(&self) -> Option<Limit> {
         match self {
             StoreError::UnknownStream(_) => None,
-            StoreError::TooManyStreams { .. } => Some("max_streams"),
-            StoreError::TooManyUsers { .. } => Some("max_users_per_stream"),
-            StoreError::OverMemory { .. } => Some("memory_budget"),
+            StoreError::TooManyStreams { .. } => Some(Limit::MaxStreams),
+            StoreError::TooManyUsers { .. } => Some(Limit::MaxUsersPerStream),
+            StoreError::OverMemory { .. } => Some(Limit::MemoryBudget),
         }
     }
 }

@@ -16,10 +16,12 @@ use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::api::labels::{ClassLabel, JsonLabel};
 use crate::api::tensor::Tensor;
-use crate::core::metrics::{Average, GaucWeighting};
+use crate::core::metrics::{Average, BinaryParams, GaucWeighting};
 
-/// `POST /metrics` request (API.md). Unknown fields are rejected.
+/// `POST /metrics` request (`MetricsRequest` in `openapi/openapi.yaml`).
+/// Unknown fields are rejected.
 pub type MetricsRequest = MetricsRequestWith<UserIds>;
 
 /// The request with `user_ids` read as `U`: [`UserIds`] for the request
@@ -46,20 +48,21 @@ pub struct MetricsRequestWith<U> {
     pub gauc_weighting: GaucWeightingParam,
 }
 
+// The defaults are the core's (`BinaryParams::default`), kept in one place.
 fn default_threshold() -> f64 {
-    0.5
+    BinaryParams::default().threshold
 }
 
 fn default_beta() -> f64 {
-    1.0
+    BinaryParams::default().beta
 }
 
 fn default_max_points() -> Option<usize> {
-    Some(1000)
+    BinaryParams::default().max_points
 }
 
-fn default_true() -> bool {
-    true
+fn default_drop_intermediate() -> bool {
+    BinaryParams::default().drop_intermediate
 }
 
 /// `roc` parameters: `max_points` absent = 1000, `null` = unlimited.
@@ -68,7 +71,7 @@ fn default_true() -> bool {
 pub struct RocParams {
     #[serde(default = "default_max_points")]
     pub max_points: Option<usize>,
-    #[serde(default = "default_true")]
+    #[serde(default = "default_drop_intermediate")]
     pub drop_intermediate: bool,
 }
 
@@ -76,7 +79,7 @@ impl Default for RocParams {
     fn default() -> Self {
         RocParams {
             max_points: default_max_points(),
-            drop_intermediate: true,
+            drop_intermediate: default_drop_intermediate(),
         }
     }
 }
@@ -253,7 +256,7 @@ impl<'de> Visitor<'de> for LabelsVisitor {
             values: Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20)),
             first_bool: None,
         };
-        while let Some(label) = seq.next_element::<Label>()? {
+        while let Some(Label(label)) = seq.next_element()? {
             if label.boolean && labels.first_bool.is_none() {
                 labels.first_bool = Some(labels.values.len());
             }
@@ -263,69 +266,17 @@ impl<'de> Visitor<'de> for LabelsVisitor {
     }
 }
 
-/// One label.
-struct Label {
-    value: u32,
-    boolean: bool,
-}
+/// One label of `POST /metrics`, read by the shared label reader as a class
+/// index (0/1 for flat predictions is checked once the shape is known).
+struct Label(ClassLabel);
 
 impl<'de> Deserialize<'de> for Label {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(LabelVisitor)
-    }
-}
-
-struct LabelVisitor;
-
-impl LabelVisitor {
-    fn integer<E: de::Error>(value: u64) -> Result<Label, E> {
-        u32::try_from(value)
-            .map(|value| Label {
-                value,
-                boolean: false,
-            })
-            .map_err(|_| E::custom(format!("label {value} is too large for a class index")))
-    }
-}
-
-impl<'de> Visitor<'de> for LabelVisitor {
-    type Value = Label;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a label: 0/1, true/false or a non-negative class index")
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Label, E> {
-        Ok(Label {
-            value: u32::from(v),
-            boolean: true,
-        })
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Label, E> {
-        Self::integer(v)
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Label, E> {
-        match u64::try_from(v) {
-            Ok(v) => Self::integer(v),
-            Err(_) => Err(E::custom(format!(
-                "label {v} is negative; expected 0/1, true/false or a class index >= 0"
-            ))),
-        }
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Label, E> {
-        if v >= 0.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX) {
-            Ok(Label {
-                value: v as u32,
-                boolean: false,
-            })
-        } else {
-            Err(E::custom(format!(
-                "label {v} is not an integer >= 0; expected 0/1, true/false or a class index"
-            )))
-        }
+        const EXPECTING: &str = "a label: 0/1, true/false or a non-negative class index";
+        JsonLabel::deserialize_expecting(deserializer, EXPECTING)?
+            .class_index()
+            .map(Label)
+            .map_err(de::Error::custom)
     }
 }
 

@@ -113,7 +113,8 @@ impl From<Gauc> for GaucBody {
     }
 }
 
-/// The binary response of API.md. `gauc` is `null` without `user_ids`.
+/// The binary response (`BinaryMetrics` in `openapi/openapi.yaml`). `gauc`
+/// is `null` without `user_ids`.
 #[derive(Debug, Clone, Serialize)]
 pub struct BinaryMetricsResponse {
     pub task: &'static str,
@@ -174,7 +175,7 @@ pub struct PerClassBody {
     pub support: Vec<f64>,
 }
 
-/// The multiclass response of API.md.
+/// The multiclass response (`MulticlassMetrics` in `openapi/openapi.yaml`).
 #[derive(Debug, Clone, Serialize)]
 pub struct MulticlassMetricsResponse {
     pub task: &'static str,

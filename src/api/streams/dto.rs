@@ -7,6 +7,7 @@ use std::fmt;
 use serde::de::{self, IgnoredAny, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use crate::api::labels::JsonLabel;
 use crate::api::ApiError;
 use crate::state::{BatchBuilder, Record};
 
@@ -16,45 +17,10 @@ pub struct Label(pub bool);
 
 impl<'de> Deserialize<'de> for Label {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Label;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a binary label: 0, 1, false or true")
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Label, E> {
-                Ok(Label(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Label, E> {
-                match v {
-                    0 => Ok(Label(false)),
-                    1 => Ok(Label(true)),
-                    _ => Err(E::custom(format!(
-                        "label must be 0, 1, false or true, found {v}"
-                    ))),
-                }
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Label, E> {
-                match u64::try_from(v) {
-                    Ok(u) => self.visit_u64(u),
-                    Err(_) => Err(E::custom(format!(
-                        "label must be 0, 1, false or true, found {v}"
-                    ))),
-                }
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Label, E> {
-                if v == 0.0 {
-                    Ok(Label(false))
-                } else if v == 1.0 {
-                    Ok(Label(true))
-                } else {
-                    Err(E::custom(format!(
-                        "label must be 0, 1, false or true, found {v}"
-                    )))
-                }
-            }
-        }
-        d.deserialize_any(V)
+        JsonLabel::deserialize_expecting(d, "a binary label: 0, 1, false or true")?
+            .binary()
+            .map(Label)
+            .map_err(de::Error::custom)
     }
 }
 

@@ -9,6 +9,8 @@
 //! Numbers are handed to serde_json itself, so they round to the very same
 //! `f64` as on the full path and in `POST /metrics`.
 
+use crate::api::labels::binary_token;
+
 /// A record read by the fast path.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FastRecord<'a> {
@@ -99,13 +101,7 @@ pub fn fast_record(line: &[u8]) -> Option<FastRecord<'_>> {
         match key {
             b"prediction" if prediction.is_none() => prediction = Some(c.number()?),
             b"weight" if weight.is_none() => weight = Some(c.number()?),
-            b"label" if label.is_none() => {
-                label = Some(match c.token() {
-                    b"1" | b"true" => true,
-                    b"0" | b"false" => false,
-                    _ => return None,
-                })
-            }
+            b"label" if label.is_none() => label = Some(binary_token(c.token())?),
             b"user_id" if user_id.is_none() => {
                 c.expect(b'"')?;
                 user_id = Some(std::str::from_utf8(c.plain_string()?).ok()?);

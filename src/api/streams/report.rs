@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::api::metrics::{metrics_error, BinaryMetricsResponse, GaucWeightingParam};
 use crate::api::ApiError;
 use crate::core::metrics::{
-    evaluate_binary, BinaryParams, BinaryReport, Gauc, GaucWeighting, MetricsError, ScoreTable,
+    evaluate_binary, BinaryParams, BinaryReport, CheckedBinaryParams, Gauc, GaucWeighting,
+    MetricsError, ScoreTable,
 };
 use crate::state::{ScoreAggregate, Stream};
 
@@ -54,7 +55,7 @@ fn max_points<'de, D: Deserializer<'de>>(d: D) -> Result<Option<MaxPoints>, D::E
 
 impl MetricsQuery {
     /// The checked core parameters and the GAUC weighting.
-    pub fn params(&self) -> Result<(BinaryParams, GaucWeighting), ApiError> {
+    pub fn params(&self) -> Result<(CheckedBinaryParams, GaucWeighting), ApiError> {
         let defaults = BinaryParams::default();
         let params = BinaryParams {
             threshold: self.threshold.unwrap_or(defaults.threshold),
@@ -66,12 +67,14 @@ impl MetricsQuery {
             },
             drop_intermediate: self.drop_intermediate.unwrap_or(defaults.drop_intermediate),
         };
-        params.check().map_err(|e| match e {
+        let params = params.check().map_err(|e| match e {
             // The query names it `max_points`, not `roc.max_points`.
-            MetricsError::InvalidParameter {
-                name: "roc.max_points",
-                detail,
-            } => ApiError::invalid("max_points", format!("max_points {detail}")),
+            MetricsError::TooFewRocPoints { found, .. } => {
+                metrics_error(MetricsError::TooFewRocPoints {
+                    name: "max_points",
+                    found,
+                })
+            }
             other => metrics_error(other),
         })?;
         let weighting = self
@@ -163,7 +166,7 @@ fn gauc_of_users(stream: &Stream, weighting: GaucWeighting) -> (Gauc, f64) {
 /// when it has any.
 pub fn evaluate_stream(
     stream: &Stream,
-    params: &BinaryParams,
+    params: &CheckedBinaryParams,
     weighting: GaucWeighting,
 ) -> Result<StreamMetricsResponse, ApiError> {
     let table = table_of(&stream.global).map_err(metrics_error)?;
@@ -173,8 +176,7 @@ pub fn evaluate_stream(
         let (gauc, bound) = gauc_of_users(stream, weighting);
         (Some(gauc), Some(bound))
     };
-    let report =
-        evaluate_binary(&table, stream.global.counts(), gauc, params).map_err(metrics_error)?;
+    let report = evaluate_binary(&table, stream.global.counts(), gauc, params);
     Ok(respond(
         stream,
         None,
@@ -191,13 +193,13 @@ pub fn evaluate_stream(
 pub fn evaluate_user(
     stream: &Stream,
     user_id: &str,
-    params: &BinaryParams,
+    params: &CheckedBinaryParams,
 ) -> Result<StreamMetricsResponse, ApiError> {
     let agg = stream.users.get(user_id).ok_or_else(|| {
         ApiError::not_found(format!("stream '{}' has no user '{user_id}'", stream.name))
     })?;
     let table = table_of(agg).map_err(metrics_error)?;
-    let report = evaluate_binary(&table, agg.counts(), None, params).map_err(metrics_error)?;
+    let report = evaluate_binary(&table, agg.counts(), None, params);
     Ok(respond(
         stream,
         Some(user_id),

@@ -45,7 +45,7 @@ pub use confusion::Confusion;
 pub use curve::{roc_curve, roc_curve_at_most, RocCurve};
 pub use gauc::{Gauc, GaucAccumulator, GaucWeighting, UserIndex};
 pub use multiclass::{evaluate_multiclass, Average, MulticlassParams, MulticlassReport, PerClass};
-pub use table::{ScoreTable, MAX_RECORDS};
+pub use table::{canonical_zero, ScoreTable, MAX_RECORDS};
 
 /// Invalid input to a metric. Each variant names the offending field (see
 /// [`MetricsError::field`]) and its message says what was found and what was
@@ -78,6 +78,10 @@ pub enum MetricsError {
     TooMany { len: usize, max: usize },
     #[error("{name} {detail}")]
     InvalidParameter { name: &'static str, detail: String },
+    /// `max_points` below 2; `name` is how the caller spells the parameter
+    /// (`roc.max_points` in a body, `max_points` in a stream query).
+    #[error("{name} is {found} but must be at least 2 (the first and last points are always kept) or null")]
+    TooFewRocPoints { name: &'static str, found: usize },
 }
 
 impl MetricsError {
@@ -91,7 +95,8 @@ impl MetricsError {
             MetricsError::LabelOutOfRange { index, .. } => format!("labels[{index}]"),
             MetricsError::UserOutOfRange { index, .. } => format!("user_ids[{index}]"),
             MetricsError::TooMany { .. } => "predictions".to_owned(),
-            MetricsError::InvalidParameter { name, .. } => (*name).to_owned(),
+            MetricsError::InvalidParameter { name, .. }
+            | MetricsError::TooFewRocPoints { name, .. } => (*name).to_owned(),
         }
     }
 }
@@ -110,7 +115,9 @@ pub struct BinaryParams {
 }
 
 impl Default for BinaryParams {
-    /// API.md defaults: threshold 0.5, beta 1, 1000 points, drop_intermediate.
+    /// The documented defaults (README, "Classification metrics"; the
+    /// `MetricsRequest` schema in `openapi/openapi.yaml`): threshold 0.5,
+    /// beta 1, 1000 points, drop_intermediate.
     fn default() -> Self {
         BinaryParams {
             threshold: 0.5,
@@ -122,10 +129,14 @@ impl Default for BinaryParams {
 }
 
 impl BinaryParams {
+    /// Checks the parameters once, where they enter, and returns the form the
+    /// evaluation takes.
+    ///
     /// # Errors
-    /// [`MetricsError::InvalidParameter`] for a non-finite threshold, a beta
-    /// that is not finite and > 0, or `max_points` below 2.
-    pub fn check(&self) -> Result<(), MetricsError> {
+    /// [`MetricsError::InvalidParameter`] for a non-finite threshold or a beta
+    /// that is not finite and > 0, [`MetricsError::TooFewRocPoints`] for
+    /// `max_points` below 2.
+    pub fn check(self) -> Result<CheckedBinaryParams, MetricsError> {
         if !self.threshold.is_finite() {
             return Err(invalid(
                 "threshold",
@@ -133,15 +144,50 @@ impl BinaryParams {
             ));
         }
         check_beta(self.beta)?;
-        if let Some(m) = self.max_points {
-            if m < 2 {
-                return Err(invalid(
-                    "roc.max_points",
-                    format!("is {m} but must be at least 2 (the first and last points are always kept) or null"),
-                ));
-            }
+        if let Some(found) = self.max_points.filter(|&m| m < 2) {
+            return Err(MetricsError::TooFewRocPoints {
+                name: "roc.max_points",
+                found,
+            });
         }
-        Ok(())
+        Ok(CheckedBinaryParams(self))
+    }
+}
+
+/// [`BinaryParams`] that passed [`BinaryParams::check`]. Only `check` builds
+/// one, so code holding it never checks again: an HTTP handler checks at its
+/// edge and hands this to the core (linfa's `ParamGuard` split of unchecked
+/// and checked parameters).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CheckedBinaryParams(BinaryParams);
+
+impl std::ops::Deref for CheckedBinaryParams {
+    type Target = BinaryParams;
+    fn deref(&self) -> &BinaryParams {
+        &self.0
+    }
+}
+
+/// What [`evaluate_records`] accepts: [`CheckedBinaryParams`] as they are, or
+/// plain [`BinaryParams`], checked on entry (for library callers and tests
+/// that build parameters by hand).
+pub trait BinaryParamGuard {
+    /// The checked parameters.
+    ///
+    /// # Errors
+    /// As [`BinaryParams::check`].
+    fn checked(&self) -> Result<CheckedBinaryParams, MetricsError>;
+}
+
+impl BinaryParamGuard for BinaryParams {
+    fn checked(&self) -> Result<CheckedBinaryParams, MetricsError> {
+        self.check()
+    }
+}
+
+impl BinaryParamGuard for CheckedBinaryParams {
+    fn checked(&self) -> Result<CheckedBinaryParams, MetricsError> {
+        Ok(*self)
     }
 }
 
@@ -161,8 +207,8 @@ fn invalid(name: &'static str, detail: String) -> MetricsError {
     MetricsError::InvalidParameter { name, detail }
 }
 
-/// Plain record counts (never weighted), as API.md's `count`, `positives`,
-/// `negatives`.
+/// Plain record counts (never weighted): the `count`, `positives` and
+/// `negatives` of a binary response (`BinaryMetrics` in `openapi/openapi.yaml`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RecordCounts {
     pub count: u64,
@@ -190,7 +236,7 @@ impl RecordCounts {
     }
 }
 
-/// Everything a binary evaluation answers (API.md, "Binary response").
+/// Everything a binary evaluation answers (`BinaryMetrics` in `openapi/openapi.yaml`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BinaryReport {
     pub counts: RecordCounts,
@@ -217,15 +263,14 @@ pub struct BinaryReport {
 /// comes from `table` (weighted when it was built with weights). `gauc` is
 /// passed through, its warning added when it is undefined.
 ///
-/// # Errors
-/// [`MetricsError::InvalidParameter`] from [`BinaryParams::check`].
+/// Infallible: the parameters were checked when they became
+/// [`CheckedBinaryParams`].
 pub fn evaluate_binary(
     table: &ScoreTable,
     counts: RecordCounts,
     gauc: Option<Gauc>,
-    params: &BinaryParams,
-) -> Result<BinaryReport, MetricsError> {
-    params.check()?;
+    params: &CheckedBinaryParams,
+) -> BinaryReport {
     let confusion = Confusion::at_threshold(table, params.threshold);
     let mut warnings = Vec::new();
     let mut note = |value: Option<f64>, reason: &dyn Fn() -> String| {
@@ -272,7 +317,7 @@ pub fn evaluate_binary(
     if let Some(message) = gauc.as_ref().and_then(Gauc::warning) {
         warnings.push(message);
     }
-    Ok(BinaryReport {
+    BinaryReport {
         counts,
         threshold: params.threshold,
         beta: params.beta,
@@ -286,7 +331,7 @@ pub fn evaluate_binary(
         roc,
         gauc,
         warnings,
-    })
+    }
 }
 
 /// Binary records as posted: scores, labels, optional weights and users.
@@ -306,10 +351,10 @@ pub struct BinaryRecords<'a> {
 /// indices out of range and invalid parameters, as [`MetricsError`].
 pub fn evaluate_records(
     records: &BinaryRecords<'_>,
-    params: &BinaryParams,
+    params: &impl BinaryParamGuard,
     weighting: GaucWeighting,
 ) -> Result<BinaryReport, MetricsError> {
-    params.check()?;
+    let params = params.checked()?;
     table::check_records(records.scores, records.labels, records.weights)?;
     if let Some(users) = &records.users {
         users.check(records.scores.len())?;
@@ -336,12 +381,12 @@ pub fn evaluate_records(
         })
     };
     let gauc = accumulator.map(|acc| acc.finish(weighting));
-    evaluate_binary(
+    Ok(evaluate_binary(
         &table,
         RecordCounts::of_labels(records.labels),
         gauc,
-        params,
-    )
+        &params,
+    ))
 }
 
 #[cfg(test)]
@@ -489,13 +534,16 @@ mod tests {
                 "roc.max_points",
             ),
         ] {
-            let err = evaluate_binary(
-                &ScoreTable::default(),
-                RecordCounts::default(),
-                None,
-                &params,
-            )
-            .unwrap_err();
+            let err = params.check().unwrap_err();
+            assert_eq!(err.field(), field, "{params:?}");
+            // unchecked parameters are checked on entry to the core
+            let records = BinaryRecords {
+                scores: &[0.5],
+                labels: &[true],
+                weights: None,
+                users: None,
+            };
+            let err = evaluate_records(&records, &params, GaucWeighting::Uniform).unwrap_err();
             assert_eq!(err.field(), field, "{params:?}");
         }
     }

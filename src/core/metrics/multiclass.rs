@@ -68,7 +68,8 @@ pub struct PerClass {
     pub support: Vec<f64>,
 }
 
-/// Everything a multiclass evaluation answers (API.md, "Multiclass response").
+/// Everything a multiclass evaluation answers (`MulticlassMetrics` in
+/// `openapi/openapi.yaml`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MulticlassReport {
     pub count: usize,

@@ -91,7 +91,7 @@ impl ScoreTable {
             }
             check_weight(index, pos)?;
             check_weight(index, neg)?;
-            triples.push((normalize_zero(score), pos, neg));
+            triples.push((canonical_zero(score), pos, neg));
         }
         triples.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
         let mut table = ScoreTable::with_capacity(triples.len());
@@ -292,8 +292,11 @@ fn check_weight(index: usize, w: f64) -> Result<(), MetricsError> {
     Ok(())
 }
 
-/// `-0.0` and `0.0` are one score.
-fn normalize_zero(score: f64) -> f64 {
+/// The one spelling of a score: `-0.0` becomes `0.0`, every other value is
+/// returned as is. `-0.0 == 0.0` yet their bits differ, and scikit-learn
+/// treats them as one threshold, so a table, an aggregate or a hash that keys
+/// on scores must see one of them only.
+pub fn canonical_zero(score: f64) -> f64 {
     if score == 0.0 {
         0.0
     } else {
@@ -304,7 +307,7 @@ fn normalize_zero(score: f64) -> f64 {
 /// A `u64` whose ascending order is the descending order of the finite f64
 /// `score` (with `-0.0` equal to `0.0`): the usual sign-flip trick, inverted.
 fn descending_key(score: f64) -> u64 {
-    let bits = normalize_zero(score).to_bits();
+    let bits = canonical_zero(score).to_bits();
     let ascending = if bits >> 63 == 1 {
         !bits
     } else {

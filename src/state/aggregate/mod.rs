@@ -16,6 +16,7 @@
 //! bin's true contribution to the AUC numerator lies in `[0, P_b * N_b]`, so the
 //! AUC error is at most `sum_b P_b * N_b / 2 / (P * N)` ([`ScoreAggregate::auc_error_bound`]).
 
+mod codec;
 mod units;
 
 use std::borrow::Cow;
@@ -23,8 +24,10 @@ use std::cmp::Ordering;
 
 use crate::core::merge::merge_by;
 use crate::core::metrics::auc::auc_of_groups;
+use crate::core::metrics::canonical_zero;
 /// Plain (unweighted) record counts, the core's type: a stream reports them as `POST /metrics` does.
 pub use crate::core::metrics::RecordCounts;
+pub use codec::{write_string, CodecError, Reader};
 use units::{UnitGroups, UnitScores};
 
 /// One bin of a compacted aggregate: the summed weights of every record whose
@@ -210,15 +213,6 @@ pub struct Record {
     pub weight: f64,
 }
 
-/// `-0.0` and `0.0` are one score (they compare equal in the one-shot ROC).
-fn canonical(score: f64) -> f64 {
-    if score == 0.0 {
-        0.0
-    } else {
-        score
-    }
-}
-
 /// Releases capacity only when it is a noticeable waste, so merges that
 /// fold a few duplicate scores do not pay a reallocation each time.
 fn trim<T>(v: &mut Vec<T>) {
@@ -344,7 +338,7 @@ impl ScoreAggregate {
         let (mut distinct, mut kept_records) = (0usize, 0usize);
         let mut last = None;
         for r in kept() {
-            let s = canonical(r.score);
+            let s = canonical_zero(r.score);
             kept_records += 1;
             if last != Some(s) {
                 distinct += 1;
@@ -353,7 +347,7 @@ impl ScoreAggregate {
         }
         let entries = if unit && UnitScores::is_compact(kept_records, distinct) {
             Entries::Units(UnitScores::from_sorted(
-                kept().map(|r| (canonical(r.score), r.positive)),
+                kept().map(|r| (canonical_zero(r.score), r.positive)),
             ))
         } else if unit {
             let mut cells: Vec<CountCell> = Vec::with_capacity(distinct);
@@ -363,7 +357,7 @@ impl ScoreAggregate {
                 push_cell(
                     &mut cells,
                     CountCell {
-                        score: canonical(r.score),
+                        score: canonical_zero(r.score),
                         pos,
                         neg,
                     },
@@ -382,7 +376,7 @@ impl ScoreAggregate {
                 push_cell(
                     &mut cells,
                     RealCell {
-                        score: canonical(r.score),
+                        score: canonical_zero(r.score),
                         pos,
                         neg,
                     },
@@ -616,251 +610,7 @@ impl ScoreAggregate {
         self.entries = Entries::Binned(out);
         true
     }
-
-    /// Rebuilds an aggregate from its parts (snapshot restore). `bins` must be
-    /// finite, sorted by `lo` and disjoint, each `lo <= hi`, weights `>= 0`.
-    /// All-exact bins are stored in the smallest exact layout again (unit
-    /// scores or counts when integral), as ingest would have built them.
-    pub fn from_parts(bins: Vec<Bin>, counts: RecordCounts) -> Result<ScoreAggregate, String> {
-        let mut prev_hi = f64::NEG_INFINITY;
-        for (i, b) in bins.iter().enumerate() {
-            let finite = [b.lo, b.hi, b.pos, b.neg].iter().all(|v| v.is_finite());
-            if !finite || b.lo > b.hi || b.pos < 0.0 || b.neg < 0.0 || (i > 0 && b.lo <= prev_hi) {
-                return Err(format!("bin {i} is not finite, sorted and disjoint"));
-            }
-            prev_hi = b.hi;
-        }
-        let fits_u32 = |w: f64| w.fract() == 0.0 && w <= f64::from(u32::MAX);
-        let integral = bins.iter().all(|b| fits_u32(b.pos) && fits_u32(b.neg));
-        let records: f64 = bins.iter().map(|b| b.pos + b.neg).sum();
-        // Unit scores hold no empty score, so only non-empty ones count.
-        let scores = bins.iter().filter(|b| b.pos + b.neg > 0.0).count();
-        let entries = if bins.iter().any(|b| b.lo != b.hi) {
-            Entries::Binned(bins)
-        } else if integral
-            && records < f64::from(u32::MAX)
-            && UnitScores::is_compact(records as usize, scores)
-        {
-            Entries::Units(UnitScores::from_groups(
-                bins.iter()
-                    .map(|b| (canonical(b.lo), b.pos as usize, b.neg as usize)),
-            ))
-        } else if integral {
-            Entries::Counts(
-                bins.iter()
-                    .map(|b| CountCell {
-                        score: canonical(b.lo),
-                        pos: b.pos as u32,
-                        neg: b.neg as u32,
-                    })
-                    .collect(),
-            )
-        } else {
-            Entries::Real(
-                bins.iter()
-                    .map(|b| RealCell {
-                        score: canonical(b.lo),
-                        pos: b.pos,
-                        neg: b.neg,
-                    })
-                    .collect(),
-            )
-        };
-        Ok(ScoreAggregate { entries, counts })
-    }
 }
-
-/// Tags of the encoded entry layouts (see [`ScoreAggregate::encode`]).
-const TAG_COUNTS: u8 = 0;
-const TAG_REAL: u8 = 1;
-const TAG_BINS: u8 = 2;
-
-impl ScoreAggregate {
-    /// Writes the aggregate in the snapshot format: the three record counts
-    /// (u64 LE), a layout tag, the entry count (u64) and the entries: exact
-    /// counts as (f64 score, u32 pos, u32 neg), exact weights as three f64,
-    /// bins as four f64 (lo, hi, pos, neg).
-    pub fn encode(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-        for v in [
-            self.counts.count,
-            self.counts.positives,
-            self.counts.negatives,
-        ] {
-            w.write_all(&v.to_le_bytes())?;
-        }
-        match &self.entries {
-            Entries::Units(u) => {
-                // Written as the counted cells it stands for (one format).
-                w.write_all(&[TAG_COUNTS])?;
-                w.write_all(&(u.distinct() as u64).to_le_bytes())?;
-                for (score, pos, neg) in u.groups() {
-                    w.write_all(&score.to_le_bytes())?;
-                    w.write_all(&(pos as u32).to_le_bytes())?;
-                    w.write_all(&(neg as u32).to_le_bytes())?;
-                }
-            }
-            Entries::Counts(cells) => {
-                w.write_all(&[TAG_COUNTS])?;
-                w.write_all(&(cells.len() as u64).to_le_bytes())?;
-                for c in cells {
-                    w.write_all(&c.score.to_le_bytes())?;
-                    w.write_all(&c.pos.to_le_bytes())?;
-                    w.write_all(&c.neg.to_le_bytes())?;
-                }
-            }
-            Entries::Real(cells) => {
-                w.write_all(&[TAG_REAL])?;
-                w.write_all(&(cells.len() as u64).to_le_bytes())?;
-                for c in cells {
-                    for v in [c.score, c.pos, c.neg] {
-                        w.write_all(&v.to_le_bytes())?;
-                    }
-                }
-            }
-            Entries::Binned(bins) => {
-                w.write_all(&[TAG_BINS])?;
-                w.write_all(&(bins.len() as u64).to_le_bytes())?;
-                for b in bins {
-                    for v in [b.lo, b.hi, b.pos, b.neg] {
-                        w.write_all(&v.to_le_bytes())?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Reads an aggregate written by [`ScoreAggregate::encode`], checking that
-    /// the entries are finite, sorted and disjoint. Never panics on bad input.
-    pub fn decode(r: &mut Reader<'_>) -> Result<ScoreAggregate, String> {
-        let counts = RecordCounts {
-            count: r.u64()?,
-            positives: r.u64()?,
-            negatives: r.u64()?,
-        };
-        if counts.positives.checked_add(counts.negatives) != Some(counts.count) {
-            return Err("record counts do not add up".to_owned());
-        }
-        let tag = r.u8()?;
-        let n = r.len(match tag {
-            TAG_COUNTS => 16,
-            TAG_REAL => 24,
-            _ => 32,
-        })?;
-        let mut bins = Vec::with_capacity(n);
-        for _ in 0..n {
-            let bin = match tag {
-                TAG_COUNTS => {
-                    let s = r.f64()?;
-                    let (p, q) = (r.u32()?, r.u32()?);
-                    Bin {
-                        lo: s,
-                        hi: s,
-                        pos: f64::from(p),
-                        neg: f64::from(q),
-                    }
-                }
-                TAG_REAL => {
-                    let s = r.f64()?;
-                    Bin {
-                        lo: s,
-                        hi: s,
-                        pos: r.f64()?,
-                        neg: r.f64()?,
-                    }
-                }
-                TAG_BINS => Bin {
-                    lo: r.f64()?,
-                    hi: r.f64()?,
-                    pos: r.f64()?,
-                    neg: r.f64()?,
-                },
-                other => return Err(format!("unknown aggregate layout {other}")),
-            };
-            bins.push(bin);
-        }
-        // The layout is chosen afresh (equality is by content).
-        ScoreAggregate::from_parts(bins, counts)
-    }
-}
-
-/// A bounds-checked little-endian reader over a byte slice.
-#[derive(Debug)]
-pub struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    /// Reads from `bytes`.
-    pub fn new(bytes: &'a [u8]) -> Self {
-        Reader { bytes }
-    }
-
-    /// Bytes not yet read.
-    pub fn remaining(&self) -> usize {
-        self.bytes.len()
-    }
-
-    /// The next `n` bytes.
-    pub fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if n > self.bytes.len() {
-            return Err(format!(
-                "truncated: needed {n} bytes, {} left",
-                self.bytes.len()
-            ));
-        }
-        let (head, tail) = self.bytes.split_at(n);
-        self.bytes = tail;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    /// One byte.
-    pub fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.array::<1>()?[0])
-    }
-
-    /// A u32.
-    pub fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.array()?))
-    }
-
-    /// A u64.
-    pub fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(self.array()?))
-    }
-
-    /// An f64.
-    pub fn f64(&mut self) -> Result<f64, String> {
-        Ok(f64::from_le_bytes(self.array()?))
-    }
-
-    /// An element count, refused when `count * item_bytes` exceeds what is left
-    /// (so a corrupt length cannot trigger a huge allocation).
-    pub fn len(&mut self, item_bytes: usize) -> Result<usize, String> {
-        let n = usize::try_from(self.u64()?).map_err(|_| "length out of range".to_owned())?;
-        if n.saturating_mul(item_bytes) > self.bytes.len() {
-            return Err(format!(
-                "length {n} exceeds the remaining {} bytes",
-                self.bytes.len()
-            ));
-        }
-        Ok(n)
-    }
-
-    /// A u32-length-prefixed UTF-8 string.
-    pub fn string(&mut self) -> Result<String, String> {
-        let n = self.u32()? as usize;
-        let bytes = self.take(n)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| "name is not UTF-8".to_owned())
-    }
-}
-
 /// Merges two sorted, disjoint bin lists; overlapping bins coalesce into one
 /// (so the result is again disjoint and the error bound stays certified).
 fn merge_bins(a: &[Bin], b: &[Bin]) -> Vec<Bin> {
@@ -884,7 +634,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn rec(score: f64, positive: bool, weight: f64) -> Record {
+    /// One record; shared with the codec's tests.
+    pub(super) fn rec(score: f64, positive: bool, weight: f64) -> Record {
         Record {
             score,
             positive,
@@ -1041,64 +792,6 @@ mod tests {
         assert_eq!(twice.counts().count, 300);
         let mut all: Vec<Record> = sparse.iter().chain(&dense).copied().collect();
         assert_eq!(merged, ScoreAggregate::from_records(&mut all));
-    }
-
-    #[test]
-    fn restored_parts_take_the_layout_their_nonempty_scores_call_for() {
-        let exact = |s: f64, pos: f64, neg: f64| Bin {
-            lo: s,
-            hi: s,
-            pos,
-            neg,
-        };
-        let counts = RecordCounts {
-            count: 3,
-            positives: 3,
-            negatives: 0,
-        };
-        // 3 records on one non-empty score: counted cells, not unit scores
-        let parts = vec![
-            exact(0.1, 3.0, 0.0),
-            exact(0.2, 0.0, 0.0),
-            exact(0.3, 0.0, 0.0),
-        ];
-        let agg = ScoreAggregate::from_parts(parts, counts).unwrap_or_default();
-        assert!(matches!(agg.entries, Entries::Counts(_)));
-        // -0.0 is stored as 0.0 in every layout
-        for (pos, neg) in [(1.0, 0.0), (3.0, 4.0), (0.5, 2.0)] {
-            let agg =
-                ScoreAggregate::from_parts(vec![exact(-0.0, pos, neg)], counts).unwrap_or_default();
-            let first = agg.iter().next().map(|e| e.0.to_bits());
-            assert_eq!(first, Some(0.0f64.to_bits()), "{pos} {neg}");
-        }
-    }
-
-    #[test]
-    fn encode_then_decode_round_trips_every_layout() {
-        let mut unit = vec![
-            rec(0.2, true, 1.0),
-            rec(0.7, false, 1.0),
-            rec(0.7, true, 1.0),
-        ];
-        let mut real = vec![rec(0.2, true, 0.5), rec(0.7, false, 2.0)];
-        let mut binned = ScoreAggregate::from_records(&mut unit.clone());
-        binned.merge(&ScoreAggregate::from_records(&mut real.clone()));
-        binned.compact(1);
-        for agg in [
-            ScoreAggregate::from_records(&mut unit),
-            ScoreAggregate::from_records(&mut real),
-            binned,
-            ScoreAggregate::default(),
-        ] {
-            let mut bytes = Vec::new();
-            assert!(agg.encode(&mut bytes).is_ok());
-            let back = ScoreAggregate::decode(&mut Reader::new(&bytes));
-            assert_eq!(back.as_ref(), Ok(&agg));
-            // every truncation is an error, never a panic
-            for cut in 0..bytes.len() {
-                assert!(ScoreAggregate::decode(&mut Reader::new(&bytes[..cut])).is_err());
-            }
-        }
     }
 
     proptest! {
