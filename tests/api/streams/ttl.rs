@@ -1,11 +1,10 @@
 //! Idle-stream expiry (`--stream-ttl-secs`) through the real server: the purge
 //! task, not just the store's `purge_idle`, removes idle streams and keeps busy ones.
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{assert_problem, spawn_app_with, TestApp};
+use crate::helpers::{assert_problem, spawn_app_with, TestApp};
 use serde_json::{json, Value};
 
 /// Names listed by `GET /streams`.

@@ -2,9 +2,8 @@
 //! returned state back (compared to torch.optim fixtures to 1e-9), runs on
 //! the built-in objectives, and every error path.
 
-mod common;
 
-use common::{assert_problem, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{assert_problem, spawn_app, spawn_app_with, TestApp};
 use serde_json::{json, Value};
 
 const FIXTURES: &str = concat!(

@@ -1,11 +1,10 @@
 //! `evald push`: the real binary streams a local file into a running server.
 
-mod common;
 
 use std::io::Write;
 use std::process::Command;
 
-use common::{assert_matches_one_shot, spawn_app};
+use crate::helpers::{assert_matches_one_shot, spawn_app};
 use serde_json::{json, Value};
 
 fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
@@ -137,7 +136,7 @@ fn as_csv(recs: &[(f64, u8, String, f64)]) -> String {
 }
 
 /// `POST /metrics` over the records, with the stream's default parameters.
-async fn one_shot(app: &common::TestApp, recs: &[(f64, u8, String, f64)]) -> Value {
+async fn one_shot(app: &crate::helpers::TestApp, recs: &[(f64, u8, String, f64)]) -> Value {
     let body = json!({
         "predictions": recs.iter().map(|r| r.0).collect::<Vec<_>>(),
         "labels": recs.iter().map(|r| r.1).collect::<Vec<_>>(),
@@ -152,7 +151,7 @@ async fn one_shot(app: &common::TestApp, recs: &[(f64, u8, String, f64)]) -> Val
 fn push_args(
     path: &std::path::Path,
     stream: &str,
-    app: &common::TestApp,
+    app: &crate::helpers::TestApp,
     extra: &[&str],
 ) -> Vec<String> {
     let mut args = vec![

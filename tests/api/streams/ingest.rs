@@ -1,8 +1,7 @@
 //! Stream ingest over HTTP: JSON and NDJSON bodies, atomicity, limits, budgets.
 
-mod common;
 
-use common::{assert_problem, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{assert_problem, spawn_app, spawn_app_with, TestApp};
 use serde_json::{json, Value};
 
 const NDJSON: &str = "application/x-ndjson";

@@ -1,9 +1,8 @@
 //! `POST /metrics` through the real server: every status the endpoint can
 //! answer, and scikit-learn parity for a few fixtures end to end.
 
-mod common;
 
-use common::{assert_problem, spawn_app, spawn_app_with};
+use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
 use serde_json::{json, Value};
 
 async fn post_metrics(body: &Value) -> reqwest::Response {

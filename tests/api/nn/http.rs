@@ -1,12 +1,11 @@
 //! POST /normalize/{kind}, POST /activation/{name} and their catalogues,
 //! through the real server: shapes of the answers, edge cases and errors.
 
-mod common;
 
-use common::{assert_problem, spawn_app, spawn_app_with};
+use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
 use serde_json::{json, Value};
 
-async fn ok(app: &common::TestApp, path: &str, body: Value) -> Value {
+async fn ok(app: &crate::helpers::TestApp, path: &str, body: Value) -> Value {
     let response = app.post_json(path, &body).await;
     let status = response.status();
     let text = response.text().await.expect("body");

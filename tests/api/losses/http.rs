@@ -1,16 +1,15 @@
 //! `POST /loss/{name}`, `GET /loss` and `GET /loss/{name}` through the real
 //! server: every loss's happy path, the catalogue, and every error.
 
-mod common;
 
-use common::{assert_problem, spawn_app, spawn_app_with};
+use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
 use serde_json::{json, Value};
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * b.abs().max(1.0)
 }
 
-async fn post_ok(app: &common::TestApp, name: &str, body: Value) -> Value {
+async fn post_ok(app: &crate::helpers::TestApp, name: &str, body: Value) -> Value {
     let response = app.post_json(&format!("/loss/{name}"), &body).await;
     let status = response.status().as_u16();
     let text = response.text().await.expect("body");

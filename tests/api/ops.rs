@@ -1,8 +1,7 @@
 //! Operational routes and the framework-level error paths, through the real server.
 
-mod common;
 
-use common::{assert_problem, spawn_app};
+use crate::helpers::{assert_problem, spawn_app};
 use serde_json::Value;
 
 #[tokio::test]

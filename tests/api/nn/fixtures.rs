@@ -4,7 +4,6 @@
 //! Epsilon: 1e-9, absolute for |expected| <= 1 and relative above (the
 //! fixtures include values of magnitude 1e100 and variances of 1e240).
 
-mod common;
 
 use serde_json::Value;
 
@@ -54,7 +53,7 @@ async fn every_case_matches_pytorch_to_1e_9() {
     let fixtures: Value = serde_json::from_str(FIXTURES).expect("fixture JSON");
     let cases = fixtures["cases"].as_array().expect("cases array");
     assert!(cases.len() >= 60, "only {} cases", cases.len());
-    let app = common::spawn_app().await;
+    let app = crate::helpers::spawn_app().await;
     let mut failures = Vec::new();
     for case in cases {
         let name = case["name"].as_str().unwrap_or("?");
@@ -90,7 +89,7 @@ async fn fixtures_cover_every_kind_and_activation() {
         .iter()
         .filter_map(|c| c["path"].as_str())
         .collect();
-    let app = common::spawn_app().await;
+    let app = crate::helpers::spawn_app().await;
     let catalogue: Value = app
         .get("/activation")
         .await
@@ -116,7 +115,7 @@ async fn fixtures_cover_every_kind_and_activation() {
 async fn batch_norm_running_stats_fed_back_over_http_follow_a_pytorch_module() {
     let fixtures: Value = serde_json::from_str(FIXTURES).expect("fixture JSON");
     let seq = &fixtures["batch_sequence"];
-    let app = common::spawn_app().await;
+    let app = crate::helpers::spawn_app().await;
     let mut running: Option<(Value, Value)> = None;
     for (i, step) in seq["steps"].as_array().expect("steps").iter().enumerate() {
         let mut body = serde_json::json!({

@@ -1,9 +1,8 @@
 //! Stream metrics equal `POST /metrics` over the concatenation of the batches
 //! (epsilon 1e-12: only the order of floating-point weight sums differs).
 
-mod common;
 
-use common::{assert_matches_one_shot, assert_problem, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{assert_matches_one_shot, assert_problem, spawn_app, spawn_app_with, TestApp};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
