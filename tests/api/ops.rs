@@ -1,6 +1,6 @@
 //! Operational routes and the framework-level error paths, through the real server.
 
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::{assert_detail_contains, assert_problem, spawn_app};
 use serde_json::Value;
 
 #[tokio::test]
@@ -30,10 +30,7 @@ async fn an_unknown_route_is_a_404_problem() {
     let app = spawn_app().await;
     let body = assert_problem(app.get("/no/such/route").await, 404).await;
     assert_eq!(body["type"], "/problems/not-found");
-    assert!(
-        body["detail"].as_str().unwrap().contains("/no/such/route"),
-        "{body}"
-    );
+    assert_detail_contains(&body, "/no/such/route");
 }
 
 #[tokio::test]

@@ -231,3 +231,9 @@ pub async fn assert_problem(response: reqwest::Response, status: u16) -> Value {
     assert!(!body["detail"].as_str().unwrap_or("").is_empty(), "{body}");
     body
 }
+
+/// Asserts the `detail` of a `problem` body contains `fragment`.
+pub fn assert_detail_contains(problem: &Value, fragment: &str) {
+    let detail = problem["detail"].as_str().unwrap_or("");
+    assert!(detail.contains(fragment), "{problem}");
+}

@@ -3,8 +3,8 @@
 //! the built-in objectives, and every error path.
 
 use crate::helpers::{
-    assert_close, assert_ok, assert_problem, fixture_cases, floats, spawn_app, spawn_app_with,
-    TestApp, Tolerance,
+    assert_close, assert_detail_contains, assert_ok, assert_problem, fixture_cases, floats,
+    spawn_app, spawn_app_with, TestApp, Tolerance,
 };
 use serde_json::{json, Value};
 
@@ -34,14 +34,7 @@ async fn replay(app: &TestApp, optimizer: &str, label: &str) {
     let case = fixture(optimizer, label);
     let mut params = case["params"].clone();
     let mut state = Value::Null;
-    let expected = case["expected_params"].as_array().expect("expected");
-    for (k, (grads, after)) in case["grads"]
-        .as_array()
-        .expect("grads")
-        .iter()
-        .zip(expected)
-        .enumerate()
-    {
+    for (k, (grads, after)) in super::fixture_steps(&case).enumerate() {
         let mut body = case["hyperparameters"].clone();
         body["params"] = params;
         body["grads"] = grads.clone();
@@ -560,13 +553,7 @@ async fn the_step_cap_is_configurable() {
     )
     .await;
     assert_eq!(problem["field"], "steps");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap_or("")
-            .contains("limit of 50"),
-        "{problem}"
-    );
+    assert_detail_contains(&problem, "limit of 50");
 }
 
 #[tokio::test]
@@ -582,13 +569,7 @@ async fn oversized_runs_are_refused_before_any_work() {
     )
     .await;
     assert_eq!(problem["field"], "steps");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap_or("")
-            .contains("--max-array-len"),
-        "{problem}"
-    );
+    assert_detail_contains(&problem, "--max-array-len");
 }
 
 #[tokio::test]
@@ -723,11 +704,5 @@ async fn a_logistic_run_over_the_work_limit_is_refused_before_running() {
         json!({"objective": "logistic", "steps": 100000, "features": features, "labels": labels});
     let problem = assert_problem(app.optimizer_run("sgd", &body).await, 422).await;
     assert_eq!(problem["field"], "steps");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap_or("")
-            .contains("operations"),
-        "{problem}"
-    );
+    assert_detail_contains(&problem, "operations");
 }

@@ -52,14 +52,7 @@ fn every_optimizer_and_option_matches_torch_over_chained_steps() {
             .unwrap_or_else(|e| panic!("{label}: {e}"));
         let mut params = floats(&case["params"]);
         let mut state = optimizer.init_state(params.len());
-        let expected = case["expected_params"].as_array().expect("expected_params");
-        for (k, (grads, after)) in case["grads"]
-            .as_array()
-            .expect("grads")
-            .iter()
-            .zip(expected)
-            .enumerate()
-        {
+        for (k, (grads, after)) in super::fixture_steps(case).enumerate() {
             optimizer
                 .step(&mut params, &floats(grads), &mut state)
                 .unwrap_or_else(|e| panic!("{label} step {k}: {e}"));
