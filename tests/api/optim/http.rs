@@ -2,50 +2,31 @@
 //! returned state back (compared to torch.optim fixtures to 1e-9), runs on
 //! the built-in objectives, and every error path.
 
-mod common;
-
-use common::{assert_problem, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{
+    assert_close, assert_detail_contains, assert_ok, assert_problem, fixture_cases, floats,
+    spawn_app, spawn_app_with, TestApp, Tolerance,
+};
 use serde_json::{json, Value};
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/optim_cases.json"
-);
-const EPSILON: f64 = 1e-9;
+const FIXTURES: &str = "optim_cases.json";
+/// torch parity of single steps: 1e-9 absolute (the values are O(1)).
+const EPSILON: Tolerance = Tolerance::Absolute(1e-9);
 
 fn fixture(optimizer: &str, label: &str) -> Value {
-    let text = std::fs::read_to_string(FIXTURES).expect("read optim_cases.json");
-    let doc: Value = serde_json::from_str(&text).expect("fixture is JSON");
-    doc["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
+    fixture_cases(FIXTURES)
+        .into_iter()
         .find(|c| c["optimizer"] == optimizer && c["label"] == label)
         .unwrap_or_else(|| panic!("no fixture {optimizer} {label}"))
-        .clone()
 }
 
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("not an array: {v}"))
-        .iter()
-        .map(|x| x.as_f64().expect("number"))
-        .collect()
+/// `POST /optimizer/{name}/step`, asserting a 200; returns the answer.
+async fn step_ok(app: &TestApp, name: &str, body: &Value) -> Value {
+    assert_ok(app.optimizer_step(name, body).await).await
 }
 
-fn assert_close(what: &str, ours: &[f64], torch: &[f64]) {
-    assert_eq!(ours.len(), torch.len(), "{what}: length");
-    for (i, (a, b)) in ours.iter().zip(torch).enumerate() {
-        assert!((a - b).abs() <= EPSILON, "{what}[{i}] = {a}, torch {b}");
-    }
-}
-
-async fn post_ok(app: &TestApp, path: &str, body: &Value) -> Value {
-    let response = app.post_json(path, body).await;
-    let status = response.status().as_u16();
-    let value: Value = response.json().await.expect("JSON body");
-    assert_eq!(status, 200, "{path}: {value}");
-    value
+/// `POST /optimizer/{name}/run`, asserting a 200; returns the answer.
+async fn run_ok(app: &TestApp, name: &str, body: &Value) -> Value {
+    assert_ok(app.optimizer_run(name, body).await).await
 }
 
 /// Replays a fixture case through `POST /optimizer/{name}/step`, state fed back.
@@ -53,23 +34,17 @@ async fn replay(app: &TestApp, optimizer: &str, label: &str) {
     let case = fixture(optimizer, label);
     let mut params = case["params"].clone();
     let mut state = Value::Null;
-    let expected = case["expected_params"].as_array().expect("expected");
-    for (k, (grads, after)) in case["grads"]
-        .as_array()
-        .expect("grads")
-        .iter()
-        .zip(expected)
-        .enumerate()
-    {
+    for (k, (grads, after)) in super::fixture_steps(&case).enumerate() {
         let mut body = case["hyperparameters"].clone();
         body["params"] = params;
         body["grads"] = grads.clone();
         body["state"] = state;
-        let out = post_ok(app, &format!("/optimizer/{optimizer}/step"), &body).await;
+        let out = step_ok(app, optimizer, &body).await;
         assert_close(
             &format!("{optimizer} {label} step {}", k + 1),
             &floats(&out["params"]),
             &floats(after),
+            EPSILON,
         );
         params = out["params"].clone();
         state = out["state"].clone();
@@ -83,6 +58,7 @@ async fn replay(app: &TestApp, optimizer: &str, label: &str) {
                 &format!("{optimizer} {label} state.{key}"),
                 &floats(&state[key]),
                 &floats(torch),
+                EPSILON,
             );
         }
     }
@@ -113,7 +89,7 @@ async fn nested_params_keep_their_shape_in_params_and_state() {
     body["params"] = column(&case["params"]);
     body["grads"] = column(&case["grads"][0]);
     body["state"] = Value::Null;
-    let out = post_ok(&app, "/optimizer/adam/step", &body).await;
+    let out = step_ok(&app, "adam", &body).await;
     let rows = out["params"].as_array().expect("rows");
     assert_eq!(rows.len(), 5);
     let flat: Vec<f64> = rows.iter().map(|r| floats(r)[0]).collect();
@@ -121,6 +97,7 @@ async fn nested_params_keep_their_shape_in_params_and_state() {
         "adam amsgrad nested step 1",
         &flat,
         &floats(&case["expected_params"][0]),
+        EPSILON,
     );
     for buffer in ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"] {
         assert_eq!(
@@ -139,9 +116,7 @@ async fn nested_params_keep_their_shape_in_params_and_state() {
 #[tokio::test]
 async fn the_catalogue_lists_every_optimizer_with_torch_defaults() {
     let app = spawn_app().await;
-    let response = app.get("/optimizer").await;
-    assert_eq!(response.status().as_u16(), 200);
-    let body: Value = response.json().await.expect("JSON");
+    let body = app.get_ok("/optimizer").await;
     let names: Vec<&str> = body["optimizers"]
         .as_array()
         .expect("optimizers")
@@ -184,8 +159,8 @@ async fn momentum_beats_plain_gradient_descent_on_an_ill_conditioned_quadratic_r
         json!({"objective": "quadratic", "condition_number": 100, "dimension": 2, "steps": 300,
                "lr": 0.015, "momentum": momentum})
     };
-    let plain = post_ok(&app, "/optimizer/sgd/run", &run(0.0)).await;
-    let heavy = post_ok(&app, "/optimizer/sgd/run", &run(0.8)).await;
+    let plain = run_ok(&app, "sgd", &run(0.0)).await;
+    let heavy = run_ok(&app, "sgd", &run(0.8)).await;
     assert_eq!(plain["loss"].as_array().map(Vec::len), Some(301));
     assert_eq!(plain["path"].as_array().map(Vec::len), Some(301));
     assert_eq!(plain["path"][0], json!([1.0, 1.0]));
@@ -207,9 +182,9 @@ async fn momentum_beats_plain_gradient_descent_on_an_ill_conditioned_quadratic_r
 #[tokio::test]
 async fn adam_run_on_rosenbrock_approaches_the_minimum() {
     let app = spawn_app().await;
-    let out = post_ok(
+    let out = run_ok(
         &app,
-        "/optimizer/adam/run",
+        "adam",
         &json!({"objective": "rosenbrock", "steps": 5000, "lr": 0.02}),
     )
     .await;
@@ -232,9 +207,9 @@ fn logistic_body(batch_size: usize, seed: u64) -> Value {
 #[tokio::test]
 async fn logistic_mini_batch_runs_lower_the_loss_and_repeat_with_the_same_seed() {
     let app = spawn_app().await;
-    let a = post_ok(&app, "/optimizer/sgd/run", &logistic_body(2, 5)).await;
-    let b = post_ok(&app, "/optimizer/sgd/run", &logistic_body(2, 5)).await;
-    let c = post_ok(&app, "/optimizer/sgd/run", &logistic_body(2, 6)).await;
+    let a = run_ok(&app, "sgd", &logistic_body(2, 5)).await;
+    let b = run_ok(&app, "sgd", &logistic_body(2, 5)).await;
+    let c = run_ok(&app, "sgd", &logistic_body(2, 6)).await;
     assert_eq!(a, b);
     assert_ne!(a["path"], c["path"]);
     let loss = floats(&a["loss"]);
@@ -250,9 +225,9 @@ async fn logistic_mini_batch_runs_lower_the_loss_and_repeat_with_the_same_seed()
 #[tokio::test]
 async fn a_diverging_run_stops_with_a_warning_and_no_null() {
     let app = spawn_app().await;
-    let out = post_ok(
+    let out = run_ok(
         &app,
-        "/optimizer/sgd/run",
+        "sgd",
         &json!({"objective": "rosenbrock", "steps": 100, "lr": 1.5}),
     )
     .await;
@@ -532,10 +507,10 @@ async fn a_failed_step_returns_nothing_half_applied() {
     // from the same inputs works as if the failure never happened.
     let app = spawn_app().await;
     let bad = json!({"params": [1.0, 2.0], "grads": [1e308, 1.0], "lr": 4.0});
-    assert_problem(app.post_json("/optimizer/sgd/step", &bad).await, 422).await;
-    let good = post_ok(
+    assert_problem(app.optimizer_step("sgd", &bad).await, 422).await;
+    let good = step_ok(
         &app,
-        "/optimizer/sgd/step",
+        "sgd",
         &json!({"params": [1.0, 2.0], "grads": [0.5, 1.0], "lr": 0.5}),
     )
     .await;
@@ -547,11 +522,11 @@ async fn a_failed_step_returns_nothing_half_applied() {
 async fn run_inputs_over_the_array_limit_are_refused() {
     let app = spawn_app_with(|cfg| cfg.max_array_len = 4).await;
     let body = json!({"objective": "logistic", "steps": 1, "features": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], "labels": [0, 1, 0]});
-    let problem = assert_problem(app.post_json("/optimizer/sgd/run", &body).await, 422).await;
+    let problem = assert_problem(app.optimizer_run("sgd", &body).await, 422).await;
     assert_eq!(problem["field"], "features", "{problem}");
     let problem = assert_problem(
-        app.post_json(
-            "/optimizer/sgd/step",
+        app.optimizer_step(
+            "sgd",
             &json!({"params": [1, 2, 3, 4, 5], "grads": [1, 1, 1, 1, 1]}),
         )
         .await,
@@ -564,38 +539,29 @@ async fn run_inputs_over_the_array_limit_are_refused() {
 #[tokio::test]
 async fn the_step_cap_is_configurable() {
     let app = spawn_app_with(|cfg| cfg.max_optimizer_steps = 50).await;
-    let ok = post_ok(
+    let ok = run_ok(
         &app,
-        "/optimizer/adam/run",
+        "adam",
         &json!({"objective": "quadratic", "steps": 50}),
     )
     .await;
     assert_eq!(ok["steps_taken"], 50);
     let problem = assert_problem(
-        app.post_json(
-            "/optimizer/adam/run",
-            &json!({"objective": "quadratic", "steps": 51}),
-        )
-        .await,
+        app.optimizer_run("adam", &json!({"objective": "quadratic", "steps": 51}))
+            .await,
         422,
     )
     .await;
     assert_eq!(problem["field"], "steps");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap_or("")
-            .contains("limit of 50"),
-        "{problem}"
-    );
+    assert_detail_contains(&problem, "limit of 50");
 }
 
 #[tokio::test]
 async fn oversized_runs_are_refused_before_any_work() {
     let app = spawn_app_with(|cfg| cfg.max_array_len = 1000).await;
     let problem = assert_problem(
-        app.post_json(
-            "/optimizer/sgd/run",
+        app.optimizer_run(
+            "sgd",
             &json!({"objective": "quadratic", "steps": 1000, "dimension": 2}),
         )
         .await,
@@ -603,13 +569,7 @@ async fn oversized_runs_are_refused_before_any_work() {
     )
     .await;
     assert_eq!(problem["field"], "steps");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap_or("")
-            .contains("--max-array-len"),
-        "{problem}"
-    );
+    assert_detail_contains(&problem, "--max-array-len");
 }
 
 #[tokio::test]
@@ -626,11 +586,8 @@ async fn unknown_optimizers_and_objectives_are_404_listing_valid_names() {
         assert!(problem["detail"].as_str().unwrap_or("").contains("lbfgs"));
     }
     let problem = assert_problem(
-        app.post_json(
-            "/optimizer/sgd/run",
-            &json!({"objective": "himmelblau", "steps": 1}),
-        )
-        .await,
+        app.optimizer_run("sgd", &json!({"objective": "himmelblau", "steps": 1}))
+            .await,
         404,
     )
     .await;
@@ -645,14 +602,7 @@ async fn wrong_methods_are_405_and_bad_bodies_400_or_415() {
     let app = spawn_app().await;
     assert_problem(app.get("/optimizer/sgd/step").await, 405).await;
     assert_problem(app.get("/optimizer/adam/run").await, 405).await;
-    let response = app
-        .client
-        .post(app.url("/optimizer"))
-        .json(&json!({}))
-        .send()
-        .await
-        .expect("request");
-    assert_problem(response, 405).await;
+    assert_problem(app.post_json("/optimizer", &json!({})).await, 405).await;
     assert_problem(
         app.post_raw(
             "/optimizer/sgd/step",
@@ -664,7 +614,7 @@ async fn wrong_methods_are_405_and_bad_bodies_400_or_415() {
     )
     .await;
     assert_problem(
-        app.post_raw("/optimizer/sgd/step", "text/plain", b"{}".to_vec())
+        app.post_raw("/optimizer/sgd/step", "text/plain", "{}")
             .await,
         415,
     )
@@ -674,19 +624,14 @@ async fn wrong_methods_are_405_and_bad_bodies_400_or_415() {
 #[tokio::test]
 async fn a_scalar_and_an_empty_parameter_are_valid() {
     let app = spawn_app().await;
-    let scalar = post_ok(
+    let scalar = step_ok(
         &app,
-        "/optimizer/sgd/step",
+        "sgd",
         &json!({"params": 1.0, "grads": 0.5, "lr": 0.5}),
     )
     .await;
     assert_eq!(scalar["params"], json!(0.75));
-    let empty = post_ok(
-        &app,
-        "/optimizer/adam/step",
-        &json!({"params": [], "grads": []}),
-    )
-    .await;
+    let empty = step_ok(&app, "adam", &json!({"params": [], "grads": []})).await;
     assert_eq!(empty["params"], json!([]));
     assert_eq!(empty["state"]["step"], 1);
 }
@@ -696,8 +641,7 @@ async fn full_batch_runs_equal_torch_autograd_with_torch_optim() {
     // gen_optim.py minimises the same objectives with torch autograd + torch.optim;
     // loss and path agree to 1e-9 (relative for values above 1).
     let app = spawn_app().await;
-    let text = std::fs::read_to_string(FIXTURES).expect("read optim_cases.json");
-    let doc: Value = serde_json::from_str(&text).expect("fixture is JSON");
+    let doc = crate::helpers::fixture(FIXTURES);
     let runs = doc["runs"].as_array().expect("runs");
     assert!(runs.len() >= 5);
     for case in runs {
@@ -707,16 +651,15 @@ async fn full_batch_runs_equal_torch_autograd_with_torch_optim() {
             body[k] = v.clone();
         }
         body["steps"] = case["steps"].clone();
-        let out = post_ok(&app, &format!("/optimizer/{optimizer}/run"), &body).await;
+        let out = run_ok(&app, optimizer, &body).await;
         let label = format!("{optimizer} on {}", case["objective"]["objective"]);
         let close = |what: &str, ours: &[f64], torch: &[f64]| {
-            assert_eq!(ours.len(), torch.len(), "{label}: {what} length");
-            for (i, (a, b)) in ours.iter().zip(torch).enumerate() {
-                assert!(
-                    (a - b).abs() <= EPSILON * b.abs().max(1.0),
-                    "{label}: {what}[{i}] = {a}, torch {b}"
-                );
-            }
+            assert_close(
+                &format!("{label}: {what}"),
+                ours,
+                torch,
+                Tolerance::Scaled(1e-9),
+            );
         };
         close("loss", &floats(&out["loss"]), &floats(&case["loss"]));
         let path: Vec<f64> = out["path"]
@@ -738,7 +681,7 @@ async fn full_batch_runs_equal_torch_autograd_with_torch_optim() {
 #[tokio::test]
 async fn the_openapi_document_describes_every_optimizer_route_and_its_errors() {
     let app = spawn_app().await;
-    let spec: Value = app.get("/openapi.json").await.json().await.expect("JSON");
+    let spec = app.openapi().await;
     assert!(spec["paths"]["/optimizer"]["get"]["responses"]["200"].is_object());
     for path in ["/optimizer/{name}/step", "/optimizer/{name}/run"] {
         let responses = &spec["paths"][path]["post"]["responses"];
@@ -759,13 +702,7 @@ async fn a_logistic_run_over_the_work_limit_is_refused_before_running() {
     let labels: Vec<u32> = (0..1000).map(|i| i % 2).collect();
     let body =
         json!({"objective": "logistic", "steps": 100000, "features": features, "labels": labels});
-    let problem = assert_problem(app.post_json("/optimizer/sgd/run", &body).await, 422).await;
+    let problem = assert_problem(app.optimizer_run("sgd", &body).await, 422).await;
     assert_eq!(problem["field"], "steps");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap_or("")
-            .contains("operations"),
-        "{problem}"
-    );
+    assert_detail_contains(&problem, "operations");
 }

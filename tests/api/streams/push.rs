@@ -1,15 +1,14 @@
 //! `evald push`: the real binary streams a local file into a running server.
 
-mod common;
-
-use std::io::Write;
 use std::process::Command;
 
-use common::{assert_matches_one_shot, spawn_app};
+use crate::helpers::{assert_matches_one_shot, assert_ok, gzip, spawn_app, TestApp};
 use serde_json::{json, Value};
 
-fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("evald-push-{}", std::process::id()));
+/// Writes `bytes` to `name` in a directory of its own for `test` (tests run
+/// in parallel and some use the same file name).
+fn temp_file(test: &str, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("evald-push-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(name);
     std::fs::write(&path, bytes).expect("write temp file");
@@ -37,18 +36,16 @@ async fn push(args: Vec<String>) -> (bool, String, String) {
 #[tokio::test]
 async fn push_streams_a_gzipped_csv_and_prints_the_metrics() {
     let app = spawn_app().await;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let _ = writeln!(gz, "user_id,prediction,label");
+    let mut csv = String::from("user_id,prediction,label\n");
     for i in 0..300 {
-        let _ = writeln!(
-            gz,
-            "u{},{},{}",
+        csv.push_str(&format!(
+            "u{},{},{}\n",
             i % 7,
             f64::from(i % 50) / 50.0,
             u8::from(i % 50 > 20 + i % 9)
-        );
+        ));
     }
-    let path = temp_file("clicks.csv.gz", &gz.finish().unwrap_or_default());
+    let path = temp_file("gzipped-csv", "clicks.csv.gz", &gzip(csv.as_bytes()));
     let (ok, stdout, stderr) = push(vec![
         path.display().to_string(),
         "--stream".into(),
@@ -64,12 +61,7 @@ async fn push_streams_a_gzipped_csv_and_prints_the_metrics() {
         stderr.contains("100.0%"),
         "no final progress line: {stderr}"
     );
-    let stream: Value = app
-        .get("/streams/pushed/metrics")
-        .await
-        .json()
-        .await
-        .unwrap_or_default();
+    let stream = assert_ok(app.stream_metrics("pushed", "").await).await;
     assert_eq!(stream["count"], 300);
     assert_eq!(stream["gauc"]["users"], 7);
     let _ = std::fs::remove_file(&path);
@@ -79,6 +71,7 @@ async fn push_streams_a_gzipped_csv_and_prints_the_metrics() {
 async fn push_of_a_bad_ndjson_file_fails_with_the_servers_detail_and_applies_nothing() {
     let app = spawn_app().await;
     let path = temp_file(
+        "bad-ndjson",
         "bad.ndjson",
         b"{\"prediction\": 0.5, \"label\": 1}\n{\"prediction\": 0.5, \"label\": 7}\n",
     );
@@ -93,10 +86,7 @@ async fn push_of_a_bad_ndjson_file_fails_with_the_servers_detail_and_applies_not
     .await;
     assert!(!ok, "a bad file was accepted");
     assert!(stderr.contains("line 2"), "{stderr}");
-    assert_eq!(
-        app.get("/streams/never/metrics").await.status().as_u16(),
-        404
-    );
+    assert_eq!(app.stream_metrics("never", "").await.status().as_u16(), 404);
 }
 
 /// `n` deterministic records: (score with 3 decimals, label, user, weight).
@@ -137,24 +127,17 @@ fn as_csv(recs: &[(f64, u8, String, f64)]) -> String {
 }
 
 /// `POST /metrics` over the records, with the stream's default parameters.
-async fn one_shot(app: &common::TestApp, recs: &[(f64, u8, String, f64)]) -> Value {
+async fn one_shot(app: &TestApp, recs: &[(f64, u8, String, f64)]) -> Value {
     let body = json!({
         "predictions": recs.iter().map(|r| r.0).collect::<Vec<_>>(),
         "labels": recs.iter().map(|r| r.1).collect::<Vec<_>>(),
         "user_ids": recs.iter().map(|r| r.2.clone()).collect::<Vec<_>>(),
         "sample_weights": recs.iter().map(|r| r.3).collect::<Vec<_>>(),
     });
-    let resp = app.post_json("/metrics", &body).await;
-    assert_eq!(resp.status().as_u16(), 200);
-    resp.json().await.unwrap_or_default()
+    assert_ok(app.post_metrics(&body).await).await
 }
 
-fn push_args(
-    path: &std::path::Path,
-    stream: &str,
-    app: &common::TestApp,
-    extra: &[&str],
-) -> Vec<String> {
+fn push_args(path: &std::path::Path, stream: &str, app: &TestApp, extra: &[&str]) -> Vec<String> {
     let mut args = vec![
         path.display().to_string(),
         "--stream".into(),
@@ -176,7 +159,7 @@ async fn a_file_bigger_than_one_request_is_sent_in_chunks_and_equals_the_one_sho
         ("chunks.ndjson", "chunked-ndjson", as_ndjson(&recs)),
         ("chunks.csv", "chunked-csv", as_csv(&recs)),
     ] {
-        let path = temp_file(name, text.as_bytes());
+        let path = temp_file("chunks", name, text.as_bytes());
         let (ok, stdout, stderr) = push(push_args(
             &path,
             stream,
@@ -187,20 +170,10 @@ async fn a_file_bigger_than_one_request_is_sent_in_chunks_and_equals_the_one_sho
         assert!(ok, "{name}: push failed: {stderr}");
         assert!(stdout.contains("\"requests\": 6"), "{name}: {stdout}");
         assert!(stdout.contains("\"accepted\": 5500"), "{name}: {stdout}");
-        let got: Value = app
-            .get(&format!("/streams/{stream}/metrics"))
-            .await
-            .json()
-            .await
-            .unwrap_or_default();
+        let got = assert_ok(app.stream_metrics(stream, "").await).await;
         assert_matches_one_shot(&got, &expected, name);
         // the quoted user id with a comma is one user, not a split row
-        let user: Value = app
-            .get(&format!("/streams/{stream}/users/a,b/metrics"))
-            .await
-            .json()
-            .await
-            .unwrap_or_default();
+        let user = assert_ok(app.user_metrics(stream, "a,b", "").await).await;
         assert_eq!(user["count"], 1_100, "{name}: {user}");
         let _ = std::fs::remove_file(&path);
     }
@@ -220,7 +193,7 @@ async fn a_bad_line_in_a_later_request_names_its_file_line_keeps_the_earlier_req
         ("bad.ndjson", "resumed-ndjson", ndjson, 2_503, 2_001),
         ("bad.csv", "resumed-csv", csv, 2_504, 2_002),
     ] {
-        let path = temp_file(name, (lines.join("\n") + "\n").as_bytes());
+        let path = temp_file("resumed", name, (lines.join("\n") + "\n").as_bytes());
         let (ok, _, stderr) = push(push_args(
             &path,
             stream,
@@ -238,12 +211,7 @@ async fn a_bad_line_in_a_later_request_names_its_file_line_keeps_the_earlier_req
             "{name}: no resume hint: {stderr}"
         );
         // requests 1 and 2 were applied, nothing of the third
-        let partial: Value = app
-            .get(&format!("/streams/{stream}/metrics"))
-            .await
-            .json()
-            .await
-            .unwrap_or_default();
+        let partial = assert_ok(app.stream_metrics(stream, "").await).await;
         assert_eq!(partial["count"], 2_000, "{name}: {partial}");
 
         // fix the line and resume where the message said
@@ -269,12 +237,7 @@ async fn a_bad_line_in_a_later_request_names_its_file_line_keeps_the_earlier_req
         .await;
         assert!(ok, "{name}: resume failed: {stderr}");
         assert!(stdout.contains("\"accepted\": 1500"), "{name}: {stdout}");
-        let whole: Value = app
-            .get(&format!("/streams/{stream}/metrics"))
-            .await
-            .json()
-            .await
-            .unwrap_or_default();
+        let whole = assert_ok(app.stream_metrics(stream, "").await).await;
         assert_matches_one_shot(&whole, &one_shot(&app, &recs).await, name);
         let _ = std::fs::remove_file(&path);
     }

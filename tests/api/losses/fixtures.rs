@@ -14,41 +14,13 @@ use evald::core::losses::kernels::{with_isa, Isa};
 use evald::core::losses::lookup;
 use serde_json::Value;
 
+use crate::helpers::{fixture_cases, numbers_within, Tolerance};
+
 const EPSILON: f64 = 1e-9;
 
-fn fixtures() -> Vec<Value> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/losses_cases.json"
-    );
-    let text = std::fs::read_to_string(path).expect("fixture file is committed");
-    let doc: Value = serde_json::from_str(&text).expect("fixture file is JSON");
-    doc["cases"].as_array().cloned().expect("cases array")
-}
-
-/// Compares two JSON values: numbers within the epsilon, arrays element by
-/// element with equal lengths (so shapes must agree). Returns the first
-/// difference as a sentence.
+/// Numbers and arrays within [`EPSILON`], relative above 1, shapes equal.
 fn close(ours: &Value, torch: &Value, at: &str) -> Result<(), String> {
-    match (ours, torch) {
-        (Value::Number(a), Value::Number(b)) => {
-            let (a, b) = (
-                a.as_f64().unwrap_or(f64::NAN),
-                b.as_f64().unwrap_or(f64::NAN),
-            );
-            if (a - b).abs() <= EPSILON * b.abs().max(1.0) {
-                Ok(())
-            } else {
-                Err(format!("{at}: ours {a:e}, torch {b:e}"))
-            }
-        }
-        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
-            .iter()
-            .zip(b)
-            .enumerate()
-            .try_for_each(|(i, (x, y))| close(x, y, &format!("{at}[{i}]"))),
-        _ => Err(format!("{at}: ours {ours}, torch {torch} (shapes differ)")),
-    }
+    numbers_within(ours, torch, Tolerance::Scaled(EPSILON), at)
 }
 
 /// Every case on every kernel version this CPU runs (the portable build and,
@@ -66,7 +38,7 @@ fn every_fixture_case_matches_pytorch_to_1e_9() {
 }
 
 fn check_every_case(isa: Isa) {
-    let cases = fixtures();
+    let cases = fixture_cases("losses_cases.json");
     assert!(
         cases.len() > 500,
         "expected the full fixture set, got {}",
@@ -106,7 +78,7 @@ fn check_every_case(isa: Isa) {
 
 #[test]
 fn fixtures_cover_every_loss_and_reduction() {
-    let cases = fixtures();
+    let cases = fixture_cases("losses_cases.json");
     for spec in evald::core::losses::LOSSES {
         for reduction in ["mean", "sum", "none"] {
             let covered = cases.iter().any(|c| {

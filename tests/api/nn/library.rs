@@ -10,11 +10,10 @@ use evald::core::norm::{batch_norm, Affine, BatchNormParams, RunningStats};
 use ndarray::ArrayD;
 use serde_json::Value;
 
-const FIXTURES: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/nn_cases.json"
-));
-const EPSILON: f64 = 1e-9;
+use crate::helpers::{assert_close, fixture, Tolerance};
+
+/// 1e-9 absolute (all values are O(1)).
+const EPSILON: Tolerance = Tolerance::Absolute(1e-9);
 
 fn tensor(v: &Value) -> ArrayD<f64> {
     serde_json::from_value::<Tensor>(v.clone())
@@ -23,25 +22,17 @@ fn tensor(v: &Value) -> ArrayD<f64> {
 }
 
 fn vector(v: &Value) -> Vec<f64> {
-    tensor(v).iter().copied().collect()
+    values(&tensor(v))
 }
 
-fn assert_close(
-    what: &str,
-    actual: impl IntoIterator<Item = f64>,
-    expected: impl IntoIterator<Item = f64>,
-) {
-    let (a, e): (Vec<f64>, Vec<f64>) =
-        (actual.into_iter().collect(), expected.into_iter().collect());
-    assert_eq!(a.len(), e.len(), "{what}: length");
-    for (i, (a, e)) in a.iter().zip(&e).enumerate() {
-        assert!((a - e).abs() <= EPSILON, "{what}[{i}]: {a} vs {e}");
-    }
+/// The values of `a` in logical (row-major) order.
+fn values(a: &ArrayD<f64>) -> Vec<f64> {
+    a.iter().copied().collect()
 }
 
 #[test]
 fn batch_norm_over_several_calls_follows_a_pytorch_module() {
-    let fixtures: Value = serde_json::from_str(FIXTURES).expect("fixture JSON");
+    let fixtures = fixture("nn_cases.json");
     let seq = &fixtures["batch_sequence"];
     let gamma = tensor(&seq["gamma"]);
     let beta = tensor(&seq["beta"]);
@@ -65,18 +56,21 @@ fn batch_norm_over_several_calls_follows_a_pytorch_module() {
         let r = batch_norm(input.view(), &affine, running.take(), params).expect("batch norm");
         assert_close(
             &format!("step {i} output"),
-            r.normalized.output.iter().copied(),
-            tensor(&step["output"]).iter().copied(),
+            &values(&r.normalized.output),
+            &vector(&step["output"]),
+            EPSILON,
         );
         assert_close(
             &format!("step {i} running_mean"),
-            r.running.mean.clone(),
-            vector(&step["running_mean"]),
+            &r.running.mean,
+            &vector(&step["running_mean"]),
+            EPSILON,
         );
         assert_close(
             &format!("step {i} running_var"),
-            r.running.var.clone(),
-            vector(&step["running_var"]),
+            &r.running.var,
+            &vector(&step["running_var"]),
+            EPSILON,
         );
         running = Some(r.running);
     }
@@ -91,8 +85,8 @@ fn evaluation_after_training_uses_what_training_accumulated() {
     };
     let trained = batch_norm(x.view(), &Affine::default(), None, train).expect("train");
     // momentum 1: the running stats are exactly the batch mean and unbiased var.
-    assert_close("mean", trained.running.mean.clone(), [3.0, 2.0]);
-    assert_close("var", trained.running.var.clone(), [4.0, 16.0]);
+    assert_close("mean", &trained.running.mean, &[3.0, 2.0], EPSILON);
+    assert_close("var", &trained.running.var, &[4.0, 16.0], EPSILON);
     let eval = BatchNormParams {
         training: false,
         eps: 1e-12,
@@ -101,8 +95,9 @@ fn evaluation_after_training_uses_what_training_accumulated() {
     let r = batch_norm(x.view(), &Affine::default(), Some(trained.running), eval).expect("eval");
     assert_close(
         "output",
-        r.normalized.output.iter().copied(),
-        [-1.0, -1.0, 0.0, 1.0, 1.0, 0.0],
+        &values(&r.normalized.output),
+        &[-1.0, -1.0, 0.0, 1.0, 1.0, 0.0],
+        EPSILON,
     );
 }
 

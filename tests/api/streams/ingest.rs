@@ -1,46 +1,30 @@
 //! Stream ingest over HTTP: JSON and NDJSON bodies, atomicity, limits, budgets.
 
-mod common;
-
-use common::{assert_problem, spawn_app, spawn_app_with, TestApp};
-use serde_json::{json, Value};
-
-const NDJSON: &str = "application/x-ndjson";
-
-async fn post_ndjson(app: &TestApp, name: &str, body: &str) -> reqwest::Response {
-    app.post_raw(
-        &format!("/streams/{name}"),
-        NDJSON,
-        body.as_bytes().to_vec(),
-    )
-    .await
-}
+use crate::helpers::{
+    assert_detail_contains, assert_ok, assert_problem, spawn_app, spawn_app_with, TestApp, NDJSON,
+};
+use serde_json::json;
 
 /// `(count, users)` of a stream from `GET /streams`, `None` when absent.
 async fn stream_counts(app: &TestApp, name: &str) -> Option<(u64, u64)> {
-    let list: Value = app.get("/streams").await.json().await.ok()?;
-    list.as_array()?
-        .iter()
-        .find(|s| s["name"] == name)
-        .map(|s| {
-            (
-                s["count"].as_u64().unwrap_or(0),
-                s["users"].as_u64().unwrap_or(0),
-            )
-        })
+    app.listed_stream(name).await.map(|s| {
+        (
+            s["count"].as_u64().unwrap_or(0),
+            s["users"].as_u64().unwrap_or(0),
+        )
+    })
 }
 
 #[tokio::test]
 async fn json_and_ndjson_batches_accumulate_into_one_stream() {
     let app = spawn_app().await;
     let first = app
-        .post_json(
-            "/streams/ctr",
+        .post_batch(
+            "ctr",
             &json!({"predictions": [0.9, 0.2], "labels": [1, 0], "user_ids": ["a", 7]}),
         )
         .await;
-    assert_eq!(first.status().as_u16(), 200);
-    let body: Value = first.json().await.unwrap_or_default();
+    let body = assert_ok(first).await;
     assert_eq!(
         body,
         json!({"stream": "ctr", "accepted": 2, "count": 2, "users": 2})
@@ -48,14 +32,14 @@ async fn json_and_ndjson_batches_accumulate_into_one_stream() {
 
     let lines = "{\"prediction\": 0.7, \"label\": true, \"user_id\": \"7\"}\n\
                  {\"predictions\": [0.1, 0.4], \"labels\": [0, 1], \"user_ids\": [\"b\", \"b\"], \"sample_weights\": [1, 2.5]}\n";
-    let second = post_ndjson(&app, "ctr", lines).await;
-    let body: Value = second.json().await.unwrap_or_default();
+    let second = app.push_ndjson("ctr", lines).await;
+    let body = assert_ok(second).await;
     assert_eq!(
         body,
         json!({"stream": "ctr", "accepted": 3, "count": 5, "users": 3})
     );
 
-    let list: Value = app.get("/streams").await.json().await.unwrap_or_default();
+    let list = app.streams().await;
     let entry = &list[0];
     assert_eq!(
         (entry["name"].as_str(), entry["count"].as_u64()),
@@ -74,8 +58,8 @@ async fn blank_lines_crlf_and_a_missing_final_newline_are_accepted() {
     let app = spawn_app().await;
     let body =
         "\r\n{\"prediction\": 0.5, \"label\": 1}\r\n\n   \n{\"prediction\": 0.25, \"label\": 0}";
-    let resp = post_ndjson(&app, "s", body).await;
-    let body: Value = resp.json().await.unwrap_or_default();
+    let resp = app.push_ndjson("s", body).await;
+    let body = assert_ok(resp).await;
     assert_eq!(body["accepted"], 2, "{body}");
 }
 
@@ -85,45 +69,27 @@ async fn a_line_split_across_chunks_of_a_streamed_body_is_reassembled() {
     let body = "{\"prediction\": 0.5, \"label\": 1, \"user_id\": \"u1\"}\n{\"prediction\": 0.25, \"label\": 0, \"user_id\": \"u1\"}\n";
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         body.as_bytes().chunks(7).map(|c| Ok(c.to_vec())).collect();
-    let resp = app
-        .client
-        .post(app.url("/streams/chunked"))
-        .header("content-type", NDJSON)
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await
-        .expect("request failed");
-    let body: Value = resp.json().await.unwrap_or_default();
+    let streamed = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let resp = app.post_raw("/streams/chunked", NDJSON, streamed).await;
+    let body = assert_ok(resp).await;
     assert_eq!(body["accepted"], 2, "{body}");
     assert_eq!(body["users"], 1, "{body}");
 }
 
 #[tokio::test]
 async fn a_gzip_encoded_ndjson_body_is_accepted() {
-    use std::io::Write;
     let app = spawn_app().await;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    for i in 0..1000 {
-        let _ = writeln!(
-            gz,
-            "{{\"prediction\": {}, \"label\": {}}}",
-            f64::from(i) / 1000.0,
-            i % 2
-        );
-    }
-    let bytes = gz.finish().unwrap_or_default();
-    let resp = app
-        .client
-        .post(app.url("/streams/gz"))
-        .header("content-type", NDJSON)
-        .header("content-encoding", "gzip")
-        .body(bytes)
-        .send()
-        .await
-        .expect("request failed");
-    let body: Value = resp.json().await.unwrap_or_default();
+    let lines: String = (0..1000)
+        .map(|i| {
+            format!(
+                "{{\"prediction\": {}, \"label\": {}}}\n",
+                f64::from(i) / 1000.0,
+                i % 2
+            )
+        })
+        .collect();
+    let resp = app.post_gzip("/streams/gz", NDJSON, lines.as_bytes()).await;
+    let body = assert_ok(resp).await;
     assert_eq!(body["accepted"], 1000, "{body}");
 }
 
@@ -131,7 +97,7 @@ async fn a_gzip_encoded_ndjson_body_is_accepted() {
 async fn a_bad_line_in_the_middle_applies_nothing_and_names_its_line() {
     let app = spawn_app().await;
     let ok = "{\"prediction\": 0.5, \"label\": 1, \"user_id\": \"a\"}\n";
-    assert_eq!(post_ndjson(&app, "s", ok).await.status().as_u16(), 200);
+    assert_eq!(app.push_ndjson("s", ok).await.status().as_u16(), 200);
     let cases = [
         ("{\"prediction\": NaN, \"label\": 1}", 400, "bad-ndjson"),
         (
@@ -161,7 +127,7 @@ async fn a_bad_line_in_the_middle_applies_nothing_and_names_its_line() {
     ];
     for (bad, status, slug) in cases {
         let body = format!("{ok}{ok}\n{bad}\n{ok}");
-        let problem = assert_problem(post_ndjson(&app, "s", &body).await, status).await;
+        let problem = assert_problem(app.push_ndjson("s", &body).await, status).await;
         assert_eq!(
             problem["type"],
             format!("/problems/{slug}"),
@@ -179,11 +145,7 @@ async fn a_bad_line_in_the_middle_applies_nothing_and_names_its_line() {
         );
     }
     // a failed first batch does not even create the stream
-    let problem = assert_problem(
-        post_ndjson(&app, "fresh", &format!("{ok}oops\n")).await,
-        400,
-    )
-    .await;
+    let problem = assert_problem(app.push_ndjson("fresh", &format!("{ok}oops\n")).await, 400).await;
     assert_eq!(problem["line"], 2);
     assert_eq!(stream_counts(&app, "fresh").await, None);
 }
@@ -214,12 +176,9 @@ async fn invalid_json_batches_are_422_naming_the_field() {
         ),
     ];
     for (body, field, needle) in cases {
-        let problem = assert_problem(app.post_json("/streams/s", &body).await, 422).await;
+        let problem = assert_problem(app.post_batch("s", &body).await, 422).await;
         assert_eq!(problem["field"], field, "{problem}");
-        assert!(
-            problem["detail"].as_str().unwrap_or("").contains(needle),
-            "{problem}"
-        );
+        assert_detail_contains(&problem, needle);
     }
     assert_eq!(stream_counts(&app, "s").await, None);
 }
@@ -231,47 +190,29 @@ async fn a_line_over_max_line_bytes_is_413_naming_the_limit() {
         "{{\"prediction\": 0.5, \"label\": 1, \"user_id\": \"{}\"}}\n",
         "x".repeat(100)
     );
-    let problem = assert_problem(post_ndjson(&app, "s", &format!("\n{long}")).await, 413).await;
+    let problem = assert_problem(app.push_ndjson("s", &format!("\n{long}")).await, 413).await;
     assert_eq!(problem["line"], 2, "{problem}");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap_or("")
-            .contains("max_line_bytes"),
-        "{problem}"
-    );
+    assert_detail_contains(&problem, "max_line_bytes");
 }
 
 #[tokio::test]
 async fn unsupported_content_types_and_bad_names_are_refused() {
     let app = spawn_app().await;
-    let resp = app
-        .post_raw("/streams/s", "text/csv", b"0.5,1\n".to_vec())
-        .await;
+    let resp = app.post_raw("/streams/s", "text/csv", "0.5,1\n").await;
     assert_problem(resp, 415).await;
-    let problem = assert_problem(post_ndjson(&app, "bad%20name", "").await, 422).await;
+    let problem = assert_problem(app.push_ndjson("bad%20name", "").await, 422).await;
     assert_eq!(problem["field"], "name");
 }
 
 #[tokio::test]
 async fn delete_removes_a_stream_and_a_second_delete_is_404() {
     let app = spawn_app().await;
-    post_ndjson(&app, "gone", "{\"prediction\": 0.5, \"label\": 1}\n").await;
-    let url = app.url("/streams/gone");
-    let first = app
-        .client
-        .delete(&url)
-        .send()
-        .await
-        .expect("request failed");
+    app.push_ndjson("gone", "{\"prediction\": 0.5, \"label\": 1}\n")
+        .await;
+    let first = app.delete("/streams/gone").await;
     assert_eq!(first.status().as_u16(), 204);
     assert_eq!(stream_counts(&app, "gone").await, None);
-    let second = app
-        .client
-        .delete(&url)
-        .send()
-        .await
-        .expect("request failed");
+    let second = app.delete("/streams/gone").await;
     assert_problem(second, 404).await;
 }
 
@@ -284,26 +225,20 @@ async fn budgets_answer_503_naming_the_limit_and_apply_nothing() {
     .await;
     let line = |u: &str| format!("{{\"prediction\": 0.5, \"label\": 1, \"user_id\": \"{u}\"}}\n");
     assert_eq!(
-        post_ndjson(&app, "one", &line("a")).await.status().as_u16(),
+        app.push_ndjson("one", &line("a")).await.status().as_u16(),
         200
     );
-    let problem = assert_problem(post_ndjson(&app, "two", &line("a")).await, 503).await;
+    let problem = assert_problem(app.push_ndjson("two", &line("a")).await, 503).await;
     assert_eq!(problem["limit"], "max_streams", "{problem}");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap_or("")
-            .contains("--max-streams"),
-        "{problem}"
-    );
+    assert_detail_contains(&problem, "--max-streams");
     let body = format!("{}{}", line("b"), line("c"));
-    let problem = assert_problem(post_ndjson(&app, "one", &body).await, 503).await;
+    let problem = assert_problem(app.push_ndjson("one", &body).await, 503).await;
     assert_eq!(problem["limit"], "max_users_per_stream", "{problem}");
     assert_eq!(stream_counts(&app, "one").await, Some((1, 1)));
 
     let tiny = spawn_app_with(|c| c.memory_budget = 1000).await;
     let many: String = (0..200).map(|i| line(&format!("user{i}"))).collect();
-    let problem = assert_problem(post_ndjson(&tiny, "s", &many).await, 503).await;
+    let problem = assert_problem(tiny.push_ndjson("s", &many).await, 503).await;
     assert_eq!(problem["limit"], "memory_budget", "{problem}");
     assert_eq!(stream_counts(&tiny, "s").await, None);
 }
@@ -324,7 +259,7 @@ async fn concurrent_ingest_from_many_tasks_counts_every_record() {
                         )
                     })
                     .collect();
-                post_ndjson(&app, "busy", &body).await.status().as_u16()
+                app.push_ndjson("busy", &body).await.status().as_u16()
             })
         })
         .collect();
@@ -337,8 +272,7 @@ async fn concurrent_ingest_from_many_tasks_counts_every_record() {
 #[tokio::test]
 async fn internal_metrics_report_stream_gauges() {
     let app = spawn_app().await;
-    post_ndjson(
-        &app,
+    app.push_ndjson(
         "g",
         "{\"prediction\": 0.5, \"label\": 1, \"user_id\": \"a\"}\n",
     )
@@ -363,14 +297,8 @@ async fn internal_metrics_report_stream_gauges() {
 async fn a_json_batch_over_max_array_len_is_422_naming_the_limit() {
     let app = spawn_app_with(|c| c.max_array_len = 3).await;
     let body = json!({"predictions": [0.1, 0.2, 0.3, 0.4], "labels": [0, 1, 0, 1]});
-    let problem = assert_problem(app.post_json("/streams/s", &body).await, 422).await;
+    let problem = assert_problem(app.post_batch("s", &body).await, 422).await;
     assert_eq!(problem["field"], "predictions");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap_or("")
-            .contains("--max-array-len"),
-        "{problem}"
-    );
+    assert_detail_contains(&problem, "--max-array-len");
     assert_eq!(stream_counts(&app, "s").await, None);
 }

@@ -4,57 +4,24 @@
 //! Epsilon: 1e-9, absolute for |expected| <= 1 and relative above (the
 //! fixtures include values of magnitude 1e100 and variances of 1e240).
 
-mod common;
-
 use serde_json::Value;
 
-const FIXTURES: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/nn_cases.json"
-));
+use crate::helpers::{fixture, numbers_within, spawn_app, Tolerance};
+
+const FIXTURES: &str = "nn_cases.json";
 const EPSILON: f64 = 1e-9;
 
 /// Compares `actual` to `expected` recursively; returns the first mismatch.
 fn compare(path: &str, actual: &Value, expected: &Value) -> Result<(), String> {
-    match (actual, expected) {
-        (Value::Array(a), Value::Array(e)) => {
-            if a.len() != e.len() {
-                return Err(format!(
-                    "{path}: length {} but expected {}",
-                    a.len(),
-                    e.len()
-                ));
-            }
-            a.iter()
-                .zip(e)
-                .enumerate()
-                .try_for_each(|(i, (a, e))| compare(&format!("{path}[{i}]"), a, e))
-        }
-        (Value::Number(a), Value::Number(e)) => {
-            let (a, e) = (
-                a.as_f64().unwrap_or(f64::NAN),
-                e.as_f64().unwrap_or(f64::NAN),
-            );
-            let tolerance = EPSILON * e.abs().max(1.0);
-            if (a - e).abs() <= tolerance {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{path}: got {a:e}, expected {e:e} (diff {:e})",
-                    (a - e).abs()
-                ))
-            }
-        }
-        _ => Err(format!("{path}: got {actual}, expected {expected}")),
-    }
+    numbers_within(actual, expected, Tolerance::Scaled(EPSILON), path)
 }
 
 #[tokio::test]
 async fn every_case_matches_pytorch_to_1e_9() {
-    let fixtures: Value = serde_json::from_str(FIXTURES).expect("fixture JSON");
+    let fixtures = fixture(FIXTURES);
     let cases = fixtures["cases"].as_array().expect("cases array");
     assert!(cases.len() >= 60, "only {} cases", cases.len());
-    let app = common::spawn_app().await;
+    let app = spawn_app().await;
     let mut failures = Vec::new();
     for case in cases {
         let name = case["name"].as_str().unwrap_or("?");
@@ -83,20 +50,15 @@ async fn every_case_matches_pytorch_to_1e_9() {
 
 #[tokio::test]
 async fn fixtures_cover_every_kind_and_activation() {
-    let fixtures: Value = serde_json::from_str(FIXTURES).expect("fixture JSON");
+    let fixtures = fixture(FIXTURES);
     let paths: Vec<&str> = fixtures["cases"]
         .as_array()
         .expect("cases")
         .iter()
         .filter_map(|c| c["path"].as_str())
         .collect();
-    let app = common::spawn_app().await;
-    let catalogue: Value = app
-        .get("/activation")
-        .await
-        .json()
-        .await
-        .expect("catalogue");
+    let app = spawn_app().await;
+    let catalogue = app.activations().await;
     let mut wanted: Vec<String> = ["batch", "layer", "instance", "group"]
         .iter()
         .map(|k| format!("/normalize/{k}"))
@@ -114,9 +76,9 @@ async fn fixtures_cover_every_kind_and_activation() {
 
 #[tokio::test]
 async fn batch_norm_running_stats_fed_back_over_http_follow_a_pytorch_module() {
-    let fixtures: Value = serde_json::from_str(FIXTURES).expect("fixture JSON");
+    let fixtures = fixture(FIXTURES);
     let seq = &fixtures["batch_sequence"];
-    let app = common::spawn_app().await;
+    let app = spawn_app().await;
     let mut running: Option<(Value, Value)> = None;
     for (i, step) in seq["steps"].as_array().expect("steps").iter().enumerate() {
         let mut body = serde_json::json!({
@@ -127,7 +89,7 @@ async fn batch_norm_running_stats_fed_back_over_http_follow_a_pytorch_module() {
             body["running_mean"] = mean.clone();
             body["running_var"] = var.clone();
         }
-        let response = app.post_json("/normalize/batch", &body).await;
+        let response = app.post_normalize("batch", &body).await;
         assert_eq!(response.status(), 200, "step {i}");
         let got: Value = response.json().await.expect("JSON");
         for field in ["output", "running_mean", "running_var"] {

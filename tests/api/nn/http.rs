@@ -1,25 +1,14 @@
 //! POST /normalize/{kind}, POST /activation/{name} and their catalogues,
 //! through the real server: shapes of the answers, edge cases and errors.
 
-mod common;
-
-use common::{assert_problem, spawn_app, spawn_app_with};
+use crate::helpers::{
+    assert_detail_contains, assert_ok, assert_problem, floats, spawn_app, spawn_app_with, TestApp,
+};
 use serde_json::{json, Value};
 
-async fn ok(app: &common::TestApp, path: &str, body: Value) -> Value {
-    let response = app.post_json(path, &body).await;
-    let status = response.status();
-    let text = response.text().await.expect("body");
-    assert_eq!(status, 200, "{path}: {text}");
-    serde_json::from_str(&text).expect("JSON")
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    match v {
-        Value::Array(a) => a.iter().flat_map(floats).collect(),
-        Value::Number(n) => vec![n.as_f64().expect("f64")],
-        other => panic!("not a number: {other}"),
-    }
+/// POST `body` to `path`, asserting a 200; returns the answer.
+async fn ok(app: &TestApp, path: &str, body: Value) -> Value {
+    assert_ok(app.post_json(path, &body).await).await
 }
 
 #[tokio::test]
@@ -132,33 +121,25 @@ async fn very_large_inputs_normalize_without_overflow_or_precision_loss() {
 async fn results_too_large_for_f64_are_a_422_not_null() {
     let app = spawn_app().await;
     let r = app
-        .post_json("/normalize/layer", &json!({"input": [[1e308, -1e308]]}))
+        .post_normalize("layer", &json!({"input": [[1e308, -1e308]]}))
         .await;
     let body = assert_problem(r, 422).await;
     assert_eq!(body["field"], "var");
     let r = app
-        .post_json(
-            "/activation/leaky_relu",
+        .post_activation(
+            "leaky_relu",
             &json!({"input": [-1e300], "negative_slope": 1e300}),
         )
         .await;
     let body = assert_problem(r, 422).await;
     assert_eq!(body["field"], "output");
-    assert!(
-        body["detail"].as_str().unwrap().contains("at [0]"),
-        "{body}"
-    );
+    assert_detail_contains(&body, "at [0]");
 }
 
 #[tokio::test]
 async fn every_activation_answers_with_output_and_gradient_shaped_like_the_input() {
     let app = spawn_app().await;
-    let catalogue: Value = app
-        .get("/activation")
-        .await
-        .json()
-        .await
-        .expect("catalogue");
+    let catalogue = app.activations().await;
     let input = json!([[[-2.0, 0.5], [1.0, 3.0]], [[0.0, -0.25], [4.0, -7.0]]]);
     for entry in catalogue.as_array().expect("array") {
         let name = entry["name"].as_str().expect("name");
@@ -180,12 +161,7 @@ async fn every_activation_answers_with_output_and_gradient_shaped_like_the_input
 #[tokio::test]
 async fn catalogue_lists_parameters_with_defaults() {
     let app = spawn_app().await;
-    let catalogue: Value = app
-        .get("/activation")
-        .await
-        .json()
-        .await
-        .expect("catalogue");
+    let catalogue = app.activations().await;
     let leaky = catalogue
         .as_array()
         .unwrap()
@@ -194,7 +170,7 @@ async fn catalogue_lists_parameters_with_defaults() {
         .expect("leaky_relu listed");
     assert_eq!(leaky["params"][0]["name"], "negative_slope");
     assert_eq!(leaky["params"][0]["default"], 0.01);
-    let kinds: Value = app.get("/normalize").await.json().await.expect("kinds");
+    let kinds = app.get_ok("/normalize").await;
     let names: Vec<&str> = kinds
         .as_array()
         .unwrap()
@@ -472,9 +448,7 @@ async fn invalid_requests_are_422_naming_the_field() {
 #[tokio::test]
 async fn unknown_names_are_404_listing_the_valid_ones() {
     let app = spawn_app().await;
-    let r = app
-        .post_json("/activation/mish", &json!({"input": [1.0]}))
-        .await;
+    let r = app.post_activation("mish", &json!({"input": [1.0]})).await;
     let body = assert_problem(r, 404).await;
     assert!(
         body["valid"]
@@ -505,12 +479,7 @@ async fn wrong_methods_are_405() {
     for path in ["/activation/relu", "/normalize/batch"] {
         assert_problem(app.get(path).await, 405).await;
     }
-    let r = app
-        .client
-        .delete(app.url("/activation"))
-        .send()
-        .await
-        .expect("request");
+    let r = app.delete("/activation").await;
     assert_problem(r, 405).await;
 }
 
@@ -525,9 +494,7 @@ async fn bad_json_and_content_type_are_400_and_415() {
         )
         .await;
     assert_problem(r, 400).await;
-    let r = app
-        .post_raw("/normalize/batch", "text/plain", b"{}".to_vec())
-        .await;
+    let r = app.post_raw("/normalize/batch", "text/plain", "{}").await;
     assert_problem(r, 415).await;
 }
 
@@ -535,20 +502,14 @@ async fn bad_json_and_content_type_are_400_and_415() {
 async fn arrays_over_max_array_len_are_refused() {
     let app = spawn_app_with(|c| c.max_array_len = 4).await;
     let r = app
-        .post_json(
-            "/activation/relu",
-            &json!({"input": [1.0, 2.0, 3.0, 4.0, 5.0]}),
-        )
+        .post_activation("relu", &json!({"input": [1.0, 2.0, 3.0, 4.0, 5.0]}))
         .await;
     let body = assert_problem(r, 422).await;
     assert_eq!(body["field"], "input");
-    assert!(
-        body["detail"].as_str().unwrap().contains("--max-array-len"),
-        "{body}"
-    );
+    assert_detail_contains(&body, "--max-array-len");
     let r = app
-        .post_json(
-            "/normalize/batch",
+        .post_normalize(
+            "batch",
             &json!({"input": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]}),
         )
         .await;
@@ -577,7 +538,7 @@ async fn large_inputs_are_computed_and_match_small_ones() {
 #[tokio::test]
 async fn the_openapi_document_describes_these_routes() {
     let app = spawn_app().await;
-    let spec: Value = app.get("/openapi.json").await.json().await.expect("spec");
+    let spec = app.openapi().await;
     for path in [
         "/normalize",
         "/normalize/{kind}",
@@ -590,12 +551,7 @@ async fn the_openapi_document_describes_these_routes() {
         );
     }
     let names = &spec["paths"]["/activation/{name}"]["post"]["parameters"][0]["schema"]["enum"];
-    let catalogue: Value = app
-        .get("/activation")
-        .await
-        .json()
-        .await
-        .expect("catalogue");
+    let catalogue = app.activations().await;
     let listed: Vec<&Value> = catalogue
         .as_array()
         .unwrap()

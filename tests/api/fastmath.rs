@@ -3,7 +3,7 @@
 //! documented ulp bounds: 1 ulp for `exp` and `ln`, 2 ulp for `ln_1p`.
 //! Random arguments come from proptest (uniform bit patterns and uniform
 //! values in the loss ranges); a fixed sweep also reports the largest error
-//! seen (`cargo test --test fastmath -- --nocapture`).
+//! seen (`cargo test --test api fastmath::sweep -- --nocapture`).
 
 use evald::core::fastmath::{
     exp, exp_slice, exp_with, ln, ln_1_to_2_with, ln_1p, ln_1p_with, ln_slice, ln_with,

@@ -1,9 +1,9 @@
 //! Stream metrics equal `POST /metrics` over the concatenation of the batches
 //! (epsilon 1e-12: only the order of floating-point weight sums differs).
 
-mod common;
-
-use common::{assert_matches_one_shot, assert_problem, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{
+    assert_matches_one_shot, assert_ok, assert_problem, spawn_app, spawn_app_with, TestApp,
+};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -62,17 +62,9 @@ fn ndjson(recs: &[Rec], weighted: bool) -> String {
         .collect()
 }
 
-async fn get_json(app: &TestApp, path: &str) -> Value {
-    let resp = app.get(path).await;
-    assert_eq!(resp.status().as_u16(), 200, "GET {path}");
-    resp.json().await.unwrap_or_default()
-}
-
 /// `POST /metrics` over `body`: the one-shot answer a stream is held to.
 async fn one_shot(app: &TestApp, body: &Value) -> Value {
-    let resp = app.post_json("/metrics", body).await;
-    assert_eq!(resp.status().as_u16(), 200, "POST /metrics");
-    resp.json().await.unwrap_or_default()
+    assert_ok(app.post_metrics(body).await).await
 }
 
 /// Each weighted confusion count of `got` is within `bound` of `want`'s.
@@ -129,13 +121,13 @@ fn stream_metrics_equal_one_shot_metrics_over_any_split_into_batches() {
             for (i, w) in bounds.windows(2).enumerate() {
                 let part = recs.get(w[0]..w[1]).unwrap_or_default();
                 let resp = if i % 2 == 0 {
-                    app.post_json(&format!("/streams/{name}"), &batch_json(part, weighted)).await
+                    app.post_batch(&name, &batch_json(part, weighted)).await
                 } else {
-                    app.post_raw(&format!("/streams/{name}"), "application/x-ndjson", ndjson(part, weighted).into_bytes()).await
+                    app.push_ndjson(&name, ndjson(part, weighted)).await
                 };
                 assert_eq!(resp.status().as_u16(), 200);
             }
-            let stream = get_json(&app, &format!("/streams/{name}/metrics?{}", query(weighted))).await;
+            let stream = assert_ok(app.stream_metrics(&name, &query(weighted)).await).await;
             let mut whole = batch_json(&recs, weighted);
             one_shot_params(&mut whole, weighted);
             let whole_answer = one_shot(&app, &whole).await;
@@ -147,7 +139,7 @@ fn stream_metrics_equal_one_shot_metrics_over_any_split_into_batches() {
             // one user of the stream equals the one-shot metrics of its records
             let user = recs[0].user;
             let mine: Vec<Rec> = recs.iter().filter(|r| r.user == user).cloned().collect();
-            let per_user = get_json(&app, &format!("/streams/{name}/users/u{user}/metrics?{}", query(weighted))).await;
+            let per_user = assert_ok(app.user_metrics(&name, &format!("u{user}"), &query(weighted)).await).await;
             let mut body = batch_json(&mine, weighted);
             body.as_object_mut().map(|o| o.remove("user_ids"));
             one_shot_params(&mut body, weighted);
@@ -175,9 +167,7 @@ async fn spawn_with_compacted_stream(name: &str) -> (TestApp, Vec<Rec>) {
         })
         .collect();
     for part in recs.chunks(100) {
-        let resp = app
-            .post_json(&format!("/streams/{name}"), &batch_json(part, false))
-            .await;
+        let resp = app.post_batch(name, &batch_json(part, false)).await;
         assert_eq!(resp.status().as_u16(), 200);
     }
     (app, recs)
@@ -186,7 +176,7 @@ async fn spawn_with_compacted_stream(name: &str) -> (TestApp, Vec<Rec>) {
 #[tokio::test]
 async fn a_compacted_stream_reports_a_bound_that_holds() {
     let (app, recs) = spawn_with_compacted_stream("big").await;
-    let stream = get_json(&app, "/streams/big/metrics").await;
+    let stream = assert_ok(app.stream_metrics("big", "").await).await;
     let exact = one_shot(&app, &batch_json(&recs, false)).await;
     let bound = stream["auc_error_bound"].as_f64().unwrap_or(-1.0);
     assert!(bound > 0.0 && bound < 0.1, "bound {bound}");
@@ -217,7 +207,8 @@ async fn confusion_counts_of_a_compacted_stream_stay_within_the_reported_bound()
     // Thresholds on the score grid (k / 200) and between its points.
     for k in 0..=80 {
         let threshold = f64::from(k) / 80.0;
-        let stream = get_json(&app, &format!("/streams/cb/metrics?threshold={threshold}")).await;
+        let query = format!("threshold={threshold}");
+        let stream = assert_ok(app.stream_metrics("cb", &query).await).await;
         let mut body = batch_json(&recs, false);
         body["threshold"] = json!(threshold);
         let exact = one_shot(&app, &body).await;
@@ -246,7 +237,7 @@ async fn confusion_counts_of_a_compacted_stream_stay_within_the_reported_bound()
     );
 
     // The per-user answer carries its own bound (users have 4 scores at most).
-    let user = get_json(&app, "/streams/cb/users/u1/metrics?threshold=0.5").await;
+    let user = assert_ok(app.user_metrics("cb", "u1", "threshold=0.5").await).await;
     let mine: Vec<Rec> = recs.iter().filter(|r| r.user == 1).cloned().collect();
     let mut body = batch_json(&mine, false);
     body.as_object_mut().map(|o| o.remove("user_ids"));
@@ -258,8 +249,8 @@ async fn confusion_counts_of_a_compacted_stream_stay_within_the_reported_bound()
 #[tokio::test]
 async fn bad_queries_and_unknown_names_are_refused() {
     let app = spawn_app().await;
-    app.post_json(
-        "/streams/q",
+    app.post_batch(
+        "q",
         &json!({"predictions": [0.3, 0.6], "labels": [0, 1], "user_ids": ["a", "a"]}),
     )
     .await;
@@ -286,9 +277,9 @@ async fn bad_queries_and_unknown_names_are_refused() {
             );
         }
     }
-    let full = get_json(
-        &app,
-        "/streams/q/metrics?max_points=null&drop_intermediate=false",
+    let full = assert_ok(
+        app.stream_metrics("q", "max_points=null&drop_intermediate=false")
+            .await,
     )
     .await;
     assert_eq!(

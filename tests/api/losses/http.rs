@@ -1,21 +1,19 @@
 //! `POST /loss/{name}`, `GET /loss` and `GET /loss/{name}` through the real
 //! server: every loss's happy path, the catalogue, and every error.
 
-mod common;
-
-use common::{assert_problem, spawn_app, spawn_app_with};
+use crate::helpers::{
+    assert_detail_contains, assert_ok, assert_problem, spawn_app, spawn_app_with, TestApp,
+    Tolerance,
+};
 use serde_json::{json, Value};
 
 fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() <= 1e-12 * b.abs().max(1.0)
+    Tolerance::Scaled(1e-12).accepts(a, b)
 }
 
-async fn post_ok(app: &common::TestApp, name: &str, body: Value) -> Value {
-    let response = app.post_json(&format!("/loss/{name}"), &body).await;
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    assert_eq!(status, 200, "POST /loss/{name} {body}: {text}");
-    serde_json::from_str(&text).expect("JSON body")
+/// `POST /loss/{name}`, asserting a 200; returns the answer.
+async fn post_ok(app: &TestApp, name: &str, body: Value) -> Value {
+    assert_ok(app.post_loss(name, &body).await).await
 }
 
 #[tokio::test]
@@ -217,13 +215,9 @@ async fn the_catalogue_lists_every_loss_with_aliases_params_defaults_and_formula
 async fn unknown_losses_are_404_listing_the_valid_names() {
     let app = spawn_app().await;
     for response in [
-        app.post_json(
-            "/loss/hinge",
-            &json!({"predictions": [1.0], "targets": [1.0]}),
-        )
-        .await,
-        app.post_json("/loss/hinge", &json!({"garbage": true}))
+        app.post_loss("hinge", &json!({"predictions": [1.0], "targets": [1.0]}))
             .await,
+        app.post_loss("hinge", &json!({"garbage": true})).await,
         app.get("/loss/hinge").await,
     ] {
         let body = assert_problem(response, 404).await;
@@ -463,7 +457,7 @@ async fn invalid_inputs_are_422_naming_the_field_and_position() {
         ),
     ];
     for (case, loss, body, field, text) in cases {
-        let response = app.post_json(&format!("/loss/{loss}"), &body).await;
+        let response = app.post_loss(loss, &body).await;
         let problem = assert_problem(response, 422).await;
         // the shared tensor parser reports the JSON path down to the bad
         // element (e.g. `predictions[1]`), the core the field itself
@@ -484,36 +478,25 @@ async fn invalid_inputs_are_422_naming_the_field_and_position() {
 async fn arrays_over_max_array_len_are_rejected_naming_the_limit() {
     let app = spawn_app_with(|config| config.max_array_len = 4).await;
     let ok = app
-        .post_json(
-            "/loss/mse",
+        .post_loss(
+            "mse",
             &json!({"predictions": [1, 2, 3, 4], "targets": [1, 2, 3, 4]}),
         )
         .await;
     assert_eq!(ok.status().as_u16(), 200);
     let body = json!({"predictions": [1, 2, 3, 4, 5], "targets": [1, 2, 3, 4, 5]});
-    let problem = assert_problem(app.post_json("/loss/mse", &body).await, 422).await;
+    let problem = assert_problem(app.post_loss("mse", &body).await, 422).await;
     assert_eq!(problem["field"], "predictions");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("--max-array-len"),
-        "{problem}"
-    );
+    assert_detail_contains(&problem, "--max-array-len");
     let body = json!({"predictions": [1], "targets": [1], "regularization": {"weights": [1, 2, 3, 4, 5], "l2": 1}});
-    let problem = assert_problem(app.post_json("/loss/mse", &body).await, 422).await;
+    let problem = assert_problem(app.post_loss("mse", &body).await, 422).await;
     assert_eq!(problem["field"], "regularization.weights");
 }
 
 #[tokio::test]
 async fn wrong_methods_are_405() {
     let app = spawn_app().await;
-    let delete = app
-        .client
-        .delete(app.url("/loss/mse"))
-        .send()
-        .await
-        .unwrap();
+    let delete = app.delete("/loss/mse").await;
     assert_problem(delete, 405).await;
     let post = app.post_json("/loss", &json!({})).await;
     assert_problem(post, 405).await;
@@ -522,9 +505,7 @@ async fn wrong_methods_are_405() {
 #[tokio::test]
 async fn non_json_bodies_are_415_and_broken_json_is_400() {
     let app = spawn_app().await;
-    let text = app
-        .post_raw("/loss/mse", "text/plain", b"{}".to_vec())
-        .await;
+    let text = app.post_raw("/loss/mse", "text/plain", "{}").await;
     assert_problem(text, 415).await;
     let broken = app
         .post_raw(
@@ -558,7 +539,7 @@ async fn a_large_request_is_computed_off_the_async_workers() {
 #[tokio::test]
 async fn the_openapi_document_describes_every_loss_route_and_error() {
     let app = spawn_app().await;
-    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let spec = app.openapi().await;
     let post = &spec["paths"]["/loss/{name}"]["post"];
     for status in ["200", "400", "404", "405", "413", "415", "422"] {
         assert!(
@@ -616,9 +597,6 @@ async fn non_finite_numbers_cannot_arrive_and_cannot_leave() {
     );
     // ... and a finite input whose loss overflows f64 is a 422, never a null
     let body = json!({"predictions": [1.0, 1e200], "targets": [0.0, -1e200], "reduction": "none"});
-    let problem = assert_problem(app.post_json("/loss/mse", &body).await, 422).await;
-    assert!(
-        problem["detail"].as_str().unwrap().contains("[1]"),
-        "{problem}"
-    );
+    let problem = assert_problem(app.post_loss("mse", &body).await, 422).await;
+    assert_detail_contains(&problem, "[1]");
 }

@@ -19,56 +19,18 @@ use evald::core::metrics::{
 use ndarray::Array2;
 use serde_json::Value;
 
+use crate::helpers::{assert_json_contains, fixture_cases, floats, Tolerance};
+
 const EPSILON: f64 = 1e-9;
 
 fn cases() -> Vec<Value> {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/metrics_cases.json"
-    ))
-    .expect("fixture file is readable");
-    let root: Value = serde_json::from_str(&text).expect("fixture is JSON");
-    root["cases"].as_array().expect("cases array").clone()
+    fixture_cases("metrics_cases.json")
 }
 
 /// Asserts `actual` contains `expected` (every key of `expected`, numbers to
 /// [`EPSILON`], nulls exactly); `path` names the place of a mismatch.
-pub fn assert_matches(expected: &Value, actual: &Value, path: &str) {
-    match (expected, actual) {
-        (Value::Object(e), Value::Object(a)) => {
-            for (k, ev) in e {
-                let av = a
-                    .get(k)
-                    .unwrap_or_else(|| panic!("{path}.{k} missing in {actual}"));
-                assert_matches(ev, av, &format!("{path}.{k}"));
-            }
-        }
-        (Value::Array(e), Value::Array(a)) => {
-            assert_eq!(e.len(), a.len(), "{path}: length differs");
-            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
-                assert_matches(ev, av, &format!("{path}[{i}]"));
-            }
-        }
-        (Value::Number(e), Value::Number(a)) => {
-            let (e, a) = (
-                e.as_f64().unwrap_or(f64::NAN),
-                a.as_f64().unwrap_or(f64::NAN),
-            );
-            assert!(
-                (a - e).abs() <= EPSILON * e.abs().max(1.0),
-                "{path}: expected {e}, got {a}"
-            );
-        }
-        _ => assert_eq!(expected, actual, "{path}"),
-    }
-}
-
-fn f64s(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_f64().expect("number"))
-        .collect()
+fn assert_matches(expected: &Value, actual: &Value, path: &str) {
+    assert_json_contains(expected, actual, Tolerance::Scaled(EPSILON), path);
 }
 
 fn label_value(v: &Value) -> usize {
@@ -104,11 +66,11 @@ fn through_core(input: &Value) -> Value {
         .iter()
         .map(label_value)
         .collect();
-    let weights = input.get("sample_weights").map(f64s);
+    let weights = input.get("sample_weights").map(floats);
     let beta = input["beta"].as_f64().unwrap_or(1.0);
     let rows = input["predictions"].as_array().expect("predictions");
     if rows.first().is_some_and(Value::is_array) {
-        let flat: Vec<f64> = rows.iter().flat_map(f64s).collect();
+        let flat: Vec<f64> = rows.iter().flat_map(floats).collect();
         let scores =
             Array2::from_shape_vec((rows.len(), flat.len() / rows.len()), flat).expect("matrix");
         let average = match input["average"].as_str() {
@@ -125,7 +87,7 @@ fn through_core(input: &Value) -> Value {
         .expect("multiclass evaluation");
         serde_json::to_value(MulticlassMetricsResponse::from(report)).expect("serializable")
     } else {
-        let scores = f64s(&input["predictions"]);
+        let scores = floats(&input["predictions"]);
         let labels: Vec<bool> = labels.iter().map(|&l| l == 1).collect();
         let users = input.get("user_ids").map(user_index);
         let weighting = match input["gauc_weighting"].as_str() {

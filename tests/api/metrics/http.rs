@@ -1,13 +1,17 @@
 //! `POST /metrics` through the real server: every status the endpoint can
 //! answer, and scikit-learn parity for a few fixtures end to end.
 
-mod common;
-
-use common::{assert_problem, spawn_app, spawn_app_with};
+use crate::helpers::{
+    assert_json_contains, assert_ok, assert_problem, fixture_cases, spawn_app, spawn_app_with,
+    Tolerance,
+};
 use serde_json::{json, Value};
 
+/// scikit-learn parity: 1e-9, relative above 1.
+const SKLEARN: Tolerance = Tolerance::Scaled(1e-9);
+
 async fn post_metrics(body: &Value) -> reqwest::Response {
-    spawn_app().await.post_json("/metrics", body).await
+    spawn_app().await.post_metrics(body).await
 }
 
 #[tokio::test]
@@ -90,12 +94,6 @@ async fn multiclass_metrics_for_an_n_by_c_matrix() {
 
 #[tokio::test]
 async fn a_few_scikit_learn_fixtures_match_end_to_end() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/metrics_cases.json"
-    ))
-    .unwrap();
-    let root: Value = serde_json::from_str(&text).unwrap();
     let app = spawn_app().await;
     let wanted = [
         "binary weights with zeros",
@@ -105,46 +103,18 @@ async fn a_few_scikit_learn_fixtures_match_end_to_end() {
         "multiclass six classes with ties weighted",
     ];
     let mut seen = 0;
-    for case in root["cases"].as_array().unwrap() {
+    for case in fixture_cases("metrics_cases.json") {
         let name = case["name"].as_str().unwrap();
         if !wanted.contains(&name) {
             continue;
         }
         seen += 1;
-        let response = app.post_json("/metrics", &case["input"]).await;
+        let response = app.post_metrics(&case["input"]).await;
         assert_eq!(response.status().as_u16(), 200, "{name}");
         let body: Value = response.json().await.unwrap();
-        assert_close(&case["expected"], &body, name);
+        assert_json_contains(&case["expected"], &body, SKLEARN, name);
     }
     assert_eq!(seen, wanted.len());
-}
-
-/// `actual` contains `expected`, numbers within 1e-9 (relative above 1).
-fn assert_close(expected: &Value, actual: &Value, path: &str) {
-    match (expected, actual) {
-        (Value::Object(e), Value::Object(a)) => e.iter().for_each(|(k, v)| {
-            assert_close(
-                v,
-                a.get(k).unwrap_or(&Value::Bool(false)),
-                &format!("{path}.{k}"),
-            )
-        }),
-        (Value::Array(e), Value::Array(a)) => {
-            assert_eq!(e.len(), a.len(), "{path}");
-            e.iter()
-                .zip(a)
-                .enumerate()
-                .for_each(|(i, (e, a))| assert_close(e, a, &format!("{path}[{i}]")));
-        }
-        (Value::Number(e), Value::Number(a)) => {
-            let (e, a) = (e.as_f64().unwrap(), a.as_f64().unwrap());
-            assert!(
-                (a - e).abs() <= 1e-9 * e.abs().max(1.0),
-                "{path}: {e} vs {a}"
-            );
-        }
-        _ => assert_eq!(expected, actual, "{path}"),
-    }
 }
 
 #[tokio::test]
@@ -178,10 +148,7 @@ async fn bodies_over_the_limit_are_413() {
     let scores: Vec<f64> = (0..500).map(|i| f64::from(i) / 500.0).collect();
     let labels: Vec<u8> = (0..500).map(|i| (i % 2) as u8).collect();
     let response = app
-        .post_json(
-            "/metrics",
-            &json!({"predictions": scores, "labels": labels}),
-        )
+        .post_metrics(&json!({"predictions": scores, "labels": labels}))
         .await;
     assert_problem(response, 413).await;
 }
@@ -285,7 +252,7 @@ async fn invalid_meaning_is_422_naming_the_field() {
         ),
     ];
     for (name, body, field) in cases {
-        let problem = assert_problem(app.post_json("/metrics", &body).await, 422).await;
+        let problem = assert_problem(app.post_metrics(&body).await, 422).await;
         let got = problem["field"].as_str().unwrap_or("");
         assert_eq!(got, field, "{name}: {problem}");
         if name == "length mismatch" {
@@ -308,54 +275,16 @@ async fn invalid_meaning_is_422_naming_the_field() {
 async fn gzip_request_bodies_are_accepted() {
     let app = spawn_app().await;
     let body = serde_json::to_vec(&json!({"predictions": [0.9, 0.1], "labels": [1, 0]})).unwrap();
-    let response = app
-        .client
-        .post(app.url("/metrics"))
-        .header("content-type", "application/json")
-        .header("content-encoding", "gzip")
-        .body(gzip_stored(&body))
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_gzip("/metrics", "application/json", &body).await;
     assert_eq!(response.status().as_u16(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["auc"], 1.0);
 }
 
-/// A valid gzip member holding `data` in one stored (uncompressed) deflate
-/// block (RFC 1951 3.2.4, RFC 1952), so the test needs no compression crate.
-fn gzip_stored(data: &[u8]) -> Vec<u8> {
-    assert!(data.len() < 65_536);
-    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
-    let len = data.len() as u16;
-    out.push(1); // BFINAL = 1, BTYPE = 00 (stored)
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&(!len).to_le_bytes());
-    out.extend_from_slice(data);
-    out.extend_from_slice(&crc32(data).to_le_bytes());
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    out
-}
-
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in data {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 #[tokio::test]
 async fn the_openapi_examples_are_what_the_server_answers() {
     let app = spawn_app().await;
-    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let spec = app.openapi().await;
     let post = &spec["paths"]["/metrics"]["post"];
     for name in ["binary", "multiclass"] {
         let request =
@@ -366,9 +295,7 @@ async fn the_openapi_examples_are_what_the_server_answers() {
             request.is_object() && expected.is_object(),
             "example {name} missing"
         );
-        let response = app.post_json("/metrics", request).await;
-        assert_eq!(response.status().as_u16(), 200, "{name}");
-        let body: Value = response.json().await.unwrap();
-        assert_close(expected, &body, name);
+        let body = assert_ok(app.post_metrics(request).await).await;
+        assert_json_contains(expected, &body, SKLEARN, name);
     }
 }

@@ -5,7 +5,10 @@ use evald::core::metrics::{
     auc, evaluate_records, roc_curve, BinaryParams, BinaryRecords, GaucAccumulator, GaucWeighting,
     ScoreTable, UserIndex,
 };
+use evald::core::rng::SplitMix64;
 use proptest::prelude::*;
+
+use crate::helpers::Tolerance;
 
 const EPSILON: f64 = 1e-9;
 
@@ -57,7 +60,7 @@ fn pairwise_auc(scores: &[f64], labels: &[bool], weights: &[f64]) -> Option<f64>
 
 fn close(a: Option<f64>, b: Option<f64>) -> bool {
     match (a, b) {
-        (Some(a), Some(b)) => (a - b).abs() <= EPSILON,
+        (Some(a), Some(b)) => Tolerance::Absolute(EPSILON).accepts(a, b),
         (None, None) => true,
         _ => false,
     }
@@ -93,12 +96,7 @@ proptest! {
     #[test]
     fn shuffling_the_records_changes_nothing(r in records(), seed in any::<u64>()) {
         let mut shuffled = r.clone();
-        // Fisher-Yates with a tiny LCG: deterministic per seed.
-        let mut state = seed | 1;
-        for i in (1..shuffled.len()).rev() {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            shuffled.swap(i, (state >> 33) as usize % (i + 1));
-        }
+        SplitMix64::new(seed).shuffle(&mut shuffled);
         let report = |r: &[(f64, bool, f64, u32)]| {
             let (s, l, w, u) = columns(r);
             let records = BinaryRecords {

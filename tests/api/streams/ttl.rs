@@ -1,16 +1,14 @@
 //! Idle-stream expiry (`--stream-ttl-secs`) through the real server: the purge
 //! task, not just the store's `purge_idle`, removes idle streams and keeps busy ones.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{assert_problem, spawn_app_with, TestApp};
-use serde_json::{json, Value};
+use crate::helpers::{assert_ok, assert_problem, spawn_app_with, TestApp};
+use serde_json::json;
 
 /// Names listed by `GET /streams`.
 async fn listed(app: &TestApp) -> Vec<String> {
-    let list: Value = app.get("/streams").await.json().await.unwrap_or_default();
+    let list = app.streams().await;
     list.as_array()
         .map(|a| {
             a.iter()
@@ -22,8 +20,8 @@ async fn listed(app: &TestApp) -> Vec<String> {
 
 async fn add(app: &TestApp, name: &str) {
     let resp = app
-        .post_json(
-            &format!("/streams/{name}"),
+        .post_batch(
+            name,
             &json!({"predictions": [0.2, 0.8], "labels": [0, 1], "user_ids": ["a", "b"]}),
         )
         .await;
@@ -38,10 +36,7 @@ async fn an_idle_stream_expires_while_a_stream_that_keeps_receiving_data_stays()
     add(&app, "idle").await;
     add(&app, "busy").await;
     let mut busy_batches = 1u64;
-    assert_eq!(
-        app.get("/streams/idle/metrics").await.status().as_u16(),
-        200
-    );
+    assert_eq!(app.stream_metrics("idle", "").await.status().as_u16(), 200);
 
     let started = Instant::now();
     let deadline = Duration::from_secs(10);
@@ -68,8 +63,8 @@ async fn an_idle_stream_expires_while_a_stream_that_keeps_receiving_data_stays()
         after >= Duration::from_millis(900),
         "expired after {after:?}, before its TTL of 1 s"
     );
-    assert_problem(app.get("/streams/idle/metrics").await, 404).await;
-    assert_problem(app.get("/streams/idle/users/a/metrics").await, 404).await;
+    assert_problem(app.stream_metrics("idle", "").await, 404).await;
+    assert_problem(app.user_metrics("idle", "a", "").await, 404).await;
 
     // The busy stream keeps going for another two TTLs with all its records.
     let until = Instant::now() + Duration::from_secs(2);
@@ -78,12 +73,7 @@ async fn an_idle_stream_expires_while_a_stream_that_keeps_receiving_data_stays()
         busy_batches += 1;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let busy: Value = app
-        .get("/streams/busy/metrics")
-        .await
-        .json()
-        .await
-        .unwrap_or_default();
+    let busy = assert_ok(app.stream_metrics("busy", "").await).await;
     assert_eq!(
         busy["count"].as_u64(),
         Some(2 * busy_batches),

@@ -18,6 +18,16 @@ fn close(analytic: f64, numeric: f64) -> bool {
     (analytic - numeric).abs() <= TOL * (1.0 + numeric.abs())
 }
 
+/// `(f(x + h e_j) - f(x - h e_j)) / 2h`: the central difference of `f` in
+/// coordinate `j` (in memory order) of `x`.
+fn central_difference(x: &ArrayD<f64>, j: usize, f: impl Fn(&ArrayD<f64>) -> f64) -> f64 {
+    let mut plus = x.clone();
+    let mut minus = x.clone();
+    plus.as_slice_mut().unwrap()[j] += H;
+    minus.as_slice_mut().unwrap()[j] -= H;
+    (f(&plus) - f(&minus)) / (2.0 * H)
+}
+
 fn all_elementwise() -> Vec<(Elementwise, &'static [f64])> {
     vec![
         (Elementwise::Sigmoid, &[]),
@@ -86,11 +96,7 @@ proptest! {
             // L(x) = Σ g ⊙ y(x); the VJP is ∂L/∂x.
             let loss = |x: &ArrayD<f64>| (f(x.view(), dim, None).unwrap().output * &g).sum();
             for j in 0..x.len() {
-                let mut plus = x.clone();
-                let mut minus = x.clone();
-                plus.as_slice_mut().unwrap()[j] += H;
-                minus.as_slice_mut().unwrap()[j] -= H;
-                let numeric = (loss(&plus) - loss(&minus)) / (2.0 * H);
+                let numeric = central_difference(&x, j, loss);
                 let analytic = r.gradient.as_slice().unwrap()[j];
                 prop_assert!(close(analytic, numeric), "{name} dim {dim} at {j}: {analytic} vs {numeric}");
             }
@@ -110,11 +116,7 @@ proptest! {
         let r = maxout(x.view(), 3, Some(g.view())).unwrap();
         let loss = |x: &ArrayD<f64>| (maxout(x.view(), 3, None).unwrap().output * &g).sum();
         for j in 0..x.len() {
-            let mut plus = x.clone();
-            let mut minus = x.clone();
-            plus.as_slice_mut().unwrap()[j] += H;
-            minus.as_slice_mut().unwrap()[j] -= H;
-            let numeric = (loss(&plus) - loss(&minus)) / (2.0 * H);
+            let numeric = central_difference(&x, j, loss);
             let analytic = r.gradient.as_slice().unwrap()[j];
             prop_assert!(close(analytic, numeric), "maxout at {j}: {analytic} vs {numeric}");
         }
@@ -138,14 +140,7 @@ proptest! {
             prop_assert!(close(r.weight_gradient[c], numeric), "weight {c}");
         }
         for j in 0..x.len() {
-            let mut plus = x.clone();
-            plus.as_slice_mut().unwrap()[j] += H;
-            let mut minus = x.clone();
-            minus.as_slice_mut().unwrap()[j] -= H;
-            let w = ws.clone();
-            let numeric = (prelu(plus.view(), &w).unwrap().activated.output.sum()
-                - prelu(minus.view(), &w).unwrap().activated.output.sum())
-                / (2.0 * H);
+            let numeric = central_difference(&x, j, |x| prelu(x.view(), &ws).unwrap().activated.output.sum());
             prop_assert!(close(r.activated.gradient.as_slice().unwrap()[j], numeric), "input {j}");
         }
     }

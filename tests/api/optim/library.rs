@@ -7,24 +7,13 @@
 use evald::core::optim::{Hyperparameters, OptimError, Optimizer, OptimizerKind, State};
 use serde_json::Value;
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/optim_cases.json"
-);
-const EPSILON: f64 = 1e-9;
+use crate::helpers::{assert_close, fixture_cases, floats, Tolerance};
+
+/// 1e-9 absolute: the values are O(1).
+const EPSILON: Tolerance = Tolerance::Absolute(1e-9);
 
 fn cases() -> Vec<Value> {
-    let text = std::fs::read_to_string(FIXTURES).expect("read optim_cases.json");
-    let doc: Value = serde_json::from_str(&text).expect("fixture is JSON");
-    doc["cases"].as_array().expect("cases array").clone()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_f64().expect("number"))
-        .collect()
+    fixture_cases("optim_cases.json")
 }
 
 fn hyperparameters(v: &Value) -> Hyperparameters {
@@ -51,16 +40,6 @@ fn hyperparameters(v: &Value) -> Hyperparameters {
     }
 }
 
-fn assert_close(label: &str, what: &str, ours: &[f64], torch: &[f64]) {
-    assert_eq!(ours.len(), torch.len(), "{label}: {what} length");
-    for (i, (a, b)) in ours.iter().zip(torch).enumerate() {
-        assert!(
-            (a - b).abs() <= EPSILON,
-            "{label}: {what}[{i}] = {a}, torch {b}"
-        );
-    }
-}
-
 #[test]
 fn every_optimizer_and_option_matches_torch_over_chained_steps() {
     let cases = cases();
@@ -73,22 +52,15 @@ fn every_optimizer_and_option_matches_torch_over_chained_steps() {
             .unwrap_or_else(|e| panic!("{label}: {e}"));
         let mut params = floats(&case["params"]);
         let mut state = optimizer.init_state(params.len());
-        let expected = case["expected_params"].as_array().expect("expected_params");
-        for (k, (grads, after)) in case["grads"]
-            .as_array()
-            .expect("grads")
-            .iter()
-            .zip(expected)
-            .enumerate()
-        {
+        for (k, (grads, after)) in super::fixture_steps(case).enumerate() {
             optimizer
                 .step(&mut params, &floats(grads), &mut state)
                 .unwrap_or_else(|e| panic!("{label} step {k}: {e}"));
             assert_close(
-                &label,
-                &format!("params after step {}", k + 1),
+                &format!("{label}: params after step {}", k + 1),
                 &params,
                 &floats(after),
+                EPSILON,
             );
         }
         let torch_state = case["expected_state"].as_object().expect("state");
@@ -108,7 +80,12 @@ fn every_optimizer_and_option_matches_torch_over_chained_steps() {
             let torch_values = torch_state
                 .get(buffer)
                 .unwrap_or_else(|| panic!("{label}: torch has no {buffer}"));
-            assert_close(&label, buffer, values, &floats(torch_values));
+            assert_close(
+                &format!("{label}: {buffer}"),
+                values,
+                &floats(torch_values),
+                EPSILON,
+            );
         }
     }
 }

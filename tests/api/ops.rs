@@ -1,8 +1,6 @@
 //! Operational routes and the framework-level error paths, through the real server.
 
-mod common;
-
-use common::{assert_problem, spawn_app};
+use crate::helpers::{assert_detail_contains, assert_problem, spawn_app};
 use serde_json::Value;
 
 #[tokio::test]
@@ -32,16 +30,13 @@ async fn an_unknown_route_is_a_404_problem() {
     let app = spawn_app().await;
     let body = assert_problem(app.get("/no/such/route").await, 404).await;
     assert_eq!(body["type"], "/problems/not-found");
-    assert!(
-        body["detail"].as_str().unwrap().contains("/no/such/route"),
-        "{body}"
-    );
+    assert_detail_contains(&body, "/no/such/route");
 }
 
 #[tokio::test]
 async fn a_wrong_method_is_a_405_problem_with_an_allow_header() {
     let app = spawn_app().await;
-    let response = app.client.delete(app.url("/healthz")).send().await.unwrap();
+    let response = app.delete("/healthz").await;
     let allow = response
         .headers()
         .get("allow")
@@ -129,7 +124,7 @@ async fn prometheus_metrics_count_requests_by_route() {
 #[tokio::test]
 async fn every_path_in_the_openapi_spec_is_routed() {
     let app = spawn_app().await;
-    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let spec = app.openapi().await;
     let paths = spec["paths"].as_object().expect("paths");
     for (template, item) in paths {
         let path = fill_template(template);

@@ -16,6 +16,9 @@ use evald::core::losses::{Bce, CrossEntropy, Focal, Loss, LossOutput, LossValue,
 use evald::core::rng::SplitMix64;
 use ndarray::{ArrayD, IxDyn};
 
+use crate::helpers::assert_close;
+use crate::helpers::Tolerance::Relative;
+
 /// Relative agreement between the two kernel versions: a handful of ulp,
 /// amplified at most by the few operations after the transcendental.
 const ISA_TOLERANCE: f64 = 1e-13;
@@ -73,14 +76,6 @@ fn values(out: &LossOutput) -> Vec<f64> {
     v
 }
 
-fn assert_close(what: &str, ours: &[f64], reference: &[f64], tolerance: f64) {
-    assert_eq!(ours.len(), reference.len(), "{what}: lengths");
-    for (i, (a, b)) in ours.iter().zip(reference).enumerate() {
-        let ok = a == b || (a - b).abs() <= tolerance * b.abs().max(1e-300);
-        assert!(ok, "{what} at {i}: {a:e} vs {b:e}");
-    }
-}
-
 /// Runs `loss` on every kernel version and checks they agree.
 fn on_every_isa(what: &str, loss: &Loss, x: &ArrayD<f64>, y: &ArrayD<f64>) -> LossOutput {
     let mut outputs = Vec::new();
@@ -95,7 +90,12 @@ fn on_every_isa(what: &str, loss: &Loss, x: &ArrayD<f64>, y: &ArrayD<f64>) -> Lo
         let (_, first) = &runs[0];
         for (isa, out) in &runs[1..] {
             let label = format!("{what} {reduction:?}: {isa:?} vs portable");
-            assert_close(&label, &values(out), &values(first), ISA_TOLERANCE);
+            assert_close(
+                &label,
+                &values(out),
+                &values(first),
+                Relative(ISA_TOLERANCE),
+            );
         }
         outputs.push(runs.into_iter().next_back().expect("one run").1);
     }
@@ -136,12 +136,17 @@ fn bce_on_logits_agrees_across_isas_and_with_std() {
             .zip(&y)
             .map(|(&x, &y)| bce_logit_reference(x, y, 1.0))
             .unzip();
-        assert_close("bce logits vs std, loss", &per_item(&out), &l, 1e-13);
+        assert_close(
+            "bce logits vs std, loss",
+            &per_item(&out),
+            &l,
+            Relative(1e-13),
+        );
         assert_close(
             "bce logits vs std, gradient",
             out.gradient.as_slice().expect("contiguous"),
             &g,
-            1e-13,
+            Relative(1e-13),
         );
 
         let weighted =
@@ -158,12 +163,17 @@ fn bce_on_logits_agrees_across_isas_and_with_std() {
             .zip(&pw)
             .map(|((&x, &y), &pw)| bce_logit_reference(x, y, pw))
             .unzip();
-        assert_close("bce pos_weight vs std, loss", &per_item(&out), &l, 1e-13);
+        assert_close(
+            "bce pos_weight vs std, loss",
+            &per_item(&out),
+            &l,
+            Relative(1e-13),
+        );
         assert_close(
             "bce pos_weight vs std, gradient",
             out.gradient.as_slice().expect("contiguous"),
             &g,
-            1e-13,
+            Relative(1e-13),
         );
     }
 }
@@ -200,7 +210,7 @@ fn bce_on_probabilities_agrees_across_isas_and_with_std() {
                 &format!("{what} {label} vs std"),
                 &per_item(&out),
                 &reference,
-                1e-14,
+                Relative(1e-14),
             );
         }
     }

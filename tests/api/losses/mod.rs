@@ -1,0 +1,6 @@
+//! `POST /loss/{name}`, `GET /loss` and the losses core.
+
+mod fixtures;
+mod gradients;
+mod http;
+mod kernels;

@@ -1,0 +1,14 @@
+//! The integration tests: one test binary (so a test build links the crate
+//! once), a module per resource, shared helpers in [`helpers`].
+//!
+//! Run one resource with `cargo test --test api metrics::`, one file with
+//! `cargo test --test api losses::kernels::`.
+
+mod fastmath;
+mod helpers;
+mod losses;
+mod metrics;
+mod nn;
+mod ops;
+mod optim;
+mod streams;

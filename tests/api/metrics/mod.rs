@@ -1,0 +1,5 @@
+//! `POST /metrics` and the metrics core.
+
+mod fixtures;
+mod http;
+mod properties;
