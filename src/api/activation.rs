@@ -1,8 +1,8 @@
 //! `POST /activation/{name}` (an activation's output and gradient) and
 //! `GET /activation` (the catalogue: parameters, defaults, formulas).
 //!
-//! Also home of three small helpers shared with [`super::normalize`]: the
-//! array-length budget, the finiteness guard and blocking-pool dispatch.
+//! Also home of two small helpers shared with [`super::normalize`]: the
+//! finiteness guard and blocking-pool dispatch.
 
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::routing::{get, post};
@@ -13,12 +13,14 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::ApiJson;
+use super::limits::check_array_len as check_len;
 use super::tensor::Tensor;
 use super::AppState;
 use crate::core::activation::{
     log_softmax, maxout, prelu, rrelu_train, softmax, Activated, ActivationError, Elementwise,
     GeluApproximation, HardSigmoidVariant,
 };
+use crate::core::index::format_index;
 use crate::core::rng::SplitMix64;
 
 /// Inputs with more elements than this are computed on the blocking pool so
@@ -47,18 +49,6 @@ where
     }
 }
 
-/// 422 when an array of `len` elements is over `--max-array-len`.
-pub(super) fn check_len(field: &str, len: usize, max: usize) -> Result<(), ApiError> {
-    if len > max {
-        Err(ApiError::invalid(
-            field,
-            format!("{field} has {len} elements but at most {max} are allowed (--max-array-len)"),
-        ))
-    } else {
-        Ok(())
-    }
-}
-
 /// 422 naming the position of the first non-finite value of a result: JSON
 /// cannot carry it, and it only arises when the inputs are so large that the
 /// result overflows f64.
@@ -66,7 +56,7 @@ pub(super) fn check_finite(field: &str, a: &ArrayD<f64>) -> Result<(), ApiError>
     match a.indexed_iter().find(|(_, v)| !v.is_finite()) {
         None => Ok(()),
         Some((index, _)) => {
-            let position: String = index.slice().iter().map(|i| format!("[{i}]")).collect();
+            let position = format_index(index.slice());
             Err(ApiError::invalid(
                 field,
                 format!("{field} overflows f64 at {position}; the input values or parameters are too large"),

@@ -16,6 +16,7 @@ use crate::state::{Budgets, MemoryStore, StreamStore, Writers};
 pub mod activation;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod losses;
 pub mod metrics;
 pub mod normalize;

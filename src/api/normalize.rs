@@ -7,9 +7,10 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::activation::{check_finite, check_len, compute};
+use super::activation::{check_finite, compute};
 use super::error::ApiError;
 use super::extract::ApiJson;
+use super::limits::check_array_len as check_len;
 use super::tensor::Tensor;
 use super::AppState;
 use crate::core::norm::{

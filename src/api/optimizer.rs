@@ -20,8 +20,10 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
+use super::limits::{check_array_len, over_limit};
 use super::tensor::Tensor;
 use super::AppState;
+use crate::core::index::position;
 use crate::core::optim::objectives::{Logistic, Objective, ObjectiveError, Quadratic, Rosenbrock};
 use crate::core::optim::run::{run, RunError, Trace};
 use crate::core::optim::{
@@ -314,20 +316,6 @@ fn flat(a: ArrayD<f64>) -> Vec<f64> {
     raw
 }
 
-/// `[i][j]` position of flat index `index` in an array of `shape`.
-fn position(shape: &[usize], mut index: usize) -> String {
-    if shape.is_empty() {
-        return "[] (the scalar)".to_owned();
-    }
-    let mut out = vec![0usize; shape.len()];
-    for (slot, dim) in out.iter_mut().zip(shape).rev() {
-        let dim = (*dim).max(1);
-        *slot = index % dim;
-        index /= dim;
-    }
-    out.iter().map(|i| format!("[{i}]")).collect()
-}
-
 /// The 404 for an unknown optimizer name.
 fn optimizer_kind(name: &str) -> ApiResult<OptimizerKind> {
     OptimizerKind::from_name(name)
@@ -348,7 +336,7 @@ fn optim_error(err: OptimError, shape: &[usize]) -> ApiError {
             format!("state.{buffer}"),
             format!(
                 "state.{buffer} at {} is {found} but must be >= 0 (it is a running average of squares)",
-                position(shape, index)
+                position(index, shape)
             ),
         ),
         OptimError::StepOverflow(_) => ApiError::invalid("state.step", detail),
@@ -363,7 +351,7 @@ fn optim_error(err: OptimError, shape: &[usize]) -> ApiError {
                 field.clone(),
                 format!(
                     "the step would make {field} at {} non-finite (overflow or 0/0); nothing was applied",
-                    position(shape, index)
+                    position(index, shape)
                 ),
             )
         }
@@ -402,15 +390,7 @@ async fn step(
         ));
     }
     let len = body.params.0.len();
-    if len > app.config.max_array_len {
-        return Err(ApiError::invalid(
-            "params",
-            format!(
-                "params has {len} elements, over the limit of {} (--max-array-len)",
-                app.config.max_array_len
-            ),
-        ));
-    }
+    check_array_len("params", len, app.config.max_array_len)?;
     let mut state = match body.state {
         Some(dto) => dto.into_core(kind, &shape)?,
         None => optimizer.init_state(len),
@@ -568,13 +548,9 @@ fn check_input_lengths(body: &RunRequest, max_len: usize) -> ApiResult<()> {
         ("labels", body.labels.as_ref().map_or(0, Vec::len)),
         ("start", body.start.as_ref().map_or(0, Vec::len)),
     ];
-    match lengths.into_iter().find(|(_, len)| *len > max_len) {
-        None => Ok(()),
-        Some((field, len)) => Err(ApiError::invalid(
-            field,
-            format!("{field} has {len} elements, over the limit of {max_len} (--max-array-len)"),
-        )),
-    }
+    lengths
+        .into_iter()
+        .try_for_each(|(field, len)| check_array_len(field, len, max_len))
 }
 
 /// 422 naming `steps` when the run would exceed the configured step cap, the
@@ -594,9 +570,10 @@ fn check_run_size(
     let d = objective.dimension() as u64;
     let path_len = (steps as u64 + 1).saturating_mul(d);
     if path_len > max_len as u64 {
+        let what = "the path ((steps + 1) x dimension)";
         return Err(ApiError::invalid(
             "steps",
-            format!("the path would hold {path_len} numbers ((steps + 1) x dimension), over the limit of {max_len} (--max-array-len)"),
+            over_limit(what, usize::try_from(path_len).unwrap_or(usize::MAX), max_len),
         ));
     }
     let per_step = match objective {
@@ -734,10 +711,4 @@ mod tests {
         assert_eq!(flat(b.reversed_axes()), vec![1.0, 3.0, 2.0, 4.0]);
     }
 
-    #[test]
-    fn positions_are_row_major_multi_indices() {
-        assert_eq!(position(&[2, 3], 4), "[1][1]");
-        assert_eq!(position(&[5], 3), "[3]");
-        assert_eq!(position(&[], 0), "[] (the scalar)");
-    }
 }

@@ -14,6 +14,8 @@ use ndarray::{ArrayD, IxDyn};
 use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::core::index::format_index as position;
+
 /// Nested arrays have at most this many dimensions (API.md, "Limits").
 pub const MAX_DIMS: usize = 8;
 
@@ -37,11 +39,6 @@ impl From<ArrayD<f64>> for Tensor {
     fn from(a: ArrayD<f64>) -> Self {
         Tensor(a)
     }
-}
-
-/// Formats an index path as `[1][2]`.
-fn position(index: &[usize]) -> String {
-    index.iter().map(|i| format!("[{i}]")).collect()
 }
 
 /// Parsing context shared by every level of the recursion.

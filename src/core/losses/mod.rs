@@ -42,6 +42,8 @@ use std::borrow::Cow;
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
+pub use crate::core::index::position;
+
 pub use bce::Bce;
 pub use cross_entropy::CrossEntropy;
 pub use focal::Focal;
@@ -197,20 +199,6 @@ impl Loss {
             Loss::Iou(_) => LossKind::Iou,
         }
     }
-}
-
-/// Formats the multi-index of flat (row-major) position `flat` in `shape` as
-/// `[i][j]`, the form the tensor parser uses in its errors.
-pub fn position(flat: usize, shape: &[usize]) -> String {
-    let mut index = vec![0usize; shape.len()];
-    let mut rest = flat;
-    for (slot, &dim) in index.iter_mut().zip(shape).rev() {
-        if dim > 0 {
-            *slot = rest % dim;
-            rest /= dim;
-        }
-    }
-    index.iter().map(|i| format!("[{i}]")).collect()
 }
 
 /// The elements of `a` in row-major order as one slice: borrowed when `a` is
@@ -398,13 +386,6 @@ pub(crate) const BCE_GRAD_EPS: f64 = 1e-12_f32 as f64;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn position_unravels_row_major_indices() {
-        assert_eq!(position(5, &[2, 3]), "[1][2]");
-        assert_eq!(position(0, &[4]), "[0]");
-        assert_eq!(position(0, &[]), "");
-    }
 
     #[test]
     fn sigmoid_saturates_without_overflow() {
