@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod normalize;
 pub mod ops;
 pub mod optimizer;
+pub mod params;
 pub mod streams;
 pub mod tensor;
 

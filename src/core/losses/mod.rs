@@ -26,7 +26,7 @@
 //!   for the baseline target and for AVX2 + FMA, chosen at run time.
 //! - [`overlap`]: soft dice and IoU (Jaccard), per sample.
 //! - [`regularization`]: L1/L2 penalty on a weight vector.
-//! - [`registry`]: names, aliases, parameters, defaults and formulas.
+//! - [`registry`]: names, aliases and formulas.
 
 pub mod bce;
 pub mod cross_entropy;
@@ -49,7 +49,7 @@ pub use cross_entropy::CrossEntropy;
 pub use focal::Focal;
 pub use overlap::{Dice, Iou};
 pub use reduction::Reduction;
-pub use registry::{all_names, lookup, LossKind, LossSpec, ParamDefault, ParamSpec, LOSSES};
+pub use registry::{all_names, lookup, LossKind, LossSpec, LOSSES};
 pub use regression::{Huber, SmoothL1};
 pub use regularization::{Penalty, Regularization};
 
