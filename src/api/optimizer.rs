@@ -24,7 +24,9 @@ use super::limits::{check_array_len, over_limit};
 use super::tensor::Tensor;
 use super::AppState;
 use crate::core::index::position;
-use crate::core::optim::objectives::{Logistic, Objective, ObjectiveError, Quadratic, Rosenbrock};
+use crate::core::optim::objectives::{
+    Logistic, Objective, ObjectiveError, ObjectiveKind, Quadratic, Rosenbrock,
+};
 use crate::core::optim::run::{run, RunError, Trace};
 use crate::core::optim::{
     HyperValue, Hyperparameters, OptimError, Optimizer, OptimizerKind, State as OptimState,
@@ -420,11 +422,11 @@ async fn step(
 
 /// Which request fields each objective takes (besides `objective`, `steps`
 /// and the hyperparameters).
-fn objective_settings(objective: &str) -> &'static [&'static str] {
+fn objective_settings(objective: ObjectiveKind) -> &'static [&'static str] {
     match objective {
-        "quadratic" => &["start", "dimension", "condition_number"],
-        "rosenbrock" => &["start", "dimension"],
-        _ => &[
+        ObjectiveKind::Quadratic => &["start", "dimension", "condition_number"],
+        ObjectiveKind::Rosenbrock => &["start", "dimension"],
+        ObjectiveKind::Logistic => &[
             "start",
             "features",
             "labels",
@@ -472,10 +474,10 @@ impl RunRequest {
         }
     }
 
-    /// The checked objective named in the request.
-    fn objective(&mut self) -> ApiResult<Objective> {
-        let name = self.objective.as_str();
-        let accepted = objective_settings(name);
+    /// The checked objective `kind` (the one the request names).
+    fn objective(&mut self, kind: ObjectiveKind) -> ApiResult<Objective> {
+        let name = kind.name();
+        let accepted = objective_settings(kind);
         if let Some(extra) = self
             .given_settings()
             .into_iter()
@@ -489,17 +491,17 @@ impl RunRequest {
                 ),
             ));
         }
-        match name {
-            "quadratic" => {
+        match kind {
+            ObjectiveKind::Quadratic => {
                 let d = self.dimension_or_start()?;
                 Quadratic::new(d, self.condition_number.unwrap_or(10.0))
                     .map(Objective::Quadratic)
                     .map_err(objective_error)
             }
-            "rosenbrock" => Rosenbrock::new(self.dimension_or_start()?)
+            ObjectiveKind::Rosenbrock => Rosenbrock::new(self.dimension_or_start()?)
                 .map(Objective::Rosenbrock)
                 .map_err(objective_error),
-            _ => self.logistic().map(Objective::Logistic),
+            ObjectiveKind::Logistic => self.logistic().map(Objective::Logistic),
         }
     }
 
@@ -600,14 +602,13 @@ async fn run_objective(
 ) -> ApiResult<Json<RunResponse>> {
     let kind = optimizer_kind(&name)?;
     let ApiJson(mut body) = ApiJson::<RunRequest>::from_request(request, &app).await?;
-    let objective_name = Objective::NAMES
-        .into_iter()
-        .find(|n| *n == body.objective)
-        .ok_or_else(|| ApiError::unknown_name("objective", &body.objective, &Objective::NAMES))?;
+    let objective_kind = ObjectiveKind::from_name(&body.objective).ok_or_else(|| {
+        ApiError::unknown_name("objective", &body.objective, &ObjectiveKind::names())
+    })?;
     let optimizer =
         Optimizer::new(kind, &body.hyperparameters()).map_err(|e| optim_error(e, &[]))?;
     check_input_lengths(&body, app.config.max_array_len)?;
-    let objective = body.objective()?;
+    let objective = body.objective(objective_kind)?;
     let steps = body.steps;
     check_run_size(
         steps,
@@ -626,12 +627,12 @@ async fn run_objective(
             RunError::Objective(e) => objective_error(e),
             RunError::Optim(e) => optim_error(e, &[]),
         })?;
-    Ok(Json(run_response(kind, objective_name, steps, trace)))
+    Ok(Json(run_response(kind, objective_kind, steps, trace)))
 }
 
 fn run_response(
     kind: OptimizerKind,
-    objective: &'static str,
+    objective: ObjectiveKind,
     steps: usize,
     trace: Trace,
 ) -> RunResponse {
@@ -646,7 +647,7 @@ fn run_response(
         .unwrap_or_default();
     RunResponse {
         optimizer: kind.name(),
-        objective,
+        objective: objective.name(),
         steps,
         steps_taken,
         final_params: trace.path.last().cloned().unwrap_or_default(),
@@ -689,9 +690,9 @@ async fn catalogue() -> Json<Value> {
             })
         })
         .collect();
-    let objectives: Vec<Value> = Objective::NAMES
+    let objectives: Vec<Value> = ObjectiveKind::ALL
         .iter()
-        .map(|name| json!({"name": name, "settings": objective_settings(name)}))
+        .map(|k| json!({"name": k.name(), "settings": objective_settings(*k)}))
         .collect();
     Json(json!({"optimizers": optimizers, "objectives": objectives}))
 }
