@@ -296,7 +296,9 @@ trait ActivationParams: ParamSet {
 }
 
 fn elementwise(e: Elementwise, x: ArrayViewD<'_, f64>) -> Result<ActivationResponse, ApiError> {
-    e.apply(x).map(ActivationResponse::from).map_err(activation_error)
+    e.apply(x)
+        .map(ActivationResponse::from)
+        .map_err(activation_error)
 }
 
 impl ActivationParams for NoParams {
@@ -328,7 +330,9 @@ impl ActivationParams for SoftmaxParams {
         } else {
             softmax(x, self.dim, g)
         };
-        result.map(ActivationResponse::from).map_err(activation_error)
+        result
+            .map(ActivationResponse::from)
+            .map_err(activation_error)
     }
 }
 
@@ -408,7 +412,10 @@ impl ActivationParams for SwishParams {
 impl ActivationParams for MaxoutParams {
     fn run(self, _: Name, x: ArrayViewD<'_, f64>) -> Result<ActivationResponse, ApiError> {
         let pieces = self.pieces.ok_or_else(|| {
-            ApiError::invalid("pieces", "maxout needs pieces, the number of channels per output channel (it must divide C)")
+            ApiError::invalid(
+                "pieces",
+                "maxout needs pieces, the number of channels per output channel (it must divide C)",
+            )
         })?;
         let g = self.grad_output.as_ref().map(|t| t.0.view());
         maxout(x, pieces, g)

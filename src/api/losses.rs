@@ -358,10 +358,9 @@ pub struct Prepared {
 
 fn prepare_bytes<P: LossParams>(bytes: Bytes, loss: &'static str, max: usize) -> PreparedFuture {
     Box::pin(async move {
-        let body = parse_off_the_async_workers(bytes, |b| {
-            serde_json::from_slice::<Body<LossData, P>>(b)
-        })
-        .await?;
+        let body =
+            parse_off_the_async_workers(bytes, |b| serde_json::from_slice::<Body<LossData, P>>(b))
+                .await?;
         prepare(body, loss, Some(max))
     })
 }
@@ -506,7 +505,11 @@ fn evaluate_prepared(spec: &LossSpec, prepared: Prepared) -> ApiResult<LossRespo
     let Prepared { inputs, loss } = prepared;
     let reduction = Reduction::from(inputs.reduction);
     let output = loss
-        .compute(inputs.predictions.0.view(), inputs.targets.0.view(), reduction)
+        .compute(
+            inputs.predictions.0.view(),
+            inputs.targets.0.view(),
+            reduction,
+        )
         .map_err(invalid)?;
     let penalty = inputs
         .regularization

@@ -285,7 +285,11 @@ impl Envelope for NormalizeData {
 
 /// Parses the body as `P` beside the input, checks it (parameters of other
 /// kinds, array lengths) and normalizes.
-fn normalize_as<P: NormParams>(bytes: Bytes, kind: &'static str, max_len: usize) -> NormalizedFuture {
+fn normalize_as<P: NormParams>(
+    bytes: Bytes,
+    kind: &'static str,
+    max_len: usize,
+) -> NormalizedFuture {
     Box::pin(async move {
         let body = parse_off_the_async_workers(bytes, |b| {
             serde_json::from_slice::<Body<NormalizeData, P>>(b)

@@ -575,7 +575,11 @@ fn check_run_size(
         let what = "the path ((steps + 1) x dimension)";
         return Err(ApiError::invalid(
             "steps",
-            over_limit(what, usize::try_from(path_len).unwrap_or(usize::MAX), max_len),
+            over_limit(
+                what,
+                usize::try_from(path_len).unwrap_or(usize::MAX),
+                max_len,
+            ),
         ));
     }
     let per_step = match objective {
@@ -711,5 +715,4 @@ mod tests {
         let b = ndarray::Array::from_shape_vec(IxDyn(&[2, 2]), vec![1.0, 2.0, 3.0, 4.0]).unwrap();
         assert_eq!(flat(b.reversed_axes()), vec![1.0, 3.0, 2.0, 4.0]);
     }
-
 }

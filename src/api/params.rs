@@ -216,8 +216,11 @@ pub trait Envelope: Default {
     fn any_param(name: &str) -> Option<&'static str>;
 
     /// Reads the value of `key` (one of [`Envelope::FIELDS`]).
-    fn read<'de, A: MapAccess<'de>>(&mut self, key: &'static str, map: &mut A)
-        -> Result<(), A::Error>;
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &'static str,
+        map: &mut A,
+    ) -> Result<(), A::Error>;
 
     /// The data, or serde's "missing field" error.
     fn finish<E: de::Error>(self) -> Result<Self::Data, E>;

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::core::index::format_index as position;
 
-/// Nested arrays have at most this many dimensions (API.md, "Limits").
+/// Nested arrays have at most this many dimensions (`Tensor` in `openapi/openapi.yaml`).
 pub const MAX_DIMS: usize = 8;
 
 /// A tensor read from (or written as) nested JSON arrays.
