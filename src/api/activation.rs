@@ -17,16 +17,15 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use ndarray::{ArrayD, ArrayViewD, Dimension, IxDyn};
-use serde::de::MapAccess;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::{parse_off_the_async_workers, JsonBytes};
-use super::limits::check_array_len as check_len;
+use super::limits::check_array_len;
 use super::params::{
-    fill, param_set, required, union_of, with_envelope, ArrayLen, Body, Envelope, JsonType,
-    ParamDoc, ParamSet,
+    param_set, union_of, ArrayLen, Body, InputData, InputRoute, JsonType, ParamDoc, ParamSet,
+    RouteKeys,
 };
 use super::tensor::Tensor;
 use super::AppState;
@@ -461,48 +460,22 @@ fn params_of(name: Name) -> ParamsOf {
     }
 }
 
-/// Every activation parameter, each once, in catalogue order except that
-/// `grad_output`, the one several activations share, comes first: the order
-/// in which error messages have always listed them.
-fn all_params() -> &'static [&'static str] {
-    static ALL: OnceLock<Vec<&'static str>> = OnceLock::new();
-    ALL.get_or_init(|| {
-        let mut names = union_of(SPECS.iter().map(|s| params_of(s.name).docs));
-        names.sort_by_key(|name| *name != "grad_output");
-        names
-    })
-}
+/// `POST /activation/{name}`: `input` beside the parameters.
+struct ActivationRoute;
 
-/// The data of `POST /activation/{name}`: the input.
-#[derive(Debug, Default)]
-struct ActivationData {
-    input: Option<Tensor>,
-}
-
-impl Envelope for ActivationData {
-    type Data = Tensor;
+impl InputRoute for ActivationRoute {
     const EXPECTING: &'static str = "struct ActivationRequest";
-    const FIELDS: &'static [&'static str] = &["input"];
 
-    fn all_fields() -> &'static [&'static str] {
-        static ALL: OnceLock<Vec<&'static str>> = OnceLock::new();
-        ALL.get_or_init(|| with_envelope(Self::FIELDS, all_params()))
-    }
-
-    fn any_param(name: &str) -> Option<&'static str> {
-        all_params().iter().copied().find(|p| *p == name)
-    }
-
-    fn read<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &'static str,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        fill(&mut self.input, key, map)
-    }
-
-    fn finish<E: serde::de::Error>(self) -> Result<Tensor, E> {
-        required(self.input, "input")
+    /// Every activation parameter, each once, in catalogue order except that
+    /// `grad_output`, the one several activations share, comes first: the order
+    /// in which error messages have always listed them.
+    fn keys() -> &'static RouteKeys {
+        static KEYS: OnceLock<RouteKeys> = OnceLock::new();
+        KEYS.get_or_init(|| {
+            let mut params = union_of(SPECS.iter().map(|s| params_of(s.name).docs));
+            params.sort_by_key(|name| *name != "grad_output");
+            RouteKeys::new(&["input"], params)
+        })
     }
 }
 
@@ -516,10 +489,10 @@ fn activate_as<P: ActivationParams>(
 ) -> ActivatedFuture {
     Box::pin(async move {
         let body = parse_off_the_async_workers(bytes, |b| {
-            serde_json::from_slice::<Body<ActivationData, P>>(b)
+            serde_json::from_slice::<Body<InputData<ActivationRoute>, P>>(b)
         })
         .await?;
-        if let Some(field) = body.first_foreign(all_params()) {
+        if let Some(field) = body.first_foreign() {
             let names = P::names();
             let valid = if names.is_empty() {
                 "none".to_owned()
@@ -531,9 +504,9 @@ fn activate_as<P: ActivationParams>(
                 format!("{field} does not apply to {key}; its parameters are: {valid}"),
             ));
         }
-        check_len("input", body.data.0.len(), max_len)?;
+        check_array_len("input", body.data.0.len(), max_len)?;
         for (field, len) in body.params.array_lens() {
-            check_len(field, len, max_len)?;
+            check_array_len(field, len, max_len)?;
         }
         body.params.check()?;
         let Body { data, params, .. } = body;

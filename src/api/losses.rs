@@ -26,7 +26,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{json_error, parse_off_the_async_workers, JsonBytes};
 use super::limits::check_array_len;
 use super::params::{
-    fill, param_set, required, union_of, with_envelope, Body, Envelope, ParamDoc, ParamSet,
+    fill, param_set, required, union_of, Body, Envelope, ParamDoc, ParamSet, RouteKeys,
 };
 use super::tensor::Tensor;
 use super::AppState;
@@ -281,10 +281,14 @@ pub fn param_docs(kind: LossKind) -> &'static [ParamDoc] {
     params_of(kind).docs
 }
 
-/// Every loss parameter, each once, in catalogue order.
-fn all_params() -> &'static [&'static str] {
-    static ALL: OnceLock<Vec<&'static str>> = OnceLock::new();
-    ALL.get_or_init(|| union_of(LOSSES.iter().map(|spec| param_docs(spec.kind))))
+/// The keys of `POST /loss/{name}`: every loss parameter, each once, in
+/// catalogue order.
+fn route_keys() -> &'static RouteKeys {
+    static KEYS: OnceLock<RouteKeys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let params = union_of(LOSSES.iter().map(|spec| param_docs(spec.kind)));
+        RouteKeys::new(LossData::FIELDS, params)
+    })
 }
 
 /// The data of `POST /loss/{name}`, read beside the loss's parameters.
@@ -311,13 +315,8 @@ impl Envelope for LossData {
     const FIELDS: &'static [&'static str] =
         &["predictions", "targets", "reduction", "regularization"];
 
-    fn all_fields() -> &'static [&'static str] {
-        static ALL: OnceLock<Vec<&'static str>> = OnceLock::new();
-        ALL.get_or_init(|| with_envelope(Self::FIELDS, all_params()))
-    }
-
-    fn any_param(name: &str) -> Option<&'static str> {
-        all_params().iter().copied().find(|p| *p == name)
+    fn keys() -> &'static RouteKeys {
+        route_keys()
     }
 
     fn read<'de, A: MapAccess<'de>>(
@@ -393,7 +392,7 @@ fn prepare<P: LossParams>(
             .chain(penalty)
             .try_for_each(|(field, len)| check_array_len(field, len, max))?;
     }
-    if let Some(name) = body.first_foreign(all_params()) {
+    if let Some(name) = body.first_foreign() {
         let valid = P::names();
         let valid = if valid.is_empty() {
             "it takes none".to_owned()

@@ -14,7 +14,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use ndarray::ArrayViewD;
-use serde::de::MapAccess;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -23,7 +22,7 @@ use super::error::ApiError;
 use super::extract::{parse_off_the_async_workers, JsonBytes};
 use super::limits::check_array_len;
 use super::params::{
-    fill, param_set, required, union_of, with_envelope, Body, Envelope, ParamDoc, ParamSet,
+    param_set, union_of, Body, InputData, InputRoute, ParamDoc, ParamSet, RouteKeys,
 };
 use super::tensor::Tensor;
 use super::AppState;
@@ -241,45 +240,22 @@ fn params_of(kind: Kind) -> ParamsOf {
     }
 }
 
-/// Every normalization parameter, each once, in the order error messages
-/// have always listed them (group norm's before batch norm's, then layer
-/// norm's).
-fn all_params() -> &'static [&'static str] {
-    static ALL: OnceLock<Vec<&'static str>> = OnceLock::new();
-    const LISTING: [Kind; 4] = [Kind::Group, Kind::Batch, Kind::Layer, Kind::Instance];
-    ALL.get_or_init(|| union_of(LISTING.map(|k| params_of(k).docs)))
-}
+/// `POST /normalize/{name}`: `input` beside the parameters.
+struct NormalizeRoute;
 
-/// The data of `POST /normalize/{kind}`: the input.
-#[derive(Debug, Default)]
-struct NormalizeData {
-    input: Option<Tensor>,
-}
-
-impl Envelope for NormalizeData {
-    type Data = Tensor;
+impl InputRoute for NormalizeRoute {
     const EXPECTING: &'static str = "struct NormalizeRequest";
-    const FIELDS: &'static [&'static str] = &["input"];
 
-    fn all_fields() -> &'static [&'static str] {
-        static ALL: OnceLock<Vec<&'static str>> = OnceLock::new();
-        ALL.get_or_init(|| with_envelope(Self::FIELDS, all_params()))
-    }
-
-    fn any_param(name: &str) -> Option<&'static str> {
-        all_params().iter().copied().find(|p| *p == name)
-    }
-
-    fn read<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &'static str,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        fill(&mut self.input, key, map)
-    }
-
-    fn finish<E: serde::de::Error>(self) -> Result<Tensor, E> {
-        required(self.input, "input")
+    /// Every normalization parameter, each once, in the order error messages
+    /// have always listed them (group norm's before batch norm's, then layer
+    /// norm's).
+    fn keys() -> &'static RouteKeys {
+        static KEYS: OnceLock<RouteKeys> = OnceLock::new();
+        KEYS.get_or_init(|| {
+            const LISTING: [Kind; 4] = [Kind::Group, Kind::Batch, Kind::Layer, Kind::Instance];
+            let params = union_of(LISTING.map(|k| params_of(k).docs));
+            RouteKeys::new(&["input"], params)
+        })
     }
 }
 
@@ -292,10 +268,10 @@ fn normalize_as<P: NormParams>(
 ) -> NormalizedFuture {
     Box::pin(async move {
         let body = parse_off_the_async_workers(bytes, |b| {
-            serde_json::from_slice::<Body<NormalizeData, P>>(b)
+            serde_json::from_slice::<Body<InputData<NormalizeRoute>, P>>(b)
         })
         .await?;
-        if let Some(field) = body.first_foreign(all_params()) {
+        if let Some(field) = body.first_foreign() {
             return Err(ApiError::invalid(
                 field,
                 format!(

@@ -198,6 +198,31 @@ macro_rules! param_set {
 
 pub(crate) use param_set;
 
+/// The keys a route takes, built once per route: every operation's
+/// parameters, and those after the envelope's keys (the list serde's
+/// "unknown field" error gives).
+#[derive(Debug)]
+pub struct RouteKeys {
+    /// Every parameter of every operation, each once.
+    pub params: Vec<&'static str>,
+    /// The envelope's keys, then `params`.
+    pub fields: Vec<&'static str>,
+}
+
+impl RouteKeys {
+    /// The keys of a route whose envelope is `envelope` and whose operations
+    /// take `params` (see [`union_of`]).
+    pub fn new(envelope: &[&'static str], params: Vec<&'static str>) -> Self {
+        let fields = envelope.iter().chain(&params).copied().collect();
+        RouteKeys { params, fields }
+    }
+
+    /// `name` as a parameter of some operation of the route.
+    fn param(&self, name: &str) -> Option<&'static str> {
+        self.params.iter().copied().find(|p| *p == name)
+    }
+}
+
 /// The data fields of a route's body (everything but the parameters), read
 /// key by key as [`Body`] meets them.
 pub trait Envelope: Default {
@@ -208,12 +233,8 @@ pub trait Envelope: Default {
     /// The envelope's keys.
     const FIELDS: &'static [&'static str];
 
-    /// Every key the route takes (envelope and every operation's
-    /// parameters), listed by the "unknown field" error.
-    fn all_fields() -> &'static [&'static str];
-
-    /// `name` as a parameter of some operation of the route.
-    fn any_param(name: &str) -> Option<&'static str>;
+    /// The route's keys (kept in a `static`, so built once).
+    fn keys() -> &'static RouteKeys;
 
     /// Reads the value of `key` (one of [`Envelope::FIELDS`]).
     fn read<'de, A: MapAccess<'de>>(
@@ -224,6 +245,52 @@ pub trait Envelope: Default {
 
     /// The data, or serde's "missing field" error.
     fn finish<E: de::Error>(self) -> Result<Self::Data, E>;
+}
+
+/// A route whose data is one `input` tensor (activations, normalizations).
+pub trait InputRoute: 'static {
+    /// What a body that is not an object is told it should be.
+    const EXPECTING: &'static str;
+    /// The route's keys (kept in a `static`, so built once).
+    fn keys() -> &'static RouteKeys;
+}
+
+/// The envelope of an [`InputRoute`]: `input`, required.
+#[derive(Debug)]
+pub struct InputData<R> {
+    input: Option<Tensor>,
+    route: PhantomData<R>,
+}
+
+impl<R> Default for InputData<R> {
+    fn default() -> Self {
+        InputData {
+            input: None,
+            route: PhantomData,
+        }
+    }
+}
+
+impl<R: InputRoute> Envelope for InputData<R> {
+    type Data = Tensor;
+    const EXPECTING: &'static str = R::EXPECTING;
+    const FIELDS: &'static [&'static str] = &["input"];
+
+    fn keys() -> &'static RouteKeys {
+        R::keys()
+    }
+
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &'static str,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        fill(&mut self.input, key, map)
+    }
+
+    fn finish<E: de::Error>(self) -> Result<Tensor, E> {
+        required(self.input, "input")
+    }
 }
 
 /// Reads the value of `key` into `slot`, refusing a second occurrence as the
@@ -257,10 +324,11 @@ pub struct Body<E: Envelope, P> {
 }
 
 impl<E: Envelope, P> Body<E, P> {
-    /// The first foreign parameter in the order of `order` (the route's
-    /// catalogue), so the error does not depend on the body's key order.
-    pub fn first_foreign(&self, order: &[&'static str]) -> Option<&'static str> {
-        order
+    /// The first foreign parameter in the route's order of parameters, so the
+    /// error does not depend on the body's key order.
+    pub fn first_foreign(&self) -> Option<&'static str> {
+        E::keys()
+            .params
             .iter()
             .copied()
             .find(|name| self.foreign.contains(name))
@@ -386,9 +454,10 @@ impl<'de, E: Envelope, P: ParamSet> Visitor<'de> for Classify<E, P> {
         if let Some(doc) = P::DOCS.iter().find(|d| d.name == key) {
             return Ok(Key::Param(doc.name));
         }
-        match E::any_param(key) {
+        let keys = E::keys();
+        match keys.param(key) {
             Some(name) => Ok(Key::Foreign(name)),
-            None => Err(Er::unknown_field(key, E::all_fields())),
+            None => Err(Er::unknown_field(key, &keys.fields)),
         }
     }
 }
@@ -405,7 +474,39 @@ pub fn union_of(sets: impl IntoIterator<Item = &'static [ParamDoc]>) -> Vec<&'st
     names
 }
 
-/// `fields` followed by `params`: the list the "unknown field" error gives.
-pub fn with_envelope(fields: &[&'static str], params: &[&'static str]) -> Vec<&'static str> {
-    fields.iter().chain(params).copied().collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    param_set! {
+        /// A parameter struct for the tests.
+        pub struct Sample {
+            /// a number
+            /// on two lines
+            alpha: f64 = 0.5,
+            /// an optional array
+            weights: Option<Tensor> = None,
+        }
+    }
+
+    #[test]
+    fn docs_come_from_the_declaration() {
+        let names: Vec<&str> = Sample::DOCS.iter().map(|d| d.name).collect();
+        assert_eq!(names, ["alpha", "weights"]);
+        assert_eq!(Sample::DOCS[0].description, "a number on two lines");
+        assert_eq!(Sample::DOCS[1].kind, "nested array");
+        let catalogue = Sample::catalogue();
+        assert_eq!(catalogue[0]["default"], json!(0.5));
+        assert_eq!(catalogue[1]["default"], Value::Null);
+    }
+
+    #[test]
+    fn absent_or_null_is_the_default_and_unknown_fields_are_refused() {
+        let s: Sample = serde_json::from_str(r#"{"alpha": null}"#).unwrap();
+        assert_eq!(s.alpha, 0.5);
+        let s: Sample = serde_json::from_str(r#"{"weights": [1, 2]}"#).unwrap();
+        assert_eq!(s.array_lens(), [("weights", 2)]);
+        let err = serde_json::from_str::<Sample>(r#"{"alpah": 1}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `alpah`"), "{err}");
+    }
 }
