@@ -14,6 +14,7 @@ use ndarray::{Array2, Ix2};
 use super::error::{ApiError, ApiResult};
 use super::extract::{parse_off_the_async_workers, JsonBytes};
 use super::labels::binary_of_index;
+use super::limits::check_array_len;
 use super::AppState;
 use crate::core::metrics::{
     evaluate_multiclass, evaluate_records, BinaryParams, BinaryRecords, CheckedBinaryParams,
@@ -231,14 +232,7 @@ fn check_sizes(request: &MetricsRequest, max_array_len: usize) -> ApiResult<()> 
         ),
     ];
     for (field, len) in sizes {
-        if len > max_array_len {
-            return Err(ApiError::invalid(
-                field,
-                format!(
-                    "{field} has {len} values but the limit is {max_array_len} (--max-array-len)"
-                ),
-            ));
-        }
+        check_array_len(field, len, max_array_len)?;
     }
     Ok(())
 }

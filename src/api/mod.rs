@@ -17,11 +17,13 @@ pub mod activation;
 pub mod error;
 pub mod extract;
 pub mod labels;
+pub mod limits;
 pub mod losses;
 pub mod metrics;
 pub mod normalize;
 pub mod ops;
 pub mod optimizer;
+pub mod params;
 pub mod streams;
 pub mod tensor;
 

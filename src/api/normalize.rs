@@ -1,15 +1,29 @@
 //! `POST /normalize/{kind}` (batch, layer, instance, group norm) and
 //! `GET /normalize` (the catalogue of kinds and their parameters).
+//!
+//! Each kind has its own parameter struct (see [`super::params`]), chosen by
+//! the name in the path; the catalogue lists the parameters from the same
+//! structs.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
 
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use bytes::Bytes;
+use ndarray::ArrayViewD;
+use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::activation::{check_finite, check_len, compute};
+use super::activation::{check_finite, compute};
 use super::error::ApiError;
-use super::extract::ApiJson;
+use super::extract::{parse_off_the_async_workers, JsonBytes};
+use super::limits::check_array_len;
+use super::params::{
+    param_set, union_of, Body, InputData, InputRoute, ParamDoc, ParamSet, RouteKeys,
+};
 use super::tensor::Tensor;
 use super::AppState;
 use crate::core::norm::{
@@ -33,116 +47,247 @@ enum Kind {
     Group,
 }
 
-const KIND_NAMES: [&str; 4] = ["batch", "layer", "instance", "group"];
+/// One kind in the catalogue (its parameters come from its struct).
+struct Spec {
+    kind: Kind,
+    name: &'static str,
+    formula: &'static str,
+    stats_shape: &'static str,
+}
 
-impl Kind {
-    fn parse(name: &str) -> Result<Kind, ApiError> {
-        match name {
-            "batch" => Ok(Kind::Batch),
-            "layer" => Ok(Kind::Layer),
-            "instance" => Ok(Kind::Instance),
-            "group" => Ok(Kind::Group),
-            _ => Err(ApiError::unknown_name("normalization", name, &KIND_NAMES)),
-        }
+const SPECS: [Spec; 4] = [
+    Spec {
+        kind: Kind::Batch,
+        name: "batch",
+        formula: "y = (x - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c]; statistics per channel over N and spatial dims",
+        stats_shape: "[C]",
+    },
+    Spec {
+        kind: Kind::Layer,
+        name: "layer",
+        formula: "y = (x - mean) / sqrt(var + eps) * gamma + beta; statistics over the last normalized_dims dims",
+        stats_shape: "the leading (non-normalized) dims",
+    },
+    Spec {
+        kind: Kind::Instance,
+        name: "instance",
+        formula: "y = (x - mean[n,c]) / sqrt(var[n,c] + eps) * gamma[c] + beta[c]; statistics per sample and channel over spatial dims",
+        stats_shape: "[N, C]",
+    },
+    Spec {
+        kind: Kind::Group,
+        name: "group",
+        formula: "y = (x - mean[n,g]) / sqrt(var[n,g] + eps) * gamma[c] + beta[c]; statistics per sample and group of C/G channels",
+        stats_shape: "[N, G]",
+    },
+];
+
+fn spec(name: &str) -> Result<&'static Spec, ApiError> {
+    SPECS.iter().find(|s| s.name == name).ok_or_else(|| {
+        let valid: Vec<&str> = SPECS.iter().map(|s| s.name).collect();
+        ApiError::unknown_name("normalization", name, &valid)
+    })
+}
+
+/// PyTorch's default `eps` of every kind.
+const DEFAULT_EPS: f64 = 1e-5;
+
+param_set! {
+    /// Parameters of batch norm.
+    pub struct BatchParams {
+        /// added to the variance; > 0
+        eps: f64 = DEFAULT_EPS,
+        /// scale; absent = 1
+        gamma: Option<Tensor> = None,
+        /// shift; absent = 0
+        beta: Option<Tensor> = None,
+        /// true: batch statistics (biased var) and running update with the unbiased var; false: running statistics
+        training: bool = true,
+        /// length C; absent = zeros
+        running_mean: Option<Vec<f64>> = None,
+        /// length C, >= 0; absent = ones
+        running_var: Option<Vec<f64>> = None,
+        /// running = (1 - momentum) * running + momentum * batch statistic; in [0, 1]
+        momentum: f64 = 0.1,
     }
+}
 
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Batch => "batch",
-            Kind::Layer => "layer",
-            Kind::Instance => "instance",
-            Kind::Group => "group",
-        }
+param_set! {
+    /// Parameters of layer norm.
+    pub struct LayerParams {
+        /// added to the variance; > 0
+        eps: f64 = DEFAULT_EPS,
+        /// scale; absent = 1
+        gamma: Option<Tensor> = None,
+        /// shift; absent = 0
+        beta: Option<Tensor> = None,
+        /// number of trailing dims to normalize over; absent = all but N
+        normalized_dims: Option<usize> = None,
     }
+}
 
-    /// The request fields besides `input` that this kind accepts.
-    fn params(self) -> &'static [&'static str] {
-        match self {
-            Kind::Batch => &[
-                "eps",
-                "gamma",
-                "beta",
-                "training",
-                "running_mean",
-                "running_var",
-                "momentum",
-            ],
-            Kind::Layer => &["eps", "gamma", "beta", "normalized_dims"],
-            Kind::Instance => &["eps", "gamma", "beta"],
-            Kind::Group => &["eps", "gamma", "beta", "groups"],
+param_set! {
+    /// Parameters of instance norm.
+    pub struct InstanceParams {
+        /// added to the variance; > 0
+        eps: f64 = DEFAULT_EPS,
+        /// scale; absent = 1
+        gamma: Option<Tensor> = None,
+        /// shift; absent = 0
+        beta: Option<Tensor> = None,
+    }
+}
+
+param_set! {
+    /// Parameters of group norm.
+    pub struct GroupParams {
+        /// added to the variance; > 0
+        eps: f64 = DEFAULT_EPS,
+        /// scale; absent = 1
+        gamma: Option<Tensor> = None,
+        /// shift; absent = 0
+        beta: Option<Tensor> = None,
+        /// required; number of groups G, must divide C
+        groups: Option<usize> = None,
+    }
+}
+
+/// A kind's normalized input and, for batch norm, the updated running stats.
+type Outcome = (Normalized, Option<RunningStats>);
+
+/// A kind's parameter struct, run on an input.
+trait NormParams: ParamSet {
+    fn run(self, input: ArrayViewD<'_, f64>) -> Result<Outcome, ApiError>;
+}
+
+fn affine<'a>(gamma: &'a Option<Tensor>, beta: &'a Option<Tensor>) -> Affine<'a> {
+    Affine {
+        gamma: gamma.as_ref().map(|t| t.0.view()),
+        beta: beta.as_ref().map(|t| t.0.view()),
+    }
+}
+
+impl NormParams for BatchParams {
+    fn run(self, input: ArrayViewD<'_, f64>) -> Result<Outcome, ApiError> {
+        let running = running_stats(self.running_mean, self.running_var)?;
+        let params = BatchNormParams {
+            eps: self.eps,
+            momentum: self.momentum,
+            training: self.training,
+        };
+        let affine = affine(&self.gamma, &self.beta);
+        let r = batch_norm(input, &affine, running, params).map_err(norm_error)?;
+        Ok((r.normalized, Some(r.running)))
+    }
+}
+
+impl NormParams for LayerParams {
+    fn run(self, input: ArrayViewD<'_, f64>) -> Result<Outcome, ApiError> {
+        let affine = affine(&self.gamma, &self.beta);
+        let n = layer_norm(input, self.normalized_dims, &affine, self.eps).map_err(norm_error)?;
+        Ok((n, None))
+    }
+}
+
+impl NormParams for InstanceParams {
+    fn run(self, input: ArrayViewD<'_, f64>) -> Result<Outcome, ApiError> {
+        let affine = affine(&self.gamma, &self.beta);
+        let n = instance_norm(input, &affine, self.eps).map_err(norm_error)?;
+        Ok((n, None))
+    }
+}
+
+impl NormParams for GroupParams {
+    fn run(self, input: ArrayViewD<'_, f64>) -> Result<Outcome, ApiError> {
+        let groups = self.groups.ok_or_else(|| {
+            ApiError::invalid(
+                "groups",
+                "group norm needs groups, the number of channel groups (it must divide C)",
+            )
+        })?;
+        let affine = affine(&self.gamma, &self.beta);
+        let n = group_norm(input, groups, &affine, self.eps).map_err(norm_error)?;
+        Ok((n, None))
+    }
+}
+
+/// What the route needs of one kind's parameter struct: the one place that
+/// maps a kind to its parameters.
+struct ParamsOf {
+    docs: &'static [ParamDoc],
+    catalogue: fn() -> Vec<Value>,
+    normalize: fn(Bytes, &'static str, usize) -> NormalizedFuture,
+}
+
+type NormalizedFuture = Pin<Box<dyn Future<Output = Result<NormalizeResponse, ApiError>> + Send>>;
+
+impl ParamsOf {
+    fn of<P: NormParams>() -> Self {
+        ParamsOf {
+            docs: P::DOCS,
+            catalogue: P::catalogue,
+            normalize: normalize_as::<P>,
         }
     }
 }
 
-/// Body of `POST /normalize/{kind}`; which optional fields apply depends on
-/// the kind (a field that does not apply is a 422, like an unknown one).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NormalizeRequest {
-    input: Tensor,
-    eps: Option<f64>,
-    gamma: Option<Tensor>,
-    beta: Option<Tensor>,
-    groups: Option<usize>,
-    training: Option<bool>,
-    running_mean: Option<Vec<f64>>,
-    running_var: Option<Vec<f64>>,
-    momentum: Option<f64>,
-    normalized_dims: Option<usize>,
+fn params_of(kind: Kind) -> ParamsOf {
+    match kind {
+        Kind::Batch => ParamsOf::of::<BatchParams>(),
+        Kind::Layer => ParamsOf::of::<LayerParams>(),
+        Kind::Instance => ParamsOf::of::<InstanceParams>(),
+        Kind::Group => ParamsOf::of::<GroupParams>(),
+    }
 }
 
-impl NormalizeRequest {
-    /// Names of the optional fields present in the body.
-    fn present(&self) -> Vec<&'static str> {
-        let flags = [
-            ("eps", self.eps.is_some()),
-            ("gamma", self.gamma.is_some()),
-            ("beta", self.beta.is_some()),
-            ("groups", self.groups.is_some()),
-            ("training", self.training.is_some()),
-            ("running_mean", self.running_mean.is_some()),
-            ("running_var", self.running_var.is_some()),
-            ("momentum", self.momentum.is_some()),
-            ("normalized_dims", self.normalized_dims.is_some()),
-        ];
-        flags
-            .into_iter()
-            .filter(|(_, p)| *p)
-            .map(|(n, _)| n)
-            .collect()
-    }
+/// `POST /normalize/{name}`: `input` beside the parameters.
+struct NormalizeRoute;
 
-    /// Checks that every field present applies to `kind` and that no array is
-    /// longer than `--max-array-len`.
-    fn check(&self, kind: Kind, max_len: usize) -> Result<(), ApiError> {
-        for field in self.present() {
-            if !kind.params().contains(&field) {
-                return Err(ApiError::invalid(
-                    field,
-                    format!(
-                        "{field} does not apply to {} norm; its parameters are: {}",
-                        kind.name(),
-                        kind.params().join(", ")
-                    ),
-                ));
-            }
-        }
-        check_len("input", self.input.0.len(), max_len)?;
-        for (field, t) in [("gamma", &self.gamma), ("beta", &self.beta)] {
-            if let Some(t) = t {
-                check_len(field, t.0.len(), max_len)?;
-            }
-        }
-        for (field, v) in [
-            ("running_mean", &self.running_mean),
-            ("running_var", &self.running_var),
-        ] {
-            if let Some(v) = v {
-                check_len(field, v.len(), max_len)?;
-            }
-        }
-        Ok(())
+impl InputRoute for NormalizeRoute {
+    const EXPECTING: &'static str = "struct NormalizeRequest";
+
+    /// Every normalization parameter, each once, in the order error messages
+    /// have always listed them (group norm's before batch norm's, then layer
+    /// norm's).
+    fn keys() -> &'static RouteKeys {
+        static KEYS: OnceLock<RouteKeys> = OnceLock::new();
+        KEYS.get_or_init(|| {
+            const LISTING: [Kind; 4] = [Kind::Group, Kind::Batch, Kind::Layer, Kind::Instance];
+            let params = union_of(LISTING.map(|k| params_of(k).docs));
+            RouteKeys::new(&["input"], params)
+        })
     }
+}
+
+/// Parses the body as `P` beside the input, checks it (parameters of other
+/// kinds, array lengths) and normalizes.
+fn normalize_as<P: NormParams>(
+    bytes: Bytes,
+    kind: &'static str,
+    max_len: usize,
+) -> NormalizedFuture {
+    Box::pin(async move {
+        let body = parse_off_the_async_workers(bytes, |b| {
+            serde_json::from_slice::<Body<InputData<NormalizeRoute>, P>>(b)
+        })
+        .await?;
+        if let Some(field) = body.first_foreign() {
+            return Err(ApiError::invalid(
+                field,
+                format!(
+                    "{field} does not apply to {kind} norm; its parameters are: {}",
+                    P::names().join(", ")
+                ),
+            ));
+        }
+        check_array_len("input", body.data.0.len(), max_len)?;
+        for (field, len) in body.params.array_lens() {
+            check_array_len(field, len, max_len)?;
+        }
+        let Body { data, params, .. } = body;
+        let outcome = compute(data.0.len(), move || params.run(data.0.view())).await??;
+        Ok(response(outcome))
+    })
 }
 
 /// Response of `POST /normalize/{kind}`.
@@ -164,11 +309,10 @@ async fn normalize(
 ) -> Result<Json<NormalizeResponse>, ApiError> {
     // The name is checked before the body is read, so an unknown kind is a
     // 404 whatever the body holds.
-    let kind = Kind::parse(&kind)?;
-    let ApiJson(body) = ApiJson::<NormalizeRequest>::from_request(request, &state).await?;
-    body.check(kind, state.config.max_array_len)?;
-    let len = body.input.0.len();
-    let response = compute(len, move || run(kind, body)).await??;
+    let spec = spec(&kind)?;
+    let JsonBytes(bytes) = JsonBytes::from_request(request, &state).await?;
+    let normalize = params_of(spec.kind).normalize;
+    let response = normalize(bytes, spec.name, state.config.max_array_len).await?;
     check_finite("output", &response.output.0)?;
     check_finite("mean", &response.mean.0)?;
     check_finite("var", &response.var.0)?;
@@ -183,56 +327,13 @@ async fn normalize(
     Ok(Json(response))
 }
 
-/// Runs the core for `kind` on a checked request.
-fn run(kind: Kind, body: NormalizeRequest) -> Result<NormalizeResponse, ApiError> {
-    let eps = body.eps.unwrap_or(1e-5);
-    let affine = Affine {
-        gamma: body.gamma.as_ref().map(|t| t.0.view()),
-        beta: body.beta.as_ref().map(|t| t.0.view()),
-    };
-    let input = body.input.0.view();
-    let (normalized, running) = match kind {
-        Kind::Batch => {
-            let running = running_stats(&body)?;
-            let params = BatchNormParams {
-                eps,
-                momentum: body.momentum.unwrap_or(0.1),
-                training: body.training.unwrap_or(true),
-            };
-            let r = batch_norm(input, &affine, running, params).map_err(norm_error)?;
-            (r.normalized, Some(r.running))
-        }
-        Kind::Layer => (
-            layer_norm(input, body.normalized_dims, &affine, eps).map_err(norm_error)?,
-            None,
-        ),
-        Kind::Instance => (
-            instance_norm(input, &affine, eps).map_err(norm_error)?,
-            None,
-        ),
-        Kind::Group => {
-            let groups = body.groups.ok_or_else(|| {
-                ApiError::invalid(
-                    "groups",
-                    "group norm needs groups, the number of channel groups (it must divide C)",
-                )
-            })?;
-            (
-                group_norm(input, groups, &affine, eps).map_err(norm_error)?,
-                None,
-            )
-        }
-    };
-    Ok(response(normalized, running))
-}
-
 /// Running stats from the request: both, or neither (then PyTorch's 0 and 1).
-fn running_stats(body: &NormalizeRequest) -> Result<Option<RunningStats>, ApiError> {
-    match (&body.running_mean, &body.running_var) {
-        (Some(mean), Some(var)) => Ok(Some(RunningStats {
-            mean: mean.clone(),
-            var: var.clone(),
-        })),
+fn running_stats(
+    mean: Option<Vec<f64>>,
+    var: Option<Vec<f64>>,
+) -> Result<Option<RunningStats>, ApiError> {
+    match (mean, var) {
+        (Some(mean), Some(var)) => Ok(Some(RunningStats { mean, var })),
         (None, None) => Ok(None),
         (Some(_), None) => Err(ApiError::invalid(
             "running_var",
@@ -245,7 +346,7 @@ fn running_stats(body: &NormalizeRequest) -> Result<Option<RunningStats>, ApiErr
     }
 }
 
-fn response(n: Normalized, running: Option<RunningStats>) -> NormalizeResponse {
+fn response((n, running): Outcome) -> NormalizeResponse {
     let (running_mean, running_var) = match running {
         Some(r) => (Some(r.mean), Some(r.var)),
         None => (None, None),
@@ -270,50 +371,12 @@ fn norm_error(err: NormError) -> ApiError {
 
 /// `GET /normalize`: every kind with its parameters, defaults and formula.
 async fn catalogue() -> Json<Value> {
-    let common = |extra: Value| {
-        let mut params = vec![
-            json!({"name": "eps", "type": "number", "default": 1e-5, "description": "added to the variance; > 0"}),
-            json!({"name": "gamma", "type": "nested array", "default": null, "description": "scale; absent = 1"}),
-            json!({"name": "beta", "type": "nested array", "default": null, "description": "shift; absent = 0"}),
-        ];
-        if let Value::Array(more) = extra {
-            params.extend(more);
-        }
-        params
-    };
-    Json(json!([
-        {
-            "kind": "batch",
-            "formula": "y = (x - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c]; statistics per channel over N and spatial dims",
-            "stats_shape": "[C]",
-            "params": common(json!([
-                {"name": "training", "type": "boolean", "default": true, "description": "true: batch statistics (biased var) and running update with the unbiased var; false: running statistics"},
-                {"name": "running_mean", "type": "array", "default": null, "description": "length C; absent = zeros"},
-                {"name": "running_var", "type": "array", "default": null, "description": "length C, >= 0; absent = ones"},
-                {"name": "momentum", "type": "number", "default": 0.1, "description": "running = (1 - momentum) * running + momentum * batch statistic; in [0, 1]"}
-            ])),
-        },
-        {
-            "kind": "layer",
-            "formula": "y = (x - mean) / sqrt(var + eps) * gamma + beta; statistics over the last normalized_dims dims",
-            "stats_shape": "the leading (non-normalized) dims",
-            "params": common(json!([
-                {"name": "normalized_dims", "type": "integer", "default": null, "description": "number of trailing dims to normalize over; absent = all but N"}
-            ])),
-        },
-        {
-            "kind": "instance",
-            "formula": "y = (x - mean[n,c]) / sqrt(var[n,c] + eps) * gamma[c] + beta[c]; statistics per sample and channel over spatial dims",
-            "stats_shape": "[N, C]",
-            "params": common(json!([])),
-        },
-        {
-            "kind": "group",
-            "formula": "y = (x - mean[n,g]) / sqrt(var[n,g] + eps) * gamma[c] + beta[c]; statistics per sample and group of C/G channels",
-            "stats_shape": "[N, G]",
-            "params": common(json!([
-                {"name": "groups", "type": "integer", "default": null, "description": "required; number of groups G, must divide C"}
-            ])),
-        }
-    ]))
+    let kinds: Vec<Value> = SPECS
+        .iter()
+        .map(|s| {
+            let params = (params_of(s.kind).catalogue)();
+            json!({"kind": s.name, "formula": s.formula, "stats_shape": s.stats_shape, "params": params})
+        })
+        .collect();
+    Json(Value::Array(kinds))
 }

@@ -20,9 +20,13 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
+use super::limits::{check_array_len, over_limit};
 use super::tensor::Tensor;
 use super::AppState;
-use crate::core::optim::objectives::{Logistic, Objective, ObjectiveError, Quadratic, Rosenbrock};
+use crate::core::index::position;
+use crate::core::optim::objectives::{
+    Logistic, Objective, ObjectiveError, ObjectiveKind, Quadratic, Rosenbrock,
+};
 use crate::core::optim::run::{run, RunError, Trace};
 use crate::core::optim::{
     HyperValue, Hyperparameters, OptimError, Optimizer, OptimizerKind, State as OptimState,
@@ -296,20 +300,6 @@ fn flat(a: ArrayD<f64>) -> Vec<f64> {
     raw
 }
 
-/// `[i][j]` position of flat index `index` in an array of `shape`.
-fn position(shape: &[usize], mut index: usize) -> String {
-    if shape.is_empty() {
-        return "[] (the scalar)".to_owned();
-    }
-    let mut out = vec![0usize; shape.len()];
-    for (slot, dim) in out.iter_mut().zip(shape).rev() {
-        let dim = (*dim).max(1);
-        *slot = index % dim;
-        index /= dim;
-    }
-    out.iter().map(|i| format!("[{i}]")).collect()
-}
-
 /// The 404 for an unknown optimizer name.
 fn optimizer_kind(name: &str) -> ApiResult<OptimizerKind> {
     OptimizerKind::from_name(name)
@@ -330,7 +320,7 @@ fn optim_error(err: OptimError, shape: &[usize]) -> ApiError {
             format!("state.{buffer}"),
             format!(
                 "state.{buffer} at {} is {found} but must be >= 0 (it is a running average of squares)",
-                position(shape, index)
+                position(index, shape)
             ),
         ),
         OptimError::StepOverflow(_) => ApiError::invalid("state.step", detail),
@@ -345,7 +335,7 @@ fn optim_error(err: OptimError, shape: &[usize]) -> ApiError {
                 field.clone(),
                 format!(
                     "the step would make {field} at {} non-finite (overflow or 0/0); nothing was applied",
-                    position(shape, index)
+                    position(index, shape)
                 ),
             )
         }
@@ -384,15 +374,7 @@ async fn step(
         ));
     }
     let len = body.params.0.len();
-    if len > app.config.max_array_len {
-        return Err(ApiError::invalid(
-            "params",
-            format!(
-                "params has {len} elements, over the limit of {} (--max-array-len)",
-                app.config.max_array_len
-            ),
-        ));
-    }
+    check_array_len("params", len, app.config.max_array_len)?;
     let mut state = match body.state {
         Some(dto) => dto.into_core(kind, &shape)?,
         None => optimizer.init_state(len),
@@ -422,11 +404,11 @@ async fn step(
 
 /// Which request fields each objective takes (besides `objective`, `steps`
 /// and the hyperparameters).
-fn objective_settings(objective: &str) -> &'static [&'static str] {
+fn objective_settings(objective: ObjectiveKind) -> &'static [&'static str] {
     match objective {
-        "quadratic" => &["start", "dimension", "condition_number"],
-        "rosenbrock" => &["start", "dimension"],
-        _ => &[
+        ObjectiveKind::Quadratic => &["start", "dimension", "condition_number"],
+        ObjectiveKind::Rosenbrock => &["start", "dimension"],
+        ObjectiveKind::Logistic => &[
             "start",
             "features",
             "labels",
@@ -474,10 +456,10 @@ impl RunRequest {
         }
     }
 
-    /// The checked objective named in the request.
-    fn objective(&mut self) -> ApiResult<Objective> {
-        let name = self.objective.as_str();
-        let accepted = objective_settings(name);
+    /// The checked objective `kind` (the one the request names).
+    fn objective(&mut self, kind: ObjectiveKind) -> ApiResult<Objective> {
+        let name = kind.name();
+        let accepted = objective_settings(kind);
         if let Some(extra) = self
             .given_settings()
             .into_iter()
@@ -491,17 +473,17 @@ impl RunRequest {
                 ),
             ));
         }
-        match name {
-            "quadratic" => {
+        match kind {
+            ObjectiveKind::Quadratic => {
                 let d = self.dimension_or_start()?;
                 Quadratic::new(d, self.condition_number.unwrap_or(10.0))
                     .map(Objective::Quadratic)
                     .map_err(objective_error)
             }
-            "rosenbrock" => Rosenbrock::new(self.dimension_or_start()?)
+            ObjectiveKind::Rosenbrock => Rosenbrock::new(self.dimension_or_start()?)
                 .map(Objective::Rosenbrock)
                 .map_err(objective_error),
-            _ => self.logistic().map(Objective::Logistic),
+            ObjectiveKind::Logistic => self.logistic().map(Objective::Logistic),
         }
     }
 
@@ -550,13 +532,9 @@ fn check_input_lengths(body: &RunRequest, max_len: usize) -> ApiResult<()> {
         ("labels", body.labels.as_ref().map_or(0, Vec::len)),
         ("start", body.start.as_ref().map_or(0, Vec::len)),
     ];
-    match lengths.into_iter().find(|(_, len)| *len > max_len) {
-        None => Ok(()),
-        Some((field, len)) => Err(ApiError::invalid(
-            field,
-            format!("{field} has {len} elements, over the limit of {max_len} (--max-array-len)"),
-        )),
-    }
+    lengths
+        .into_iter()
+        .try_for_each(|(field, len)| check_array_len(field, len, max_len))
 }
 
 /// 422 naming `steps` when the run would exceed the configured step cap, the
@@ -576,9 +554,14 @@ fn check_run_size(
     let d = objective.dimension() as u64;
     let path_len = (steps as u64 + 1).saturating_mul(d);
     if path_len > max_len as u64 {
+        let what = "the path ((steps + 1) x dimension)";
         return Err(ApiError::invalid(
             "steps",
-            format!("the path would hold {path_len} numbers ((steps + 1) x dimension), over the limit of {max_len} (--max-array-len)"),
+            over_limit(
+                what,
+                usize::try_from(path_len).unwrap_or(usize::MAX),
+                max_len,
+            ),
         ));
     }
     let per_step = match objective {
@@ -605,14 +588,13 @@ async fn run_objective(
 ) -> ApiResult<Json<RunResponse>> {
     let kind = optimizer_kind(&name)?;
     let ApiJson(mut body) = ApiJson::<RunRequest>::from_request(request, &app).await?;
-    let objective_name = Objective::NAMES
-        .into_iter()
-        .find(|n| *n == body.objective)
-        .ok_or_else(|| ApiError::unknown_name("objective", &body.objective, &Objective::NAMES))?;
+    let objective_kind = ObjectiveKind::from_name(&body.objective).ok_or_else(|| {
+        ApiError::unknown_name("objective", &body.objective, &ObjectiveKind::names())
+    })?;
     let optimizer =
         Optimizer::new(kind, &body.hyperparameters()).map_err(|e| optim_error(e, &[]))?;
     check_input_lengths(&body, app.config.max_array_len)?;
-    let objective = body.objective()?;
+    let objective = body.objective(objective_kind)?;
     let steps = body.steps;
     check_run_size(
         steps,
@@ -631,12 +613,12 @@ async fn run_objective(
             RunError::Objective(e) => objective_error(e),
             RunError::Optim(e) => optim_error(e, &[]),
         })?;
-    Ok(Json(run_response(kind, objective_name, steps, trace)))
+    Ok(Json(run_response(kind, objective_kind, steps, trace)))
 }
 
 fn run_response(
     kind: OptimizerKind,
-    objective: &'static str,
+    objective: ObjectiveKind,
     steps: usize,
     trace: Trace,
 ) -> RunResponse {
@@ -651,7 +633,7 @@ fn run_response(
         .unwrap_or_default();
     RunResponse {
         optimizer: kind.name(),
-        objective,
+        objective: objective.name(),
         steps,
         steps_taken,
         final_params: trace.path.last().cloned().unwrap_or_default(),
@@ -694,9 +676,9 @@ async fn catalogue() -> Json<Value> {
             })
         })
         .collect();
-    let objectives: Vec<Value> = Objective::NAMES
+    let objectives: Vec<Value> = ObjectiveKind::ALL
         .iter()
-        .map(|name| json!({"name": name, "settings": objective_settings(name)}))
+        .map(|k| json!({"name": k.name(), "settings": objective_settings(*k)}))
         .collect();
     Json(json!({"optimizers": optimizers, "objectives": objectives}))
 }
@@ -714,12 +696,5 @@ mod tests {
         assert_eq!(flat(tail), vec![4.0, 5.0, 6.0]);
         let b = ndarray::Array::from_shape_vec(IxDyn(&[2, 2]), vec![1.0, 2.0, 3.0, 4.0]).unwrap();
         assert_eq!(flat(b.reversed_axes()), vec![1.0, 3.0, 2.0, 4.0]);
-    }
-
-    #[test]
-    fn positions_are_row_major_multi_indices() {
-        assert_eq!(position(&[2, 3], 4), "[1][1]");
-        assert_eq!(position(&[5], 3), "[3]");
-        assert_eq!(position(&[], 0), "[] (the scalar)");
     }
 }

@@ -17,6 +17,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::extract::{is_json_media_type, media_type_essence};
+use super::limits::check_array_len_or;
 use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
 use crate::state::{now_ms, BatchBuilder, Limit, StoreError, StreamInfo, StreamStore};
 
@@ -113,15 +114,12 @@ async fn ingest(
     } else if is_json_media_type(&content_type) {
         let ApiJson(body) = ApiJson::<BatchBody>::from_request(request, &state).await?;
         let max = state.config.max_array_len;
-        if body.predictions.len() > max {
-            return Err(ApiError::invalid(
-                "predictions",
-                format!(
-                    "predictions has {} elements, over the limit of {max} (--max-array-len); send larger data as NDJSON",
-                    body.predictions.len()
-                ),
-            ));
-        }
+        check_array_len_or(
+            "predictions",
+            body.predictions.len(),
+            max,
+            "send larger data as NDJSON",
+        )?;
         tokio::task::spawn_blocking(move || stage_body(body))
             .await
             .map_err(ApiError::internal)??

@@ -14,7 +14,9 @@ use ndarray::{ArrayD, IxDyn};
 use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-/// Nested arrays have at most this many dimensions (API.md, "Limits").
+use crate::core::index::format_index as position;
+
+/// Nested arrays have at most this many dimensions (`Tensor` in `openapi/openapi.yaml`).
 pub const MAX_DIMS: usize = 8;
 
 /// A tensor read from (or written as) nested JSON arrays.
@@ -37,11 +39,6 @@ impl From<ArrayD<f64>> for Tensor {
     fn from(a: ArrayD<f64>) -> Self {
         Tensor(a)
     }
-}
-
-/// Formats an index path as `[1][2]`.
-fn position(index: &[usize]) -> String {
-    index.iter().map(|i| format!("[{i}]")).collect()
 }
 
 /// Parsing context shared by every level of the recursion.

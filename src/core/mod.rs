@@ -7,6 +7,7 @@
 
 pub mod activation;
 pub mod fastmath;
+pub mod index;
 pub mod losses;
 pub mod merge;
 pub mod metrics;

@@ -26,7 +26,7 @@
 //!   for the baseline target and for AVX2 + FMA, chosen at run time.
 //! - [`overlap`]: soft dice and IoU (Jaccard), per sample.
 //! - [`regularization`]: L1/L2 penalty on a weight vector.
-//! - [`registry`]: names, aliases, parameters, defaults and formulas.
+//! - [`registry`]: names, aliases and formulas.
 
 pub mod bce;
 pub mod cross_entropy;
@@ -42,12 +42,14 @@ use std::borrow::Cow;
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
+pub use crate::core::index::position;
+
 pub use bce::Bce;
 pub use cross_entropy::CrossEntropy;
 pub use focal::Focal;
 pub use overlap::{Dice, Iou};
 pub use reduction::Reduction;
-pub use registry::{all_names, lookup, LossKind, LossSpec, ParamDefault, ParamSpec, LOSSES};
+pub use registry::{all_names, lookup, LossKind, LossSpec, LOSSES};
 pub use regression::{Huber, SmoothL1};
 pub use regularization::{Penalty, Regularization};
 
@@ -197,20 +199,6 @@ impl Loss {
             Loss::Iou(_) => LossKind::Iou,
         }
     }
-}
-
-/// Formats the multi-index of flat (row-major) position `flat` in `shape` as
-/// `[i][j]`, the form the tensor parser uses in its errors.
-pub fn position(flat: usize, shape: &[usize]) -> String {
-    let mut index = vec![0usize; shape.len()];
-    let mut rest = flat;
-    for (slot, &dim) in index.iter_mut().zip(shape).rev() {
-        if dim > 0 {
-            *slot = rest % dim;
-            rest /= dim;
-        }
-    }
-    index.iter().map(|i| format!("[{i}]")).collect()
 }
 
 /// The elements of `a` in row-major order as one slice: borrowed when `a` is
@@ -398,13 +386,6 @@ pub(crate) const BCE_GRAD_EPS: f64 = 1e-12_f32 as f64;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn position_unravels_row_major_indices() {
-        assert_eq!(position(5, &[2, 3]), "[1][2]");
-        assert_eq!(position(0, &[4]), "[0]");
-        assert_eq!(position(0, &[]), "");
-    }
 
     #[test]
     fn sigmoid_saturates_without_overflow() {

@@ -43,9 +43,51 @@ pub enum Objective {
     Logistic(Logistic),
 }
 
+/// Which built-in objective, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectiveKind {
+    Quadratic,
+    Rosenbrock,
+    Logistic,
+}
+
+impl ObjectiveKind {
+    /// Every objective, in the order `GET /optimizer` lists them.
+    pub const ALL: [ObjectiveKind; 3] = [
+        ObjectiveKind::Quadratic,
+        ObjectiveKind::Rosenbrock,
+        ObjectiveKind::Logistic,
+    ];
+
+    /// The lower-case name (`quadratic`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectiveKind::Quadratic => "quadratic",
+            ObjectiveKind::Rosenbrock => "rosenbrock",
+            ObjectiveKind::Logistic => "logistic",
+        }
+    }
+
+    /// Every name, for "valid names" messages.
+    pub fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|k| k.name()).collect()
+    }
+
+    /// Looks a name up (exact, lower case).
+    pub fn from_name(name: &str) -> Option<ObjectiveKind> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
 impl Objective {
-    /// The valid objective names.
-    pub const NAMES: [&'static str; 3] = ["quadratic", "rosenbrock", "logistic"];
+    /// Which objective this is.
+    pub fn kind(&self) -> ObjectiveKind {
+        match self {
+            Objective::Quadratic(_) => ObjectiveKind::Quadratic,
+            Objective::Rosenbrock(_) => ObjectiveKind::Rosenbrock,
+            Objective::Logistic(_) => ObjectiveKind::Logistic,
+        }
+    }
 
     /// Number of parameters.
     pub fn dimension(&self) -> usize {

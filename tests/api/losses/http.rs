@@ -563,7 +563,7 @@ async fn the_openapi_document_describes_every_loss_route_and_error() {
         .as_object()
         .unwrap();
     for loss in evald::core::losses::LOSSES {
-        for param in loss.params {
+        for param in evald::api::losses::param_docs(loss.kind) {
             assert!(
                 properties.contains_key(param.name),
                 "LossRequest lacks {}",
