@@ -13,7 +13,7 @@ use axum::http::{header, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use futures_util::StreamExt;
+use http_body_util::BodyExt;
 use serde::Serialize;
 
 use super::extract::{is_json_media_type, media_type_essence};
@@ -175,7 +175,7 @@ fn stage_body(body: BatchBody) -> Result<BatchBuilder, ApiError> {
 /// blocking pool, so parsing overlaps with receiving and never stalls the
 /// async workers. The parser stops at the first bad line; the reader then
 /// stops too (the rest of the body is not read).
-async fn read_ndjson(state: &AppState, body: Body) -> Result<BatchBuilder, ApiError> {
+async fn read_ndjson(state: &AppState, mut body: Body) -> Result<BatchBuilder, ApiError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(CHUNK_QUEUE);
     let max_line = state.config.max_line_bytes;
     let max_users = state.config.max_users_per_stream;
@@ -199,11 +199,12 @@ async fn read_ndjson(state: &AppState, body: Body) -> Result<BatchBuilder, ApiEr
         check_staging(&builder, store.as_ref(), max_users)?;
         Ok::<_, ApiError>(builder)
     });
-    let mut chunks = body.into_data_stream();
     let mut read_error = None;
-    while let Some(chunk) = chunks.next().await {
-        match chunk {
-            Ok(bytes) => {
+    while let Some(frame) = body.frame().await {
+        match frame {
+            // Trailers (the only non-data frames) carry no records.
+            Ok(frame) => {
+                let Ok(bytes) = frame.into_data() else { continue };
                 if tx.send(bytes).await.is_err() {
                     break; // the parser stopped on an error; it reports it
                 }
