@@ -14,8 +14,9 @@
 //! `--from-line` that resumes exactly after the applied part. A CSV row the
 //! client itself cannot convert fails the same way, before its request is sent.
 //!
-//! A progress line on stderr shows bytes read, percent and rate. At the end the
-//! ingest summary and then `GET /streams/{name}/metrics` are printed on stdout.
+//! A progress line on stderr ([`super::progress`]) shows bytes read, percent
+//! and rate. At the end the ingest summary and then
+//! `GET /streams/{name}/metrics` are printed on stdout.
 //!
 //! CSV is RFC 4180 (read by [`super::csv`]): a header row names the columns
 //! `prediction`, `label` and optionally `user_id` and `weight` (any order,
@@ -25,15 +26,13 @@
 //! id is taken verbatim.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
 use super::csv::{CsvReader, CsvRecord};
+use super::progress::Progress;
 use crate::config::PushOptions;
 
 /// A request is also cut at this many bytes of NDJSON, so a file of huge
@@ -90,26 +89,10 @@ fn format_of(path: &Path, csv: Option<bool>) -> Format {
     }
 }
 
-/// A reader that counts the (compressed) bytes taken from the file.
-struct Counting<R> {
-    inner: R,
-    read: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
-/// Opens `path`, transparently gunzipping when it starts with the gzip magic.
-fn open(path: &Path, read: Arc<AtomicU64>) -> io::Result<Box<dyn BufRead + Send>> {
-    let mut file = BufReader::new(Counting {
-        inner: File::open(path)?,
-        read,
-    });
+/// Opens `path`, transparently gunzipping when it starts with the gzip
+/// magic; `progress` counts the (compressed) bytes taken from the file.
+fn open(path: &Path, progress: &Progress) -> io::Result<Box<dyn BufRead + Send>> {
+    let mut file = BufReader::new(progress.wrap_read(File::open(path)?));
     let gzip = file.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     Ok(if gzip {
         Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(file)))
@@ -286,13 +269,13 @@ impl Chunker<'_> {
 
 /// Reads the file, converting and cutting it into requests, until the end,
 /// an error, or the sender hanging up. Runs on a blocking thread.
-fn produce(args: &PushArgs, read: Arc<AtomicU64>, tx: tokio::sync::mpsc::Sender<Produced>) {
+fn produce(args: &PushArgs, progress: &Progress, tx: tokio::sync::mpsc::Sender<Produced>) {
     let mut chunker = Chunker {
         tx: &tx,
         per_request: usize::try_from(args.records_per_request).unwrap_or(usize::MAX),
         chunk: Chunk::default(),
     };
-    let outcome = match open(&args.file, read) {
+    let outcome = match open(&args.file, progress) {
         Err(e) => Ok(Err((
             format!("cannot open {}: {e}", args.file.display()),
             1,
@@ -382,45 +365,6 @@ fn csv_error(args: &PushArgs, e: &super::csv::CsvError) -> String {
     format!("{}: {e}", args.file.display())
 }
 
-/// Prints `read / total` bytes with percent and rate on stderr, at most ten
-/// times a second, until `done` is set.
-async fn show_progress(read: Arc<AtomicU64>, total: u64, done: Arc<AtomicBool>) {
-    let start = Instant::now();
-    let mut err = io::stderr();
-    let tty = err.is_terminal();
-    loop {
-        let finished = done.load(Ordering::Relaxed);
-        let n = read.load(Ordering::Relaxed);
-        let secs = start.elapsed().as_secs_f64().max(1e-9);
-        let pct = if total > 0 {
-            n as f64 * 100.0 / total as f64
-        } else {
-            100.0
-        };
-        let width = 30usize;
-        let filled = ((pct / 100.0) * width as f64)
-            .round()
-            .clamp(0.0, width as f64) as usize;
-        let bar = format!("[{}{}]", "#".repeat(filled), "-".repeat(width - filled));
-        let line = format!(
-            "{bar} {pct:5.1}%  {:.1}/{:.1} MB  {:.1} MB/s",
-            n as f64 / 1e6,
-            total as f64 / 1e6,
-            n as f64 / 1e6 / secs
-        );
-        if tty {
-            let _ = write!(err, "\r{line}");
-        } else if finished {
-            let _ = write!(err, "{line}");
-        }
-        if finished {
-            let _ = writeln!(err);
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The server's answer to one ingest request.
 #[derive(Debug, Deserialize)]
 struct IngestReply {
@@ -474,22 +418,16 @@ pub async fn run(args: PushArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot open {}: {e}", args.file.display()))?
         .len();
     let base = args.url.trim_end_matches('/').to_owned();
-    let read = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(AtomicBool::new(false));
+    let progress = Progress::new(total, args.quiet);
     // One request queued while one is in flight and the next is being built.
     let (tx, rx) = tokio::sync::mpsc::channel::<Produced>(1);
     let producer = {
-        let (args, read) = (args.clone(), read.clone());
-        tokio::task::spawn_blocking(move || produce(&args, read, tx))
+        let (args, progress) = (args.clone(), progress.clone());
+        tokio::task::spawn_blocking(move || produce(&args, &progress, tx))
     };
-    let progress =
-        (!args.quiet).then(|| tokio::spawn(show_progress(read.clone(), total, done.clone())));
     let client = reqwest::Client::new();
     let sent = send_all(&client, &base, &args, rx).await;
-    done.store(true, Ordering::Relaxed);
-    if let Some(p) = progress {
-        let _ = p.await;
-    }
+    progress.finish(sent.is_ok());
     // The producer stops by itself once the receiver is gone.
     let _ = producer.await;
     let applied = sent?;
