@@ -25,16 +25,11 @@ pub struct CsvRecord {
 }
 
 /// A CSV error: what is wrong and the file line where it was found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("CSV line {line}: {message}")]
 pub struct CsvError {
     pub line: u64,
     pub message: String,
-}
-
-impl std::fmt::Display for CsvError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "CSV line {}: {}", self.line, self.message)
-    }
 }
 
 /// Reads records from a buffered byte source.

@@ -5,7 +5,9 @@
 //!   the resulting metrics.
 //! - [`csv`]: the RFC 4180 reader `push` uses, with exact record line numbers.
 //! - [`progress`]: `push`'s progress line on stderr.
+//! - [`error`]: why `push` stops.
 
 pub mod csv;
+pub mod error;
 pub mod progress;
 pub mod push;
