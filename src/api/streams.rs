@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::extract::{is_json_media_type, media_type_essence};
 use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
@@ -76,8 +76,9 @@ pub fn store_error(err: StoreError) -> ApiError {
     }
 }
 
-/// `{"stream", "accepted", "count", "users"}`.
-#[derive(Debug, Serialize)]
+/// `{"stream", "accepted", "count", "users"}`: the ingest reply, written
+/// here and read by `evald push` (`client::push`).
+#[derive(Debug, Serialize, Deserialize)]
 pub struct IngestResponse {
     pub stream: String,
     pub accepted: u64,

@@ -29,11 +29,10 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use super::csv::{CsvReader, CsvRecord};
 use super::error::{HeaderError, InputError, PushError, RowError};
 use super::progress::Progress;
+use crate::api::streams::IngestResponse;
 use crate::config::PushOptions;
 
 /// A request is also cut at this many bytes of NDJSON, so a file of huge
@@ -378,14 +377,6 @@ fn csv_error(args: &PushArgs, source: super::csv::CsvError) -> InputError {
     }
 }
 
-/// The server's answer to one ingest request.
-#[derive(Debug, Deserialize)]
-struct IngestReply {
-    accepted: u64,
-    count: u64,
-    users: u64,
-}
-
 /// What was applied so far.
 #[derive(Debug, Default, serde::Serialize)]
 struct Applied {
@@ -394,7 +385,7 @@ struct Applied {
     accepted: u64,
     /// Records in the stream after the last applied request.
     count: u64,
-    users: u64,
+    users: usize,
     /// Requests applied.
     requests: u64,
     /// Last file line applied (0: none).
@@ -532,7 +523,7 @@ async fn send_all(
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         if status.is_success() {
-            let reply: IngestReply = match serde_json::from_str(&text) {
+            let reply: IngestResponse = match serde_json::from_str(&text) {
                 Ok(reply) => reply,
                 Err(source) => {
                     return Err(PushError::UnexpectedReply {
