@@ -205,7 +205,9 @@ async fn read_ndjson(state: &AppState, mut body: Body) -> Result<BatchBuilder, A
         match frame {
             // Trailers (the only non-data frames) carry no records.
             Ok(frame) => {
-                let Ok(bytes) = frame.into_data() else { continue };
+                let Ok(bytes) = frame.into_data() else {
+                    continue;
+                };
                 if tx.send(bytes).await.is_err() {
                     break; // the parser stopped on an error; it reports it
                 }

@@ -30,8 +30,9 @@ impl Progress {
                 final_line_only: false,
             };
         }
-        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10))
-            .with_style(style());
+        let bar =
+            ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10))
+                .with_style(style());
         Progress {
             final_line_only: bar.is_hidden(),
             bar,

@@ -210,7 +210,10 @@ enum Produced {
     Chunk(Chunk),
     /// The file could not be read or converted; `resume_at` is the first
     /// line of the request that was being built (nothing from it was sent).
-    Failed { error: InputError, resume_at: u64 },
+    Failed {
+        error: InputError,
+        resume_at: u64,
+    },
 }
 
 /// Cuts NDJSON lines into [`Chunk`]s and hands them over.
@@ -257,9 +260,7 @@ impl Chunker<'_> {
     /// Reports a failure at `line`; the request being built is dropped.
     fn fail(self, error: InputError, line: u64) {
         let resume_at = self.chunk.first_line().unwrap_or(line).min(line);
-        let _ = self
-            .tx
-            .blocking_send(Produced::Failed { error, resume_at });
+        let _ = self.tx.blocking_send(Produced::Failed { error, resume_at });
     }
 }
 
@@ -357,9 +358,9 @@ fn produce_csv(
             Ok(None) => return Ok(Ok(())),
             Ok(Some(row)) => row,
             Err(e) => {
-            let line = e.line;
-            return Ok(Err((csv_error(args, e), line)));
-        }
+                let line = e.line;
+                return Ok(Err((csv_error(args, e), line)));
+            }
         };
         if row.line < args.from_line {
             continue;
