@@ -19,13 +19,16 @@
 //! Run: `cargo bench --bench losses`.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use evald::core::losses::kernels::{with_isa, Isa};
 use evald::core::losses::{Bce, CrossEntropy, Dice, Focal, Huber, Iou, Loss, Reduction, SmoothL1};
 use evald::core::rng::SplitMix64;
 use ndarray::{ArrayD, IxDyn};
+
+mod common;
+use common::on_cpu_time;
 
 const N: usize = 1_000_000;
 
@@ -37,21 +40,6 @@ fn uniform(n: usize, seed: u64) -> Vec<f64> {
 
 fn array(shape: &[usize], data: Vec<f64>) -> ArrayD<f64> {
     ArrayD::from_shape_vec(IxDyn(shape), data).expect("sizes match")
-}
-
-/// Runs `f` `iters` times and returns the bench thread's on-CPU time for
-/// it (wall time where the kernel gives no schedstat), so other load on a
-/// shared machine does not inflate the figure.
-fn on_cpu_time<T>(iters: u64, mut f: impl FnMut() -> T) -> Duration {
-    let wall = Instant::now();
-    let start = thread_cpu_ns();
-    for _ in 0..iters {
-        black_box(f());
-    }
-    match (start, thread_cpu_ns()) {
-        (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
-        _ => wall.elapsed(),
-    }
 }
 
 fn core_benches(c: &mut Criterion) {
@@ -190,14 +178,6 @@ fn core_benches(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-/// Time the calling thread has spent on a CPU, in nanoseconds: the first
-/// field of Linux's `/proc/thread-self/schedstat`. None elsewhere (the
-/// bench then falls back to wall time).
-fn thread_cpu_ns() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    stat.split_whitespace().next()?.parse().ok()
 }
 
 fn http_benches(c: &mut Criterion) {

@@ -4,28 +4,36 @@
 //! The data comes from the same splitmix64 recipe as
 //! `scripts/gen_metrics_body.py` and `scripts/bench_metrics_sklearn.py`, so
 //! all three time the same records:
-//!   h_k(i) = splitmix64(4 i + k)
+//!   h_k(i) = splitmix64(4 i + k)  (the first draw of the core's SplitMix64
+//!                                  seeded with 4 i + k)
 //!   score  = (h_0(i) >> 11) % 1_000_000 / 1e6   (six decimals, some ties)
 //!   label  = (h_1(i) >> 11) / 2^53 < score       (calibrated, AUC ~ 0.83)
 //!   user   = (h_2(i) >> 11) % 20_000
 //!
-//! Run: `cargo bench --bench metrics`
+//! Besides the core, it times the request machinery a simplification must
+//! not slow down: the two-thread parse of the body against one thread, and
+//! the user-id interner against `indexmap` alternatives (README → Performance
+//! has the figures and why the hand-rolled table stays).
+//!
+//! Run: `cargo bench --bench metrics` (one group: `-- interner`)
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use evald::api::extract::parse_json_with;
-use evald::api::metrics::MetricsRequest;
+use evald::api::metrics::{short_key, Interner, MetricsRequest};
 use evald::core::metrics::{
     evaluate_records, BinaryParams, BinaryRecords, GaucWeighting, ScoreTable, UserIndex,
 };
+use evald::core::rng::SplitMix64;
+use indexmap::{IndexMap, IndexSet};
+
+mod common;
+use common::on_cpu_time;
 
 const N: usize = 1_000_000;
 const USERS: u64 = 20_000;
 
 fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    SplitMix64::new(x).next_u64()
 }
 
 struct Data {
@@ -74,6 +82,86 @@ fn body(d: &Data) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// foldhash, as the library's interner uses.
+type Hasher = foldhash::fast::RandomState;
+
+/// The drop-in `indexmap` replacement of the interner's short-key table:
+/// packed key -> dense index, names beside it.
+#[derive(Default)]
+struct IndexMapInterner {
+    short: IndexMap<u128, u32, Hasher>,
+    by_name: IndexMap<Box<str>, u32, Hasher>,
+    names: Vec<Box<str>>,
+}
+
+impl IndexMapInterner {
+    fn string(&mut self, name: &str) -> u32 {
+        let short = short_key(name);
+        let known = match short {
+            Some(key) => self.short.get(&key),
+            None => self.by_name.get(name),
+        };
+        if let Some(&i) = known {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        match short {
+            Some(key) => self.short.insert(key, i),
+            None => self.by_name.insert(name.into(), i),
+        };
+        self.names.push(name.into());
+        i
+    }
+}
+
+/// The simplest interner: the set's own insertion order is the dense index
+/// and its entries are the names.
+fn intern_with_index_set(ids: &[String]) -> (IndexSet<Box<str>, Hasher>, Vec<u32>) {
+    let mut set = IndexSet::with_hasher(Hasher::default());
+    let indices = ids
+        .iter()
+        .map(|id| match set.get_index_of(id.as_str()) {
+            Some(i) => i as u32,
+            None => set.insert_full(Box::from(id.as_str())).0 as u32,
+        })
+        .collect();
+    (set, indices)
+}
+
+/// Interning the 1M user ids (20k distinct, `u0` to `u19999`).
+fn interner(c: &mut Criterion) {
+    let ids: Vec<String> = data().users.iter().map(|u| format!("u{u}")).collect();
+    let mut group = c.benchmark_group("interner_1m_20k");
+    group.sample_size(10);
+    // On-CPU time of the bench thread: interning is single-threaded, and
+    // this keeps other load on a shared machine out of the comparison.
+    group.bench_function("hashbrown_table_of_u32_packed_keys", |b| {
+        b.iter_custom(|iters| {
+            on_cpu_time(iters, || {
+                let mut interner = Interner::default();
+                let indices: Vec<u32> = ids
+                    .iter()
+                    .map(|id| interner.string::<serde_json::Error>(id).unwrap_or(u32::MAX))
+                    .collect();
+                (interner, indices)
+            })
+        })
+    });
+    group.bench_function("indexmap_packed_keys", |b| {
+        b.iter_custom(|iters| {
+            on_cpu_time(iters, || {
+                let mut interner = IndexMapInterner::default();
+                let indices: Vec<u32> = ids.iter().map(|id| interner.string(id)).collect();
+                (interner, indices)
+            })
+        })
+    });
+    group.bench_function("indexset_of_names", |b| {
+        b.iter_custom(|iters| on_cpu_time(iters, || intern_with_index_set(black_box(&ids))))
+    });
+    group.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let d = data();
     let records = BinaryRecords {
@@ -98,8 +186,15 @@ fn bench(c: &mut Criterion) {
     group.bench_function("parse_20mb_request_body", |b| {
         b.iter(|| parse_json_with(black_box(&json), MetricsRequest::from_json_parallel))
     });
+    group.bench_function("parse_20mb_request_body_one_thread", |b| {
+        b.iter(|| {
+            parse_json_with(black_box(&json), |bytes| {
+                serde_json::from_slice::<MetricsRequest>(bytes)
+            })
+        })
+    });
     group.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, interner);
 criterion_main!(benches);

@@ -25,8 +25,8 @@ mod request;
 mod response;
 
 pub use request::{
-    AverageParam, GaucWeightingParam, Labels, MetricsRequest, MetricsRequestWith, RocParams,
-    UserIds,
+    short_key, AverageParam, GaucWeightingParam, Interner, Labels, MetricsRequest,
+    MetricsRequestWith, RocParams, UserIds,
 };
 pub use response::{
     BinaryMetricsResponse, ConfusionBody, GaucBody, MetricsResponse, MulticlassMetricsResponse,

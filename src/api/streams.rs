@@ -13,8 +13,8 @@ use axum::http::{header, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use futures_util::StreamExt;
-use serde::Serialize;
+use http_body_util::BodyExt;
+use serde::{Deserialize, Serialize};
 
 use super::extract::{is_json_media_type, media_type_essence};
 use super::limits::check_array_len_or;
@@ -77,8 +77,9 @@ pub fn store_error(err: StoreError) -> ApiError {
     }
 }
 
-/// `{"stream", "accepted", "count", "users"}`.
-#[derive(Debug, Serialize)]
+/// `{"stream", "accepted", "count", "users"}`: the ingest reply, written
+/// here and read by `evald push` (`client::push`).
+#[derive(Debug, Serialize, Deserialize)]
 pub struct IngestResponse {
     pub stream: String,
     pub accepted: u64,
@@ -173,7 +174,7 @@ fn stage_body(body: BatchBody) -> Result<BatchBuilder, ApiError> {
 /// blocking pool, so parsing overlaps with receiving and never stalls the
 /// async workers. The parser stops at the first bad line; the reader then
 /// stops too (the rest of the body is not read).
-async fn read_ndjson(state: &AppState, body: Body) -> Result<BatchBuilder, ApiError> {
+async fn read_ndjson(state: &AppState, mut body: Body) -> Result<BatchBuilder, ApiError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(CHUNK_QUEUE);
     let max_line = state.config.max_line_bytes;
     let max_users = state.config.max_users_per_stream;
@@ -197,11 +198,14 @@ async fn read_ndjson(state: &AppState, body: Body) -> Result<BatchBuilder, ApiEr
         check_staging(&builder, store.as_ref(), max_users)?;
         Ok::<_, ApiError>(builder)
     });
-    let mut chunks = body.into_data_stream();
     let mut read_error = None;
-    while let Some(chunk) = chunks.next().await {
-        match chunk {
-            Ok(bytes) => {
+    while let Some(frame) = body.frame().await {
+        match frame {
+            // Trailers (the only non-data frames) carry no records.
+            Ok(frame) => {
+                let Ok(bytes) = frame.into_data() else {
+                    continue;
+                };
                 if tx.send(bytes).await.is_err() {
                     break; // the parser stopped on an error; it reports it
                 }

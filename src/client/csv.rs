@@ -1,9 +1,16 @@
 //! A small RFC 4180 CSV reader that knows the file line each record starts on.
 //!
-//! Why not the `csv` crate: its record positions point at the end of the
-//! previous record (before a CRLF's `\n` and before skipped blank lines), so
-//! the line numbers `evald push` prints in errors and takes in `--from-line`
-//! would be off; exact line numbers are the point of those messages.
+//! Why not the `csv` crate (BurntSushi/rust-csv): its record positions point
+//! at the end of the previous record, so the line numbers `evald push` prints
+//! in errors and takes in `--from-line` would be off; exact line numbers are
+//! the point of those messages. The upstream reports, both open when this was
+//! written:
+//! - rust-csv#395 "`Position::line` reports incorrect line when input has
+//!   CRLF line endings" (only the `\r` of a CRLF terminator is consumed, so
+//!   the line is the previous record's);
+//! - rust-csv#208 "`Position::line` reports inaccurate line following blank
+//!   lines" (the first record after a skipped blank line reports the blank's
+//!   line).
 //!
 //! Rules (RFC 4180, plus the usual leniencies):
 //! - records end at LF or CRLF; a line with only spaces/tabs is skipped;
@@ -25,16 +32,11 @@ pub struct CsvRecord {
 }
 
 /// A CSV error: what is wrong and the file line where it was found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("CSV line {line}: {message}")]
 pub struct CsvError {
     pub line: u64,
     pub message: String,
-}
-
-impl std::fmt::Display for CsvError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "CSV line {}: {}", self.line, self.message)
-    }
 }
 
 /// Reads records from a buffered byte source.

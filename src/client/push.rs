@@ -14,8 +14,9 @@
 //! `--from-line` that resumes exactly after the applied part. A CSV row the
 //! client itself cannot convert fails the same way, before its request is sent.
 //!
-//! A progress line on stderr shows bytes read, percent and rate. At the end the
-//! ingest summary and then `GET /streams/{name}/metrics` are printed on stdout.
+//! A progress line on stderr ([`super::progress`]) shows bytes read, percent
+//! and rate. At the end the ingest summary and then
+//! `GET /streams/{name}/metrics` are printed on stdout.
 //!
 //! CSV is RFC 4180 (read by [`super::csv`]): a header row names the columns
 //! `prediction`, `label` and optionally `user_id` and `weight` (any order,
@@ -25,15 +26,13 @@
 //! id is taken verbatim.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use serde::Deserialize;
 
 use super::csv::{CsvReader, CsvRecord};
+use super::error::{HeaderError, InputError, PushError, RowError};
+use super::progress::Progress;
+use crate::api::streams::IngestResponse;
 use crate::config::PushOptions;
 
 /// A request is also cut at this many bytes of NDJSON, so a file of huge
@@ -90,26 +89,10 @@ fn format_of(path: &Path, csv: Option<bool>) -> Format {
     }
 }
 
-/// A reader that counts the (compressed) bytes taken from the file.
-struct Counting<R> {
-    inner: R,
-    read: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
-/// Opens `path`, transparently gunzipping when it starts with the gzip magic.
-fn open(path: &Path, read: Arc<AtomicU64>) -> io::Result<Box<dyn BufRead + Send>> {
-    let mut file = BufReader::new(Counting {
-        inner: File::open(path)?,
-        read,
-    });
+/// Opens `path`, transparently gunzipping when it starts with the gzip
+/// magic; `progress` counts the (compressed) bytes taken from the file.
+fn open(path: &Path, progress: &Progress) -> io::Result<Box<dyn BufRead + Send>> {
+    let mut file = BufReader::new(progress.wrap_read(File::open(path)?));
     let gzip = file.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     Ok(if gzip {
         Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(file)))
@@ -127,7 +110,7 @@ struct Columns {
     weight: Option<usize>,
 }
 
-fn parse_header(header: &CsvRecord) -> Result<Columns, String> {
+fn parse_header(header: &CsvRecord) -> Result<Columns, HeaderError> {
     let (mut prediction, mut label, mut user_id, mut weight) = (None, None, None, None);
     for (i, name) in header.fields.iter().map(|f| f.trim()).enumerate() {
         let slot = match name {
@@ -135,15 +118,15 @@ fn parse_header(header: &CsvRecord) -> Result<Columns, String> {
             "label" => &mut label,
             "user_id" => &mut user_id,
             "weight" => &mut weight,
-            other => return Err(format!("CSV header has unknown column '{other}'; expected prediction, label, user_id, weight")),
+            other => return Err(HeaderError::UnknownColumn(other.to_owned())),
         };
         if slot.replace(i).is_some() {
-            return Err(format!("CSV header names the column '{name}' twice"));
+            return Err(HeaderError::DuplicateColumn(name.to_owned()));
         }
     }
     Ok(Columns {
-        prediction: prediction.ok_or("CSV header has no 'prediction' column")?,
-        label: label.ok_or("CSV header has no 'label' column")?,
+        prediction: prediction.ok_or(HeaderError::MissingColumn("prediction"))?,
+        label: label.ok_or(HeaderError::MissingColumn("label"))?,
         user_id,
         weight,
     })
@@ -153,45 +136,44 @@ fn parse_header(header: &CsvRecord) -> Result<Columns, String> {
 /// in serde_json's shortest round-trip form, so what the server reads is the
 /// very `f64` Rust parsed from the field (and `.5` or `1.` become valid JSON);
 /// the user id is JSON-escaped.
-fn csv_row_to_ndjson(cols: &Columns, row: &CsvRecord, out: &mut Vec<u8>) -> Result<(), String> {
-    let line_no = row.line;
+fn csv_row_to_ndjson(cols: &Columns, row: &CsvRecord, out: &mut Vec<u8>) -> Result<(), RowError> {
+    let line = row.line;
     let row = &row.fields;
-    let get = |i: usize, name: &str| {
-        row.get(i).map(|f| f.trim()).ok_or_else(|| {
-            format!(
-                "CSV line {line_no} has {} columns; {name} is column {}",
-                row.len(),
-                i + 1
-            )
+    let raw = |i: usize, name: &'static str| {
+        row.get(i).ok_or(RowError::MissingField {
+            line,
+            found: row.len(),
+            name,
+            column: i + 1,
         })
     };
-    let number = |v: &str, name: &str| -> Result<String, String> {
-        v.parse::<f64>()
+    let get = |i: usize, name: &'static str| raw(i, name).map(|f| f.trim());
+    let number = |value: &str, name: &'static str| {
+        value
+            .parse::<f64>()
             .ok()
             .filter(|x| x.is_finite())
             .and_then(|x| serde_json::to_string(&x).ok())
-            .ok_or_else(|| format!("CSV line {line_no}: {name} '{v}' is not a finite number"))
+            .ok_or_else(|| RowError::NotFinite {
+                line,
+                name,
+                value: value.to_owned(),
+            })
     };
     let prediction = number(get(cols.prediction, "prediction")?, "prediction")?;
     let label = match get(cols.label, "label")? {
         "1" | "true" | "1.0" => "1",
         "0" | "false" | "0.0" => "0",
         other => {
-            return Err(format!(
-                "CSV line {line_no}: label '{other}' must be 0, 1, false or true"
-            ))
+            return Err(RowError::BadLabel {
+                line,
+                value: other.to_owned(),
+            })
         }
     };
     let mut record = format!("{{\"prediction\":{prediction},\"label\":{label}");
     if let Some(i) = cols.user_id {
-        let raw = row.get(i).ok_or_else(|| {
-            format!(
-                "CSV line {line_no} has {} columns; user_id is column {}",
-                row.len(),
-                i + 1
-            )
-        })?;
-        let user = serde_json::to_string(raw.as_str()).map_err(|e| e.to_string())?;
+        let user = serde_json::Value::from(raw(i, "user_id")?.as_str()).to_string();
         record.push_str(&format!(",\"user_id\":{user}"));
     }
     if let Some(i) = cols.weight {
@@ -229,7 +211,7 @@ enum Produced {
     /// The file could not be read or converted; `resume_at` is the first
     /// line of the request that was being built (nothing from it was sent).
     Failed {
-        message: String,
+        error: InputError,
         resume_at: u64,
     },
 }
@@ -249,8 +231,8 @@ impl Chunker<'_> {
     fn push(
         &mut self,
         file_line: u64,
-        write: impl FnOnce(&mut Vec<u8>) -> Result<(), String>,
-    ) -> Result<Result<(), String>, Stopped> {
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), RowError>,
+    ) -> Result<Result<(), RowError>, Stopped> {
         if let Err(e) = write(&mut self.chunk.body) {
             return Ok(Err(e));
         }
@@ -276,25 +258,26 @@ impl Chunker<'_> {
     }
 
     /// Reports a failure at `line`; the request being built is dropped.
-    fn fail(self, message: String, line: u64) {
+    fn fail(self, error: InputError, line: u64) {
         let resume_at = self.chunk.first_line().unwrap_or(line).min(line);
-        let _ = self
-            .tx
-            .blocking_send(Produced::Failed { message, resume_at });
+        let _ = self.tx.blocking_send(Produced::Failed { error, resume_at });
     }
 }
 
 /// Reads the file, converting and cutting it into requests, until the end,
 /// an error, or the sender hanging up. Runs on a blocking thread.
-fn produce(args: &PushArgs, read: Arc<AtomicU64>, tx: tokio::sync::mpsc::Sender<Produced>) {
+fn produce(args: &PushArgs, progress: &Progress, tx: tokio::sync::mpsc::Sender<Produced>) {
     let mut chunker = Chunker {
         tx: &tx,
         per_request: usize::try_from(args.records_per_request).unwrap_or(usize::MAX),
         chunk: Chunk::default(),
     };
-    let outcome = match open(&args.file, read) {
-        Err(e) => Ok(Err((
-            format!("cannot open {}: {e}", args.file.display()),
+    let outcome = match open(&args.file, progress) {
+        Err(source) => Ok(Err((
+            InputError::Open {
+                path: args.file.display().to_string(),
+                source,
+            },
             1,
         ))),
         Ok(input) => match format_of(&args.file, args.csv) {
@@ -306,13 +289,13 @@ fn produce(args: &PushArgs, read: Arc<AtomicU64>, tx: tokio::sync::mpsc::Sender<
         Ok(Ok(())) => {
             let _ = chunker.flush();
         }
-        Ok(Err((message, line))) => chunker.fail(message, line),
+        Ok(Err((error, line))) => chunker.fail(error, line),
         Err(Stopped) => {}
     }
 }
 
-/// `Ok(Err((message, file line)))` is a bad input; `Err(Stopped)` the sender hung up.
-type Produce = Result<Result<(), (String, u64)>, Stopped>;
+/// `Ok(Err((error, file line)))` is a bad input; `Err(Stopped)` the sender hung up.
+type Produce = Result<Result<(), (InputError, u64)>, Stopped>;
 
 fn produce_ndjson(
     args: &PushArgs,
@@ -326,12 +309,13 @@ fn produce_ndjson(
         match input.read_until(b'\n', &mut line) {
             Ok(0) => return Ok(Ok(())),
             Ok(_) => {}
-            Err(e) => {
-                let message = format!(
-                    "cannot read {} after line {line_no}: {e}",
-                    args.file.display()
-                );
-                return Ok(Err((message, line_no + 1)));
+            Err(source) => {
+                let error = InputError::Read {
+                    path: args.file.display().to_string(),
+                    line: line_no,
+                    source,
+                };
+                return Ok(Err((error, line_no + 1)));
             }
         }
         line_no += 1;
@@ -344,7 +328,7 @@ fn produce_ndjson(
             out.extend_from_slice(bytes);
             Ok(())
         })? {
-            return Ok(Err((e, line_no)));
+            return Ok(Err((e.into(), line_no)));
         }
     }
 }
@@ -356,77 +340,42 @@ fn produce_csv(
 ) -> Produce {
     let mut reader = CsvReader::new(input);
     let columns = match reader.read_record() {
-        Ok(None) => return Ok(Err(("the CSV file is empty (no header row)".to_owned(), 1))),
+        Ok(None) => return Ok(Err((InputError::EmptyCsv, 1))),
         Ok(Some(h)) => match parse_header(&h) {
             Ok(c) => c,
-            Err(e) => return Ok(Err((format!("CSV line {}: {e}", h.line), h.line))),
+            Err(source) => {
+                let line = h.line;
+                return Ok(Err((InputError::Header { line, source }, line)));
+            }
         },
-        Err(e) => return Ok(Err((csv_error(args, &e), e.line))),
+        Err(e) => {
+            let line = e.line;
+            return Ok(Err((csv_error(args, e), line)));
+        }
     };
     loop {
         let row = match reader.read_record() {
             Ok(None) => return Ok(Ok(())),
             Ok(Some(row)) => row,
-            Err(e) => return Ok(Err((csv_error(args, &e), e.line))),
+            Err(e) => {
+                let line = e.line;
+                return Ok(Err((csv_error(args, e), line)));
+            }
         };
         if row.line < args.from_line {
             continue;
         }
         if let Err(e) = chunker.push(row.line, |out| csv_row_to_ndjson(&columns, &row, out))? {
-            return Ok(Err((e, row.line)));
+            return Ok(Err((e.into(), row.line)));
         }
     }
 }
 
-fn csv_error(args: &PushArgs, e: &super::csv::CsvError) -> String {
-    format!("{}: {e}", args.file.display())
-}
-
-/// Prints `read / total` bytes with percent and rate on stderr, at most ten
-/// times a second, until `done` is set.
-async fn show_progress(read: Arc<AtomicU64>, total: u64, done: Arc<AtomicBool>) {
-    let start = Instant::now();
-    let mut err = io::stderr();
-    let tty = err.is_terminal();
-    loop {
-        let finished = done.load(Ordering::Relaxed);
-        let n = read.load(Ordering::Relaxed);
-        let secs = start.elapsed().as_secs_f64().max(1e-9);
-        let pct = if total > 0 {
-            n as f64 * 100.0 / total as f64
-        } else {
-            100.0
-        };
-        let width = 30usize;
-        let filled = ((pct / 100.0) * width as f64)
-            .round()
-            .clamp(0.0, width as f64) as usize;
-        let bar = format!("[{}{}]", "#".repeat(filled), "-".repeat(width - filled));
-        let line = format!(
-            "{bar} {pct:5.1}%  {:.1}/{:.1} MB  {:.1} MB/s",
-            n as f64 / 1e6,
-            total as f64 / 1e6,
-            n as f64 / 1e6 / secs
-        );
-        if tty {
-            let _ = write!(err, "\r{line}");
-        } else if finished {
-            let _ = write!(err, "{line}");
-        }
-        if finished {
-            let _ = writeln!(err);
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+fn csv_error(args: &PushArgs, source: super::csv::CsvError) -> InputError {
+    InputError::Csv {
+        path: args.file.display().to_string(),
+        source,
     }
-}
-
-/// The server's answer to one ingest request.
-#[derive(Debug, Deserialize)]
-struct IngestReply {
-    accepted: u64,
-    count: u64,
-    users: u64,
 }
 
 /// What was applied so far.
@@ -437,7 +386,7 @@ struct Applied {
     accepted: u64,
     /// Records in the stream after the last applied request.
     count: u64,
-    users: u64,
+    users: usize,
     /// Requests applied.
     requests: u64,
     /// Last file line applied (0: none).
@@ -467,64 +416,58 @@ impl Applied {
 /// Runs `evald push`; prints the ingest summary and the stream's metrics.
 ///
 /// # Errors
-/// A message naming the file line and how to resume when a request is
+/// An error naming the file line and how to resume when a request is
 /// refused or the file cannot be read; see the module docs.
-pub async fn run(args: PushArgs) -> Result<(), String> {
+pub async fn run(args: PushArgs) -> Result<(), PushError> {
     let total = std::fs::metadata(&args.file)
-        .map_err(|e| format!("cannot open {}: {e}", args.file.display()))?
+        .map_err(|source| InputError::Open {
+            path: args.file.display().to_string(),
+            source,
+        })?
         .len();
     let base = args.url.trim_end_matches('/').to_owned();
-    let read = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(AtomicBool::new(false));
+    let progress = Progress::new(total, args.quiet);
     // One request queued while one is in flight and the next is being built.
     let (tx, rx) = tokio::sync::mpsc::channel::<Produced>(1);
     let producer = {
-        let (args, read) = (args.clone(), read.clone());
-        tokio::task::spawn_blocking(move || produce(&args, read, tx))
+        let (args, progress) = (args.clone(), progress.clone());
+        tokio::task::spawn_blocking(move || produce(&args, &progress, tx))
     };
-    let progress =
-        (!args.quiet).then(|| tokio::spawn(show_progress(read.clone(), total, done.clone())));
     let client = reqwest::Client::new();
     let sent = send_all(&client, &base, &args, rx).await;
-    done.store(true, Ordering::Relaxed);
-    if let Some(p) = progress {
-        let _ = p.await;
-    }
+    progress.finish(sent.is_ok());
     // The producer stops by itself once the receiver is gone.
     let _ = producer.await;
     let applied = sent?;
     if applied.requests == 0 {
-        return Err(format!(
-            "{} has no records from line {} on; nothing was sent",
-            args.file.display(),
-            args.from_line
-        ));
+        return Err(PushError::NothingToSend {
+            path: args.file.display().to_string(),
+            from_line: args.from_line,
+        });
     }
     print_json(&applied)?;
     let metrics = client
         .get(format!("{base}/streams/{}/metrics", args.stream))
         .send()
         .await
-        .map_err(|e| format!("GET metrics failed: {e}"))?;
+        .map_err(PushError::MetricsRequest)?;
     let status = metrics.status();
-    let text = metrics.text().await.map_err(|e| e.to_string())?;
-    let value: serde_json::Value =
+    let text = metrics.text().await.map_err(PushError::MetricsBody)?;
+    let body: serde_json::Value =
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
     if !status.is_success() {
-        return Err(format!("GET metrics answered {status}: {value}"));
+        return Err(PushError::MetricsStatus { status, body });
     }
-    print_json(&value)?;
+    print_json(&body)?;
     Ok(())
 }
 
 /// Pretty-prints `value` on stdout. A closed pipe (`evald push ... | head`)
 /// is not an error: the reader chose to stop reading.
-fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+fn print_json(value: &impl serde::Serialize) -> Result<(), PushError> {
+    let text = serde_json::to_string_pretty(value)?;
     match writeln!(io::stdout().lock(), "{text}") {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-            Err(format!("cannot write to stdout: {e}"))
-        }
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(PushError::Stdout(e)),
         _ => Ok(()),
     }
 }
@@ -535,7 +478,7 @@ async fn send_all(
     base: &str,
     args: &PushArgs,
     mut rx: tokio::sync::mpsc::Receiver<Produced>,
-) -> Result<Applied, String> {
+) -> Result<Applied, PushError> {
     let url = format!("{base}/streams/{}", args.stream);
     let mut applied = Applied {
         stream: args.stream.clone(),
@@ -544,11 +487,11 @@ async fn send_all(
     while let Some(item) = rx.recv().await {
         let chunk = match item {
             Produced::Chunk(c) => c,
-            Produced::Failed { message, resume_at } => {
-                return Err(format!(
-                    "{message}\n{}",
-                    applied.resume_hint(args, resume_at)
-                ));
+            Produced::Failed { error, resume_at } => {
+                return Err(PushError::InputAfter {
+                    source: error,
+                    hint: applied.resume_hint(args, resume_at),
+                });
             }
         };
         let (first, last) = (
@@ -565,22 +508,35 @@ async fn send_all(
             .await;
         let response = match response {
             Ok(r) => r,
-            Err(e) => {
-                return Err(format!(
-                    "POST {url} failed during request {request} (file lines {first} to {last}): {e}\n\
-                     That request may or may not have been applied: the stream had {} records before it. \
-                     Check GET {base}/streams, then resume with --from-line {first} (not applied) or --from-line {} (applied).",
-                    applied.count,
-                    last + 1
-                ));
+            Err(source) => {
+                return Err(PushError::Send {
+                    url,
+                    base: base.to_owned(),
+                    request,
+                    first,
+                    last,
+                    next: last + 1,
+                    count_before: applied.count,
+                    source,
+                });
             }
         };
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         if status.is_success() {
-            let reply: IngestReply = serde_json::from_str(&text).map_err(|e| {
-                format!("request {request} (file lines {first} to {last}) was answered {status} with an unexpected body ({e}): {text}")
-            })?;
+            let reply: IngestResponse = match serde_json::from_str(&text) {
+                Ok(reply) => reply,
+                Err(source) => {
+                    return Err(PushError::UnexpectedReply {
+                        request,
+                        first,
+                        last,
+                        status,
+                        text,
+                        source,
+                    })
+                }
+            };
             applied.accepted += reply.accepted;
             applied.count = reply.count;
             applied.users = reply.users;
@@ -600,10 +556,13 @@ async fn send_all(
                 format!("file line {file_line} (line {n} of request {request}): ")
             })
             .unwrap_or_else(|| format!("request {request} (file lines {first} to {last}): "));
-        return Err(format!(
-            "server answered {status} to {at}{detail}\n{problem}\n{}",
-            applied.resume_hint(args, first)
-        ));
+        return Err(PushError::Refused {
+            status,
+            at,
+            detail: detail.to_owned(),
+            hint: applied.resume_hint(args, first),
+            problem,
+        });
     }
     Ok(applied)
 }
@@ -663,7 +622,7 @@ mod tests {
         });
         match outcome {
             Ok(Ok(())) => Ok(out),
-            Ok(Err(e)) => Err(e),
+            Ok(Err((e, line))) => Err((e.to_string(), line)),
             Err(Stopped) => Err(("stopped".into(), 0)),
         }
     }
