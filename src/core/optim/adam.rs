@@ -68,50 +68,37 @@ impl AdamState {
     }
 }
 
-impl Adam {
-    /// Checks the values: `lr`, `eps` > 0; both betas in [0, 1) (beta 1
-    /// would make the bias correction 1 - beta^t zero); `weight_decay` >= 0.
-    pub fn checked(self) -> Result<Self, OptimError> {
-        self.rule().check()?;
-        Ok(self)
-    }
+/// `checked` and the update rule of a struct with Adam's fields; `decoupled`
+/// says where weight decay enters.
+macro_rules! adam_rule {
+    ($name:ident, decoupled: $decoupled:expr) => {
+        impl $name {
+            /// Checks the values: `lr`, `eps` > 0; both betas in [0, 1) (beta 1
+            /// would make the bias correction 1 - beta^t zero); `weight_decay` >= 0.
+            pub fn checked(self) -> Result<Self, OptimError> {
+                self.rule().check()?;
+                Ok(self)
+            }
 
-    /// The update rule, weight decay coupled.
-    pub(crate) fn rule(&self) -> AdamRule {
-        AdamRule {
-            lr: self.lr,
-            beta1: self.betas[0],
-            beta2: self.betas[1],
-            eps: self.eps,
-            weight_decay: self.weight_decay,
-            amsgrad: self.amsgrad,
-            maximize: self.maximize,
-            decoupled_weight_decay: false,
+            /// The update rule.
+            pub(crate) fn rule(&self) -> AdamRule {
+                AdamRule {
+                    lr: self.lr,
+                    beta1: self.betas[0],
+                    beta2: self.betas[1],
+                    eps: self.eps,
+                    weight_decay: self.weight_decay,
+                    amsgrad: self.amsgrad,
+                    maximize: self.maximize,
+                    decoupled_weight_decay: $decoupled,
+                }
+            }
         }
-    }
+    };
 }
 
-impl AdamW {
-    /// Adam's checks (see [`Adam::checked`]).
-    pub fn checked(self) -> Result<Self, OptimError> {
-        self.rule().check()?;
-        Ok(self)
-    }
-
-    /// The update rule, weight decay decoupled.
-    pub(crate) fn rule(&self) -> AdamRule {
-        AdamRule {
-            lr: self.lr,
-            beta1: self.betas[0],
-            beta2: self.betas[1],
-            eps: self.eps,
-            weight_decay: self.weight_decay,
-            amsgrad: self.amsgrad,
-            maximize: self.maximize,
-            decoupled_weight_decay: true,
-        }
-    }
-}
+adam_rule!(Adam, decoupled: false);
+adam_rule!(AdamW, decoupled: true);
 
 /// The update both share: Adam's or AdamW's hyperparameters, betas apart,
 /// and where weight decay enters.
