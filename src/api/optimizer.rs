@@ -24,12 +24,13 @@ use super::limits::{check_array_len, over_limit};
 use super::tensor::Tensor;
 use super::AppState;
 use crate::core::index::position;
+use crate::core::optim::hyper::with_every_hyperparameter;
 use crate::core::optim::objectives::{
     Logistic, Objective, ObjectiveError, ObjectiveKind, Quadratic, Rosenbrock,
 };
 use crate::core::optim::run::{run, RunError, Trace};
 use crate::core::optim::{
-    HyperValue, Hyperparameters, OptimError, Optimizer, OptimizerKind, State as OptimState,
+    Buffer, HyperValue, Hyperparameters, OptimError, Optimizer, OptimizerKind, State as OptimState,
 };
 
 /// Steps on more parameters than this run on the blocking pool.
@@ -53,80 +54,62 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Declares a request struct that also carries every optimizer
-/// hyperparameter as a top-level field. serde's `flatten` cannot be combined
-/// with `deny_unknown_fields`, so the fields are spliced in here once rather
-/// than written out in each request type.
-macro_rules! with_hyperparameters {
-    ($(#[$meta:meta])* struct $name:ident { $($(#[$fmeta:meta])* $field:ident: $ty:ty,)* }) => {
+/// hyperparameter as a top-level field (the names and types come from
+/// [`with_every_hyperparameter!`], which calls this macro). serde's `flatten`
+/// cannot be combined with `deny_unknown_fields`, so the fields are spliced
+/// in; the derived parse keeps serde's own messages (types, duplicates,
+/// "unknown field" listing every field).
+macro_rules! request_with_hyperparameters {
+    (
+        $(#[$meta:meta])*
+        struct $name:ident { $($(#[$fmeta:meta])* $field:ident: $ty:ty,)* } ;
+        $($hyper:ident: $wire:ty => $held:ty,)*
+    ) => {
         $(#[$meta])*
         #[derive(Debug, Deserialize)]
         #[serde(deny_unknown_fields)]
         struct $name {
             $($(#[$fmeta])* $field: $ty,)*
-            lr: Option<f64>,
-            momentum: Option<f64>,
-            dampening: Option<f64>,
-            nesterov: Option<bool>,
-            weight_decay: Option<f64>,
-            maximize: Option<bool>,
-            lr_decay: Option<f64>,
-            initial_accumulator_value: Option<f64>,
-            eps: Option<f64>,
-            alpha: Option<f64>,
-            centered: Option<bool>,
-            rho: Option<f64>,
-            betas: Option<[f64; 2]>,
-            amsgrad: Option<bool>,
+            $($hyper: Option<$wire>,)*
         }
 
         impl $name {
             /// The hyperparameters as given (unchecked).
             fn hyperparameters(&self) -> Hyperparameters {
-                Hyperparameters {
-                    lr: self.lr,
-                    momentum: self.momentum,
-                    dampening: self.dampening,
-                    nesterov: self.nesterov,
-                    weight_decay: self.weight_decay,
-                    maximize: self.maximize,
-                    lr_decay: self.lr_decay,
-                    initial_accumulator_value: self.initial_accumulator_value,
-                    eps: self.eps,
-                    alpha: self.alpha,
-                    centered: self.centered,
-                    rho: self.rho,
-                    betas: self.betas.map(|[b1, b2]| (b1, b2)),
-                    amsgrad: self.amsgrad,
-                }
+                Hyperparameters { $($hyper: self.$hyper.map(Into::into),)* }
             }
         }
     };
 }
 
-with_hyperparameters! {
-    /// Body of `POST /optimizer/{name}/step`.
-    struct StepRequest {
-        params: Tensor,
-        grads: Tensor,
-        state: Option<StateDto>,
+with_every_hyperparameter! {
+    request_with_hyperparameters! {
+        /// Body of `POST /optimizer/{name}/step`.
+        struct StepRequest {
+            params: Tensor,
+            grads: Tensor,
+            state: Option<StateDto>,
+        }
     }
 }
 
-with_hyperparameters! {
-    /// Body of `POST /optimizer/{name}/run`.
-    struct RunRequest {
-        objective: String,
-        steps: usize,
-        start: Option<Vec<f64>>,
-        dimension: Option<usize>,
-        condition_number: Option<f64>,
-        features: Option<Tensor>,
-        labels: Option<Vec<BinaryLabel>>,
-        fit_intercept: Option<bool>,
-        batch_size: Option<usize>,
-        seed: Option<u64>,
-        l1: Option<f64>,
-        l2: Option<f64>,
+with_every_hyperparameter! {
+    request_with_hyperparameters! {
+        /// Body of `POST /optimizer/{name}/run`.
+        struct RunRequest {
+            objective: String,
+            steps: usize,
+            start: Option<Vec<f64>>,
+            dimension: Option<usize>,
+            condition_number: Option<f64>,
+            features: Option<Tensor>,
+            labels: Option<Vec<BinaryLabel>>,
+            fit_intercept: Option<bool>,
+            batch_size: Option<usize>,
+            seed: Option<u64>,
+            l1: Option<f64>,
+            l2: Option<f64>,
+        }
     }
 }
 
@@ -168,37 +151,26 @@ struct StateDto {
 }
 
 impl StateDto {
-    /// The buffer slot called `name`, if it is one.
-    fn slot(&mut self, name: &str) -> Option<&mut Option<Tensor>> {
-        match name {
-            "momentum_buffer" => Some(&mut self.momentum_buffer),
-            "sum" => Some(&mut self.sum),
-            "square_avg" => Some(&mut self.square_avg),
-            "grad_avg" => Some(&mut self.grad_avg),
-            "acc_delta" => Some(&mut self.acc_delta),
-            "exp_avg" => Some(&mut self.exp_avg),
-            "exp_avg_sq" => Some(&mut self.exp_avg_sq),
-            "max_exp_avg_sq" => Some(&mut self.max_exp_avg_sq),
-            _ => None,
+    /// The field that holds `buffer`.
+    fn slot(&mut self, buffer: Buffer) -> &mut Option<Tensor> {
+        match buffer {
+            Buffer::MomentumBuffer => &mut self.momentum_buffer,
+            Buffer::Sum => &mut self.sum,
+            Buffer::SquareAvg => &mut self.square_avg,
+            Buffer::GradAvg => &mut self.grad_avg,
+            Buffer::AccDelta => &mut self.acc_delta,
+            Buffer::ExpAvg => &mut self.exp_avg,
+            Buffer::ExpAvgSq => &mut self.exp_avg_sq,
+            Buffer::MaxExpAvgSq => &mut self.max_exp_avg_sq,
         }
     }
 
-    /// Names of the buffers present.
-    fn present(&self) -> Vec<&'static str> {
-        [
-            ("momentum_buffer", self.momentum_buffer.is_some()),
-            ("sum", self.sum.is_some()),
-            ("square_avg", self.square_avg.is_some()),
-            ("grad_avg", self.grad_avg.is_some()),
-            ("acc_delta", self.acc_delta.is_some()),
-            ("exp_avg", self.exp_avg.is_some()),
-            ("exp_avg_sq", self.exp_avg_sq.is_some()),
-            ("max_exp_avg_sq", self.max_exp_avg_sq.is_some()),
-        ]
-        .into_iter()
-        .filter(|(_, present)| *present)
-        .map(|(name, _)| name)
-        .collect()
+    /// The buffers present, in [`Buffer::ALL`] order.
+    fn present(&mut self) -> Vec<Buffer> {
+        Buffer::ALL
+            .into_iter()
+            .filter(|buffer| self.slot(*buffer).is_some())
+            .collect()
     }
 
     /// The JSON form of a core state, buffers shaped as `shape`.
@@ -208,12 +180,11 @@ impl StateDto {
             step: state.step(),
             ..StateDto::default()
         };
-        for (name, values) in state.buffers() {
-            let array = ArrayD::from_shape_vec(IxDyn(shape), values.to_vec())
-                .map_err(|e| ApiError::internal(format!("state {name} lost its shape: {e}")))?;
-            if let Some(slot) = dto.slot(name) {
-                *slot = Some(Tensor(array));
-            }
+        for (buffer, values) in state.contents() {
+            let array = ArrayD::from_shape_vec(IxDyn(shape), values.to_vec()).map_err(|e| {
+                ApiError::internal(format!("state {} lost its shape: {e}", buffer.name()))
+            })?;
+            *dto.slot(buffer) = Some(Tensor(array));
         }
         Ok(dto)
     }
@@ -231,22 +202,21 @@ impl StateDto {
                 ),
             ));
         }
-        let own: Vec<&str> = kind.state_buffers().iter().map(|(n, _)| *n).collect();
-        for name in self.present() {
-            if !own.contains(&name) {
+        let own: Vec<Buffer> = kind.state_buffers().iter().map(|(b, _)| *b).collect();
+        for buffer in self.present() {
+            let name = buffer.name();
+            if !own.contains(&buffer) {
+                let names: Vec<&str> = own.iter().map(|b| b.name()).collect();
                 return Err(ApiError::invalid(
                     format!("state.{name}"),
                     format!(
                         "state.{name} is not part of {} state, which holds step, {}",
                         kind.name(),
-                        own.join(", ")
+                        names.join(", ")
                     ),
                 ));
             }
-            let found = self
-                .slot(name)
-                .and_then(|s| s.as_ref())
-                .map(|t| t.shape().to_vec());
+            let found = self.slot(buffer).as_ref().map(|t| t.shape().to_vec());
             if let Some(found) = found.filter(|f| f.as_slice() != shape) {
                 return Err(ApiError::invalid(
                     format!("state.{name}"),
@@ -255,10 +225,8 @@ impl StateDto {
             }
         }
         let step = self.step;
-        OptimState::from_parts(kind, step, |name| {
-            self.slot(name)
-                .and_then(Option::take)
-                .map(|t| flat(t.into_inner()))
+        OptimState::from_parts(kind, step, |buffer| {
+            self.slot(buffer).take().map(|t| flat(t.into_inner()))
         })
         .map_err(|e| optim_error(e, shape))
     }
@@ -666,7 +634,7 @@ async fn catalogue() -> Json<Value> {
             let state: Vec<Value> = kind
                 .state_buffers()
                 .iter()
-                .map(|(name, always)| json!({"name": name, "always": always}))
+                .map(|(buffer, always)| json!({"name": buffer.name(), "always": always}))
                 .collect();
             json!({
                 "name": kind.name(),

@@ -1,30 +1,22 @@
 //! Adadelta: step sizes from the ratio of running RMS of updates and of
 //! gradients: `torch.optim.Adadelta` (`_single_tensor_adadelta`).
 
-use super::hyper::{non_negative, positive, unit_closed, Hyperparameter};
-use super::{
-    check_len, check_non_negative, effective_grad, next_step, Hyperparameters, OptimError,
-};
+use super::hyper::{hyperparameter_set, non_negative, positive, unit_closed};
+use super::{check_len, check_non_negative, effective_grad, next_step, Buffer, OptimError};
 
-/// Checked Adadelta hyperparameters (torch's defaults in [`Default`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Adadelta {
-    pub lr: f64,
-    pub rho: f64,
-    pub eps: f64,
-    pub weight_decay: f64,
-    pub maximize: bool,
-}
-
-impl Default for Adadelta {
-    fn default() -> Self {
-        Adadelta {
-            lr: 1.0,
-            rho: 0.9,
-            eps: 1e-6,
-            weight_decay: 0.0,
-            maximize: false,
-        }
+hyperparameter_set! {
+    /// Adadelta's hyperparameters, torch's defaults.
+    pub struct Adadelta {
+        /// scale applied to the update, > 0
+        lr: f64 = 1.0,
+        /// decay of both running averages, in [0, 1]
+        rho: f64 = 0.9,
+        /// added inside both square roots, > 0
+        eps: f64 = 1e-6,
+        /// L2 penalty added to the gradient, >= 0
+        weight_decay: f64 = 0.0,
+        /// ascend instead of descend
+        maximize: bool = false,
     }
 }
 
@@ -48,41 +40,25 @@ impl AdadeltaState {
     }
 
     /// Buffers present, by torch name.
-    pub fn buffers(&self) -> Vec<(&'static str, &[f64])> {
+    pub fn buffers(&self) -> Vec<(Buffer, &[f64])> {
         vec![
-            ("square_avg", &self.square_avg),
-            ("acc_delta", &self.acc_delta),
+            (Buffer::SquareAvg, &self.square_avg),
+            (Buffer::AccDelta, &self.acc_delta),
         ]
     }
 }
 
 impl Adadelta {
-    /// Checks `h`: `lr`, `eps` > 0 (eps 0 divides 0 by 0 on the first step);
-    /// `rho` in [0, 1]; `weight_decay` >= 0.
-    pub fn from_hyperparameters(h: &Hyperparameters) -> Result<Self, OptimError> {
-        let d = Adadelta::default();
+    /// Checks the values: `lr`, `eps` > 0 (eps 0 divides 0 by 0 on the
+    /// first step); `rho` in [0, 1]; `weight_decay` >= 0.
+    pub fn checked(self) -> Result<Self, OptimError> {
         Ok(Adadelta {
-            lr: positive("lr", h.lr.unwrap_or(d.lr))?,
-            rho: unit_closed("rho", h.rho.unwrap_or(d.rho))?,
-            eps: positive("eps", h.eps.unwrap_or(d.eps))?,
-            weight_decay: non_negative("weight_decay", h.weight_decay.unwrap_or(d.weight_decay))?,
-            maximize: h.maximize.unwrap_or(d.maximize),
+            lr: positive("lr", self.lr)?,
+            rho: unit_closed("rho", self.rho)?,
+            eps: positive("eps", self.eps)?,
+            weight_decay: non_negative("weight_decay", self.weight_decay)?,
+            maximize: self.maximize,
         })
-    }
-
-    /// Catalogue entries with these values as defaults.
-    pub fn hyperparameters(&self) -> Vec<Hyperparameter> {
-        vec![
-            Hyperparameter::number("lr", self.lr, "scale applied to the update, > 0"),
-            Hyperparameter::number("rho", self.rho, "decay of both running averages, in [0, 1]"),
-            Hyperparameter::number("eps", self.eps, "added inside both square roots, > 0"),
-            Hyperparameter::number(
-                "weight_decay",
-                self.weight_decay,
-                "L2 penalty added to the gradient, >= 0",
-            ),
-            Hyperparameter::flag("maximize", self.maximize, "ascend instead of descend"),
-        ]
     }
 
     /// One step:

@@ -4,36 +4,43 @@
 //! (coupled, an L2 penalty); AdamW shrinks `p` by `1 - lr * weight_decay`
 //! before the update (decoupled, Loshchilov & Hutter 2019).
 
-use super::hyper::{non_negative, positive, unit_half_open, HyperValue, Hyperparameter};
-use super::{check_len, check_non_negative, lerp, next_step, Hyperparameters, OptimError};
+use super::hyper::{hyperparameter_set, non_negative, positive, unit_half_open};
+use super::{check_len, check_non_negative, lerp, next_step, Buffer, OptimError};
 
-/// Checked Adam/AdamW hyperparameters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Adam {
-    pub lr: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub eps: f64,
-    pub weight_decay: f64,
-    pub amsgrad: bool,
-    pub maximize: bool,
-    /// true for AdamW.
-    pub decoupled_weight_decay: bool,
+hyperparameter_set! {
+    /// Adam's hyperparameters, torch's defaults.
+    pub struct Adam {
+        /// learning rate, > 0
+        lr: f64 = 1e-3,
+        /// decay rates of the first and second moment averages, each in [0, 1)
+        betas: [f64; 2] = [0.9, 0.999],
+        /// added to the bias-corrected root of the second moment, > 0
+        eps: f64 = 1e-8,
+        /// L2 penalty added to the gradient (coupled), >= 0
+        weight_decay: f64 = 0.0,
+        /// use the running maximum of the second moment (AMSGrad)
+        amsgrad: bool = false,
+        /// ascend instead of descend
+        maximize: bool = false,
+    }
 }
 
-impl Default for Adam {
-    /// torch.optim.Adam's defaults.
-    fn default() -> Self {
-        Adam {
-            lr: 1e-3,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-            amsgrad: false,
-            maximize: false,
-            decoupled_weight_decay: false,
-        }
+hyperparameter_set! {
+    /// AdamW's hyperparameters, torch's defaults: Adam's, with decoupled
+    /// weight decay 0.01.
+    pub struct AdamW {
+        /// learning rate, > 0
+        lr: f64 = 1e-3,
+        /// decay rates of the first and second moment averages, each in [0, 1)
+        betas: [f64; 2] = [0.9, 0.999],
+        /// added to the bias-corrected root of the second moment, > 0
+        eps: f64 = 1e-8,
+        /// decoupled weight decay: p is multiplied by 1 - lr * weight_decay before the update, >= 0
+        weight_decay: f64 = 1e-2,
+        /// use the running maximum of the second moment (AMSGrad)
+        amsgrad: bool = false,
+        /// ascend instead of descend
+        maximize: bool = false,
     }
 }
 
@@ -48,79 +55,79 @@ pub struct AdamState {
 }
 
 impl AdamState {
-    /// Buffers present, by torch name.
-    pub fn buffers(&self) -> Vec<(&'static str, &[f64])> {
-        let mut out: Vec<(&'static str, &[f64])> =
-            vec![("exp_avg", &self.exp_avg), ("exp_avg_sq", &self.exp_avg_sq)];
+    /// Buffers present.
+    pub fn buffers(&self) -> Vec<(Buffer, &[f64])> {
+        let mut out: Vec<(Buffer, &[f64])> = vec![
+            (Buffer::ExpAvg, &self.exp_avg),
+            (Buffer::ExpAvgSq, &self.exp_avg_sq),
+        ];
         if let Some(b) = &self.max_exp_avg_sq {
-            out.push(("max_exp_avg_sq", b));
+            out.push((Buffer::MaxExpAvgSq, b));
         }
         out
     }
 }
 
-impl Adam {
-    /// torch.optim.AdamW's defaults (weight decay 0.01, decoupled).
-    pub fn adamw_default() -> Self {
-        Adam {
-            weight_decay: 1e-2,
-            decoupled_weight_decay: true,
-            ..Adam::default()
+/// `checked` and the update rule of a struct with Adam's fields; `decoupled`
+/// says where weight decay enters.
+macro_rules! adam_rule {
+    ($name:ident, decoupled: $decoupled:expr) => {
+        impl $name {
+            /// Checks the values: `lr`, `eps` > 0; both betas in [0, 1) (beta 1
+            /// would make the bias correction 1 - beta^t zero); `weight_decay` >= 0.
+            pub fn checked(self) -> Result<Self, OptimError> {
+                self.rule().check()?;
+                Ok(self)
+            }
+
+            /// The update rule.
+            pub(crate) fn rule(&self) -> AdamRule {
+                AdamRule {
+                    lr: self.lr,
+                    beta1: self.betas[0],
+                    beta2: self.betas[1],
+                    eps: self.eps,
+                    weight_decay: self.weight_decay,
+                    amsgrad: self.amsgrad,
+                    maximize: self.maximize,
+                    decoupled_weight_decay: $decoupled,
+                }
+            }
         }
-    }
+    };
+}
 
-    /// Checks `h`: `lr`, `eps` > 0; both betas in [0, 1) (beta 1 would make
-    /// the bias correction 1 - beta^t zero); `weight_decay` >= 0.
-    pub fn from_hyperparameters(h: &Hyperparameters, decoupled: bool) -> Result<Self, OptimError> {
-        let d = if decoupled {
-            Adam::adamw_default()
-        } else {
-            Adam::default()
-        };
-        let (beta1, beta2) = h.betas.unwrap_or((d.beta1, d.beta2));
-        Ok(Adam {
-            lr: positive("lr", h.lr.unwrap_or(d.lr))?,
-            beta1: unit_half_open("betas[0]", beta1)?,
-            beta2: unit_half_open("betas[1]", beta2)?,
-            eps: positive("eps", h.eps.unwrap_or(d.eps))?,
-            weight_decay: non_negative("weight_decay", h.weight_decay.unwrap_or(d.weight_decay))?,
-            amsgrad: h.amsgrad.unwrap_or(d.amsgrad),
-            maximize: h.maximize.unwrap_or(d.maximize),
-            decoupled_weight_decay: decoupled,
-        })
-    }
+adam_rule!(Adam, decoupled: false);
+adam_rule!(AdamW, decoupled: true);
 
-    /// Catalogue entries with these values as defaults.
-    pub fn hyperparameters(&self) -> Vec<Hyperparameter> {
-        let decay = if self.decoupled_weight_decay {
-            "decoupled weight decay: p is multiplied by 1 - lr * weight_decay before the update, >= 0"
-        } else {
-            "L2 penalty added to the gradient (coupled), >= 0"
-        };
-        vec![
-            Hyperparameter::number("lr", self.lr, "learning rate, > 0"),
-            Hyperparameter {
-                name: "betas",
-                default: HyperValue::Pair(self.beta1, self.beta2),
-                description: "decay rates of the first and second moment averages, each in [0, 1)",
-            },
-            Hyperparameter::number(
-                "eps",
-                self.eps,
-                "added to the bias-corrected root of the second moment, > 0",
-            ),
-            Hyperparameter::number("weight_decay", self.weight_decay, decay),
-            Hyperparameter::flag(
-                "amsgrad",
-                self.amsgrad,
-                "use the running maximum of the second moment (AMSGrad)",
-            ),
-            Hyperparameter::flag("maximize", self.maximize, "ascend instead of descend"),
-        ]
+/// The update both share: Adam's or AdamW's hyperparameters, betas apart,
+/// and where weight decay enters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct AdamRule {
+    lr: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    weight_decay: f64,
+    amsgrad: bool,
+    maximize: bool,
+    /// true for AdamW.
+    decoupled_weight_decay: bool,
+}
+
+impl AdamRule {
+    /// The checks of [`Adam::checked`], in the order errors are reported.
+    fn check(&self) -> Result<(), OptimError> {
+        positive("lr", self.lr)?;
+        unit_half_open("betas[0]", self.beta1)?;
+        unit_half_open("betas[1]", self.beta2)?;
+        positive("eps", self.eps)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        Ok(())
     }
 
     /// Fresh state: zero moments (and zero `max_exp_avg_sq` with AMSGrad).
-    pub fn init_state(&self, len: usize) -> AdamState {
+    pub(crate) fn init_state(&self, len: usize) -> AdamState {
         AdamState {
             step: 0,
             exp_avg: vec![0.0; len],
@@ -156,7 +163,7 @@ impl Adam {
             }
             None if self.amsgrad => {
                 return Err(OptimError::MissingBuffer {
-                    buffer: "max_exp_avg_sq",
+                    buffer: Buffer::MaxExpAvgSq.name(),
                     optimizer: if self.decoupled_weight_decay {
                         "adamw"
                     } else {

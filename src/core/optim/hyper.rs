@@ -1,60 +1,141 @@
-//! Unchecked hyperparameters, the range checks the optimizers share, and the
-//! catalogue entry (name + default) each optimizer publishes.
+//! Hyperparameters: the declaration every optimizer's struct is made from,
+//! the union a caller gives before the optimizer is chosen, and the range
+//! checks the optimizers share.
+//!
+//! Each optimizer's hyperparameters are one struct declared with
+//! [`hyperparameter_set!`]: per field its doc comment (the description
+//! `GET /optimizer` serves), its type and its torch default. From that one
+//! declaration come the struct, its `Default`, its catalogue (names,
+//! defaults, descriptions) and its filling from [`Hyperparameters`], which
+//! also decides which names the optimizer takes; the optimizer's `checked`
+//! method holds its range checks. Adding a hyperparameter to an optimizer is one field in its
+//! struct (plus one line in [`with_every_hyperparameter!`] when no other
+//! optimizer takes that name yet; the compiler points there).
 
 use super::{OptimError, OptimizerKind};
 
-/// Hyperparameters as a caller gives them; `None` means torch's default.
-///
-/// One struct serves every optimizer so a request can be parsed before the
-/// optimizer is known; [`Hyperparameters::reject_unaccepted`] then refuses
-/// the ones the chosen optimizer does not take.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Hyperparameters {
-    pub lr: Option<f64>,
-    pub momentum: Option<f64>,
-    pub dampening: Option<f64>,
-    pub nesterov: Option<bool>,
-    pub weight_decay: Option<f64>,
-    pub maximize: Option<bool>,
-    pub lr_decay: Option<f64>,
-    pub initial_accumulator_value: Option<f64>,
-    pub eps: Option<f64>,
-    pub alpha: Option<f64>,
-    pub centered: Option<bool>,
-    pub rho: Option<f64>,
-    pub betas: Option<(f64, f64)>,
-    pub amsgrad: Option<bool>,
+/// A hyperparameter struct declared with [`hyperparameter_set!`].
+pub trait HyperparameterSet: Default + Sized {
+    /// The given values of `h`, torch's defaults for the rest (unchecked).
+    fn from_given(h: &Hyperparameters) -> Self;
+
+    /// Catalogue entries with this struct's values as defaults.
+    fn entries(&self) -> Vec<Hyperparameter>;
+
+    /// The catalogue: every hyperparameter with its torch default.
+    fn catalogue() -> Vec<Hyperparameter> {
+        Self::default().entries()
+    }
+}
+
+/// Declares an optimizer's hyperparameter struct: per field its doc comment
+/// (served as the description), its type and `= default`. See the module docs.
+macro_rules! hyperparameter_set {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[doc = $doc:literal])+
+                $field:ident: $ty:ty = $default:expr,
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct $name {
+            $( $(#[doc = $doc])+ pub $field: $ty, )*
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name { $( $field: $default, )* }
+            }
+        }
+
+        impl $crate::core::optim::hyper::HyperparameterSet for $name {
+            fn from_given(h: &$crate::core::optim::hyper::Hyperparameters) -> Self {
+                let default = <$name as Default>::default();
+                $name { $( $field: h.$field.map(Into::into).unwrap_or(default.$field), )* }
+            }
+
+            fn entries(&self) -> Vec<$crate::core::optim::hyper::Hyperparameter> {
+                vec![ $( $crate::core::optim::hyper::Hyperparameter {
+                    name: stringify!($field),
+                    default: self.$field.into(),
+                    description: concat!($($doc),+).trim_ascii(),
+                }, )* ]
+            }
+        }
+    };
+}
+
+pub(crate) use hyperparameter_set;
+
+/// Calls `$callback! { $args ; name: Wire => Held, ... }` with every
+/// hyperparameter name any optimizer takes: the type a request gives it in
+/// (`Wire`) and the type [`Hyperparameters`] holds (`Held`, `Wire: Into<Held>`).
+/// The order is the order a request's "unknown field" error lists them.
+/// This is the one list of names across optimizers; each optimizer's own
+/// list is its struct.
+macro_rules! with_every_hyperparameter {
+    ($callback:ident ! { $($args:tt)* }) => {
+        $callback! {
+            $($args)* ;
+            lr: f64 => f64,
+            momentum: f64 => f64,
+            dampening: f64 => f64,
+            nesterov: bool => bool,
+            weight_decay: f64 => f64,
+            maximize: bool => bool,
+            lr_decay: f64 => f64,
+            initial_accumulator_value: f64 => f64,
+            eps: f64 => f64,
+            alpha: f64 => f64,
+            centered: bool => bool,
+            rho: f64 => f64,
+            betas: [f64; 2] => (f64, f64),
+            amsgrad: bool => bool,
+        }
+    };
+}
+
+pub(crate) use with_every_hyperparameter;
+
+/// Declares [`Hyperparameters`] from [`with_every_hyperparameter!`]'s list.
+macro_rules! declare_hyperparameters {
+    ($(#[$meta:meta])* pub struct $name:ident ; $($field:ident: $wire:ty => $held:ty,)*) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct $name {
+            $( pub $field: Option<$held>, )*
+        }
+
+        impl $name {
+            /// Every name, in the order of the declaration.
+            pub const NAMES: &'static [&'static str] = &[ $( stringify!($field), )* ];
+
+            /// Names of the hyperparameters that were given.
+            pub fn given(&self) -> Vec<&'static str> {
+                let mut given = Vec::new();
+                $( if self.$field.is_some() { given.push(stringify!($field)); } )*
+                given
+            }
+        }
+    };
+}
+
+with_every_hyperparameter! {
+    declare_hyperparameters! {
+        /// Hyperparameters as a caller gives them; `None` means torch's default.
+        ///
+        /// One struct serves every optimizer so a request can be parsed before
+        /// the optimizer's own checks run; [`Hyperparameters::reject_unaccepted`]
+        /// then refuses the ones the chosen optimizer does not take.
+        pub struct Hyperparameters
+    }
 }
 
 impl Hyperparameters {
-    /// Names of the hyperparameters that were given.
-    pub fn given(&self) -> Vec<&'static str> {
-        let present = [
-            ("lr", self.lr.is_some()),
-            ("momentum", self.momentum.is_some()),
-            ("dampening", self.dampening.is_some()),
-            ("nesterov", self.nesterov.is_some()),
-            ("weight_decay", self.weight_decay.is_some()),
-            ("maximize", self.maximize.is_some()),
-            ("lr_decay", self.lr_decay.is_some()),
-            (
-                "initial_accumulator_value",
-                self.initial_accumulator_value.is_some(),
-            ),
-            ("eps", self.eps.is_some()),
-            ("alpha", self.alpha.is_some()),
-            ("centered", self.centered.is_some()),
-            ("rho", self.rho.is_some()),
-            ("betas", self.betas.is_some()),
-            ("amsgrad", self.amsgrad.is_some()),
-        ];
-        present
-            .into_iter()
-            .filter(|(_, given)| *given)
-            .map(|(name, _)| name)
-            .collect()
-    }
-
     /// `UnknownHyperparameter` for the first given name `kind` does not take
     /// (e.g. `momentum` for Adam), so a misplaced setting never passes silently.
     pub fn reject_unaccepted(&self, kind: OptimizerKind) -> Result<(), OptimError> {
@@ -78,6 +159,24 @@ pub enum HyperValue {
     Pair(f64, f64),
 }
 
+impl From<f64> for HyperValue {
+    fn from(v: f64) -> Self {
+        HyperValue::Number(v)
+    }
+}
+
+impl From<bool> for HyperValue {
+    fn from(v: bool) -> Self {
+        HyperValue::Bool(v)
+    }
+}
+
+impl From<[f64; 2]> for HyperValue {
+    fn from([a, b]: [f64; 2]) -> Self {
+        HyperValue::Pair(a, b)
+    }
+}
+
 /// One catalogue entry: a hyperparameter name, its default and what it does.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hyperparameter {
@@ -85,27 +184,6 @@ pub struct Hyperparameter {
     pub default: HyperValue,
     pub description: &'static str,
 }
-
-impl Hyperparameter {
-    /// A numeric entry.
-    pub fn number(name: &'static str, default: f64, description: &'static str) -> Self {
-        Hyperparameter {
-            name,
-            default: HyperValue::Number(default),
-            description,
-        }
-    }
-
-    /// A boolean entry.
-    pub fn flag(name: &'static str, default: bool, description: &'static str) -> Self {
-        Hyperparameter {
-            name,
-            default: HyperValue::Bool(default),
-            description,
-        }
-    }
-}
-
 fn invalid(name: &'static str, expected: &'static str, found: f64) -> OptimError {
     OptimError::InvalidHyperparameter {
         name,
@@ -156,5 +234,49 @@ pub(crate) fn unit_half_open(name: &'static str, value: f64) -> Result<f64, Opti
         Ok(value)
     } else {
         Err(invalid(name, "in [0, 1)", value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_union_holds_exactly_the_names_some_optimizer_takes() {
+        let mut taken: Vec<&str> = OptimizerKind::ALL
+            .iter()
+            .flat_map(|kind| kind.hyperparameters())
+            .map(|h| h.name)
+            .collect();
+        taken.sort_unstable();
+        taken.dedup();
+        let mut union = Hyperparameters::NAMES.to_vec();
+        union.sort_unstable();
+        assert_eq!(union, taken);
+    }
+
+    #[test]
+    fn the_catalogue_comes_from_the_declaration() {
+        let adamw = OptimizerKind::AdamW.hyperparameters();
+        let names: Vec<&str> = adamw.iter().map(|h| h.name).collect();
+        assert_eq!(
+            names,
+            ["lr", "betas", "eps", "weight_decay", "amsgrad", "maximize"]
+        );
+        assert_eq!(adamw[1].default, HyperValue::Pair(0.9, 0.999));
+        assert_eq!(adamw[3].default, HyperValue::Number(0.01));
+        assert_eq!(adamw[0].description, "learning rate, > 0");
+    }
+
+    #[test]
+    fn given_values_replace_defaults_and_the_rest_stay() {
+        let h = Hyperparameters {
+            lr: Some(0.5),
+            betas: Some((0.1, 0.2)),
+            ..Hyperparameters::default()
+        };
+        let adam = super::super::Adam::from_given(&h);
+        assert_eq!((adam.lr, adam.betas, adam.eps), (0.5, [0.1, 0.2], 1e-8));
+        assert_eq!(h.given(), ["lr", "betas"]);
     }
 }

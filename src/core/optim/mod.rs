@@ -7,8 +7,9 @@
 //! - [`sgd`], [`adagrad`], [`rmsprop`], [`adadelta`], [`adam`] (also AdamW):
 //!   one module per update rule, each with its checked hyperparameters, its
 //!   state and its `step`.
-//! - [`hyper`]: unchecked hyperparameters as a caller gives them, the checks
-//!   every optimizer shares, and the catalogue of names and defaults.
+//! - [`hyper`]: the declaration each optimizer's hyperparameter struct is
+//!   made from (names, defaults, descriptions: the catalogue), the union a
+//!   caller gives, and the checks every optimizer shares.
 //! - [`objectives`]: built-in functions to minimise (quadratic, Rosenbrock,
 //!   logistic regression) with analytic gradients.
 //! - [`run`]: the loop that minimises an objective for a number of steps.
@@ -30,8 +31,8 @@ pub mod sgd;
 
 pub use adadelta::{Adadelta, AdadeltaState};
 pub use adagrad::{Adagrad, AdagradState};
-pub use adam::{Adam, AdamState};
-pub use hyper::{HyperValue, Hyperparameter, Hyperparameters};
+pub use adam::{Adam, AdamState, AdamW};
+pub use hyper::{HyperValue, Hyperparameter, HyperparameterSet, Hyperparameters};
 pub use rmsprop::{Rmsprop, RmspropState};
 pub use sgd::{Sgd, SgdState};
 
@@ -145,37 +146,78 @@ impl OptimizerKind {
         }
     }
 
-    /// State buffers this optimizer may hold, by torch name, each with
-    /// whether it is always present (the others exist only with some
-    /// hyperparameters, e.g. `max_exp_avg_sq` with AMSGrad). Every state also
-    /// has `step`.
-    pub fn state_buffers(self) -> &'static [(&'static str, bool)] {
+    /// State buffers this optimizer may hold, each with whether it is always
+    /// present (the others exist only with some hyperparameters, e.g.
+    /// `max_exp_avg_sq` with AMSGrad). Every state also has `step`.
+    pub fn state_buffers(self) -> &'static [(Buffer, bool)] {
         match self {
-            OptimizerKind::Sgd => &[("momentum_buffer", false)],
-            OptimizerKind::Adagrad => &[("sum", true)],
+            OptimizerKind::Sgd => &[(Buffer::MomentumBuffer, false)],
+            OptimizerKind::Adagrad => &[(Buffer::Sum, true)],
             OptimizerKind::Rmsprop => &[
-                ("square_avg", true),
-                ("momentum_buffer", false),
-                ("grad_avg", false),
+                (Buffer::SquareAvg, true),
+                (Buffer::MomentumBuffer, false),
+                (Buffer::GradAvg, false),
             ],
-            OptimizerKind::Adadelta => &[("square_avg", true), ("acc_delta", true)],
+            OptimizerKind::Adadelta => &[(Buffer::SquareAvg, true), (Buffer::AccDelta, true)],
             OptimizerKind::Adam | OptimizerKind::AdamW => &[
-                ("exp_avg", true),
-                ("exp_avg_sq", true),
-                ("max_exp_avg_sq", false),
+                (Buffer::ExpAvg, true),
+                (Buffer::ExpAvgSq, true),
+                (Buffer::MaxExpAvgSq, false),
             ],
         }
     }
 
-    /// Hyperparameter names with their defaults (torch's), in documentation order.
+    /// Hyperparameters with their defaults (torch's), in documentation
+    /// order, read from the optimizer's hyperparameter struct.
     pub fn hyperparameters(self) -> Vec<Hyperparameter> {
         match self {
-            OptimizerKind::Sgd => Sgd::default().hyperparameters(),
-            OptimizerKind::Adagrad => Adagrad::default().hyperparameters(),
-            OptimizerKind::Rmsprop => Rmsprop::default().hyperparameters(),
-            OptimizerKind::Adadelta => Adadelta::default().hyperparameters(),
-            OptimizerKind::Adam => Adam::default().hyperparameters(),
-            OptimizerKind::AdamW => Adam::adamw_default().hyperparameters(),
+            OptimizerKind::Sgd => Sgd::catalogue(),
+            OptimizerKind::Adagrad => Adagrad::catalogue(),
+            OptimizerKind::Rmsprop => Rmsprop::catalogue(),
+            OptimizerKind::Adadelta => Adadelta::catalogue(),
+            OptimizerKind::Adam => Adam::catalogue(),
+            OptimizerKind::AdamW => AdamW::catalogue(),
+        }
+    }
+}
+
+/// A state buffer; [`Buffer::name`] is torch's name for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Buffer {
+    MomentumBuffer,
+    Sum,
+    SquareAvg,
+    GradAvg,
+    AccDelta,
+    ExpAvg,
+    ExpAvgSq,
+    MaxExpAvgSq,
+}
+
+impl Buffer {
+    /// Every buffer, in the order a state lists them.
+    pub const ALL: [Buffer; 8] = [
+        Buffer::MomentumBuffer,
+        Buffer::Sum,
+        Buffer::SquareAvg,
+        Buffer::GradAvg,
+        Buffer::AccDelta,
+        Buffer::ExpAvg,
+        Buffer::ExpAvgSq,
+        Buffer::MaxExpAvgSq,
+    ];
+
+    /// Torch's name (`optimizer.state[p]` key).
+    pub fn name(self) -> &'static str {
+        match self {
+            Buffer::MomentumBuffer => "momentum_buffer",
+            Buffer::Sum => "sum",
+            Buffer::SquareAvg => "square_avg",
+            Buffer::GradAvg => "grad_avg",
+            Buffer::AccDelta => "acc_delta",
+            Buffer::ExpAvg => "exp_avg",
+            Buffer::ExpAvgSq => "exp_avg_sq",
+            Buffer::MaxExpAvgSq => "max_exp_avg_sq",
         }
     }
 }
@@ -187,8 +229,9 @@ pub enum Optimizer {
     Adagrad(Adagrad),
     Rmsprop(Rmsprop),
     Adadelta(Adadelta),
-    /// Adam and AdamW (decoupled weight decay) share one update rule.
     Adam(Adam),
+    /// Adam's update rule with decoupled weight decay.
+    AdamW(AdamW),
 }
 
 /// Per-parameter state of one optimizer, named like torch's `optimizer.state[p]`.
@@ -214,7 +257,7 @@ impl State {
     }
 
     /// Builds `kind`'s state from a step count and its buffers, which `take`
-    /// hands out by torch name (see [`OptimizerKind::state_buffers`]).
+    /// hands out (see [`OptimizerKind::state_buffers`]).
     ///
     /// # Errors
     /// [`OptimError::MissingBuffer`] when a buffer that is always present is
@@ -222,11 +265,11 @@ impl State {
     pub fn from_parts(
         kind: OptimizerKind,
         step: u64,
-        mut take: impl FnMut(&'static str) -> Option<Vec<f64>>,
+        mut take: impl FnMut(Buffer) -> Option<Vec<f64>>,
     ) -> Result<State, OptimError> {
-        let mut required = |buffer: &'static str| {
+        let mut required = |buffer: Buffer| {
             take(buffer).ok_or(OptimError::MissingBuffer {
-                buffer,
+                buffer: buffer.name(),
                 optimizer: kind.name(),
                 reason: "stepping (it is always part of its state)",
             })
@@ -234,34 +277,34 @@ impl State {
         Ok(match kind {
             OptimizerKind::Sgd => State::Sgd(SgdState {
                 step,
-                momentum_buffer: take("momentum_buffer"),
+                momentum_buffer: take(Buffer::MomentumBuffer),
             }),
             OptimizerKind::Adagrad => State::Adagrad(AdagradState {
                 step,
-                sum: required("sum")?,
+                sum: required(Buffer::Sum)?,
             }),
             OptimizerKind::Rmsprop => State::Rmsprop(RmspropState {
                 step,
-                square_avg: required("square_avg")?,
-                momentum_buffer: take("momentum_buffer"),
-                grad_avg: take("grad_avg"),
+                square_avg: required(Buffer::SquareAvg)?,
+                momentum_buffer: take(Buffer::MomentumBuffer),
+                grad_avg: take(Buffer::GradAvg),
             }),
             OptimizerKind::Adadelta => State::Adadelta(AdadeltaState {
                 step,
-                square_avg: required("square_avg")?,
-                acc_delta: required("acc_delta")?,
+                square_avg: required(Buffer::SquareAvg)?,
+                acc_delta: required(Buffer::AccDelta)?,
             }),
             OptimizerKind::Adam | OptimizerKind::AdamW => State::Adam(AdamState {
                 step,
-                exp_avg: required("exp_avg")?,
-                exp_avg_sq: required("exp_avg_sq")?,
-                max_exp_avg_sq: take("max_exp_avg_sq"),
+                exp_avg: required(Buffer::ExpAvg)?,
+                exp_avg_sq: required(Buffer::ExpAvgSq)?,
+                max_exp_avg_sq: take(Buffer::MaxExpAvgSq),
             }),
         })
     }
 
-    /// Every buffer present, by its torch name, in a fixed order.
-    pub fn buffers(&self) -> Vec<(&'static str, &[f64])> {
+    /// Every buffer present, in a fixed order.
+    pub fn contents(&self) -> Vec<(Buffer, &[f64])> {
         match self {
             State::Sgd(s) => s.buffers(),
             State::Adagrad(s) => s.buffers(),
@@ -269,6 +312,15 @@ impl State {
             State::Adadelta(s) => s.buffers(),
             State::Adam(s) => s.buffers(),
         }
+    }
+
+    /// Every buffer present by its torch name (as torch's state dict keys
+    /// them), in a fixed order.
+    pub fn buffers(&self) -> Vec<(&'static str, &[f64])> {
+        self.contents()
+            .into_iter()
+            .map(|(buffer, values)| (buffer.name(), values))
+            .collect()
     }
 
     fn family(&self) -> &'static str {
@@ -291,12 +343,12 @@ impl Optimizer {
     pub fn new(kind: OptimizerKind, h: &Hyperparameters) -> Result<Optimizer, OptimError> {
         h.reject_unaccepted(kind)?;
         Ok(match kind {
-            OptimizerKind::Sgd => Optimizer::Sgd(Sgd::from_hyperparameters(h)?),
-            OptimizerKind::Adagrad => Optimizer::Adagrad(Adagrad::from_hyperparameters(h)?),
-            OptimizerKind::Rmsprop => Optimizer::Rmsprop(Rmsprop::from_hyperparameters(h)?),
-            OptimizerKind::Adadelta => Optimizer::Adadelta(Adadelta::from_hyperparameters(h)?),
-            OptimizerKind::Adam => Optimizer::Adam(Adam::from_hyperparameters(h, false)?),
-            OptimizerKind::AdamW => Optimizer::Adam(Adam::from_hyperparameters(h, true)?),
+            OptimizerKind::Sgd => Optimizer::Sgd(Sgd::from_given(h).checked()?),
+            OptimizerKind::Adagrad => Optimizer::Adagrad(Adagrad::from_given(h).checked()?),
+            OptimizerKind::Rmsprop => Optimizer::Rmsprop(Rmsprop::from_given(h).checked()?),
+            OptimizerKind::Adadelta => Optimizer::Adadelta(Adadelta::from_given(h).checked()?),
+            OptimizerKind::Adam => Optimizer::Adam(Adam::from_given(h).checked()?),
+            OptimizerKind::AdamW => Optimizer::AdamW(AdamW::from_given(h).checked()?),
         })
     }
 
@@ -307,8 +359,8 @@ impl Optimizer {
             Optimizer::Adagrad(_) => OptimizerKind::Adagrad,
             Optimizer::Rmsprop(_) => OptimizerKind::Rmsprop,
             Optimizer::Adadelta(_) => OptimizerKind::Adadelta,
-            Optimizer::Adam(a) if a.decoupled_weight_decay => OptimizerKind::AdamW,
             Optimizer::Adam(_) => OptimizerKind::Adam,
+            Optimizer::AdamW(_) => OptimizerKind::AdamW,
         }
     }
 
@@ -321,7 +373,8 @@ impl Optimizer {
             Optimizer::Adagrad(o) => State::Adagrad(o.init_state(len)),
             Optimizer::Rmsprop(o) => State::Rmsprop(o.init_state(len)),
             Optimizer::Adadelta(_) => State::Adadelta(AdadeltaState::zeros(len)),
-            Optimizer::Adam(o) => State::Adam(o.init_state(len)),
+            Optimizer::Adam(o) => State::Adam(o.rule().init_state(len)),
+            Optimizer::AdamW(o) => State::Adam(o.rule().init_state(len)),
         }
     }
 
@@ -352,7 +405,8 @@ impl Optimizer {
             (Optimizer::Adagrad(o), State::Adagrad(s)) => o.step(&mut new_params, grads, s)?,
             (Optimizer::Rmsprop(o), State::Rmsprop(s)) => o.step(&mut new_params, grads, s)?,
             (Optimizer::Adadelta(o), State::Adadelta(s)) => o.step(&mut new_params, grads, s)?,
-            (Optimizer::Adam(o), State::Adam(s)) => o.step(&mut new_params, grads, s)?,
+            (Optimizer::Adam(o), State::Adam(s)) => o.rule().step(&mut new_params, grads, s)?,
+            (Optimizer::AdamW(o), State::Adam(s)) => o.rule().step(&mut new_params, grads, s)?,
             (o, s) => {
                 return Err(OptimError::StateMismatch {
                     expected: o.kind().name(),
@@ -361,8 +415,8 @@ impl Optimizer {
             }
         }
         check_finite("params", &new_params)?;
-        for (name, buffer) in new_state.buffers() {
-            check_finite(name, buffer)?;
+        for (buffer, values) in new_state.contents() {
+            check_finite(buffer.name(), values)?;
         }
         *params = new_params;
         *state = new_state;

@@ -1,34 +1,26 @@
 //! RMSprop, plain or centered, with optional momentum: `torch.optim.RMSprop`
 //! (`_single_tensor_rmsprop`).
 
-use super::hyper::{non_negative, positive, unit_closed, Hyperparameter};
-use super::{
-    check_len, check_non_negative, effective_grad, lerp, next_step, Hyperparameters, OptimError,
-};
+use super::hyper::{hyperparameter_set, non_negative, positive, unit_closed};
+use super::{check_len, check_non_negative, effective_grad, lerp, next_step, Buffer, OptimError};
 
-/// Checked RMSprop hyperparameters (torch's defaults in [`Default`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rmsprop {
-    pub lr: f64,
-    pub alpha: f64,
-    pub eps: f64,
-    pub weight_decay: f64,
-    pub momentum: f64,
-    pub centered: bool,
-    pub maximize: bool,
-}
-
-impl Default for Rmsprop {
-    fn default() -> Self {
-        Rmsprop {
-            lr: 1e-2,
-            alpha: 0.99,
-            eps: 1e-8,
-            weight_decay: 0.0,
-            momentum: 0.0,
-            centered: false,
-            maximize: false,
-        }
+hyperparameter_set! {
+    /// RMSprop's hyperparameters, torch's defaults.
+    pub struct Rmsprop {
+        /// learning rate, > 0
+        lr: f64 = 1e-2,
+        /// smoothing constant of the squared-gradient average, in [0, 1]
+        alpha: f64 = 0.99,
+        /// added to the root-mean-square, > 0
+        eps: f64 = 1e-8,
+        /// L2 penalty added to the gradient, >= 0
+        weight_decay: f64 = 0.0,
+        /// momentum factor, >= 0
+        momentum: f64 = 0.0,
+        /// normalise by the estimated variance instead of the raw second moment
+        centered: bool = false,
+        /// ascend instead of descend
+        maximize: bool = false,
     }
 }
 
@@ -44,57 +36,31 @@ pub struct RmspropState {
 
 impl RmspropState {
     /// Buffers present, by torch name.
-    pub fn buffers(&self) -> Vec<(&'static str, &[f64])> {
-        let mut out: Vec<(&'static str, &[f64])> = vec![("square_avg", &self.square_avg)];
+    pub fn buffers(&self) -> Vec<(Buffer, &[f64])> {
+        let mut out: Vec<(Buffer, &[f64])> = vec![(Buffer::SquareAvg, &self.square_avg)];
         if let Some(b) = &self.momentum_buffer {
-            out.push(("momentum_buffer", b));
+            out.push((Buffer::MomentumBuffer, b));
         }
         if let Some(b) = &self.grad_avg {
-            out.push(("grad_avg", b));
+            out.push((Buffer::GradAvg, b));
         }
         out
     }
 }
 
 impl Rmsprop {
-    /// Checks `h`: `lr`, `eps` > 0; `alpha` in [0, 1] (torch only asks >= 0,
-    /// but alpha > 1 makes `square_avg` negative); `momentum`, `weight_decay` >= 0.
-    pub fn from_hyperparameters(h: &Hyperparameters) -> Result<Self, OptimError> {
-        let d = Rmsprop::default();
+    /// Checks the values: `lr`, `eps` > 0; `alpha` in [0, 1] (torch only
+    /// asks >= 0, but alpha > 1 makes `square_avg` negative); `momentum`,
+    /// `weight_decay` >= 0.
+    pub fn checked(self) -> Result<Self, OptimError> {
         Ok(Rmsprop {
-            lr: positive("lr", h.lr.unwrap_or(d.lr))?,
-            alpha: unit_closed("alpha", h.alpha.unwrap_or(d.alpha))?,
-            eps: positive("eps", h.eps.unwrap_or(d.eps))?,
-            weight_decay: non_negative("weight_decay", h.weight_decay.unwrap_or(d.weight_decay))?,
-            momentum: non_negative("momentum", h.momentum.unwrap_or(d.momentum))?,
-            centered: h.centered.unwrap_or(d.centered),
-            maximize: h.maximize.unwrap_or(d.maximize),
+            lr: positive("lr", self.lr)?,
+            alpha: unit_closed("alpha", self.alpha)?,
+            eps: positive("eps", self.eps)?,
+            weight_decay: non_negative("weight_decay", self.weight_decay)?,
+            momentum: non_negative("momentum", self.momentum)?,
+            ..self
         })
-    }
-
-    /// Catalogue entries with these values as defaults.
-    pub fn hyperparameters(&self) -> Vec<Hyperparameter> {
-        vec![
-            Hyperparameter::number("lr", self.lr, "learning rate, > 0"),
-            Hyperparameter::number(
-                "alpha",
-                self.alpha,
-                "smoothing constant of the squared-gradient average, in [0, 1]",
-            ),
-            Hyperparameter::number("eps", self.eps, "added to the root-mean-square, > 0"),
-            Hyperparameter::number(
-                "weight_decay",
-                self.weight_decay,
-                "L2 penalty added to the gradient, >= 0",
-            ),
-            Hyperparameter::number("momentum", self.momentum, "momentum factor, >= 0"),
-            Hyperparameter::flag(
-                "centered",
-                self.centered,
-                "normalise by the estimated variance instead of the raw second moment",
-            ),
-            Hyperparameter::flag("maximize", self.maximize, "ascend instead of descend"),
-        ]
     }
 
     /// Fresh state: zero `square_avg`, plus zero `momentum_buffer` / `grad_avg`

@@ -1,30 +1,24 @@
 //! Stochastic gradient descent with momentum, dampening, Nesterov and weight
 //! decay: `torch.optim.SGD` (`_single_tensor_sgd`).
 
-use super::hyper::{finite, non_negative, positive, Hyperparameter};
-use super::{check_len, effective_grad, next_step, Hyperparameters, OptimError};
+use super::hyper::{finite, hyperparameter_set, non_negative, positive};
+use super::{check_len, effective_grad, next_step, Buffer, OptimError};
 
-/// Checked SGD hyperparameters (torch's defaults in [`Default`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sgd {
-    pub lr: f64,
-    pub momentum: f64,
-    pub dampening: f64,
-    pub weight_decay: f64,
-    pub nesterov: bool,
-    pub maximize: bool,
-}
-
-impl Default for Sgd {
-    fn default() -> Self {
-        Sgd {
-            lr: 1e-3,
-            momentum: 0.0,
-            dampening: 0.0,
-            weight_decay: 0.0,
-            nesterov: false,
-            maximize: false,
-        }
+hyperparameter_set! {
+    /// SGD's hyperparameters, torch's defaults.
+    pub struct Sgd {
+        /// learning rate, > 0
+        lr: f64 = 1e-3,
+        /// momentum factor, >= 0
+        momentum: f64 = 0.0,
+        /// dampening of the momentum update
+        dampening: f64 = 0.0,
+        /// L2 penalty added to the gradient, >= 0
+        weight_decay: f64 = 0.0,
+        /// Nesterov momentum (needs momentum > 0, dampening 0)
+        nesterov: bool = false,
+        /// ascend instead of descend
+        maximize: bool = false,
     }
 }
 
@@ -38,27 +32,25 @@ pub struct SgdState {
 
 impl SgdState {
     /// Buffers present, by torch name.
-    pub fn buffers(&self) -> Vec<(&'static str, &[f64])> {
+    pub fn buffers(&self) -> Vec<(Buffer, &[f64])> {
         self.momentum_buffer
             .as_deref()
-            .map(|b| vec![("momentum_buffer", b)])
+            .map(|b| vec![(Buffer::MomentumBuffer, b)])
             .unwrap_or_default()
     }
 }
 
 impl Sgd {
-    /// Checks `h`: `lr` > 0; `momentum`, `weight_decay` >= 0; `dampening`
-    /// finite; `nesterov` only with `momentum` > 0 and `dampening` = 0, as
-    /// torch refuses otherwise.
-    pub fn from_hyperparameters(h: &Hyperparameters) -> Result<Self, OptimError> {
-        let d = Sgd::default();
+    /// Checks the values: `lr` > 0; `momentum`, `weight_decay` >= 0;
+    /// `dampening` finite; `nesterov` only with `momentum` > 0 and
+    /// `dampening` = 0, as torch refuses otherwise.
+    pub fn checked(self) -> Result<Self, OptimError> {
         let sgd = Sgd {
-            lr: positive("lr", h.lr.unwrap_or(d.lr))?,
-            momentum: non_negative("momentum", h.momentum.unwrap_or(d.momentum))?,
-            dampening: finite("dampening", h.dampening.unwrap_or(d.dampening))?,
-            weight_decay: non_negative("weight_decay", h.weight_decay.unwrap_or(d.weight_decay))?,
-            nesterov: h.nesterov.unwrap_or(d.nesterov),
-            maximize: h.maximize.unwrap_or(d.maximize),
+            lr: positive("lr", self.lr)?,
+            momentum: non_negative("momentum", self.momentum)?,
+            dampening: finite("dampening", self.dampening)?,
+            weight_decay: non_negative("weight_decay", self.weight_decay)?,
+            ..self
         };
         if sgd.nesterov && (sgd.momentum <= 0.0 || sgd.dampening != 0.0) {
             return Err(OptimError::InvalidHyperparameter {
@@ -69,30 +61,6 @@ impl Sgd {
             });
         }
         Ok(sgd)
-    }
-
-    /// Catalogue entries with these values as defaults.
-    pub fn hyperparameters(&self) -> Vec<Hyperparameter> {
-        vec![
-            Hyperparameter::number("lr", self.lr, "learning rate, > 0"),
-            Hyperparameter::number("momentum", self.momentum, "momentum factor, >= 0"),
-            Hyperparameter::number(
-                "dampening",
-                self.dampening,
-                "dampening of the momentum update",
-            ),
-            Hyperparameter::number(
-                "weight_decay",
-                self.weight_decay,
-                "L2 penalty added to the gradient, >= 0",
-            ),
-            Hyperparameter::flag(
-                "nesterov",
-                self.nesterov,
-                "Nesterov momentum (needs momentum > 0, dampening 0)",
-            ),
-            Hyperparameter::flag("maximize", self.maximize, "ascend instead of descend"),
-        ]
     }
 
     /// One step, in torch's order:
@@ -148,6 +116,7 @@ impl Sgd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::optim::{HyperparameterSet, Hyperparameters};
 
     #[test]
     fn first_momentum_step_copies_the_gradient_without_dampening() {
@@ -177,7 +146,7 @@ mod tests {
                 dampening: Some(dampening),
                 ..Hyperparameters::default()
             };
-            let err = Sgd::from_hyperparameters(&h).unwrap_err();
+            let err = Sgd::from_given(&h).checked().unwrap_err();
             assert!(
                 matches!(
                     err,
