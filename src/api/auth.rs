@@ -290,33 +290,33 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
             req.extensions_mut().insert(tenant);
             next.run(req).await
         }
-        Err(refusal) => refusal,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
-/// The tenant of the request's key if that key has `scope`, else the 401 or
-/// 403 answer.
-fn authorize(keys: &KeyStore, headers: &HeaderMap, scope: Scope) -> Result<Tenant, Response> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(unauthorized(
-            "this route needs an API key: send 'Authorization: Bearer <key>'",
-            None,
-        ));
-    };
-    let Some(presented) = bearer_token(value.as_bytes()) else {
-        return Err(unauthorized(
-            "the Authorization header must be 'Bearer <key>'",
-            Some("invalid_request"),
-        ));
-    };
-    let Some(key) = keys.find(presented) else {
-        return Err(unauthorized(
-            "the API key is not valid",
-            Some("invalid_token"),
-        ));
-    };
+/// Why a request was refused.
+#[derive(Debug)]
+enum Refusal {
+    /// No Authorization header.
+    Missing,
+    /// An Authorization header that is not `Bearer <key>`.
+    Malformed,
+    /// A key that is not in the file.
+    UnknownKey,
+    /// A valid key of `tenant` without `scope`.
+    MissingScope { tenant: Tenant, scope: Scope },
+}
+
+/// The tenant of the request's key if that key has `scope`.
+fn authorize(keys: &KeyStore, headers: &HeaderMap, scope: Scope) -> Result<Tenant, Refusal> {
+    let value = headers.get(header::AUTHORIZATION).ok_or(Refusal::Missing)?;
+    let presented = bearer_token(value.as_bytes()).ok_or(Refusal::Malformed)?;
+    let key = keys.find(presented).ok_or(Refusal::UnknownKey)?;
     if key.scopes & scope.bit() == 0 {
-        return Err(forbidden(&key.tenant, scope));
+        return Err(Refusal::MissingScope {
+            tenant: key.tenant.clone(),
+            scope,
+        });
     }
     Ok(key.tenant.clone())
 }
@@ -330,37 +330,49 @@ fn bearer_token(value: &[u8]) -> Option<&[u8]> {
     Some(value[SCHEME.len()..].trim_ascii())
 }
 
-/// 401 with the `WWW-Authenticate` challenge of RFC 6750 (with its `error`
-/// code when a credential was sent).
-fn unauthorized(detail: &str, error: Option<&str>) -> Response {
-    let challenge = match error {
-        Some(code) => format!("Bearer realm=\"evald\", error=\"{code}\""),
-        None => "Bearer realm=\"evald\"".to_owned(),
-    };
-    with_challenge(ApiError::new(Problem::Unauthorized, detail), &challenge)
-}
-
-/// 403 naming the tenant and the missing scope.
-fn forbidden(tenant: &Tenant, scope: Scope) -> Response {
-    let name = scope.name();
-    let detail = format!(
-        "the API key of tenant '{}' lacks the '{name}' scope this request needs",
-        tenant.name()
-    );
-    let error = ApiError::new(Problem::Forbidden, detail).with_extension("scope", name);
-    let challenge =
-        format!("Bearer realm=\"evald\", error=\"insufficient_scope\", scope=\"{name}\"");
-    with_challenge(error, &challenge)
-}
-
-fn with_challenge(error: ApiError, challenge: &str) -> Response {
-    let mut response = error.into_response();
-    if let Ok(value) = HeaderValue::from_str(challenge) {
+impl IntoResponse for Refusal {
+    /// 401 or 403 problem+json with the `WWW-Authenticate` challenge of
+    /// RFC 6750 (with its `error` code when a credential was sent).
+    fn into_response(self) -> Response {
+        let (error, challenge) = match self {
+            Refusal::Missing => (
+                unauthorized("this route needs an API key: send 'Authorization: Bearer <key>'"),
+                "Bearer realm=\"evald\"".to_owned(),
+            ),
+            Refusal::Malformed => (
+                unauthorized("the Authorization header must be 'Bearer <key>'"),
+                "Bearer realm=\"evald\", error=\"invalid_request\"".to_owned(),
+            ),
+            Refusal::UnknownKey => (
+                unauthorized("the API key is not valid"),
+                "Bearer realm=\"evald\", error=\"invalid_token\"".to_owned(),
+            ),
+            Refusal::MissingScope { tenant, scope } => {
+                let name = scope.name();
+                let detail = format!(
+                    "the API key of tenant '{}' lacks the '{name}' scope this request needs",
+                    tenant.name()
+                );
+                (
+                    ApiError::new(Problem::Forbidden, detail).with_extension("scope", name),
+                    format!(
+                        "Bearer realm=\"evald\", error=\"insufficient_scope\", scope=\"{name}\""
+                    ),
+                )
+            }
+        };
+        let mut response = error.into_response();
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
         response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, value);
     }
-    response
+}
+
+fn unauthorized(detail: &str) -> ApiError {
+    ApiError::new(Problem::Unauthorized, detail)
 }
 
 #[cfg(test)]
