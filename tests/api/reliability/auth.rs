@@ -230,12 +230,7 @@ async fn a_missing_malformed_or_unknown_key_is_a_401_with_a_bearer_challenge() {
         (malformed, Some("invalid_request")),
         (unknown, Some("invalid_token")),
     ] {
-        let challenge = response
-            .headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let challenge = header(&response, "www-authenticate");
         assert!(challenge.starts_with("Bearer"), "{challenge}");
         if let Some(code) = error {
             assert!(challenge.contains(code), "{challenge}");
@@ -402,37 +397,30 @@ async fn cors_is_off_by_default_and_answers_the_configured_origins() {
     .await;
     let response = preflight(&open).await.expect("request failed");
     assert_eq!(response.status(), 200, "a preflight needs no key");
-    let allowed = |r: &reqwest::Response, name: &str| {
-        r.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_lowercase()
-    };
-    assert_eq!(
-        allowed(&response, "access-control-allow-origin"),
-        "https://dash.example"
-    );
-    assert!(allowed(&response, "access-control-allow-headers").contains("authorization"));
+    let allow_origin = "access-control-allow-origin";
+    assert_eq!(header(&response, allow_origin), "https://dash.example");
+    let allow_headers = header(&response, "access-control-allow-headers").to_lowercase();
+    assert!(allow_headers.contains("authorization"), "{allow_headers}");
     // The 401 a script gets without a key is readable by it.
-    let refused = open
-        .client
-        .get(open.url("/streams"))
-        .header("origin", "https://dash.example")
-        .send()
-        .await
-        .expect("request failed");
+    let refused = get_from(&open, "/streams", "https://dash.example").await;
     assert_eq!(refused.status(), 401);
-    assert_eq!(
-        allowed(&refused, "access-control-allow-origin"),
-        "https://dash.example"
-    );
-    let other = open
-        .client
-        .get(open.url("/healthz"))
-        .header("origin", "https://evil.example")
+    assert_eq!(header(&refused, allow_origin), "https://dash.example");
+    let other = get_from(&open, "/healthz", "https://evil.example").await;
+    assert!(other.headers().get(allow_origin).is_none());
+}
+
+/// GET `path` without a key, as a script on a page at `origin` does.
+async fn get_from(app: &TestApp, path: &str, origin: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(path))
+        .header("origin", origin)
         .send()
         .await
-        .expect("request failed");
-    assert!(other.headers().get("access-control-allow-origin").is_none());
+        .expect("request failed")
+}
+
+/// The value of header `name` of `response`, "" when absent.
+fn header(response: &reqwest::Response, name: &str) -> String {
+    let value = response.headers().get(name).map(|v| v.to_str());
+    value.and_then(Result::ok).unwrap_or("").to_owned()
 }
