@@ -145,6 +145,27 @@ pub struct Config {
     /// Maximum `steps` for `POST /optimizer/{name}/run`.
     #[arg(long, env = "EVALD_MAX_OPTIMIZER_STEPS", default_value_t = 100_000)]
     pub max_optimizer_steps: usize,
+
+    /// File of API keys, one `<key> <tenant> <scopes>` per line (README, "API
+    /// keys and tenants"). When set, every route but /healthz and /readyz
+    /// needs `Authorization: Bearer <key>` and streams are per tenant. The
+    /// variable holds a path, never keys: values of variables end up in
+    /// `--help`, `docker inspect` and crash reports.
+    #[arg(long, env = "EVALD_API_KEYS")]
+    pub api_keys_file: Option<PathBuf>,
+
+    /// Maximum number of streams one tenant may hold (with `--api-keys-file`).
+    #[arg(long, env = "EVALD_TENANT_MAX_STREAMS")]
+    pub tenant_max_streams: Option<usize>,
+
+    /// Memory budget of one tenant's stream state, in bytes (with `--api-keys-file`).
+    #[arg(long, env = "EVALD_TENANT_MEMORY_BUDGET")]
+    pub tenant_memory_budget: Option<usize>,
+
+    /// Origins (`scheme://host[:port]`, comma-separated, or `*`) whose browser
+    /// scripts may call the API; without it no CORS headers are sent.
+    #[arg(long, env = "EVALD_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
 }
 
 impl Config {

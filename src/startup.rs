@@ -8,18 +8,19 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 
-use axum::http::{HeaderName, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::{middleware, Router};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tower_http::CompressionLevel;
 
-use crate::api::{self, ops, AppState};
+use crate::api::{self, auth, ops, AppState};
 use crate::config::Config;
 use crate::state::tasks;
 
@@ -43,9 +44,14 @@ impl App {
 /// Binds `config.listen` and assembles the router with its middleware.
 pub async fn build(config: Config) -> io::Result<App> {
     let listener = TcpListener::bind(config.listen).await?;
+    let cors = cors_layer(&config.cors_origins)?;
     let state = AppState::new(config)?;
     start_stream_tasks(&state)?;
     let router = app_router(state.clone());
+    let router = match cors {
+        Some(layer) => router.layer(layer),
+        None => router,
+    };
     Ok(App {
         listener,
         router,
@@ -81,8 +87,53 @@ pub async fn final_snapshot(state: &AppState) -> io::Result<()> {
     }
 }
 
+/// The CORS layer for `--cors-origins` (`None` without origins: no CORS
+/// headers, as before). It goes outside every other layer, so a browser's
+/// preflight is answered without an API key (browsers send none with it)
+/// and every answer, a 401 included, carries the headers a script needs to
+/// read it. tower-http's layer handles preflight, `Vary` and wildcard rules.
+fn cors_layer(origins: &[String]) -> io::Result<Option<CorsLayer>> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let parsed = origins
+            .iter()
+            .map(|o| {
+                HeaderValue::from_str(o.trim()).map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("--cors-origins '{o}': {e}"),
+                    )
+                })
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        AllowOrigin::list(parsed)
+    };
+    let layer = CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::CONTENT_ENCODING,
+            HeaderName::from_static(REQUEST_ID_HEADER),
+        ])
+        .expose_headers([
+            HeaderName::from_static(REQUEST_ID_HEADER),
+            header::RETRY_AFTER,
+            header::WWW_AUTHENTICATE,
+        ])
+        .max_age(std::time::Duration::from_secs(600));
+    Ok(Some(layer))
+}
+
 /// The router with the full middleware stack, outermost first: request id,
-/// tracing span, problem+json for framework errors, metrics, response
+/// tracing span, problem+json for framework errors, metrics, API keys
+/// (a 401 or 403 is traced and counted, and refused before its body is read
+/// or decompressed), response
 /// compression (fastest gzip level: numeric JSON compresses well even so, and
 /// the default level cost ~300 ms on a 2 MB response), gzip request
 /// decompression, request timeout.
@@ -104,6 +155,7 @@ pub fn app_router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(middleware::from_fn(ops::problemize))
         .layer(middleware::from_fn_with_state(state.clone(), ops::track))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require_key))
         .layer(CompressionLayer::new().gzip(true).quality(CompressionLevel::Fastest))
         .layer(RequestDecompressionLayer::new().gzip(true))
         .layer(TimeoutLayer::with_status_code(

@@ -18,6 +18,10 @@ pub enum Problem {
     BadJson,
     /// 400: an NDJSON line is not parseable.
     BadNdjson,
+    /// 401: the route needs an API key and none, or an unknown one, was sent.
+    Unauthorized,
+    /// 403: the API key lacks the scope the route needs.
+    Forbidden,
     /// 404: unknown route or resource.
     NotFound,
     /// 405: the route exists but not with this method.
@@ -38,9 +42,11 @@ pub enum Problem {
 
 impl Problem {
     /// Every problem kind, for the `/problems` catalogue.
-    pub const ALL: [Problem; 10] = [
+    pub const ALL: [Problem; 12] = [
         Problem::BadJson,
         Problem::BadNdjson,
+        Problem::Unauthorized,
+        Problem::Forbidden,
         Problem::NotFound,
         Problem::MethodNotAllowed,
         Problem::Timeout,
@@ -56,6 +62,8 @@ impl Problem {
         match self {
             Problem::BadJson => "bad-json",
             Problem::BadNdjson => "bad-ndjson",
+            Problem::Unauthorized => "unauthorized",
+            Problem::Forbidden => "forbidden",
             Problem::NotFound => "not-found",
             Problem::MethodNotAllowed => "method-not-allowed",
             Problem::Timeout => "timeout",
@@ -71,6 +79,8 @@ impl Problem {
     pub fn status(self) -> StatusCode {
         match self {
             Problem::BadJson | Problem::BadNdjson => StatusCode::BAD_REQUEST,
+            Problem::Unauthorized => StatusCode::UNAUTHORIZED,
+            Problem::Forbidden => StatusCode::FORBIDDEN,
             Problem::NotFound => StatusCode::NOT_FOUND,
             Problem::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Problem::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -87,6 +97,8 @@ impl Problem {
         match self {
             Problem::BadJson => "Body is not valid JSON",
             Problem::BadNdjson => "Body is not valid NDJSON",
+            Problem::Unauthorized => "API key required",
+            Problem::Forbidden => "Scope missing",
             Problem::NotFound => "Not found",
             Problem::MethodNotAllowed => "Method not allowed",
             Problem::Timeout => "Request timed out",
@@ -103,6 +115,8 @@ impl Problem {
         match self {
             Problem::BadJson => "The request body could not be parsed as JSON. `detail` gives the line and column of the first syntax error. Fix the JSON and retry.",
             Problem::BadNdjson => "A line of an application/x-ndjson body could not be parsed as a JSON value. `detail` and `line` give the 1-based line number. Nothing from the request was applied.",
+            Problem::Unauthorized => "The server is configured with API keys and this route needs one: send `Authorization: Bearer <key>`. The key was missing, malformed or unknown; the WWW-Authenticate header says which. Only /healthz and /readyz are open.",
+            Problem::Forbidden => "The API key is valid but lacks the scope this route needs: `read` for GET, `write` for computations and stream changes, `admin` for /internal/metrics. `scope` names the missing one.",
             Problem::NotFound => "The route, stream, user, loss, activation, normalization or optimizer does not exist. Where a name was unknown, `detail` lists the valid names.",
             Problem::MethodNotAllowed => "The route exists but does not accept this HTTP method; the Allow header lists the methods it accepts.",
             Problem::Timeout => "The request did not complete within the configured request timeout (--request-timeout-secs).",
@@ -123,6 +137,8 @@ impl Problem {
     pub fn from_status(status: StatusCode) -> Problem {
         match status {
             StatusCode::BAD_REQUEST => Problem::BadJson,
+            StatusCode::UNAUTHORIZED => Problem::Unauthorized,
+            StatusCode::FORBIDDEN => Problem::Forbidden,
             StatusCode::NOT_FOUND => Problem::NotFound,
             StatusCode::METHOD_NOT_ALLOWED => Problem::MethodNotAllowed,
             StatusCode::REQUEST_TIMEOUT => Problem::Timeout,

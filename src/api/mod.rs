@@ -11,9 +11,10 @@ use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::config::Config;
-use crate::state::{Budgets, MemoryStore, StreamStore, Writers};
+use crate::state::{Budgets, MemoryStore, StreamStore, TenantLimits, Writers};
 
 pub mod activation;
+pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod labels;
@@ -39,18 +40,24 @@ pub struct AppState {
     pub streams: Arc<dyn StreamStore>,
     /// The threads that merge batches into streams.
     pub writers: Arc<Writers>,
+    /// The API keys of `--api-keys-file`; `None` leaves the service open.
+    pub keys: Option<Arc<auth::KeyStore>>,
 }
 
 impl AppState {
     /// Builds the state for `config`.
     ///
     /// # Errors
-    /// When the stream writer threads cannot be started.
+    /// When the stream writer threads cannot be started or the API key file
+    /// cannot be read.
     pub fn new(config: Config) -> std::io::Result<Self> {
+        let keys = config.api_keys_file.as_deref().map(auth::KeyStore::load);
+        let store = MemoryStore::new(budgets(&config)).with_tenant_limits(tenant_limits(&config));
         Ok(AppState {
             stats: Arc::new(ops::Stats::default()),
-            streams: Arc::new(MemoryStore::new(budgets(&config))),
+            streams: Arc::new(store),
             writers: Arc::new(Writers::per_core()?),
+            keys: keys.transpose()?.map(Arc::new),
             config: Arc::new(config),
         })
     }
@@ -64,6 +71,14 @@ pub fn budgets(config: &Config) -> Budgets {
         max_scores_per_user: config.max_scores_per_user,
         max_scores_per_stream: config.max_scores_per_stream,
         memory_budget: config.memory_budget,
+    }
+}
+
+/// The per-tenant budgets configured by `config`.
+pub fn tenant_limits(config: &Config) -> TenantLimits {
+    TenantLimits {
+        max_streams: config.tenant_max_streams,
+        memory_budget: config.tenant_memory_budget,
     }
 }
 

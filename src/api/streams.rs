@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::{Json, Router};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -23,10 +24,13 @@ use crate::state::{now_ms, BatchBuilder, Limit, StoreError, StreamInfo, StreamSt
 
 pub mod dto;
 pub mod fast;
+pub mod name;
 pub mod ndjson;
 pub mod report;
 
+use super::auth::Tenant;
 use dto::{stage_batch, BatchBody, Origin};
+use name::{visible, StreamName};
 use ndjson::{parse_line, LineReader};
 use report::{evaluate_stream, evaluate_user, MetricsQuery, StreamMetricsResponse};
 
@@ -99,10 +103,10 @@ fn is_ndjson(content_type: &str) -> bool {
 
 async fn ingest(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    name: StreamName,
     request: Request,
 ) -> ApiResult<Json<IngestResponse>> {
-    check_name(&name)?;
+    check_name(&name.local)?;
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -135,11 +139,11 @@ async fn ingest(
         .map_err(ApiError::internal)?;
     let aggregated = started.elapsed();
     let store = state.streams.clone();
-    let stream = name.clone();
+    let stream = name.stored.clone();
     // The merge runs on the stream's writer thread (see `state::writers`).
     let summary = state
         .writers
-        .run(&name, move || store.ingest(&stream, batch, now_ms()))
+        .run(&name.stored, move || store.ingest(&stream, batch, now_ms()))
         .await
         .map_err(ApiError::internal)?
         .map_err(store_error)?;
@@ -150,7 +154,7 @@ async fn ingest(
         "stream batch timings"
     );
     Ok(Json(IngestResponse {
-        stream: name,
+        stream: name.local,
         accepted: summary.accepted,
         count: summary.count,
         users: summary.users,
@@ -279,11 +283,11 @@ where
 
 async fn stream_metrics(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    name: StreamName,
     ApiQuery(query): ApiQuery<MetricsQuery>,
 ) -> ApiResult<Json<StreamMetricsResponse>> {
     let (params, weighting) = query.params()?;
-    let response = with_stream(&state, name, move |s| {
+    let response = with_stream(&state, name.stored, move |s| {
         evaluate_stream(s, &params, weighting)
     })
     .await?;
@@ -292,11 +296,15 @@ async fn stream_metrics(
 
 async fn user_metrics(
     State(state): State<AppState>,
-    Path((name, user_id)): Path<(String, String)>,
+    name: StreamName,
+    Path((_, user_id)): Path<(String, String)>,
     ApiQuery(query): ApiQuery<MetricsQuery>,
 ) -> ApiResult<Json<StreamMetricsResponse>> {
     let (params, _) = query.params()?;
-    let response = with_stream(&state, name, move |s| evaluate_user(s, &user_id, &params)).await?;
+    let response = with_stream(&state, name.stored, move |s| {
+        evaluate_user(s, &user_id, &params)
+    })
+    .await?;
     Ok(Json(response))
 }
 
@@ -322,22 +330,29 @@ impl From<StreamInfo> for StreamSummary {
     }
 }
 
-async fn list(State(state): State<AppState>) -> Json<Vec<StreamSummary>> {
+async fn list(
+    State(state): State<AppState>,
+    caller: Option<Extension<Tenant>>,
+) -> Json<Vec<StreamSummary>> {
+    let caller = caller.map(|Extension(tenant)| tenant);
     Json(
         state
             .streams
             .list()
             .into_iter()
+            .filter_map(|info| visible(caller.as_ref(), info))
             .map(StreamSummary::from)
             .collect(),
     )
 }
 
-async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+async fn delete(State(state): State<AppState>, name: StreamName) -> ApiResult<StatusCode> {
     let store: Arc<dyn StreamStore> = state.streams.clone();
-    let found = tokio::task::spawn_blocking(move || store.delete(&name).then_some(()).ok_or(name))
-        .await
-        .map_err(ApiError::internal)?;
+    let StreamName { local, stored } = name;
+    let found =
+        tokio::task::spawn_blocking(move || store.delete(&stored).then_some(()).ok_or(local))
+            .await
+            .map_err(ApiError::internal)?;
     match found {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
         Err(name) => Err(ApiError::not_found(format!("unknown stream '{name}'"))),

@@ -11,6 +11,7 @@
 //! - [`snapshot`]: the versioned, checksummed on-disk format and atomic writes.
 //! - [`tasks`]: restore at start, periodic and final snapshots, TTL purge.
 //! - [`writers`]: the dedicated threads that merge batches into streams.
+//! - [`tenants`]: tenant namespaces of stream names and per-tenant budgets.
 
 pub mod aggregate;
 pub mod batch;
@@ -18,6 +19,7 @@ pub mod snapshot;
 pub mod store;
 pub mod stream;
 pub mod tasks;
+pub mod tenants;
 pub mod writers;
 
 pub use aggregate::{Bin, Record, RecordCounts, ScoreAggregate};
@@ -26,6 +28,7 @@ pub use store::{
     Budgets, Gauges, IngestSummary, Limit, MemoryStore, StoreError, StreamInfo, StreamStore,
 };
 pub use stream::Stream;
+pub use tenants::TenantLimits;
 pub use writers::{WriterGone, Writers};
 
 /// Maps keyed by user id. foldhash is several times faster than SipHash on

@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::batch::StagedBatch;
 use super::stream::{Stream, USER_OVERHEAD_BYTES};
+use super::tenants::{self, TenantLedger, TenantLimits};
 
 /// Configured limits of the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,11 +25,11 @@ pub struct Budgets {
 /// Why the store refused a request; nothing was applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    #[error("unknown stream '{0}'")]
+    #[error("unknown stream '{}'", tenants::local_name(.0))]
     UnknownStream(String),
     #[error("the service already holds {limit} streams (--max-streams); delete a stream or raise the limit")]
     TooManyStreams { limit: usize },
-    #[error("stream '{stream}' has {users} users and this batch adds {new_users} new ones, over the limit of {limit} users per stream (--max-users-per-stream)")]
+    #[error("stream '{}' has {users} users and this batch adds {new_users} new ones, over the limit of {limit} users per stream (--max-users-per-stream)", tenants::local_name(stream))]
     TooManyUsers {
         stream: String,
         users: usize,
@@ -41,6 +42,15 @@ pub enum StoreError {
         needed: usize,
         limit: usize,
     },
+    #[error("tenant '{tenant}' already holds {limit} streams (--tenant-max-streams); delete one of its streams or raise the limit")]
+    TenantTooManyStreams { tenant: String, limit: usize },
+    #[error("tenant '{tenant}' holds about {used} bytes of stream state and this batch needs up to {needed} more, over its budget of {limit} bytes (--tenant-memory-budget)")]
+    TenantOverMemory {
+        tenant: String,
+        used: usize,
+        needed: usize,
+        limit: usize,
+    },
 }
 
 /// A configured limit of the store, for a refusal to name.
@@ -49,6 +59,8 @@ pub enum Limit {
     MaxStreams,
     MaxUsersPerStream,
     MemoryBudget,
+    TenantMaxStreams,
+    TenantMemoryBudget,
 }
 
 impl Limit {
@@ -59,6 +71,8 @@ impl Limit {
             Limit::MaxStreams => "max_streams",
             Limit::MaxUsersPerStream => "max_users_per_stream",
             Limit::MemoryBudget => "memory_budget",
+            Limit::TenantMaxStreams => "tenant_max_streams",
+            Limit::TenantMemoryBudget => "tenant_memory_budget",
         }
     }
 }
@@ -71,6 +85,8 @@ impl StoreError {
             StoreError::TooManyStreams { .. } => Some(Limit::MaxStreams),
             StoreError::TooManyUsers { .. } => Some(Limit::MaxUsersPerStream),
             StoreError::OverMemory { .. } => Some(Limit::MemoryBudget),
+            StoreError::TenantTooManyStreams { .. } => Some(Limit::TenantMaxStreams),
+            StoreError::TenantOverMemory { .. } => Some(Limit::TenantMemoryBudget),
         }
     }
 }
@@ -153,6 +169,8 @@ pub struct MemoryStore {
     streams: RwLock<HashMap<String, Arc<Cell>>>,
     budgets: Budgets,
     bytes: AtomicUsize,
+    /// Per-tenant budgets (see [`tenants`]).
+    tenants: TenantLedger,
 }
 
 fn read_lock<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -172,7 +190,15 @@ impl MemoryStore {
             streams: RwLock::new(HashMap::new()),
             budgets,
             bytes: AtomicUsize::new(0),
+            tenants: TenantLedger::default(),
         }
+    }
+
+    /// The store with per-tenant budgets (only streams stored under a tenant
+    /// prefix are subject to them).
+    pub fn with_tenant_limits(mut self, limits: TenantLimits) -> Self {
+        self.tenants = TenantLedger::new(limits);
+        self
     }
 
     /// The configured budgets.
@@ -203,6 +229,10 @@ impl MemoryStore {
                 limit: self.budgets.memory_budget,
             });
         }
+        if let Err(e) = self.tenants.reserve(&stream.name, needed) {
+            self.bytes.fetch_sub(needed, Ordering::SeqCst);
+            return Err(e);
+        }
         Ok(needed)
     }
 
@@ -224,6 +254,10 @@ impl MemoryStore {
         );
         self.bytes.fetch_sub(reserved, Ordering::SeqCst);
         self.adjust_bytes(delta);
+        self.tenants.adjust(
+            &stream.name,
+            delta - isize::try_from(reserved).unwrap_or(isize::MAX),
+        );
         Ok(IngestSummary {
             accepted,
             count: stream.count(),
@@ -276,6 +310,7 @@ impl StreamStore for MemoryStore {
                     limit: self.budgets.max_streams,
                 });
             }
+            self.tenants.check_new_stream(name, map.keys())?;
             // The new stream is private until inserted: a failed batch leaves no trace.
             let mut stream = Stream::new(name, now_ms);
             let summary = self.apply(&mut stream, batch, now_ms)?;
@@ -323,7 +358,9 @@ impl StreamStore for MemoryStore {
             Some(cell) => {
                 let stream = write_lock(&cell.stream);
                 cell.deleted.store(true, Ordering::SeqCst);
-                self.adjust_bytes(-(isize::try_from(stream.heap_bytes()).unwrap_or(isize::MAX)));
+                let freed = -(isize::try_from(stream.heap_bytes()).unwrap_or(isize::MAX));
+                self.adjust_bytes(freed);
+                self.tenants.adjust(name, freed);
                 true
             }
             None => false,
@@ -385,6 +422,8 @@ impl StreamStore for MemoryStore {
     fn import(&self, streams: Vec<Stream>) {
         let mut map = write_lock(&self.streams);
         map.clear();
+        self.tenants
+            .reset(streams.iter().map(|s| (s.name.as_str(), s.heap_bytes())));
         let mut bytes = 0;
         for s in streams {
             bytes += s.heap_bytes();

@@ -16,7 +16,7 @@ use crate::core::metrics::{
     evaluate_binary, BinaryParams, BinaryReport, CheckedBinaryParams, Gauc, GaucWeighting,
     MetricsError, ScoreTable,
 };
-use crate::state::{ScoreAggregate, Stream};
+use crate::state::{tenants, ScoreAggregate, Stream};
 
 /// Query parameters of the metrics endpoints (defaults as `POST /metrics`).
 #[derive(Debug, Default, Deserialize)]
@@ -196,7 +196,10 @@ pub fn evaluate_user(
     params: &CheckedBinaryParams,
 ) -> Result<StreamMetricsResponse, ApiError> {
     let agg = stream.users.get(user_id).ok_or_else(|| {
-        ApiError::not_found(format!("stream '{}' has no user '{user_id}'", stream.name))
+        ApiError::not_found(format!(
+            "stream '{}' has no user '{user_id}'",
+            tenants::local_name(&stream.name)
+        ))
     })?;
     let table = table_of(agg).map_err(metrics_error)?;
     let report = evaluate_binary(&table, agg.counts(), None, params);
@@ -237,7 +240,7 @@ fn respond(
             .push(confusion_warning(threshold, bounds.confusion));
     }
     StreamMetricsResponse {
-        stream: stream.name.clone(),
+        stream: tenants::local_name(&stream.name).to_owned(),
         user_id: user_id.map(str::to_owned),
         metrics,
         auc_error_bound: bounds.auc,

@@ -1,0 +1,4 @@
+//! Reliability and security (README, "Reliability and security").
+
+mod auth;
+mod auth_log;
