@@ -364,6 +364,55 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
     }
 
+    /// A version 1 file of `store`: no log position, no `last_seq`.
+    fn version_1(store: &dyn StreamStore) -> Vec<u8> {
+        let mut payload = Vec::new();
+        let mut streams = 0u64;
+        let r = store.export(&mut |s| {
+            streams += 1;
+            write_string(&mut payload, &s.name)?;
+            payload.write_all(&s.created_at_ms.to_le_bytes())?;
+            payload.write_all(&s.updated_at_ms.to_le_bytes())?;
+            s.global.encode(&mut payload)?;
+            payload.write_all(&(s.users.len() as u64).to_le_bytes())?;
+            let mut users: Vec<_> = s.users.iter().collect();
+            users.sort_by(|a, b| a.0.cmp(b.0));
+            for (name, agg) in users {
+                write_string(&mut payload, name)?;
+                agg.encode(&mut payload)?;
+            }
+            Ok(())
+        });
+        assert!(r.is_ok());
+        let mut out = MAGIC.to_vec();
+        out.extend(1u32.to_le_bytes());
+        out.extend(&payload);
+        out.extend(streams.to_le_bytes());
+        out.extend((payload.len() as u64).to_le_bytes());
+        out.extend(crc32fast::hash(&payload).to_le_bytes());
+        out.extend(END_MAGIC);
+        out
+    }
+
+    #[test]
+    fn a_version_1_snapshot_is_still_read() {
+        let dir = temp_dir("v1");
+        let store = store_with_data();
+        assert!(fs::create_dir_all(&dir).is_ok());
+        assert!(fs::write(path_in(&dir), version_1(&store)).is_ok());
+        let restored = MemoryStore::new(store.budgets());
+        match read(&dir) {
+            Ok(Some(snap)) => {
+                assert_eq!(snap.log_seq, 0);
+                assert!(snap.streams.iter().all(|s| s.last_seq == 0));
+                restored.import(snap.streams);
+            }
+            other => panic!("a version 1 snapshot was not read: {other:?}"),
+        }
+        assert_eq!(dump(&restored), dump(&store));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn a_missing_snapshot_means_a_first_start() {
         assert!(matches!(read(&temp_dir("missing")), Ok(None)));

@@ -51,6 +51,20 @@ pub fn start(data_dir: &Path, port: u16, extra: &[&str], log: Option<&Path>) -> 
         .expect("spawn evald")
 }
 
+/// Starts evald on `data_dir` expecting it to refuse to start: its stderr.
+pub async fn refused_start(data_dir: &Path) -> String {
+    let child = start(data_dir, free_port(), &[], None);
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(
+        !output.status.success(),
+        "evald started on a damaged data directory"
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 /// Starts evald and waits (at most 20 s) until `/healthz` answers.
 pub async fn start_ready(data_dir: &Path, extra: &[&str]) -> Server {
     let log = data_dir.with_extension(format!("{}.log", free_port()));

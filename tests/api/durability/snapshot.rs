@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::process::{
-    counts, free_port, ingest_ok, metric, start, start_ready, stop, streams, temp_dir,
-    wait_for_status,
+    counts, ingest_ok, metric, refused_start, start_ready, stop, streams, temp_dir, wait_for_status,
 };
 
 #[tokio::test]
@@ -58,16 +57,7 @@ async fn a_restarted_server_keeps_its_streams() {
 async fn a_corrupt_snapshot_stops_the_server_from_starting() {
     let dir = temp_dir("corrupt");
     std::fs::write(dir.join("streams.snap"), b"definitely not a snapshot").expect("write");
-    let child = start(&dir, free_port(), &[], None);
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .expect("join")
-        .expect("wait");
-    assert!(
-        !output.status.success(),
-        "evald started on a corrupt snapshot"
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_start(&dir).await;
     assert!(stderr.contains("refusing to start"), "{stderr}");
     assert!(stderr.contains("not an evald snapshot"), "{stderr}");
     // the bad file is left where it was for the operator to inspect

@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::process::{
-    counts, ingest, ingest_ok, kill9, metric, segments, start_ready, stop, temp_dir,
+    counts, ingest, ingest_ok, kill9, metric, refused_start, segments, start_ready, stop, temp_dir,
     wait_for_status,
 };
 
@@ -76,7 +77,7 @@ async fn kill_9_during_ingest_loses_no_acknowledged_record() {
         for client in clients {
             client.await.expect("client task");
         }
-        let ledger = ledger.lock().unwrap_or_else(|e| e.into_inner());
+        let ledger = std::mem::take(&mut *ledger.lock().unwrap_or_else(|e| e.into_inner()));
         let again = start_ready(&dir, &args).await;
         let after = counts(&again.base).await;
         for name in ["s0", "s1", "s2"] {
@@ -104,15 +105,22 @@ async fn kill_9_during_ingest_loses_no_acknowledged_record() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
-#[tokio::test]
-async fn a_torn_log_tail_is_cut_off_with_a_warning() {
-    let root = temp_dir("torn");
+/// A data directory whose log alone holds two batches into "s" (300 and 200
+/// records), left by `kill -9`; and its last log segment.
+async fn two_logged_batches(tag: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let root = temp_dir(tag);
     let dir = root.join("data");
     let server = start_ready(&dir, &[]).await;
     ingest_ok(&server.base, "s", 300).await;
     ingest_ok(&server.base, "s", 200).await;
     kill9(server);
     let segment = segments(&dir).pop().expect("a log segment");
+    (root, dir, segment)
+}
+
+#[tokio::test]
+async fn a_torn_log_tail_is_cut_off_with_a_warning() {
+    let (root, dir, segment) = two_logged_batches("torn").await;
     let good_len = std::fs::metadata(&segment).expect("stat").len();
     // A frame cut short by the crash: its marker, a length past the end, a few bytes.
     let mut file = std::fs::OpenOptions::new()
@@ -144,24 +152,12 @@ async fn a_torn_log_tail_is_cut_off_with_a_warning() {
 
 #[tokio::test]
 async fn a_corrupt_record_before_the_tail_is_refused() {
-    let root = temp_dir("walcorrupt");
-    let dir = root.join("data");
-    let server = start_ready(&dir, &[]).await;
-    ingest_ok(&server.base, "s", 300).await;
-    ingest_ok(&server.base, "s", 200).await;
-    kill9(server);
-    let segment = segments(&dir).pop().expect("a log segment");
+    let (root, dir, segment) = two_logged_batches("walcorrupt").await;
     let mut bytes = std::fs::read(&segment).expect("read segment");
     // a byte inside the first frame's payload (header 12 + frame header 12)
     bytes[40] ^= 0x20;
     std::fs::write(&segment, &bytes).expect("write segment");
-    let child = super::process::start(&dir, super::process::free_port(), &[], None);
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .expect("join")
-        .expect("wait");
-    assert!(!output.status.success(), "evald started on a corrupt log");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_start(&dir).await;
     assert!(stderr.contains("refusing to start"), "{stderr}");
     assert!(stderr.contains("checksum mismatch"), "{stderr}");
     assert!(
