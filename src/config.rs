@@ -16,6 +16,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// When the write-ahead log is fsynced (README, "Durability").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Fsync {
+    /// Before each ingest or delete is acknowledged (group commit): an
+    /// acknowledged change survives any crash.
+    Always,
+    /// Every `--fsync-interval-ms`; acknowledgements do not wait, and a crash
+    /// can lose the changes acknowledged in that window.
+    Interval,
+}
+
 /// Command line of the `evald` binary.
 #[derive(Debug, Parser)]
 #[command(
@@ -142,6 +153,23 @@ pub struct Config {
     #[arg(long, env = "EVALD_SNAPSHOT_INTERVAL_SECS", default_value_t = 60)]
     pub snapshot_interval_secs: u64,
 
+    /// When the write-ahead log in `--data-dir` is fsynced: `always` (before
+    /// each acknowledgement) or `interval` (every `--fsync-interval-ms`).
+    #[arg(long, env = "EVALD_FSYNC", value_enum, default_value = "always")]
+    pub fsync: Fsync,
+
+    /// Milliseconds between log fsyncs with `--fsync interval`: the most
+    /// acknowledged ingest a crash can lose.
+    #[arg(long, env = "EVALD_FSYNC_INTERVAL_MS", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub fsync_interval_ms: u64,
+
+    /// Seconds a graceful shutdown waits for in-flight requests before it
+    /// closes their connections and writes the final snapshot. Keep it below
+    /// the orchestrator's grace period (docker-compose.yml: 30 s).
+    #[arg(long, env = "EVALD_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
+    pub shutdown_timeout_secs: u64,
+
     /// Maximum `steps` for `POST /optimizer/{name}/run`.
     #[arg(long, env = "EVALD_MAX_OPTIMIZER_STEPS", default_value_t = 100_000)]
     pub max_optimizer_steps: usize,
@@ -172,6 +200,11 @@ impl Config {
     /// The request timeout as a `Duration`.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// How long a graceful shutdown drains in-flight requests.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
     }
 
     /// A configuration for tests: port 0 on loopback, the documented

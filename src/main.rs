@@ -72,12 +72,16 @@ fn healthcheck(addr: std::net::SocketAddr) -> std::io::Result<()> {
     }
 }
 
+/// Serves until SIGTERM / Ctrl-C, then stops in order: drain requests (for
+/// at most `--shutdown-timeout-secs`), stop and join the periodic tasks,
+/// write the final snapshot, close the log.
 async fn serve(config: evald::config::Config) -> std::io::Result<()> {
+    let drain = config.shutdown_timeout();
     let app = startup::build(config).await?;
     tracing::info!(address = %app.local_addr()?, "evald listening");
-    let state = app.state.clone();
-    startup::run(app.listener, app.router, startup::shutdown_signal()).await?;
-    startup::final_snapshot(&state).await?;
+    let signal = startup::shutdown_signal();
+    startup::run_draining(app.listener, app.router, signal, Some(drain)).await?;
+    app.tasks.shutdown().await?;
     tracing::info!("evald stopped");
     Ok(())
 }

@@ -4,9 +4,11 @@
 //! serves an already-bound listener until a shutdown future resolves. Keeping
 //! the two apart lets integration tests bind `127.0.0.1:0` and learn the port.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::{middleware, Router};
@@ -21,8 +23,9 @@ use tower_http::trace::TraceLayer;
 use tower_http::CompressionLevel;
 
 use crate::api::{self, auth, ops, AppState};
-use crate::config::Config;
-use crate::state::tasks;
+use crate::config::{Config, Fsync};
+use crate::state::tasks::{Background, DataDir};
+use crate::state::wal::FsyncMode;
 
 /// Header carrying the request id, set when the client did not send one.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -32,6 +35,8 @@ pub struct App {
     pub listener: TcpListener,
     pub router: Router,
     pub state: AppState,
+    /// The snapshot and purge tasks, and the data directory.
+    pub tasks: StreamTasks,
 }
 
 impl App {
@@ -46,7 +51,7 @@ pub async fn build(config: Config) -> io::Result<App> {
     let listener = TcpListener::bind(config.listen).await?;
     let cors = cors_layer(&config.cors_origins)?;
     let state = AppState::new(config)?;
-    start_stream_tasks(&state)?;
+    let tasks = start_stream_tasks(&state)?;
     let router = app_router(state.clone());
     let router = match cors {
         Some(layer) => router.layer(layer),
@@ -56,34 +61,29 @@ pub async fn build(config: Config) -> io::Result<App> {
         listener,
         router,
         state,
+        tasks,
     })
 }
 
-/// Restores stream state from `--data-dir` (refusing a bad snapshot) and
-/// starts the periodic snapshot and TTL purge tasks that are configured.
-fn start_stream_tasks(state: &AppState) -> io::Result<()> {
-    let config = &state.config;
-    if let Some(dir) = &config.data_dir {
-        tasks::restore(state.streams.as_ref(), dir).map_err(|e| {
-            io::Error::other(format!(
-                "refusing to start: {e}; move the file aside to start with empty streams"
-            ))
-        })?;
-        let interval = std::time::Duration::from_secs(config.snapshot_interval_secs);
-        tasks::spawn_snapshots(state.streams.clone(), dir.clone(), interval);
-    }
-    if config.stream_ttl_secs > 0 {
-        let ttl = std::time::Duration::from_secs(config.stream_ttl_secs);
-        tasks::spawn_purge(state.streams.clone(), ttl);
-    }
-    Ok(())
+/// The background work on stream state, to stop in order on shutdown.
+#[derive(Debug)]
+pub struct StreamTasks {
+    background: Background,
+    data: Option<Arc<DataDir>>,
 }
 
-/// Writes the final snapshot after a graceful shutdown (when `--data-dir` is set).
-pub async fn final_snapshot(state: &AppState) -> io::Result<()> {
-    match &state.config.data_dir {
-        Some(dir) => tasks::snapshot_now(state.streams.clone(), dir.clone()).await,
-        None => Ok(()),
+impl StreamTasks {
+    /// The ordered stop after the requests have drained: the periodic
+    /// snapshot and purge tasks are stopped and joined (one in progress
+    /// completes), then the final snapshot is written and the log closed.
+    pub async fn shutdown(self) -> io::Result<()> {
+        self.background.stop().await;
+        let Some(data) = self.data else {
+            return Ok(());
+        };
+        let result = data.snapshot().await;
+        data.close().await;
+        result.map(|_| ())
     }
 }
 
@@ -130,6 +130,31 @@ fn cors_layer(origins: &[String]) -> io::Result<Option<CorsLayer>> {
     Ok(Some(layer))
 }
 
+/// Restores stream state from `--data-dir` (refusing a bad snapshot or log)
+/// and starts the periodic snapshot and TTL purge tasks that are configured.
+fn start_stream_tasks(state: &AppState) -> io::Result<StreamTasks> {
+    let config = &state.config;
+    let mut background = Background::default();
+    let mut data = None;
+    if let Some(dir) = &config.data_dir {
+        let mode = match config.fsync {
+            Fsync::Always => FsyncMode::Always,
+            Fsync::Interval => FsyncMode::Interval(Duration::from_millis(config.fsync_interval_ms)),
+        };
+        let opened = DataDir::open(state.streams.clone(), dir, mode)
+            .map_err(|e| io::Error::other(format!("refusing to start: {e}; {}", e.advice())))?;
+        let opened = Arc::new(opened);
+        let interval = Duration::from_secs(config.snapshot_interval_secs);
+        background.spawn_snapshots(opened.clone(), interval);
+        data = Some(opened);
+    }
+    if config.stream_ttl_secs > 0 {
+        let ttl = Duration::from_secs(config.stream_ttl_secs);
+        background.spawn_purge(state.streams.clone(), ttl);
+    }
+    Ok(StreamTasks { background, data })
+}
+
 /// The router with the full middleware stack, outermost first: request id,
 /// tracing span, problem+json for framework errors, metrics, API keys
 /// (a 401 or 403 is traced and counted, and refused before its body is read
@@ -172,9 +197,40 @@ pub async fn run(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    run_draining(listener, router, shutdown, None).await
+}
+
+/// [`run`], but once `shutdown` resolves in-flight requests get at most
+/// `drain` (`--shutdown-timeout-secs`) to finish; then their connections are
+/// closed so the final snapshot starts within the orchestrator's grace period.
+pub async fn run_draining(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Option<Duration>,
+) -> io::Result<()> {
+    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = signalled.send(());
+    };
+    let server = axum::serve(listener, router)
+        .with_graceful_shutdown(signal)
+        .into_future();
+    let deadline = async move {
+        match (on_signal.await, drain) {
+            (Ok(()), Some(drain)) => tokio::time::sleep(drain).await,
+            _ => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = server => result,
+        () = deadline => {
+            tracing::warn!(secs = drain.map_or(0, |d| d.as_secs()),
+                "requests still running after the shutdown timeout (--shutdown-timeout-secs); closing their connections");
+            Ok(())
+        }
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (what Docker sends on stop).

@@ -36,13 +36,16 @@ pub enum Problem {
     InvalidInput,
     /// 503: a configured budget (memory, streams, users) would be exceeded.
     OverBudget,
+    /// 503: the data directory cannot take the change (the write-ahead log
+    /// failed) or the server is shutting down.
+    Unavailable,
     /// 500: a bug on our side; details are logged, not sent.
     Internal,
 }
 
 impl Problem {
     /// Every problem kind, for the `/problems` catalogue.
-    pub const ALL: [Problem; 12] = [
+    pub const ALL: [Problem; 13] = [
         Problem::BadJson,
         Problem::BadNdjson,
         Problem::Unauthorized,
@@ -54,6 +57,7 @@ impl Problem {
         Problem::UnsupportedMediaType,
         Problem::InvalidInput,
         Problem::OverBudget,
+        Problem::Unavailable,
         Problem::Internal,
     ];
 
@@ -71,6 +75,7 @@ impl Problem {
             Problem::UnsupportedMediaType => "unsupported-media-type",
             Problem::InvalidInput => "invalid-input",
             Problem::OverBudget => "over-budget",
+            Problem::Unavailable => "unavailable",
             Problem::Internal => "internal",
         }
     }
@@ -87,7 +92,7 @@ impl Problem {
             Problem::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Problem::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Problem::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
-            Problem::OverBudget => StatusCode::SERVICE_UNAVAILABLE,
+            Problem::OverBudget | Problem::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Problem::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -106,6 +111,7 @@ impl Problem {
             Problem::UnsupportedMediaType => "Unsupported media type",
             Problem::InvalidInput => "Invalid input",
             Problem::OverBudget => "Over budget",
+            Problem::Unavailable => "Service unavailable",
             Problem::Internal => "Internal error",
         }
     }
@@ -124,6 +130,7 @@ impl Problem {
             Problem::UnsupportedMediaType => "The Content-Type is not accepted by this endpoint. JSON endpoints take application/json; stream ingest also takes application/x-ndjson.",
             Problem::InvalidInput => "The body is valid JSON but its meaning is not: a length mismatch, a non-finite number, a label outside its domain, a ragged nested array, an unknown field or a parameter out of range. `field` names the offending field and `detail` says what was found and what was expected.",
             Problem::OverBudget => "Accepting the request would exceed a configured budget (memory, number of streams, users per stream). `detail` names the limit. Nothing was applied; free resources (e.g. DELETE a stream) or raise the limit.",
+            Problem::Unavailable => "The service cannot take changes right now: writing its data directory failed (the write-ahead log or the last snapshot; `GET /readyz` says which) or it is shutting down. Nothing was applied; retry later, or on another instance.",
             Problem::Internal => "An unexpected error on the server. It has been logged; please report it with the x-request-id header of the response.",
         }
     }

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, Problem, PROBLEM_JSON};
 use super::AppState;
+use crate::state::health::Counter;
 
 /// The OpenAPI document, embedded at build time so the binary is self-contained.
 const OPENAPI_YAML: &str = include_str!("../../openapi/openapi.yaml");
@@ -36,8 +37,19 @@ async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-async fn readyz() -> Json<Value> {
-    Json(json!({"status": "ready"}))
+/// Ready unless writing the data directory failed (the last snapshot, or the
+/// write-ahead log, which then refuses changes): 503 naming what failed.
+async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let problems = state
+        .streams
+        .log()
+        .map(|wal| wal.health().problems())
+        .unwrap_or_default();
+    if problems.is_empty() {
+        Ok(Json(json!({"status": "ready"})))
+    } else {
+        Err(ApiError::new(Problem::Unavailable, problems.join("; ")))
+    }
 }
 
 /// The spec parsed once; a parse failure is a build-time bug caught by tests.
@@ -258,6 +270,29 @@ fn render_stream_gauges(state: &AppState, out: &mut String) {
     }
 }
 
+/// With `--data-dir`: snapshot and log counters, and 0/1 gauges of whether
+/// the last snapshot and the log are healthy (what `/readyz` checks).
+fn render_data_dir_health(state: &AppState, out: &mut String) {
+    let Some(wal) = state.streams.log() else {
+        return;
+    };
+    let health = wal.health();
+    for counter in Counter::ALL {
+        let (name, help) = counter.describe();
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            health.get(counter)
+        );
+    }
+    let name = "evald_data_dir_ready";
+    let _ = writeln!(
+        out,
+        "# HELP {name} 1 when the last snapshot and the write-ahead log are healthy (see /readyz).\n# TYPE {name} gauge\n{name} {}",
+        u8::from(health.problems().is_empty())
+    );
+}
+
 async fn prometheus_metrics(State(state): State<AppState>) -> Response {
     let mut out = String::new();
     state.stats.render(&mut out);
@@ -269,6 +304,7 @@ async fn prometheus_metrics(State(state): State<AppState>) -> Response {
         crate::telemetry::resident_bytes()
     );
     render_stream_gauges(&state, &mut out);
+    render_data_dir_health(&state, &mut out);
     let mut response = out.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

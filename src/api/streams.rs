@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::{is_json_media_type, media_type_essence};
 use super::limits::check_array_len_or;
+use super::Problem;
 use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
+use crate::state::wal::LogError;
 use crate::state::{now_ms, BatchBuilder, Limit, StoreError, StreamInfo, StreamStore};
 
 pub mod dto;
@@ -71,6 +73,7 @@ pub fn store_error(err: StoreError) -> ApiError {
     let limit = err.limit();
     match err {
         StoreError::UnknownStream(_) => ApiError::not_found(err.to_string()),
+        StoreError::Log(e) => log_error(e),
         _ => {
             let e = ApiError::over_budget(err.to_string());
             match limit {
@@ -78,6 +81,27 @@ pub fn store_error(err: StoreError) -> ApiError {
                 None => e,
             }
         }
+    }
+}
+
+/// Maps a log failure to its problem: 503 when nothing was applied (a retry
+/// is safe), 500 when the change was applied but is not durable (it is
+/// never acknowledged).
+fn log_error(err: LogError) -> ApiError {
+    if err.nothing_applied() {
+        ApiError::new(Problem::Unavailable, err.to_string())
+    } else {
+        tracing::error!(error = %err, "a change was applied but not logged durably");
+        ApiError::new(Problem::Internal, err.to_string())
+    }
+}
+
+/// Waits until log record `seq` is durable (`--fsync always`), so nothing is
+/// acknowledged that a crash could lose.
+async fn durable(state: &AppState, seq: u64) -> Result<(), ApiError> {
+    match state.streams.log() {
+        Some(wal) => wal.durable(seq).await.map_err(log_error),
+        None => Ok(()),
     }
 }
 
@@ -147,6 +171,7 @@ async fn ingest(
         .await
         .map_err(ApiError::internal)?
         .map_err(store_error)?;
+    durable(&state, summary.seq).await?;
     tracing::debug!(
         parse_ms = parsed.as_millis() as u64,
         aggregate_ms = (aggregated - parsed).as_millis() as u64,
@@ -349,12 +374,15 @@ async fn list(
 async fn delete(State(state): State<AppState>, name: StreamName) -> ApiResult<StatusCode> {
     let store: Arc<dyn StreamStore> = state.streams.clone();
     let StreamName { local, stored } = name;
-    let found =
-        tokio::task::spawn_blocking(move || store.delete(&stored).then_some(()).ok_or(local))
-            .await
-            .map_err(ApiError::internal)?;
+    let found = tokio::task::spawn_blocking(move || store.delete(&stored).map(|f| f.ok_or(local)))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(store_error)?;
     match found {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Ok(seq) => {
+            durable(&state, seq).await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
         Err(name) => Err(ApiError::not_found(format!("unknown stream '{name}'"))),
     }
 }

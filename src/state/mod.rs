@@ -9,17 +9,22 @@
 //! - [`store`]: the [`StreamStore`] trait and its in-memory implementation with
 //!   budgets (streams, users, memory) and TTL purge.
 //! - [`snapshot`]: the versioned, checksummed on-disk format and atomic writes.
+//! - [`wal`]: the write-ahead log of accepted batches and deletes, with group
+//!   commit, replayed at start on top of the snapshot.
+//! - [`health`]: whether the last snapshot and log writes succeeded.
 //! - [`tasks`]: restore at start, periodic and final snapshots, TTL purge.
 //! - [`writers`]: the dedicated threads that merge batches into streams.
 //! - [`tenants`]: tenant namespaces of stream names and per-tenant budgets.
 
 pub mod aggregate;
 pub mod batch;
+pub mod health;
 pub mod snapshot;
 pub mod store;
 pub mod stream;
 pub mod tasks;
 pub mod tenants;
+pub mod wal;
 pub mod writers;
 
 pub use aggregate::{Bin, Record, RecordCounts, ScoreAggregate};

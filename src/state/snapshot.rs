@@ -1,21 +1,24 @@
 //! Durable snapshots of every stream.
 //!
-//! # Format (version 1, little-endian)
+//! # Format (version 2, little-endian)
 //! ```text
 //! "EVALDSNP"  u32 version
-//! payload:    per stream:
+//! payload:    u64 log_seq (version 2), then per stream:
 //!             name (u32 length + UTF-8), u64 created_at_ms, u64 updated_at_ms,
-//!             global aggregate, u64 user count, per user: name, aggregate
-//!             (aggregates as in `ScoreAggregate::encode`)
+//!             u64 last_seq (version 2), global aggregate, u64 user count,
+//!             per user: name, aggregate (aggregates as in `ScoreAggregate::encode`)
 //! trailer:    u64 stream count, u64 payload length, u32 CRC-32 (IEEE) of the payload, "EVALDEND"
 //! ```
+//! Version 1 (without the two sequence numbers, read as 0) is still read.
+//! `log_seq` is the write-ahead log position the snapshot was started at and
+//! `last_seq` the last log record applied to each stream (see
+//! [`crate::state::wal`]): together they say which log records it holds.
 //!
 //! # Atomicity
 //! A snapshot is written to `streams.snap.tmp`, fsynced, renamed over
 //! `streams.snap`, and the directory is fsynced. A crash at any point leaves
-//! either the previous snapshot or the new one, never a torn file. A crash
-//! loses what was ingested after the last completed snapshot (at most
-//! `--snapshot-interval-secs` of acknowledged batches).
+//! either the previous snapshot or the new one, never a torn file. What was
+//! ingested after it is in the write-ahead log.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -29,8 +32,10 @@ use super::stream::Stream;
 const MAGIC: &[u8; 8] = b"EVALDSNP";
 /// Trailing magic bytes (a file cut short loses them).
 const END_MAGIC: &[u8; 8] = b"EVALDEND";
-/// The only format version this build reads and writes.
-pub const VERSION: u32 = 1;
+/// The format version this build writes.
+pub const VERSION: u32 = 2;
+/// The oldest format version this build reads.
+pub const OLDEST_VERSION: u32 = 1;
 /// Snapshot file name inside `--data-dir`.
 pub const FILE_NAME: &str = "streams.snap";
 
@@ -41,7 +46,7 @@ pub enum SnapshotError {
     Io { path: PathBuf, source: io::Error },
     #[error("{path} is not an evald snapshot (bad magic bytes)")]
     NotASnapshot { path: PathBuf },
-    #[error("{path} has snapshot format version {found}; this build reads version {VERSION}")]
+    #[error("{path} has snapshot format version {found}; this build reads versions {OLDEST_VERSION} to {VERSION}")]
     UnknownVersion { path: PathBuf, found: u32 },
     #[error("{path} is corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: Corruption },
@@ -70,6 +75,14 @@ pub enum Corruption {
         user: String,
         error: CodecError,
     },
+}
+
+/// A snapshot read back.
+#[derive(Debug, Clone, Default)]
+pub struct Restored {
+    /// The log position the snapshot was started at (0 for version 1).
+    pub log_seq: u64,
+    pub streams: Vec<Stream>,
 }
 
 /// What a snapshot wrote.
@@ -109,6 +122,7 @@ fn encode_stream(w: &mut dyn Write, s: &Stream) -> io::Result<()> {
     write_string(w, &s.name)?;
     w.write_all(&s.created_at_ms.to_le_bytes())?;
     w.write_all(&s.updated_at_ms.to_le_bytes())?;
+    w.write_all(&s.last_seq.to_le_bytes())?;
     s.global.encode(w)?;
     w.write_all(&(s.users.len() as u64).to_le_bytes())?;
     // Sorted so the same state always gives the same bytes.
@@ -121,10 +135,12 @@ fn encode_stream(w: &mut dyn Write, s: &Stream) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes every stream of `store` to `dir` atomically (see the module docs).
-/// Each stream is read under its own read lock, so it is internally
-/// consistent; streams are taken one after another.
-pub fn write(store: &dyn StreamStore, dir: &Path) -> io::Result<SnapshotStats> {
+/// Writes every stream of `store` to `dir` atomically (see the module docs),
+/// started at log position `log_seq`. Each stream is read under its own read
+/// lock, so it is internally consistent; streams are taken one after
+/// another. Callers must not write two snapshots of one `dir` at once (they
+/// share the temporary file).
+pub fn write(store: &dyn StreamStore, dir: &Path, log_seq: u64) -> io::Result<SnapshotStats> {
     fs::create_dir_all(dir)?;
     let tmp = dir.join(format!("{FILE_NAME}.tmp"));
     let file = File::create(&tmp)?;
@@ -138,6 +154,7 @@ pub fn write(store: &dyn StreamStore, dir: &Path) -> io::Result<SnapshotStats> {
         crc: crc32fast::Hasher::new(),
         len: 0,
     };
+    body.write_all(&log_seq.to_le_bytes())?;
     let mut streams = 0usize;
     let mut encode = |s: &Stream| -> io::Result<()> {
         streams += 1;
@@ -163,7 +180,7 @@ pub fn write(store: &dyn StreamStore, dir: &Path) -> io::Result<SnapshotStats> {
 }
 
 /// Reads the snapshot in `dir`. `Ok(None)` when there is none (first start).
-pub fn read(dir: &Path) -> Result<Option<Vec<Stream>>, SnapshotError> {
+pub fn read(dir: &Path) -> Result<Option<Restored>, SnapshotError> {
     let path = path_in(dir);
     let bytes = match fs::read(&path) {
         Ok(b) => b,
@@ -206,15 +223,16 @@ impl From<CodecError> for DecodeError {
 /// Size of the fixed trailer: stream count, payload length, CRC, end magic.
 const TRAILER: usize = 8 + 8 + 4 + 8;
 
-fn decode(bytes: &[u8]) -> Result<Vec<Stream>, DecodeError> {
+fn decode(bytes: &[u8]) -> Result<Restored, DecodeError> {
     let mut r = Reader::new(bytes);
     if r.take(8).ok() != Some(MAGIC.as_slice()) {
         return Err(DecodeError::NotASnapshot);
     }
     let version = r.u32()?;
-    if version != VERSION {
+    if !(OLDEST_VERSION..=VERSION).contains(&version) {
         return Err(DecodeError::UnknownVersion(version));
     }
+    let with_seqs = version >= 2;
     let rest = r.take(r.remaining())?;
     let split = rest
         .len()
@@ -239,20 +257,25 @@ fn decode(bytes: &[u8]) -> Result<Vec<Stream>, DecodeError> {
         return Err(Corruption::Checksum.into());
     }
     let mut p = Reader::new(payload);
+    let log_seq = if with_seqs { p.u64()? } else { 0 };
     let mut out = Vec::new();
     for _ in 0..streams {
-        out.push(decode_stream(&mut p)?);
+        out.push(decode_stream(&mut p, with_seqs)?);
     }
     if p.remaining() != 0 {
         return Err(Corruption::TrailingBytes(p.remaining()).into());
     }
-    Ok(out)
+    Ok(Restored {
+        log_seq,
+        streams: out,
+    })
 }
 
-fn decode_stream(r: &mut Reader<'_>) -> Result<Stream, Corruption> {
+fn decode_stream(r: &mut Reader<'_>, with_seqs: bool) -> Result<Stream, Corruption> {
     let name = r.string()?;
     let created_at_ms = r.u64()?;
     let updated_at_ms = r.u64()?;
+    let last_seq = if with_seqs { r.u64()? } else { 0 };
     let global = ScoreAggregate::decode(r).map_err(|error| Corruption::Stream {
         stream: name.clone(),
         error,
@@ -272,6 +295,7 @@ fn decode_stream(r: &mut Reader<'_>) -> Result<Stream, Corruption> {
         name,
         created_at_ms,
         updated_at_ms,
+        last_seq,
         global,
         users,
     })
@@ -322,18 +346,70 @@ mod tests {
     fn snapshot_round_trip_restores_identical_state() {
         let dir = temp_dir("roundtrip");
         let store = store_with_data();
-        let stats = write(&store, &dir);
+        let stats = write(&store, &dir, 9);
         assert!(
             matches!(stats, Ok(SnapshotStats { streams: 2, .. })),
             "{stats:?}"
         );
         let restored = MemoryStore::new(store.budgets());
         match read(&dir) {
-            Ok(Some(streams)) => restored.import(streams),
+            Ok(Some(snap)) => {
+                assert_eq!(snap.log_seq, 9);
+                restored.import(snap.streams);
+            }
             other => panic!("restore failed: {other:?}"),
         }
         assert_eq!(dump(&restored), dump(&store));
         assert_eq!(restored.gauges(), store.gauges());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A version 1 file of `store`: no log position, no `last_seq`.
+    fn version_1(store: &dyn StreamStore) -> Vec<u8> {
+        let mut payload = Vec::new();
+        let mut streams = 0u64;
+        let r = store.export(&mut |s| {
+            streams += 1;
+            write_string(&mut payload, &s.name)?;
+            payload.write_all(&s.created_at_ms.to_le_bytes())?;
+            payload.write_all(&s.updated_at_ms.to_le_bytes())?;
+            s.global.encode(&mut payload)?;
+            payload.write_all(&(s.users.len() as u64).to_le_bytes())?;
+            let mut users: Vec<_> = s.users.iter().collect();
+            users.sort_by(|a, b| a.0.cmp(b.0));
+            for (name, agg) in users {
+                write_string(&mut payload, name)?;
+                agg.encode(&mut payload)?;
+            }
+            Ok(())
+        });
+        assert!(r.is_ok());
+        let mut out = MAGIC.to_vec();
+        out.extend(1u32.to_le_bytes());
+        out.extend(&payload);
+        out.extend(streams.to_le_bytes());
+        out.extend((payload.len() as u64).to_le_bytes());
+        out.extend(crc32fast::hash(&payload).to_le_bytes());
+        out.extend(END_MAGIC);
+        out
+    }
+
+    #[test]
+    fn a_version_1_snapshot_is_still_read() {
+        let dir = temp_dir("v1");
+        let store = store_with_data();
+        assert!(fs::create_dir_all(&dir).is_ok());
+        assert!(fs::write(path_in(&dir), version_1(&store)).is_ok());
+        let restored = MemoryStore::new(store.budgets());
+        match read(&dir) {
+            Ok(Some(snap)) => {
+                assert_eq!(snap.log_seq, 0);
+                assert!(snap.streams.iter().all(|s| s.last_seq == 0));
+                restored.import(snap.streams);
+            }
+            other => panic!("a version 1 snapshot was not read: {other:?}"),
+        }
+        assert_eq!(dump(&restored), dump(&store));
         let _ = fs::remove_dir_all(&dir);
     }
 
@@ -345,7 +421,7 @@ mod tests {
     #[test]
     fn corrupt_truncated_and_foreign_snapshots_are_refused() {
         let dir = temp_dir("corrupt");
-        assert!(write(&store_with_data(), &dir).is_ok());
+        assert!(write(&store_with_data(), &dir, 0).is_ok());
         let good = fs::read(path_in(&dir)).unwrap_or_default();
         let mut flipped = good.clone();
         if let Some(b) = flipped.get_mut(40) {
@@ -353,12 +429,12 @@ mod tests {
         }
         let mut future = good.clone();
         if let Some(v) = future.get_mut(8) {
-            *v = 2;
+            *v = 3;
         }
         let cases: Vec<(&str, Vec<u8>, &str)> = vec![
             ("flipped byte", flipped, "checksum mismatch"),
             ("truncated", good[..good.len() - 3].to_vec(), "truncated"),
-            ("future version", future, "format version 2"),
+            ("future version", future, "format version 3"),
             (
                 "foreign file",
                 b"hello world, not a snapshot".to_vec(),

@@ -5,12 +5,13 @@
 //! Redis Cluster holding the serialized aggregates) can implement it later.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::batch::StagedBatch;
-use super::stream::{Stream, USER_OVERHEAD_BYTES};
+use super::stream::{signed, Stream, USER_OVERHEAD_BYTES};
 use super::tenants::{self, TenantLedger, TenantLimits};
+use super::wal::{Entry, LogError, LogRecord, Wal};
 
 /// Configured limits of the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,8 @@ pub enum StoreError {
         needed: usize,
         limit: usize,
     },
+    #[error(transparent)]
+    Log(#[from] LogError),
 }
 
 /// A configured limit of the store, for a refusal to name.
@@ -81,7 +84,7 @@ impl StoreError {
     /// The limit that was hit, if any.
     pub fn limit(&self) -> Option<Limit> {
         match self {
-            StoreError::UnknownStream(_) => None,
+            StoreError::UnknownStream(_) | StoreError::Log(_) => None,
             StoreError::TooManyStreams { .. } => Some(Limit::MaxStreams),
             StoreError::TooManyUsers { .. } => Some(Limit::MaxUsersPerStream),
             StoreError::OverMemory { .. } => Some(Limit::MemoryBudget),
@@ -97,6 +100,9 @@ pub struct IngestSummary {
     pub accepted: u64,
     pub count: u64,
     pub users: usize,
+    /// The write-ahead log record of the batch (0 without a log): the
+    /// caller waits for it to be durable before acknowledging.
+    pub seq: u64,
 }
 
 /// One line of `GET /streams`.
@@ -121,8 +127,8 @@ pub struct Gauges {
 /// Where stream state lives.
 pub trait StreamStore: Send + Sync {
     /// Merges a staged batch into stream `name` (created on first use)
-    /// atomically: either the whole batch is applied or, on a budget error,
-    /// nothing is.
+    /// atomically: either the whole batch is applied (and logged, when a log
+    /// is attached) or, on a budget or log error, nothing is.
     fn ingest(
         &self,
         name: &str,
@@ -133,8 +139,10 @@ pub trait StreamStore: Send + Sync {
     fn read(&self, name: &str, f: &mut dyn FnMut(&Stream)) -> Result<(), StoreError>;
     /// Every stream, sorted by name.
     fn list(&self) -> Vec<StreamInfo>;
-    /// Removes stream `name`; false when it did not exist.
-    fn delete(&self, name: &str) -> bool;
+    /// Removes stream `name` (logging it first when a log is attached):
+    /// `Some(seq)` of its log record (0 without a log), `None` when it did
+    /// not exist. On a log error nothing is removed.
+    fn delete(&self, name: &str) -> Result<Option<u64>, StoreError>;
     /// Removes streams not updated since `now_ms - ttl_ms`; returns their names.
     fn purge_idle(&self, now_ms: u64, ttl_ms: u64) -> Vec<String>;
     /// Totals over every stream.
@@ -145,6 +153,17 @@ pub trait StreamStore: Send + Sync {
     fn export(&self, f: &mut dyn FnMut(&Stream) -> std::io::Result<()>) -> std::io::Result<()>;
     /// Replaces every stream with `streams` (restore at start).
     fn import(&self, streams: Vec<Stream>);
+    /// Applies a log record at start, unless the stream already holds it
+    /// (its `last_seq` is at or past the record's): true when applied.
+    /// Budgets are not checked: the record was accepted once.
+    fn replay(&self, record: LogRecord) -> bool;
+    /// Logs every later change to `wal` (once replay is done).
+    fn attach_log(&self, wal: Arc<Wal>);
+    /// The attached log.
+    fn log(&self) -> Option<Arc<Wal>>;
+    /// A counter that moves on every change (a snapshot with nothing new to
+    /// save is skipped).
+    fn generation(&self) -> u64;
 }
 
 /// A stream behind its own lock, plus its last-update time readable without it.
@@ -155,7 +174,17 @@ struct Cell {
     /// Set (under the stream's write lock) when the stream left the map, so an
     /// ingest that fetched the handle before the delete retries instead of
     /// writing into a dropped stream.
-    deleted: std::sync::atomic::AtomicBool,
+    deleted: AtomicBool,
+}
+
+impl Cell {
+    fn new(stream: Stream) -> Arc<Cell> {
+        Arc::new(Cell {
+            updated_at_ms: AtomicU64::new(stream.updated_at_ms),
+            stream: RwLock::new(stream),
+            deleted: false.into(),
+        })
+    }
 }
 
 /// In-memory store: a map of streams, each behind its own `RwLock`.
@@ -171,6 +200,8 @@ pub struct MemoryStore {
     bytes: AtomicUsize,
     /// Per-tenant budgets (see [`tenants`]).
     tenants: TenantLedger,
+    log: OnceLock<Arc<Wal>>,
+    generation: AtomicU64,
 }
 
 fn read_lock<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -191,6 +222,8 @@ impl MemoryStore {
             budgets,
             bytes: AtomicUsize::new(0),
             tenants: TenantLedger::default(),
+            log: OnceLock::new(),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -236,8 +269,21 @@ impl MemoryStore {
         Ok(needed)
     }
 
-    /// Applies `batch` to `stream` after reserving its budget, then trues up
-    /// the memory accounting with the measured change.
+    /// Appends a change to the attached log (0 without one).
+    fn log_change(
+        &self,
+        name: &str,
+        at_ms: u64,
+        batch: Option<&StagedBatch>,
+    ) -> Result<u64, LogError> {
+        self.log
+            .get()
+            .map_or(Ok(0), |wal| wal.append(name, at_ms, batch))
+    }
+
+    /// Applies `batch` to `stream` after reserving its budget and logging it
+    /// (the last step that can fail), then trues up the memory accounting
+    /// with the measured change.
     fn apply(
         &self,
         stream: &mut Stream,
@@ -245,6 +291,13 @@ impl MemoryStore {
         now_ms: u64,
     ) -> Result<IngestSummary, StoreError> {
         let reserved = self.reserve(stream, &batch)?;
+        let seq = match self.log_change(&stream.name, now_ms, Some(&batch)) {
+            Ok(seq) => seq,
+            Err(e) => {
+                self.bytes.fetch_sub(reserved, Ordering::SeqCst);
+                return Err(e.into());
+            }
+        };
         let accepted = batch.records();
         let delta = stream.apply(
             batch,
@@ -252,16 +305,19 @@ impl MemoryStore {
             self.budgets.max_scores_per_stream,
             now_ms,
         );
+        stream.last_seq = stream.last_seq.max(seq);
         self.bytes.fetch_sub(reserved, Ordering::SeqCst);
         self.adjust_bytes(delta);
         self.tenants.adjust(
             &stream.name,
             delta - isize::try_from(reserved).unwrap_or(isize::MAX),
         );
+        self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(IngestSummary {
             accepted,
             count: stream.count(),
             users: stream.users.len(),
+            seq,
         })
     }
 
@@ -314,12 +370,7 @@ impl StreamStore for MemoryStore {
             // The new stream is private until inserted: a failed batch leaves no trace.
             let mut stream = Stream::new(name, now_ms);
             let summary = self.apply(&mut stream, batch, now_ms)?;
-            let cell = Cell {
-                updated_at_ms: AtomicU64::new(stream.updated_at_ms),
-                stream: RwLock::new(stream),
-                deleted: false.into(),
-            };
-            map.insert(name.to_owned(), Arc::new(cell));
+            map.insert(name.to_owned(), Cell::new(stream));
             return Ok(summary);
         }
     }
@@ -352,19 +403,26 @@ impl StreamStore for MemoryStore {
         out
     }
 
-    fn delete(&self, name: &str) -> bool {
-        let removed = write_lock(&self.streams).remove(name);
-        match removed {
-            Some(cell) => {
-                let stream = write_lock(&cell.stream);
-                cell.deleted.store(true, Ordering::SeqCst);
-                let freed = -(isize::try_from(stream.heap_bytes()).unwrap_or(isize::MAX));
-                self.adjust_bytes(freed);
-                self.tenants.adjust(name, freed);
-                true
-            }
-            None => false,
+    fn delete(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        let Some(cell) = self.handle(name) else {
+            return Ok(None);
+        };
+        // Stream lock first, then the map's (the order ingest takes them in),
+        // so a long merge does not hold up the whole map.
+        let stream = write_lock(&cell.stream);
+        if cell.deleted.load(Ordering::SeqCst) {
+            return Ok(None);
         }
+        let seq = self.log_change(name, super::now_ms(), None)?;
+        // Deletion sets `deleted` under the stream lock, so the map still
+        // holds this very cell.
+        write_lock(&self.streams).remove(name);
+        cell.deleted.store(true, Ordering::SeqCst);
+        let freed = -signed(stream.heap_bytes());
+        self.adjust_bytes(freed);
+        self.tenants.adjust(name, freed);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        Ok(Some(seq))
     }
 
     fn purge_idle(&self, now_ms: u64, ttl_ms: u64) -> Vec<String> {
@@ -380,7 +438,14 @@ impl StreamStore for MemoryStore {
                 let still_idle = self
                     .handle(name)
                     .is_some_and(|c| c.updated_at_ms.load(Ordering::SeqCst) < cutoff);
-                still_idle && self.delete(name)
+                still_idle
+                    && match self.delete(name) {
+                        Ok(found) => found.is_some(),
+                        Err(e) => {
+                            tracing::warn!(stream = %name, error = %e, "could not expire an idle stream");
+                            false
+                        }
+                    }
             })
             .collect()
     }
@@ -427,14 +492,65 @@ impl StreamStore for MemoryStore {
         let mut bytes = 0;
         for s in streams {
             bytes += s.heap_bytes();
-            let cell = Cell {
-                updated_at_ms: AtomicU64::new(s.updated_at_ms),
-                stream: RwLock::new(s.clone()),
-                deleted: false.into(),
-            };
-            map.insert(s.name, Arc::new(cell));
+            map.insert(s.name.clone(), Cell::new(s));
         }
         self.bytes.store(bytes, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn replay(&self, record: LogRecord) -> bool {
+        let LogRecord {
+            seq,
+            stream: name,
+            at_ms,
+            entry,
+        } = record;
+        let mut map = write_lock(&self.streams);
+        let applied = match entry {
+            Entry::Delete => {
+                let newer = map
+                    .get(&name)
+                    .is_some_and(|c| seq > read_lock(&c.stream).last_seq);
+                if let Some(cell) = map.remove(&name).filter(|_| newer) {
+                    let freed = -signed(read_lock(&cell.stream).heap_bytes());
+                    self.adjust_bytes(freed);
+                    self.tenants.adjust(&name, freed);
+                }
+                newer
+            }
+            Entry::Ingest(batch) => {
+                let cell = map
+                    .entry(name.clone())
+                    .or_insert_with(|| Cell::new(Stream::new(&name, at_ms)));
+                let mut stream = write_lock(&cell.stream);
+                let newer = seq > stream.last_seq;
+                if newer {
+                    let b = &self.budgets;
+                    let delta =
+                        stream.apply(batch, b.max_scores_per_user, b.max_scores_per_stream, at_ms);
+                    stream.last_seq = seq;
+                    cell.updated_at_ms
+                        .store(stream.updated_at_ms, Ordering::SeqCst);
+                    self.adjust_bytes(delta);
+                    self.tenants.adjust(&name, delta);
+                }
+                newer
+            }
+        };
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        applied
+    }
+
+    fn attach_log(&self, wal: Arc<Wal>) {
+        let _ = self.log.set(wal);
+    }
+
+    fn log(&self) -> Option<Arc<Wal>> {
+        self.log.get().cloned()
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 }
 
@@ -533,8 +649,8 @@ mod tests {
         assert!(store.ingest("new", batch(&["a"]), 9_000).is_ok());
         assert!(store.gauges().bytes > 0);
         assert_eq!(store.purge_idle(10_000, 5_000), vec!["old".to_owned()]);
-        assert!(store.delete("new"));
-        assert!(!store.delete("new"));
+        assert_eq!(store.delete("new"), Ok(Some(0)));
+        assert_eq!(store.delete("new"), Ok(None));
         assert_eq!(store.gauges(), Gauges::default());
     }
 

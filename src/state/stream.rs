@@ -14,6 +14,9 @@ pub struct Stream {
     pub name: String,
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
+    /// Sequence number of the last write-ahead log record applied to the
+    /// stream (0 when none): replay skips records at or below it.
+    pub last_seq: u64,
     pub global: ScoreAggregate,
     pub users: UserMap<ScoreAggregate>,
 }
@@ -25,6 +28,7 @@ impl Stream {
             name: name.to_owned(),
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
+            last_seq: 0,
             global: ScoreAggregate::default(),
             users: UserMap::default(),
         }
@@ -89,6 +93,6 @@ impl Stream {
     }
 }
 
-fn signed(v: usize) -> isize {
+pub(crate) fn signed(v: usize) -> isize {
     isize::try_from(v).unwrap_or(isize::MAX)
 }

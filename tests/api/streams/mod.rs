@@ -1,6 +1,5 @@
-//! Streams: ingest, metrics, expiry, durability and `evald push`.
+//! Streams: ingest, metrics, expiry and `evald push` (durability: [`crate::durability`]).
 
-mod durability;
 mod ingest;
 mod metrics;
 mod push;
