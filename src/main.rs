@@ -76,7 +76,7 @@ async fn serve(config: evald::config::Config) -> std::io::Result<()> {
     let app = startup::build(config).await?;
     tracing::info!(address = %app.local_addr()?, "evald listening");
     let state = app.state.clone();
-    startup::run(app.listener, app.router, startup::shutdown_signal()).await?;
+    startup::run(app, startup::shutdown_signal()).await?;
     startup::final_snapshot(&state).await?;
     tracing::info!("evald stopped");
     Ok(())

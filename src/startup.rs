@@ -21,7 +21,9 @@ use tower_http::CompressionLevel;
 
 use crate::api::{self, ops, AppState};
 use crate::config::Config;
+use crate::server::{self, shed, shed::ConcurrencyLimit};
 use crate::state::tasks;
+use crate::telemetry;
 
 /// Header carrying the request id, set when the client did not send one.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -42,7 +44,7 @@ impl App {
 
 /// Binds `config.listen` and assembles the router with its middleware.
 pub async fn build(config: Config) -> io::Result<App> {
-    let listener = TcpListener::bind(config.listen).await?;
+    let listener = server::bind(config.listen)?;
     let state = AppState::new(config)?;
     start_stream_tasks(&state)?;
     let router = app_router(state.clone());
@@ -82,15 +84,18 @@ pub async fn final_snapshot(state: &AppState) -> io::Result<()> {
 }
 
 /// The router with the full middleware stack, outermost first: request id,
-/// tracing span, problem+json for framework errors, metrics, response
+/// access log, tracing span, problem+json for framework errors, metrics,
+/// load shedding (`--max-concurrent-requests`), response
 /// compression (fastest gzip level: numeric JSON compresses well even so, and
 /// the default level cost ~300 ms on a 2 MB response), gzip request
 /// decompression, request timeout.
 pub fn app_router(state: AppState) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let timeout = state.config.request_timeout();
+    let concurrency = ConcurrencyLimit::new(state.config.max_concurrent_requests);
     let middleware = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(middleware::from_fn(telemetry::access_log))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                 let id = req
@@ -104,6 +109,7 @@ pub fn app_router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(middleware::from_fn(ops::problemize))
         .layer(middleware::from_fn_with_state(state.clone(), ops::track))
+        .layer(middleware::from_fn_with_state(concurrency, shed::shed))
         .layer(CompressionLayer::new().gzip(true).quality(CompressionLevel::Fastest))
         .layer(RequestDecompressionLayer::new().gzip(true))
         .layer(TimeoutLayer::with_status_code(
@@ -113,16 +119,12 @@ pub fn app_router(state: AppState) -> Router {
     api::router(state).layer(middleware)
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight
-/// requests finish (the timeout layer bounds how long that can take).
-pub async fn run(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+/// Serves `app` until `shutdown` resolves, then lets in-flight requests
+/// finish (the timeout layer bounds how long that can take). The connection
+/// limits and timeouts are the configured ones; see [`server`].
+pub async fn run(app: App, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+    let limits = server::Limits::from_config(&app.state.config);
+    server::serve(app.listener, app.router, limits, shutdown).await
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (what Docker sends on stop).
