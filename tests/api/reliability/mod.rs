@@ -1,0 +1,3 @@
+//! Reliability under hostile or heavy traffic (README, "Reliability and security").
+
+mod connections;
