@@ -7,7 +7,9 @@
 //! requests. Only waiting connections are ever evicted, fresh ones first,
 //! oldest first: they cost the server a socket and a file descriptor but no
 //! work is lost by closing them, and the client of an idle keep-alive
-//! connection reconnects as it would after any keep-alive timeout.
+//! connection reconnects as it would after any keep-alive timeout. (A
+//! connection evicted in the instant its request head completes loses that
+//! request the same way: the client sees the connection close unanswered.)
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
