@@ -190,11 +190,7 @@ fn http_benches(c: &mut Criterion) {
             .await
             .expect("bind 127.0.0.1:0");
         let addr = app.local_addr().expect("local addr");
-        tokio::spawn(evald::startup::run(
-            app.listener,
-            app.router,
-            std::future::pending(),
-        ));
+        tokio::spawn(evald::startup::run(app, std::future::pending()));
         addr
     });
     // Plain client: no Accept-Encoding, like curl without --compressed. The

@@ -194,6 +194,34 @@ pub struct Config {
     /// scripts may call the API; without it no CORS headers are sent.
     #[arg(long, env = "EVALD_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+
+    // ---- connection flags ----
+    /// Milliseconds a new connection has to send its first complete request
+    /// head; a slower one (slowloris) is closed without an answer.
+    #[arg(long, env = "EVALD_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_ms: u64,
+
+    /// Seconds a keep-alive connection may stay idle after a response before
+    /// its next request head is complete; then it is closed.
+    #[arg(long, env = "EVALD_KEEP_ALIVE_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_alive_timeout_secs: u64,
+
+    /// Maximum number of open client connections; at the limit the oldest
+    /// connection without a request in progress is closed to admit a new one.
+    /// Default: the open-file limit minus 64, at most 10000.
+    #[arg(long, env = "EVALD_MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+
+    /// Maximum number of requests handled at once (`/healthz`, `/readyz` and
+    /// `/internal/metrics` excepted); over it a request is answered 503 with
+    /// `Retry-After` at once instead of waiting in a queue.
+    #[arg(long, env = "EVALD_MAX_CONCURRENT_REQUESTS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_concurrent_requests: u64,
+    // ---- end connection flags ----
 }
 
 impl Config {

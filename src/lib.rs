@@ -14,6 +14,8 @@
 //! - [`config`], [`telemetry`], [`startup`]: process wiring (CLI flags, logs,
 //!   building the app and serving it until a shutdown signal), and
 //!   [`healthcheck`] (the container probe).
+//! - [`server`]: the accept loop with connection limits and timeouts, and
+//!   load shedding.
 //! - [`client`]: `evald push`, streaming a local file into a stream.
 
 pub mod api;
@@ -21,6 +23,7 @@ pub mod client;
 pub mod config;
 pub mod core;
 pub mod healthcheck;
+pub mod server;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -80,8 +80,8 @@ async fn serve(config: evald::config::Config) -> std::io::Result<()> {
     let app = startup::build(config).await?;
     tracing::info!(address = %app.local_addr()?, "evald listening");
     let signal = startup::shutdown_signal();
-    startup::run_draining(app.listener, app.router, signal, Some(drain)).await?;
-    app.tasks.shutdown().await?;
+    let tasks = startup::run_draining(app, signal, Some(drain)).await?;
+    tasks.shutdown().await?;
     tracing::info!("evald stopped");
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! serves an already-bound listener until a shutdown future resolves. Keeping
 //! the two apart lets integration tests bind `127.0.0.1:0` and learn the port.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,8 +24,10 @@ use tower_http::CompressionLevel;
 
 use crate::api::{self, auth, ops, AppState};
 use crate::config::{Config, Fsync};
+use crate::server::{self, shed, shed::ConcurrencyLimit};
 use crate::state::tasks::{Background, DataDir};
 use crate::state::wal::FsyncMode;
+use crate::telemetry;
 
 /// Header carrying the request id, set when the client did not send one.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -48,7 +50,7 @@ impl App {
 
 /// Binds `config.listen` and assembles the router with its middleware.
 pub async fn build(config: Config) -> io::Result<App> {
-    let listener = TcpListener::bind(config.listen).await?;
+    let listener = server::bind(config.listen)?;
     let cors = cors_layer(&config.cors_origins)?;
     let state = AppState::new(config)?;
     let tasks = start_stream_tasks(&state)?;
@@ -156,17 +158,19 @@ fn start_stream_tasks(state: &AppState) -> io::Result<StreamTasks> {
 }
 
 /// The router with the full middleware stack, outermost first: request id,
-/// tracing span, problem+json for framework errors, metrics, API keys
-/// (a 401 or 403 is traced and counted, and refused before its body is read
-/// or decompressed), response
+/// access log, tracing span, problem+json for framework errors, metrics,
+/// API keys (a 401 or 403 is traced and counted, and refused before its body
+/// is read or decompressed), load shedding (`--max-concurrent-requests`), response
 /// compression (fastest gzip level: numeric JSON compresses well even so, and
 /// the default level cost ~300 ms on a 2 MB response), gzip request
 /// decompression, request timeout.
 pub fn app_router(state: AppState) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let timeout = state.config.request_timeout();
+    let concurrency = ConcurrencyLimit::new(state.config.max_concurrent_requests);
     let middleware = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(middleware::from_fn(telemetry::access_log))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                 let id = req
@@ -181,6 +185,7 @@ pub fn app_router(state: AppState) -> Router {
         .layer(middleware::from_fn(ops::problemize))
         .layer(middleware::from_fn_with_state(state.clone(), ops::track))
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_key))
+        .layer(middleware::from_fn_with_state(concurrency, shed::shed))
         .layer(CompressionLayer::new().gzip(true).quality(CompressionLevel::Fastest))
         .layer(RequestDecompressionLayer::new().gzip(true))
         .layer(TimeoutLayer::with_status_code(
@@ -190,33 +195,35 @@ pub fn app_router(state: AppState) -> Router {
     api::router(state).layer(middleware)
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight
-/// requests finish (the timeout layer bounds how long that can take).
-pub async fn run(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    run_draining(listener, router, shutdown, None).await
+/// Serves `app` until `shutdown` resolves, then lets in-flight requests
+/// finish (the timeout layer bounds how long that can take). The connection
+/// limits and timeouts are the configured ones; see [`server`].
+pub async fn run(app: App, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+    run_draining(app, shutdown, None).await.map(drop)
 }
 
 /// [`run`], but once `shutdown` resolves in-flight requests get at most
 /// `drain` (`--shutdown-timeout-secs`) to finish; then their connections are
 /// closed so the final snapshot starts within the orchestrator's grace period.
+/// Returns the stream tasks, for their ordered stop ([`StreamTasks::shutdown`]).
 pub async fn run_draining(
-    listener: TcpListener,
-    router: Router,
+    app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Option<Duration>,
-) -> io::Result<()> {
+) -> io::Result<StreamTasks> {
+    let App {
+        listener,
+        router,
+        state,
+        tasks,
+    } = app;
+    let limits = server::Limits::from_config(&state.config);
     let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
         let _ = signalled.send(());
     };
-    let server = axum::serve(listener, router)
-        .with_graceful_shutdown(signal)
-        .into_future();
+    let serving = server::serve(listener, router, limits, signal);
     let deadline = async move {
         match (on_signal.await, drain) {
             (Ok(()), Some(drain)) => tokio::time::sleep(drain).await,
@@ -224,13 +231,13 @@ pub async fn run_draining(
         }
     };
     tokio::select! {
-        result = server => result,
+        result = serving => result?,
         () = deadline => {
             tracing::warn!(secs = drain.map_or(0, |d| d.as_secs()),
                 "requests still running after the shutdown timeout (--shutdown-timeout-secs); closing their connections");
-            Ok(())
         }
     }
+    Ok(tasks)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (what Docker sends on stop).

@@ -34,11 +34,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     configure(&mut config);
     let app = startup::build(config).await.expect("bind 127.0.0.1:0");
     let addr = app.local_addr().expect("local addr");
-    tokio::spawn(startup::run(
-        app.listener,
-        app.router,
-        std::future::pending(),
-    ));
+    tokio::spawn(startup::run(app, std::future::pending()));
     TestApp {
         addr,
         client: reqwest::Client::new(),

@@ -2,3 +2,4 @@
 
 mod auth;
 mod auth_log;
+mod connections;
