@@ -19,7 +19,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tower_http::CompressionLevel;
 
-use crate::api::{self, ops, AppState};
+use crate::api::{self, admission, negative_zero, ops, AppState};
 use crate::config::Config;
 use crate::state::tasks;
 
@@ -84,8 +84,9 @@ pub async fn final_snapshot(state: &AppState) -> io::Result<()> {
 /// The router with the full middleware stack, outermost first: request id,
 /// tracing span, problem+json for framework errors, metrics, response
 /// compression (fastest gzip level: numeric JSON compresses well even so, and
-/// the default level cost ~300 ms on a 2 MB response), gzip request
-/// decompression, request timeout.
+/// the default level cost ~300 ms on a 2 MB response), no `-0.0` in JSON
+/// answers (see `api::negative_zero`), memory admission
+/// (see `api::admission`), gzip request decompression, request timeout.
 pub fn app_router(state: AppState) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let timeout = state.config.request_timeout();
@@ -105,6 +106,8 @@ pub fn app_router(state: AppState) -> Router {
         .layer(middleware::from_fn(ops::problemize))
         .layer(middleware::from_fn_with_state(state.clone(), ops::track))
         .layer(CompressionLayer::new().gzip(true).quality(CompressionLevel::Fastest))
+        .layer(middleware::from_fn(negative_zero::canonical_zeros))
+        .layer(middleware::from_fn_with_state(state.clone(), admission::admit))
         .layer(RequestDecompressionLayer::new().gzip(true))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

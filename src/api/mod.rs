@@ -14,11 +14,13 @@ use crate::config::Config;
 use crate::state::{Budgets, MemoryStore, StreamStore, Writers};
 
 pub mod activation;
+pub mod admission;
 pub mod error;
 pub mod extract;
 pub mod labels;
 pub mod losses;
 pub mod metrics;
+pub mod negative_zero;
 pub mod normalize;
 pub mod ops;
 pub mod optimizer;
@@ -37,6 +39,8 @@ pub struct AppState {
     pub streams: Arc<dyn StreamStore>,
     /// The threads that merge batches into streams.
     pub writers: Arc<Writers>,
+    /// Memory held by requests in flight (`--max-inflight-bytes`).
+    pub admission: Arc<admission::InflightBudget>,
 }
 
 impl AppState {
@@ -49,6 +53,10 @@ impl AppState {
             stats: Arc::new(ops::Stats::default()),
             streams: Arc::new(MemoryStore::new(budgets(&config))),
             writers: Arc::new(Writers::per_core()?),
+            admission: Arc::new(admission::InflightBudget::new(
+                config.max_inflight_bytes,
+                config.max_decompression_ratio,
+            )),
             config: Arc::new(config),
         })
     }

@@ -11,4 +11,5 @@ mod metrics;
 mod nn;
 mod ops;
 mod optim;
+mod reliability;
 mod streams;
