@@ -190,7 +190,9 @@ pub async fn admit(State(state): State<AppState>, req: Request, next: Next) -> R
             let mut response = e.into_response();
             let accept = SUPPORTED_ENCODINGS.join(", ");
             if let Ok(value) = accept.parse() {
-                response.headers_mut().insert(header::ACCEPT_ENCODING, value);
+                response
+                    .headers_mut()
+                    .insert(header::ACCEPT_ENCODING, value);
             }
             return response;
         }

@@ -74,9 +74,7 @@ impl Problem {
     /// HTTP status of this problem.
     pub fn status(self) -> StatusCode {
         match self {
-            Problem::BadRequest | Problem::BadJson | Problem::BadNdjson => {
-                StatusCode::BAD_REQUEST
-            }
+            Problem::BadRequest | Problem::BadJson | Problem::BadNdjson => StatusCode::BAD_REQUEST,
             Problem::NotFound => StatusCode::NOT_FOUND,
             Problem::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Problem::Timeout => StatusCode::REQUEST_TIMEOUT,

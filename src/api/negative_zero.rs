@@ -109,13 +109,20 @@ mod tests {
     #[test]
     fn negative_zeros_lose_their_sign_and_nothing_else_changes() {
         assert_eq!(fixed(r#"{"recall":-0.0}"#), r#"{"recall":0.0}"#);
-        assert_eq!(fixed("[-0, -0.0,-0.00e5,-0.5,-1.0,-0.01]"), "[0, 0.0,0.00e5,-0.5,-1.0,-0.01]");
+        assert_eq!(
+            fixed("[-0, -0.0,-0.00e5,-0.5,-1.0,-0.01]"),
+            "[0, 0.0,0.00e5,-0.5,-1.0,-0.01]"
+        );
         for unchanged in [
             r#"{"user":"a,-0.0","x":-0.25}"#,
             r#"{"s":"\"-0.0"}"#,
             "[-10.0,-0.000001,1e-0]",
         ] {
-            assert_eq!(without_negative_zeros(unchanged.as_bytes()), None, "{unchanged}");
+            assert_eq!(
+                without_negative_zeros(unchanged.as_bytes()),
+                None,
+                "{unchanged}"
+            );
         }
         assert_eq!(fixed(r#"{"s":"\\",-0.0:1}"#), r#"{"s":"\\",0.0:1}"#);
     }

@@ -62,7 +62,9 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     if name == "." || name == ".." {
         return Err(ApiError::invalid(
             "name",
-            format!("stream name '{name}' is not allowed: '.' and '..' are path segments, not names"),
+            format!(
+                "stream name '{name}' is not allowed: '.' and '..' are path segments, not names"
+            ),
         ));
     }
     Ok(())

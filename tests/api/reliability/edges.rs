@@ -15,7 +15,8 @@ async fn raw_request(app: &TestApp, head: &str) -> (u16, Value) {
     let mut socket = tokio::net::TcpStream::connect(app.addr)
         .await
         .expect("connect");
-    let request = format!("{head}\r\nhost: 127.0.0.1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    let request =
+        format!("{head}\r\nhost: 127.0.0.1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
     socket.write_all(request.as_bytes()).await.expect("write");
     let mut answer = Vec::new();
     let read = socket.read_to_end(&mut answer);
@@ -77,7 +78,8 @@ async fn a_truncated_body_is_a_syntax_error_even_after_a_wrong_field() {
         .await;
     assert_problem(whole, 422).await;
     // An NDJSON line whose first value fails its check, then is cut short.
-    let line = "{\"prediction\": 0.5, \"label\": 1}\n{\"prediction\": 0.5, \"label\": 7, \"user_id\": ";
+    let line =
+        "{\"prediction\": 0.5, \"label\": 1}\n{\"prediction\": 0.5, \"label\": 7, \"user_id\": ";
     let problem = assert_problem(app.push_ndjson("cut", line).await, 400).await;
     assert_eq!(problem["type"], "/problems/bad-ndjson");
     assert_eq!(problem["line"], 2);
@@ -108,16 +110,30 @@ async fn dot_names_are_refused_and_long_input_is_cut_when_echoed() {
     }
     let long = "x".repeat(5000);
     let problem = assert_problem(app.push_ndjson(&long, "{}").await, 422).await;
-    assert!(problem["detail"].as_str().unwrap_or("").len() < 300, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap_or("").len() < 300,
+        "{problem}"
+    );
     assert_detail_contains(&problem, "5000 bytes");
     let problem = assert_problem(app.stream_metrics(&long, "").await, 404).await;
-    assert!(problem["detail"].as_str().unwrap_or("").len() < 300, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap_or("").len() < 300,
+        "{problem}"
+    );
     let problem = assert_problem(app.get(&format!("/{long}")).await, 404).await;
-    assert!(problem["detail"].as_str().unwrap_or("").len() < 300, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap_or("").len() < 300,
+        "{problem}"
+    );
     let unknown_field = format!(r#"{{"predictions": [0.5], "labels": [1], "{long}": 1}}"#);
-    let response = app.post_raw("/metrics", "application/json", unknown_field).await;
+    let response = app
+        .post_raw("/metrics", "application/json", unknown_field)
+        .await;
     let problem = assert_problem(response, 422).await;
-    assert!(problem["detail"].as_str().unwrap_or("").len() < 500, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap_or("").len() < 500,
+        "{problem}"
+    );
     assert_eq!(app.streams().await, json!([]));
 }
 
@@ -148,7 +164,10 @@ async fn an_unsupported_content_encoding_names_the_supported_ones() {
         let problem = assert_problem(response, 415).await;
         assert_detail_contains(&problem, "supported encodings: gzip, identity");
         assert_eq!(problem["supported"], json!(["gzip", "identity"]));
-        assert_eq!(accept.as_ref().and_then(|v| v.to_str().ok()), Some("gzip, identity"));
+        assert_eq!(
+            accept.as_ref().and_then(|v| v.to_str().ok()),
+            Some("gzip, identity")
+        );
     }
     assert_eq!(app.streams().await, json!([]));
 }
