@@ -170,6 +170,20 @@ pub struct Config {
     #[arg(long, env = "EVALD_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
     pub shutdown_timeout_secs: u64,
 
+    /// Bytes that all requests in flight may hold at once (bodies, their parse,
+    /// staged NDJSON records); past it a request is refused with 503 and
+    /// `Retry-After` before it buffers. Default: a quarter of the memory
+    /// available (the cgroup limit or MemTotal), 2 GiB when unknown.
+    #[arg(long, env = "EVALD_MAX_INFLIGHT_BYTES", default_value_t = default_max_inflight_bytes())]
+    pub max_inflight_bytes: usize,
+
+    /// How many times its compressed size a gzip request body may inflate
+    /// to (plus 1 MiB for small bodies); past it the request is refused
+    /// with 413. Bounds what a small "gzip bomb" costs in memory and CPU.
+    #[arg(long, env = "EVALD_MAX_DECOMPRESSION_RATIO", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_decompression_ratio: u64,
+
     /// Maximum `steps` for `POST /optimizer/{name}/run`.
     #[arg(long, env = "EVALD_MAX_OPTIMIZER_STEPS", default_value_t = 100_000)]
     pub max_optimizer_steps: usize,
@@ -222,6 +236,25 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_concurrent_requests: u64,
     // ---- end connection flags ----
+}
+
+/// A quarter of the memory this process may use: the cgroup v2 limit when
+/// one is set, else MemTotal; 2 GiB when neither can be read.
+fn default_max_inflight_bytes() -> usize {
+    const FALLBACK: u64 = 2 << 30;
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        let line = s.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kib = line.split_whitespace().nth(1)?.parse::<u64>().ok()?;
+        kib.checked_mul(1024)
+    });
+    let available = match (cgroup, total) {
+        (Some(c), Some(t)) => c.min(t),
+        (c, t) => c.or(t).unwrap_or(FALLBACK * 4),
+    };
+    usize::try_from(available / 4).unwrap_or(usize::MAX)
 }
 
 impl Config {

@@ -22,7 +22,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tower_http::CompressionLevel;
 
-use crate::api::{self, auth, ops, AppState};
+use crate::api::{self, admission, auth, negative_zero, ops, AppState};
 use crate::config::{Config, Fsync};
 use crate::server::{self, shed, shed::ConcurrencyLimit};
 use crate::state::tasks::{Background, DataDir};
@@ -162,8 +162,9 @@ fn start_stream_tasks(state: &AppState) -> io::Result<StreamTasks> {
 /// API keys (a 401 or 403 is traced and counted, and refused before its body
 /// is read or decompressed), load shedding (`--max-concurrent-requests`), response
 /// compression (fastest gzip level: numeric JSON compresses well even so, and
-/// the default level cost ~300 ms on a 2 MB response), gzip request
-/// decompression, request timeout.
+/// the default level cost ~300 ms on a 2 MB response), no `-0.0` in JSON
+/// answers (see `api::negative_zero`), memory admission
+/// (see `api::admission`), gzip request decompression, request timeout.
 pub fn app_router(state: AppState) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let timeout = state.config.request_timeout();
@@ -187,6 +188,8 @@ pub fn app_router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_key))
         .layer(middleware::from_fn_with_state(concurrency, shed::shed))
         .layer(CompressionLayer::new().gzip(true).quality(CompressionLevel::Fastest))
+        .layer(middleware::from_fn(negative_zero::canonical_zeros))
+        .layer(middleware::from_fn_with_state(state.clone(), admission::admit))
         .layer(RequestDecompressionLayer::new().gzip(true))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -14,6 +14,8 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// `GET /problems/{slug}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Problem {
+    /// 400: the request itself is malformed (e.g. a path that is not UTF-8).
+    BadRequest,
     /// 400: body is not parseable JSON.
     BadJson,
     /// 400: an NDJSON line is not parseable.
@@ -45,7 +47,8 @@ pub enum Problem {
 
 impl Problem {
     /// Every problem kind, for the `/problems` catalogue.
-    pub const ALL: [Problem; 13] = [
+    pub const ALL: [Problem; 14] = [
+        Problem::BadRequest,
         Problem::BadJson,
         Problem::BadNdjson,
         Problem::Unauthorized,
@@ -64,6 +67,7 @@ impl Problem {
     /// Stable slug used in the `type` member (`/problems/<slug>`).
     pub fn slug(self) -> &'static str {
         match self {
+            Problem::BadRequest => "bad-request",
             Problem::BadJson => "bad-json",
             Problem::BadNdjson => "bad-ndjson",
             Problem::Unauthorized => "unauthorized",
@@ -83,7 +87,7 @@ impl Problem {
     /// HTTP status of this problem.
     pub fn status(self) -> StatusCode {
         match self {
-            Problem::BadJson | Problem::BadNdjson => StatusCode::BAD_REQUEST,
+            Problem::BadRequest | Problem::BadJson | Problem::BadNdjson => StatusCode::BAD_REQUEST,
             Problem::Unauthorized => StatusCode::UNAUTHORIZED,
             Problem::Forbidden => StatusCode::FORBIDDEN,
             Problem::NotFound => StatusCode::NOT_FOUND,
@@ -100,6 +104,7 @@ impl Problem {
     /// Short human title (the RFC 9457 `title`).
     pub fn title(self) -> &'static str {
         match self {
+            Problem::BadRequest => "Bad request",
             Problem::BadJson => "Body is not valid JSON",
             Problem::BadNdjson => "Body is not valid NDJSON",
             Problem::Unauthorized => "API key required",
@@ -119,6 +124,7 @@ impl Problem {
     /// Plain-words description served at `GET /problems/{slug}`.
     pub fn description(self) -> &'static str {
         match self {
+            Problem::BadRequest => "The request could not be understood as sent, before its body was looked at: for example a path whose percent-encoding is not UTF-8. `detail` says what was wrong.",
             Problem::BadJson => "The request body could not be parsed as JSON. `detail` gives the line and column of the first syntax error. Fix the JSON and retry.",
             Problem::BadNdjson => "A line of an application/x-ndjson body could not be parsed as a JSON value. `detail` and `line` give the 1-based line number. Nothing from the request was applied.",
             Problem::Unauthorized => "The server is configured with API keys and this route needs one: send `Authorization: Bearer <key>`. The key was missing, malformed or unknown; the WWW-Authenticate header says which. Only /healthz and /readyz are open.",
@@ -126,10 +132,10 @@ impl Problem {
             Problem::NotFound => "The route, stream, user, loss, activation, normalization or optimizer does not exist. Where a name was unknown, `detail` lists the valid names.",
             Problem::MethodNotAllowed => "The route exists but does not accept this HTTP method; the Allow header lists the methods it accepts.",
             Problem::Timeout => "The request did not complete within the configured request timeout (--request-timeout-secs).",
-            Problem::PayloadTooLarge => "The body, or one NDJSON line, is larger than the configured limit (--body-limit, --max-line-bytes). `detail` names the limit.",
-            Problem::UnsupportedMediaType => "The Content-Type is not accepted by this endpoint. JSON endpoints take application/json; stream ingest also takes application/x-ndjson.",
+            Problem::PayloadTooLarge => "The body, or one NDJSON line, is larger than the configured limit (--body-limit, --max-line-bytes), a compressed body inflates more than --max-decompression-ratio allows, or the request alone would need more memory than --max-inflight-bytes. `detail` names the limit.",
+            Problem::UnsupportedMediaType => "The Content-Type is not accepted by this endpoint, or the Content-Encoding is not one the server decodes (gzip, identity). JSON endpoints take application/json; stream ingest also takes application/x-ndjson.",
             Problem::InvalidInput => "The body is valid JSON but its meaning is not: a length mismatch, a non-finite number, a label outside its domain, a ragged nested array, an unknown field or a parameter out of range. `field` names the offending field and `detail` says what was found and what was expected.",
-            Problem::OverBudget => "Accepting the request would exceed a configured budget (memory, number of streams, users per stream). `detail` names the limit. Nothing was applied; free resources (e.g. DELETE a stream) or raise the limit.",
+            Problem::OverBudget => "Accepting the request would exceed a configured budget (memory, number of streams, users per stream, memory held by requests in flight). `detail` and `limit` name it. Nothing was applied; free resources (e.g. DELETE a stream) or raise the limit. When the budget frees by itself (requests in flight), the answer carries Retry-After: retry then.",
             Problem::Unavailable => "The service cannot take changes right now: writing its data directory failed (the write-ahead log or the last snapshot; `GET /readyz` says which) or it is shutting down. Nothing was applied; retry later, or on another instance.",
             Problem::Internal => "An unexpected error on the server. It has been logged; please report it with the x-request-id header of the response.",
         }
@@ -167,6 +173,8 @@ pub struct ApiError {
     pub detail: String,
     pub field: Option<String>,
     pub extensions: Map<String, Value>,
+    /// Seconds for the `Retry-After` header, for a refusal that passes.
+    pub retry_after_secs: Option<u64>,
 }
 
 /// Result alias for handlers.
@@ -180,6 +188,7 @@ impl ApiError {
             detail: detail.into(),
             field: None,
             extensions: Map::new(),
+            retry_after_secs: None,
         }
     }
 
@@ -206,7 +215,8 @@ impl ApiError {
     /// 404 for an unknown name, listing the valid ones.
     pub fn unknown_name(kind: &str, name: &str, valid: &[&str]) -> Self {
         ApiError::not_found(format!(
-            "unknown {kind} '{name}'; valid names: {}",
+            "unknown {kind} '{}'; valid names: {}",
+            echo(name),
             valid.join(", ")
         ))
         .with_extension("valid", valid.to_vec())
@@ -236,6 +246,12 @@ impl ApiError {
     /// Sets the offending field.
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
+        self
+    }
+
+    /// Asks the client to retry after `secs` seconds (`Retry-After`).
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
         self
     }
 
@@ -288,6 +304,65 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         response
+    }
+}
+
+/// Longest piece of client input (a name, a path, a header value) repeated in
+/// an error, in characters.
+pub const MAX_ECHO_CHARS: usize = 64;
+
+/// `input` as an error message may repeat it: cut to [`MAX_ECHO_CHARS`]
+/// characters, with the full length said, so a megabyte-long name cannot
+/// make a megabyte-long error (or log line). Every error that repeats client
+/// input passes it through here.
+pub fn echo(input: &str) -> String {
+    match input.char_indices().nth(MAX_ECHO_CHARS) {
+        None => input.to_owned(),
+        Some((cut, _)) => format!(
+            "{}... ({} bytes in all)",
+            input.get(..cut).unwrap_or_default(),
+            input.len()
+        ),
+    }
+}
+
+/// `message` with every `backquoted` piece passed through [`echo`]: serde's
+/// errors quote the client's keys and values that way (`unknown field `x``).
+pub fn echo_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(1024));
+    for (i, piece) in message.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        if i % 2 == 1 {
+            out.push_str(&echo(piece));
+        } else {
+            out.push_str(piece);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_input_is_cut_when_echoed_and_short_input_is_not() {
+        assert_eq!(echo("ctr"), "ctr");
+        let long = "é".repeat(1000);
+        let cut = echo(&long);
+        assert!(cut.starts_with(&"é".repeat(MAX_ECHO_CHARS)), "{cut}");
+        assert!(cut.ends_with("... (2000 bytes in all)"), "{cut}");
+        let message = format!("unknown field `{}`, expected `labels`", "k".repeat(500));
+        let short = echo_quoted(&message);
+        assert!(short.len() < 200, "{short}");
+        assert!(short.ends_with(", expected `labels`"), "{short}");
     }
 }

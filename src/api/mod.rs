@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::state::{Budgets, MemoryStore, StreamStore, TenantLimits, Writers};
 
 pub mod activation;
+pub mod admission;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -21,6 +22,7 @@ pub mod labels;
 pub mod limits;
 pub mod losses;
 pub mod metrics;
+pub mod negative_zero;
 pub mod normalize;
 pub mod ops;
 pub mod optimizer;
@@ -42,6 +44,8 @@ pub struct AppState {
     pub writers: Arc<Writers>,
     /// The API keys of `--api-keys-file`; `None` leaves the service open.
     pub keys: Option<Arc<auth::KeyStore>>,
+    /// Memory held by requests in flight (`--max-inflight-bytes`).
+    pub admission: Arc<admission::InflightBudget>,
 }
 
 impl AppState {
@@ -58,6 +62,10 @@ impl AppState {
             streams: Arc::new(store),
             writers: Arc::new(Writers::per_core()?),
             keys: keys.transpose()?.map(Arc::new),
+            admission: Arc::new(admission::InflightBudget::new(
+                config.max_inflight_bytes,
+                config.max_decompression_ratio,
+            )),
             config: Arc::new(config),
         })
     }

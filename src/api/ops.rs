@@ -15,7 +15,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::error::{ApiError, Problem, PROBLEM_JSON};
+use super::error::{echo, ApiError, Problem, PROBLEM_JSON};
 use super::AppState;
 use crate::state::health::Counter;
 
@@ -90,20 +90,23 @@ async fn problem_description(Path(slug): Path<String>) -> Result<Json<Value>, Ap
 
 /// Fallback for unknown routes.
 pub async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::not_found(format!("no route for {method} {}", uri.path()))
+    ApiError::not_found(format!("no route for {method} {}", echo(uri.path())))
 }
 
 /// Fallback for known routes with the wrong method. axum adds the Allow header.
 pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         Problem::MethodNotAllowed,
-        format!("{method} is not allowed on {}", uri.path()),
+        format!("{method} is not allowed on {}", echo(uri.path())),
     )
 }
 
+/// Longest framework error text (e.g. axum's path rejection) kept as `detail`.
+const FRAMEWORK_DETAIL_BYTES: usize = 4096;
+
 /// Rewrites any error response that is not already problem+json (a timeout from
-/// tower-http, a 413 from the body-limit layer, a 400 from a decompression
-/// failure) into one, so clients see a single error shape.
+/// tower-http, a 413 from the body-limit layer, a 400 from a path that does
+/// not decode) into one, so clients see a single error shape.
 pub async fn problemize(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
@@ -117,7 +120,15 @@ pub async fn problemize(req: Request, next: Next) -> Response {
     if is_problem {
         return response;
     }
-    let problem = Problem::from_status(status);
+    let (parts, body) = response.into_parts();
+    let said = axum::body::to_bytes(body, FRAMEWORK_DETAIL_BYTES)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let problem = match status {
+        StatusCode::BAD_REQUEST => Problem::BadRequest,
+        _ => Problem::from_status(status),
+    };
     let detail = match status {
         StatusCode::REQUEST_TIMEOUT => {
             "the request did not complete within the configured timeout (--request-timeout-secs)"
@@ -126,15 +137,15 @@ pub async fn problemize(req: Request, next: Next) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE => {
             "request body is over the configured limit (--body-limit)".to_owned()
         }
-        StatusCode::BAD_REQUEST => {
-            "the request body could not be read (bad gzip encoding or a broken connection)"
-                .to_owned()
-        }
+        // axum's own rejection text (e.g. a path segment that is not UTF-8),
+        // which names what was wrong; the input it quotes is cut by `echo`.
+        StatusCode::BAD_REQUEST if !said.is_empty() => echo(&said),
+        StatusCode::BAD_REQUEST => "the request could not be understood".to_owned(),
         _ => status.canonical_reason().unwrap_or("error").to_owned(),
     };
     let mut err = ApiError::new(problem, detail).into_response();
     *err.status_mut() = status;
-    if let Some(allow) = response.headers().get(header::ALLOW) {
+    if let Some(allow) = parts.headers.get(header::ALLOW) {
         err.headers_mut().insert(header::ALLOW, allow.clone());
     }
     err

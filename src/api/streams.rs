@@ -7,16 +7,16 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::routing::{get, post};
 use axum::Extension;
 use axum::{Json, Router};
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 
+use super::admission::{permit_of, BodyReader, Permit};
+use super::error::echo;
 use super::extract::{is_json_media_type, media_type_essence};
 use super::limits::check_array_len_or;
 use super::Problem;
@@ -55,14 +55,23 @@ const BUDGET_CHECK_EVERY: usize = 1 << 16;
 /// Chunks buffered between the socket reader and the parser thread.
 const CHUNK_QUEUE: usize = 16;
 
-/// A stream name: 1 to 128 of `A-Z a-z 0-9 . _ - :`, so it is safe in URLs,
-/// logs and file names.
+/// A stream name: 1 to 128 of `A-Z a-z 0-9 . _ - :`, and not `.` or `..`
+/// (path segments with a meaning of their own), so it is safe in URLs, logs
+/// and file names.
 fn check_name(name: &str) -> Result<(), ApiError> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':');
     if name.is_empty() || name.len() > MAX_NAME_BYTES || !name.chars().all(ok_char) {
         return Err(ApiError::invalid(
             "name",
-            format!("stream name '{name}' must be 1 to {MAX_NAME_BYTES} characters of A-Z, a-z, 0-9, '.', '_', '-' or ':'"),
+            format!("stream name '{}' must be 1 to {MAX_NAME_BYTES} characters of A-Z, a-z, 0-9, '.', '_', '-' or ':'", echo(name)),
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(ApiError::invalid(
+            "name",
+            format!(
+                "stream name '{name}' is not allowed: '.' and '..' are path segments, not names"
+            ),
         ));
     }
     Ok(())
@@ -72,7 +81,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 pub fn store_error(err: StoreError) -> ApiError {
     let limit = err.limit();
     match err {
-        StoreError::UnknownStream(_) => ApiError::not_found(err.to_string()),
+        StoreError::UnknownStream(name) => unknown_stream(&name),
         StoreError::Log(e) => log_error(e),
         _ => {
             let e = ApiError::over_budget(err.to_string());
@@ -138,8 +147,10 @@ async fn ingest(
         .unwrap_or("")
         .to_owned();
     let started = std::time::Instant::now();
-    let builder = if is_ndjson(&content_type) {
-        read_ndjson(&state, request.into_body()).await?
+    let ndjson = is_ndjson(&content_type);
+    let builder = if ndjson {
+        let permit = permit_of(&request, &state);
+        read_ndjson(&state, BodyReader::new(request.into_body(), permit)).await?
     } else if is_json_media_type(&content_type) {
         let ApiJson(body) = ApiJson::<BatchBody>::from_request(request, &state).await?;
         let max = state.config.max_array_len;
@@ -154,9 +165,13 @@ async fn ingest(
             .map_err(ApiError::internal)??
     } else {
         return Err(ApiError::unsupported_media_type(format!(
-            "Content-Type '{content_type}' is not supported; expected application/json or application/x-ndjson"
+            "Content-Type '{}' is not supported; expected application/json or application/x-ndjson",
+            echo(&content_type)
         )));
     };
+    if builder.is_empty() {
+        return Err(no_records(ndjson));
+    }
     let parsed = started.elapsed();
     let batch = tokio::task::spawn_blocking(move || builder.finish())
         .await
@@ -186,6 +201,27 @@ async fn ingest(
     }))
 }
 
+/// 422 for a body without a single record: it would create an empty stream
+/// (or touch an existing one) for nothing, and is most likely a client bug.
+fn no_records(ndjson: bool) -> ApiError {
+    if ndjson {
+        ApiError::invalid(
+            "body",
+            "the body has no records (it is empty or has blank lines only); nothing was applied",
+        )
+    } else {
+        ApiError::invalid(
+            "predictions",
+            "predictions is empty: a batch needs at least one record; nothing was applied",
+        )
+    }
+}
+
+/// 404 for a stream that does not exist.
+fn unknown_stream(name: &str) -> ApiError {
+    ApiError::not_found(format!("unknown stream '{}'", echo(name)))
+}
+
 fn stage_body(body: BatchBody) -> Result<BatchBuilder, ApiError> {
     let mut builder = BatchBuilder::new();
     stage_batch(
@@ -203,12 +239,24 @@ fn stage_body(body: BatchBody) -> Result<BatchBuilder, ApiError> {
 /// blocking pool, so parsing overlaps with receiving and never stalls the
 /// async workers. The parser stops at the first bad line; the reader then
 /// stops too (the rest of the body is not read).
-async fn read_ndjson(state: &AppState, mut body: Body) -> Result<BatchBuilder, ApiError> {
+///
+/// In flight it holds the partial line (up to `--max-line-bytes`), the chunk
+/// queue and the staged records; all count against the request's permit.
+async fn read_ndjson(state: &AppState, mut body: BodyReader) -> Result<BatchBuilder, ApiError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(CHUNK_QUEUE);
     let max_line = state.config.max_line_bytes;
     let max_users = state.config.max_users_per_stream;
     let store = state.streams.clone();
+    let permit = body.permit().clone();
+    let reading = max_line.saturating_add(CHUNK_QUEUE * CHUNK_BYTES_ESTIMATE);
+    permit.reserve_up_to(reading)?;
     let parser = tokio::task::spawn_blocking(move || {
+        let staging = Staging {
+            store: store.as_ref(),
+            max_users,
+            permit: &permit,
+            reading,
+        };
         let mut reader = LineReader::new(max_line);
         let mut builder = BatchBuilder::new();
         let mut next_check = BUDGET_CHECK_EVERY;
@@ -216,7 +264,7 @@ async fn read_ndjson(state: &AppState, mut body: Body) -> Result<BatchBuilder, A
             parse_line(&mut builder, n, line)?;
             if builder.len() >= next_check {
                 next_check += BUDGET_CHECK_EVERY;
-                check_staging(&builder, store.as_ref(), max_users)?;
+                staging.check(&builder)?;
             }
             Ok(())
         };
@@ -224,21 +272,18 @@ async fn read_ndjson(state: &AppState, mut body: Body) -> Result<BatchBuilder, A
             reader.feed(&chunk, &mut on_line)?;
         }
         reader.finish(&mut on_line)?;
-        check_staging(&builder, store.as_ref(), max_users)?;
+        staging.check(&builder)?;
         Ok::<_, ApiError>(builder)
     });
     let mut read_error = None;
-    while let Some(frame) = body.frame().await {
-        match frame {
-            // Trailers (the only non-data frames) carry no records.
-            Ok(frame) => {
-                let Ok(bytes) = frame.into_data() else {
-                    continue;
-                };
+    loop {
+        match body.chunk().await {
+            Ok(Some(bytes)) => {
                 if tx.send(bytes).await.is_err() {
                     break; // the parser stopped on an error; it reports it
                 }
             }
+            Ok(None) => break,
             Err(e) => {
                 read_error = Some(e);
                 break;
@@ -248,17 +293,38 @@ async fn read_ndjson(state: &AppState, mut body: Body) -> Result<BatchBuilder, A
     drop(tx);
     let parsed = parser.await.map_err(ApiError::internal)?;
     match (parsed, read_error) {
-        (Err(e), _) => Err(e),
-        (Ok(_), Some(e)) => Err(ApiError::bad_json(format!(
-            "could not read the request body (bad gzip encoding or a broken connection): {e}"
-        ))),
+        (Err(e), _) | (Ok(_), Some(e)) => Err(e),
         (Ok(b), None) => Ok(b),
     }
 }
 
+/// Typical size of a decompressed body chunk, to account for the chunk queue.
+const CHUNK_BYTES_ESTIMATE: usize = 64 * 1024;
+
+/// The budgets staged records are checked against while a body arrives.
+struct Staging<'a> {
+    store: &'a dyn StreamStore,
+    max_users: usize,
+    /// The request's in-flight permit, and what reading alone holds.
+    permit: &'a Permit,
+    reading: usize,
+}
+
+impl Staging<'_> {
+    /// Refuses (503) a body whose staged records would not fit the memory
+    /// budget or whose users alone exceed the per-stream user limit, before
+    /// the whole body is read; and grows the request's in-flight reservation
+    /// by the staged bytes (503 with Retry-After when that budget is full).
+    fn check(&self, builder: &BatchBuilder) -> Result<(), ApiError> {
+        check_staging(builder, self.store, self.max_users)?;
+        let staged = builder.staged_bytes();
+        self.permit
+            .reserve_up_to(self.reading.saturating_add(staged))
+    }
+}
+
 /// Refuses (503) a body whose staged records would not fit the memory budget
-/// or whose users alone exceed the per-stream user limit, before the whole
-/// body is read.
+/// or whose users alone exceed the per-stream user limit.
 fn check_staging(
     builder: &BatchBuilder,
     store: &dyn StreamStore,
@@ -383,7 +449,7 @@ async fn delete(State(state): State<AppState>, name: StreamName) -> ApiResult<St
             durable(&state, seq).await?;
             Ok(StatusCode::NO_CONTENT)
         }
-        Err(name) => Err(ApiError::not_found(format!("unknown stream '{name}'"))),
+        Err(name) => Err(unknown_stream(&name)),
     }
 }
 
@@ -427,7 +493,7 @@ mod tests {
         for ok in ["ctr-model-v7", "a", "x.y_z:1"] {
             assert!(check_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a b", "a/b", &"x".repeat(129)] {
+        for bad in ["", "a b", "a/b", &"x".repeat(129), ".", ".."] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
     }

@@ -9,6 +9,8 @@ use memchr::memchr_iter;
 
 use super::dto::{stage_line, stage_record, Line, Origin};
 use super::fast::fast_record;
+use crate::api::error::echo_quoted;
+use crate::api::extract::syntax_error_after;
 use crate::api::ApiError;
 use crate::state::BatchBuilder;
 
@@ -120,9 +122,12 @@ pub fn parse_line(builder: &mut BatchBuilder, line_no: u64, bytes: &[u8]) -> Res
 }
 
 /// Builds the error for a line serde_json refused; for a meaning error it
-/// parses the line again with path tracking (only on this cold path).
+/// parses the line again with path tracking (only on this cold path). A line
+/// that is not valid JSON is a 400 even when a value before the syntax error
+/// already failed its check.
 fn line_error(line_no: u64, bytes: &[u8], err: serde_json::Error) -> ApiError {
     use serde_json::error::Category;
+    let err = syntax_error_after(&err, bytes).unwrap_or(err);
     let position =
         |e: &serde_json::Error| e.to_string().replace(" at line 1 column ", " at column ");
     match err.classify() {
@@ -146,6 +151,7 @@ fn line_error(line_no: u64, bytes: &[u8], err: serde_json::Error) -> ApiError {
                 .rfind(" at line ")
                 .and_then(|i| message.get(..i))
                 .unwrap_or(&message);
+            let message = echo_quoted(message);
             ApiError::invalid(field.clone(), format!("line {line_no}: {field}: {message}"))
                 .with_extension("line", line_no)
         }
@@ -216,7 +222,7 @@ mod tests {
 
     #[test]
     fn bad_lines_name_their_line_and_field() {
-        let cases: [(&[u8], u16, &str); 7] = [
+        let cases: [(&[u8], u16, &str); 8] = [
             (
                 b"{\"prediction\": NaN, \"label\": 1}",
                 400,
@@ -244,6 +250,7 @@ mod tests {
                 "labels has 2 elements but predictions has 1",
             ),
             (b"{\"prediction\": 0.5, \"labels\": [1]}", 422, "not both"),
+            (b"{\"colour\": 1, \"prediction\": 0.", 400, "not valid JSON"),
         ];
         for (line, status, needle) in cases {
             let mut b = BatchBuilder::new();
