@@ -180,7 +180,11 @@ pub fn app_router(state: AppState) -> Router {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
                 tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
-            }),
+            })
+            // Every status is in the access log, and ApiError logs a server
+            // error's cause once; TraceLayer's own ERROR line per 5xx would
+            // flood the log under load shedding.
+            .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(middleware::from_fn(ops::problemize))

@@ -21,7 +21,7 @@
 //! `(x - ((1 + x) - 1)) / (1 + x)` for the rounding of `1 + x` (the technique
 //! of fdlibm's `s_log1p.c`, which adds the same `c / u` term).
 //!
-//! Measured error (`tests/fastmath.rs`, against std over wide random ranges
+//! Measured error (`tests/api/fastmath.rs`, against std over wide random ranges
 //! and the edge values): at most 1 ulp for `exp` and `ln`, at most 2 ulp for
 //! `ln_1p`, for normal results; subnormal results of `exp` are within 1 unit
 //! of the smallest subnormal. Special values follow IEEE / std: `ln(0) = -inf`,

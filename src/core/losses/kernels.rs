@@ -15,7 +15,7 @@
 //! `#[inline(always)]`, so it is compiled inside the AVX2 trampoline with
 //! that trampoline's features. They differ only by the roundings the fused
 //! multiply-adds remove in the fastmath polynomials (both within the
-//! fastmath ulp bounds), and `tests/losses_kernels.rs` runs every loss on
+//! fastmath ulp bounds), and `tests/api/losses/kernels.rs` runs every loss on
 //! both and compares them, and against the PyTorch fixtures.
 //!
 //! The only `unsafe` of the losses is the call of the AVX2 trampoline in
