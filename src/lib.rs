@@ -20,6 +20,7 @@ pub mod api;
 pub mod client;
 pub mod config;
 pub mod core;
+pub mod fuzzing;
 pub mod healthcheck;
 pub mod startup;
 pub mod state;
