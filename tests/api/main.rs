@@ -5,6 +5,7 @@
 //! `cargo test --test api losses::kernels::`.
 
 mod fastmath;
+mod fuzz_regressions;
 mod helpers;
 mod losses;
 mod metrics;
