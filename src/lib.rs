@@ -22,6 +22,7 @@ pub mod api;
 pub mod client;
 pub mod config;
 pub mod core;
+pub mod fuzzing;
 pub mod healthcheck;
 pub mod server;
 pub mod startup;

@@ -192,7 +192,7 @@ pub fn read(dir: &Path) -> Result<Option<Restored>, SnapshotError> {
 
 /// A decode failure before the path is known.
 #[derive(Debug)]
-enum DecodeError {
+pub(crate) enum DecodeError {
     NotASnapshot,
     UnknownVersion(u32),
     Corrupt(Corruption),
@@ -223,7 +223,8 @@ impl From<CodecError> for DecodeError {
 /// Size of the fixed trailer: stream count, payload length, CRC, end magic.
 const TRAILER: usize = 8 + 8 + 4 + 8;
 
-fn decode(bytes: &[u8]) -> Result<Restored, DecodeError> {
+/// Decodes a whole snapshot file (crate-visible for [`crate::fuzzing`]).
+pub(crate) fn decode(bytes: &[u8]) -> Result<Restored, DecodeError> {
     let mut r = Reader::new(bytes);
     if r.take(8).ok() != Some(MAGIC.as_slice()) {
         return Err(DecodeError::NotASnapshot);
@@ -256,6 +257,19 @@ fn decode(bytes: &[u8]) -> Result<Restored, DecodeError> {
     if crc32fast::hash(payload) != crc {
         return Err(Corruption::Checksum.into());
     }
+    Ok(decode_payload(payload, streams, with_seqs)?)
+}
+
+/// Decodes the `streams` streams of a payload whose frame (magic, version,
+/// trailer, checksum) was checked; `with_seqs` for format version 2 and
+/// later (the log position and each stream's last sequence number). Apart
+/// from [`decode`] so the fuzzer ([`crate::fuzzing`]) reaches it without
+/// forging a checksum.
+pub(crate) fn decode_payload(
+    payload: &[u8],
+    streams: u64,
+    with_seqs: bool,
+) -> Result<Restored, Corruption> {
     let mut p = Reader::new(payload);
     let log_seq = if with_seqs { p.u64()? } else { 0 };
     let mut out = Vec::new();
@@ -263,7 +277,7 @@ fn decode(bytes: &[u8]) -> Result<Restored, DecodeError> {
         out.push(decode_stream(&mut p, with_seqs)?);
     }
     if p.remaining() != 0 {
-        return Err(Corruption::TrailingBytes(p.remaining()).into());
+        return Err(Corruption::TrailingBytes(p.remaining()));
     }
     Ok(Restored {
         log_seq,

@@ -6,6 +6,7 @@
 
 mod durability;
 mod fastmath;
+mod fuzz_regressions;
 mod helpers;
 mod losses;
 mod metrics;
