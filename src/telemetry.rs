@@ -6,14 +6,16 @@
 //! is a terminal, so files and log shippers get plain text.
 
 use std::io::IsTerminal;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use http_body_util::BodyExt;
+use http_body::{Frame, SizeHint};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -58,14 +60,43 @@ pub async fn access_log(req: Request, next: Next) -> Response {
     };
     let response = next.run(req).await;
     line.status = response.status().as_u16();
-    response.map(|body| {
-        Body::new(body.map_frame(move |frame| {
+    response.map(|inner| Body::new(CountedBody { inner, line }))
+}
+
+/// A response body that counts the bytes it sends into its [`AccessLine`].
+/// Written out (not `BodyExt::map_frame`) because it must forward
+/// `size_hint`: without it hyper loses the exact length and sends every
+/// response chunked instead of with a `Content-Length`.
+struct CountedBody {
+    inner: Body,
+    line: AccessLine,
+}
+
+impl HttpBody for CountedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
             if let Some(data) = frame.data_ref() {
-                line.count(data.len());
+                this.line.count(data.len());
             }
-            frame
-        }))
-    })
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// What the access log says about one request. It is written when dropped,

@@ -22,7 +22,7 @@ use super::limits::check_array_len_or;
 use super::Problem;
 use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
 use crate::state::wal::LogError;
-use crate::state::{now_ms, BatchBuilder, Limit, StoreError, StreamInfo, StreamStore};
+use crate::state::{now_ms, tenants, BatchBuilder, Limit, StoreError, StreamInfo, StreamStore};
 
 pub mod dto;
 pub mod fast;
@@ -81,7 +81,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 pub fn store_error(err: StoreError) -> ApiError {
     let limit = err.limit();
     match err {
-        StoreError::UnknownStream(name) => unknown_stream(&name),
+        StoreError::UnknownStream(name) => unknown_stream(tenants::local_name(&name)),
         StoreError::Log(e) => log_error(e),
         _ => {
             let e = ApiError::over_budget(err.to_string());
