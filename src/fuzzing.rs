@@ -24,7 +24,7 @@ use crate::api::ApiError;
 use crate::client::csv::{CsvError, CsvReader, CsvRecord};
 use crate::core::metrics::{BinaryParams, GaucWeighting};
 use crate::state::aggregate::Reader;
-use crate::state::{snapshot, BatchBuilder, ScoreAggregate, Stream};
+use crate::state::{snapshot, wal, BatchBuilder, ScoreAggregate, Stream};
 
 /// Largest array a metrics request may hold here: far above what a fuzzer's
 /// input can spell, like the service's default.
@@ -262,6 +262,34 @@ fn re_encode(aggregate: &ScoreAggregate) -> Result<(), String> {
     Ok(())
 }
 
-// Write-ahead log: its decoder's oracle goes here as `check_wal`, with a
-// `wal` target in fuzz/Cargo.toml and seeds in fuzz/corpus/wal (the
-// write-ahead log is being written on another branch).
+/// Write-ahead log segment decoding (a fuzzer cannot forge the frame
+/// checksums, so this mostly explores headers, frame lengths and torn
+/// tails). Whatever decodes must agree with its own scan summary, and the
+/// valid prefix alone must decode to the same records with no torn tail.
+pub fn check_wal(bytes: &[u8]) -> Result<(), String> {
+    let Ok((records, scan)) = wal::decode_segment(bytes) else {
+        return Ok(());
+    };
+    let last_seq = records.iter().map(|r| r.seq).max().unwrap_or(0);
+    if records.len() != scan.records || last_seq != scan.last_seq {
+        return Err(format!(
+            "{} records up to seq {last_seq}, but the scan says {} up to {}",
+            records.len(),
+            scan.records,
+            scan.last_seq
+        ));
+    }
+    let prefix = bytes
+        .get(..scan.valid_len)
+        .ok_or_else(|| format!("valid_len {} past {} bytes", scan.valid_len, bytes.len()))?;
+    match wal::decode_segment(prefix) {
+        Ok((again, rescan)) if again.len() == records.len() && rescan.torn.is_none() => Ok(()),
+        Ok((again, rescan)) => Err(format!(
+            "the valid prefix decodes to {} records (torn: {:?}), the whole to {}",
+            again.len(),
+            rescan.torn,
+            records.len()
+        )),
+        Err(e) => Err(format!("the valid prefix does not decode: {e}")),
+    }
+}

@@ -5,16 +5,17 @@
 
 use std::path::Path;
 
-use evald::fuzzing::{check_csv, check_metrics_body, check_ndjson, check_snapshot};
+use evald::fuzzing::{check_csv, check_metrics_body, check_ndjson, check_snapshot, check_wal};
 
 type Oracle = fn(&[u8]) -> Result<(), String>;
 
 /// Each fuzz target and its oracle.
-const TARGETS: [(&str, Oracle); 4] = [
+const TARGETS: [(&str, Oracle); 5] = [
     ("metrics_body", check_metrics_body),
     ("ndjson", check_ndjson),
     ("csv", check_csv),
     ("snapshot", check_snapshot),
+    ("wal", check_wal),
 ];
 
 #[test]
