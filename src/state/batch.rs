@@ -41,6 +41,14 @@ pub struct BatchBuilder {
     weights: Vec<f64>,
 }
 
+/// The largest sample weight a stream takes. A stream keeps summing weights
+/// (per score, per user, over the stream) batch after batch, so finite
+/// weights near `f64::MAX` would overflow to infinity in its state and make
+/// every later metrics query fail. At 1e100 a stream would need more than
+/// 1e200 records to reach the f64 range, and the Mann-Whitney products of two
+/// such sums stay finite too.
+pub const MAX_WEIGHT: f64 = 1e100;
+
 /// Why a record could not be staged.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RecordError {
@@ -48,6 +56,8 @@ pub enum RecordError {
     NonFiniteScore(f64),
     #[error("weight must be finite and >= 0, found {0}")]
     BadWeight(f64),
+    #[error("weight must be at most {MAX_WEIGHT:e}, found {0}")]
+    TooLargeWeight(f64),
     #[error("more than {0} distinct users in one request")]
     TooManyUsers(usize),
     #[error("more than {0} records with a weight other than 0 or 1 in one request")]
@@ -86,6 +96,9 @@ impl BatchBuilder {
         }
         if !record.weight.is_finite() || record.weight < 0.0 {
             return Err(RecordError::BadWeight(record.weight));
+        }
+        if record.weight > MAX_WEIGHT {
+            return Err(RecordError::TooLargeWeight(record.weight));
         }
         let user = match user {
             None => NO_USER,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::api::labels::JsonLabel;
 use crate::api::ApiError;
+use crate::state::batch::MAX_WEIGHT;
 use crate::state::{BatchBuilder, Record};
 
 /// A binary label: `0`/`1`, `0.0`/`1.0` or `false`/`true`.
@@ -154,6 +155,13 @@ pub fn stage_record(
         return Err(origin.invalid(
             &name,
             format!("{name} is {weight} but must be finite and >= 0"),
+        ));
+    }
+    if weight > MAX_WEIGHT {
+        let name = field("weight");
+        return Err(origin.invalid(
+            &name,
+            format!("{name} is {weight:e} but must be at most {MAX_WEIGHT:e} (a stream sums its weights)"),
         ));
     }
     let record = Record {

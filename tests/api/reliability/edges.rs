@@ -171,3 +171,24 @@ async fn an_unsupported_content_encoding_names_the_supported_ones() {
     }
     assert_eq!(app.streams().await, json!([]));
 }
+
+#[tokio::test]
+async fn a_weight_a_stream_could_not_sum_is_refused_and_the_stream_stays_queryable() {
+    let app = spawn_app().await;
+    // Two records on one score at weights near f64::MAX would sum to
+    // infinity in the stream's state and break every later query.
+    let ndjson = "{\"prediction\": 0.5, \"label\": 1, \"weight\": 1e300}\n";
+    let problem = assert_problem(app.push_ndjson("w", ndjson).await, 422).await;
+    assert_eq!(problem["field"], "weight", "{problem}");
+    assert_detail_contains(&problem, "at most 1e100");
+    let batch =
+        json!({"predictions": [0.5, 0.5], "labels": [1, 0], "sample_weights": [1.0, 1e300]});
+    let problem = assert_problem(app.post_batch("w", &batch).await, 422).await;
+    assert_eq!(problem["field"], "weights[1]", "{problem}");
+    assert_eq!(app.streams().await, json!([]));
+    // The largest weight taken, twice on one score, still gives finite metrics.
+    let batch = json!({"predictions": [0.5, 0.5, 0.2], "labels": [1, 1, 0], "sample_weights": [1e100, 1e100, 1e100]});
+    assert_ok(app.post_batch("w", &batch).await).await;
+    let metrics = assert_ok(app.stream_metrics("w", "").await).await;
+    assert_eq!(metrics["auc"], 1.0, "{metrics}");
+}
