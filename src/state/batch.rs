@@ -49,6 +49,19 @@ pub struct BatchBuilder {
 /// such sums stay finite too.
 pub const MAX_WEIGHT: f64 = 1e100;
 
+/// The one weight rule of a stream record: finite, >= 0 and at most
+/// [`MAX_WEIGHT`]. The ingest routes call it to name the offending field
+/// before staging; staging calls it again for callers that stage directly.
+pub fn check_weight(weight: f64) -> Result<(), RecordError> {
+    if !weight.is_finite() || weight < 0.0 {
+        Err(RecordError::BadWeight(weight))
+    } else if weight > MAX_WEIGHT {
+        Err(RecordError::TooLargeWeight(weight))
+    } else {
+        Ok(())
+    }
+}
+
 /// Why a record could not be staged.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RecordError {
@@ -94,12 +107,7 @@ impl BatchBuilder {
         if !record.score.is_finite() {
             return Err(RecordError::NonFiniteScore(record.score));
         }
-        if !record.weight.is_finite() || record.weight < 0.0 {
-            return Err(RecordError::BadWeight(record.weight));
-        }
-        if record.weight > MAX_WEIGHT {
-            return Err(RecordError::TooLargeWeight(record.weight));
-        }
+        check_weight(record.weight)?;
         let user = match user {
             None => NO_USER,
             Some(name) => self.intern(name)?,

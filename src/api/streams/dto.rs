@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::api::labels::JsonLabel;
 use crate::api::ApiError;
-use crate::state::batch::MAX_WEIGHT;
+use crate::state::batch::{check_weight, RecordError, MAX_WEIGHT};
 use crate::state::{BatchBuilder, Record};
 
 /// A binary label: `0`/`1`, `0.0`/`1.0` or `false`/`true`.
@@ -150,19 +150,15 @@ pub fn stage_record(
     field: impl Fn(&str) -> String,
 ) -> Result<(), ApiError> {
     let weight = weight.unwrap_or(1.0);
-    if !(weight.is_finite() && weight >= 0.0) {
+    if let Err(refused) = check_weight(weight) {
         let name = field("weight");
-        return Err(origin.invalid(
-            &name,
-            format!("{name} is {weight} but must be finite and >= 0"),
-        ));
-    }
-    if weight > MAX_WEIGHT {
-        let name = field("weight");
-        return Err(origin.invalid(
-            &name,
-            format!("{name} is {weight:e} but must be at most {MAX_WEIGHT:e} (a stream sums its weights)"),
-        ));
+        let message = match refused {
+            RecordError::TooLargeWeight(_) => format!(
+                "{name} is {weight:e} but must be at most {MAX_WEIGHT:e} (a stream sums its weights)"
+            ),
+            _ => format!("{name} is {weight} but must be finite and >= 0"),
+        };
+        return Err(origin.invalid(&name, message));
     }
     let record = Record {
         score,
