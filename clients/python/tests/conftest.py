@@ -1,0 +1,80 @@
+"""A real evald for the whole session: the binary from the cargo build, on a free port.
+
+``EVALD_BIN`` names the binary (default: ``<repo>/target/debug/evald``). A missing binary or
+a server that does not come up fails the tests; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+import evald
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    binary = Path(os.environ.get("EVALD_BIN", REPO / "target" / "debug" / "evald"))
+    if not binary.is_file():
+        pytest.fail(f"evald binary not found at {binary}: run `cargo build` or set EVALD_BIN")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [str(binary), "--listen", f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            _wait_until_healthy(url, process, log)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: object) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log.seek(0)  # type: ignore[attr-defined]
+            output = log.read().decode(errors="replace")  # type: ignore[attr-defined]
+            pytest.fail(f"evald exited with {process.returncode}:\n{output[-4000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    pytest.fail(f"evald did not answer /healthz at {url} within 30 s")
+
+
+@pytest.fixture
+def client(server_url: str) -> Iterator[evald.Client]:
+    with evald.Client(server_url) as c:
+        yield c
+
+
+@pytest.fixture
+def stream_name() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
