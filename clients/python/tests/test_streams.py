@@ -29,15 +29,21 @@ def test_push_in_several_requests_equals_one_shot_metrics(
     df = clicks()
     stream = client.stream(stream_name)
     pushed = stream.push(
-        df, prediction="score", label="click", user_id="uid", records_per_request=300,
-        records_per_line=64, progress=False,
+        df,
+        prediction="score",
+        label="click",
+        user_id="uid",
+        records_per_request=300,
+        records_per_line=64,
+        progress=False,
     )
     assert pushed == evald.PushResult(stream_name, 1000, 1000, df["uid"].nunique(), 4)
     streamed = stream.metrics()
     one_shot = client.metrics(df["click"], df["score"], user_ids=df["uid"])
     for field in ("auc", "accuracy", "precision", "recall", "f1"):
         assert streamed[field] == pytest.approx(one_shot[field], abs=1e-12), field
-    assert streamed.gauc is not None and one_shot.gauc is not None
+    assert streamed.gauc is not None
+    assert one_shot.gauc is not None
     assert streamed.gauc.value == pytest.approx(one_shot.gauc.value, abs=1e-12)
     assert streamed.stream == stream_name
 
@@ -105,7 +111,11 @@ def test_a_bad_row_names_its_row_and_what_was_applied(
     stream = client.stream(stream_name)
     with pytest.raises(evald.EvaldError) as caught:
         stream.push(
-            df, prediction="score", label="click", records_per_request=40, records_per_line=8,
+            df,
+            prediction="score",
+            label="click",
+            records_per_request=40,
+            records_per_line=8,
             progress=False,
         )
     error = caught.value
