@@ -6,9 +6,12 @@ a server that does not come up fails the tests; nothing is skipped.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -39,7 +42,10 @@ def server_url() -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            [str(binary), "--listen", f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT
+            [str(binary), "--listen", f"127.0.0.1:{port}"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
         try:
             _wait_until_healthy(url, process, log)
@@ -51,6 +57,14 @@ def server_url() -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _die_with_parent() -> None:
+    """On Linux, the server gets SIGTERM when pytest dies (killed by a CI timeout, say), so
+    it never outlives the run even when the fixture's cleanup cannot run."""
+    if sys.platform == "linux":
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: object) -> None:
