@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -33,8 +34,9 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
-def server_url() -> Iterator[str]:
+@contextmanager
+def running_server(*args: str) -> Iterator[str]:
+    """An evald with ``args`` on a free port; its URL. Stopped (SIGTERM, then SIGKILL) after."""
     binary = Path(os.environ.get("EVALD_BIN", REPO / "target" / "debug" / "evald"))
     if not binary.is_file():
         pytest.fail(f"evald binary not found at {binary}: run `cargo build` or set EVALD_BIN")
@@ -42,7 +44,7 @@ def server_url() -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            [str(binary), "--listen", f"127.0.0.1:{port}"],
+            [str(binary), "--listen", f"127.0.0.1:{port}", *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
@@ -57,6 +59,29 @@ def server_url() -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    with running_server() as url:
+        yield url
+
+
+KEYS = {
+    "acme-rw": ("acme-read-write-0123456789", "acme", "read,write"),
+    "acme-ro": ("acme-read-only-0123456789", "acme", "read"),
+    "other-rw": ("other-read-write-0123456789", "other", "read,write"),
+}
+"""API keys of ``keyed_server_url``: name -> (key, tenant, scopes)."""
+
+
+@pytest.fixture(scope="session")
+def keyed_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    keys = tmp_path_factory.mktemp("keys") / "keys"
+    keys.write_text("".join(f"{k} {tenant} {scopes}\n" for k, tenant, scopes in KEYS.values()))
+    keys.chmod(0o600)
+    with running_server("--api-keys-file", str(keys)) as url:
+        yield url
 
 
 def _die_with_parent() -> None:

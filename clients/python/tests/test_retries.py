@@ -90,6 +90,7 @@ def test_a_broken_connection_is_retried_only_for_replay_safe_calls() -> None:
     assert retry.after_error(0, pure, broken) is not None
     assert retry.after_error(0, delete, broken) is None
     assert retry.after_error(0, delete, refused) is not None  # never sent: always safe
+    assert retry.after_error(0, pure, httpx.ReadTimeout("slow")) is None  # still busy with it
 
 
 def test_async_client_retries_with_the_same_key() -> None:

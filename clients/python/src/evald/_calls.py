@@ -52,9 +52,10 @@ class Retry:
 
     A 503 is retried (the server's overload answer, with ``Retry-After``), except an
     ``over-budget`` one without ``Retry-After``: that is a hard limit (``--max-streams``, the
-    memory budget) and waiting does not lift it. Connection errors are retried as ``Call``
-    says. The wait doubles from ``backoff`` up to ``max_backoff``, with jitter, and is at least
-    the server's ``Retry-After``.
+    memory budget) and waiting does not lift it. A request that never left (connection
+    refused) is retried; one whose connection broke in flight only when ``Call.replay_safe``,
+    and never after a read timeout (the server is still working on it). The wait doubles from
+    ``backoff`` up to ``max_backoff``, with jitter, and is at least the server's ``Retry-After``.
     """
 
     attempts: int = 4
@@ -83,7 +84,11 @@ class Retry:
         never_sent = isinstance(
             error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
         )
-        return self._backoff(attempt) if never_sent or call.replay_safe else None
+        if never_sent:
+            return self._backoff(attempt)
+        # A read timeout means the server is still busy with it: sending it again adds load.
+        busy = isinstance(error, httpx.ReadTimeout)
+        return self._backoff(attempt) if call.replay_safe and not busy else None
 
     def _backoff(self, attempt: int) -> float:
         delay: float = min(self.max_backoff, self.backoff * 2**attempt)
