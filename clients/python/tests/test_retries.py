@@ -129,3 +129,15 @@ def test_auto_format_sends_ndjson_when_arrow_is_not_offered() -> None:
         client.stream("s").push(frame(), progress=False)
     (post,) = [s for s in script.seen if s.method == "POST"]
     assert post.headers["content-type"] == "application/x-ndjson"
+
+
+def test_a_push_cut_off_says_how_to_finish_it() -> None:
+    from conftest import free_port
+
+    client = evald.Client(f"http://127.0.0.1:{free_port()}", retry=evald.Retry(attempts=1))
+    with client, pytest.raises(httpx.ConnectError) as caught:
+        client.stream("s").push(frame(), format="ndjson", progress=False, idempotency_key="job-7")
+    (note,) = caught.value.__notes__  # the tests run on Python 3.11+ (notes are 3.11+)
+    assert "idempotency_key='job-7'" in note
+    assert "0 records applied" in note
+    assert "rows 0..2 may or may not have been" in note

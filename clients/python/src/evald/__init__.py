@@ -22,6 +22,7 @@ from ._results import (
     Result,
     RocCurve,
 )
+from ._version import __version__
 
 __all__ = [
     "ArrayResult",
@@ -40,6 +41,5 @@ __all__ = [
     "Retry",
     "RocCurve",
     "Stream",
+    "__version__",
 ]
-
-__version__ = "0.1.0"

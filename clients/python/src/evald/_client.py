@@ -15,6 +15,7 @@ from ._errors import EvaldError
 from ._optional import optional, required
 from ._push import Columns, Format, PushPlan, arrow_offered, progress_bar
 from ._results import ArrayResult, CompareResult, MetricsResult, PushResult, Result
+from ._version import __version__
 
 T = TypeVar("T")
 
@@ -23,7 +24,7 @@ DEFAULT_TIMEOUT = 60.0
 
 
 def _http_options(url: str, api_key: str | None, timeout: float | httpx.Timeout) -> dict[str, Any]:
-    headers = {"accept": "application/json", "user-agent": "evald-python"}
+    headers = {"accept": "application/json", "user-agent": f"evald-python/{__version__}"}
     if api_key is not None:
         headers["authorization"] = f"Bearer {api_key}"
     return {"base_url": url.rstrip("/"), "headers": headers, "timeout": timeout}
@@ -249,6 +250,9 @@ class Stream:
                     plan.done(chunk, self.client.send(chunk.call))
                 except EvaldError as error:
                     raise plan.failed(chunk, error) from None
+                except httpx.TransportError as error:
+                    plan.interrupted(chunk, error)
+                    raise
                 if bar is not None:
                     bar.update(chunk.stop - chunk.start)
         finally:
@@ -437,6 +441,9 @@ class AsyncStream:
                     plan.done(chunk, await self.client.send(chunk.call))
                 except EvaldError as error:
                     raise plan.failed(chunk, error) from None
+                except httpx.TransportError as error:
+                    plan.interrupted(chunk, error)
+                    raise
                 if bar is not None:
                     bar.update(chunk.stop - chunk.start)
         finally:

@@ -178,7 +178,7 @@ class PushPlan:
         self._max_line = max_line_bytes
         self._arrow = arrow
         self._compress = compress
-        self._key = key
+        self.key = key
         self.accepted = 0
         self.requests = 0
         self._last: Mapping[str, Any] = {}
@@ -191,7 +191,7 @@ class PushPlan:
             headers = {
                 "content-type": media,
                 # Idempotency-Key: the same on every attempt of this request, distinct per request.
-                "idempotency-key": f"{self._key}-{index}",
+                "idempotency-key": f"{self.key}-{index}",
             }
             if self._compress:
                 body = gzip.compress(body, compresslevel=1)
@@ -211,6 +211,19 @@ class PushPlan:
         error.row = chunk.locate(error)
         error.records_applied = self.accepted
         return error
+
+    def interrupted(self, chunk: Chunk, error: httpx.TransportError) -> None:
+        """Notes on a connection error (when retries ran out) what is known to be applied and
+        how to finish the push safely."""
+        note = (
+            f"push to {self.stream!r}: {self.accepted} records applied; rows "
+            f"{chunk.start}..{chunk.stop - 1} may or may not have been; push the same data again "
+            f"with idempotency_key={self.key!r} (and the same records_per_request) to apply the "
+            f"rest exactly once, where the server keeps idempotency keys"
+        )
+        add_note = getattr(error, "add_note", None)  # Python 3.11+
+        if add_note is not None:
+            add_note(note)
 
     def result(self) -> PushResult:
         return PushResult(
