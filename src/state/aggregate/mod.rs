@@ -481,6 +481,15 @@ impl ScoreAggregate {
             .fold((0.0, 0.0), |(p, n), (pos, neg)| (p + pos, n + neg))
     }
 
+    /// True when every record added had weight 1: the entries are counts
+    /// (unit layouts) and no record of weight 0 was dropped. DeLong's
+    /// variance is defined for such aggregates only.
+    pub fn has_unit_weights(&self) -> bool {
+        let counted = matches!(self.entries, Entries::Units(_) | Entries::Counts(_));
+        let (p, n) = self.weight_totals();
+        counted && p == self.counts.positives as f64 && n == self.counts.negatives as f64
+    }
+
     /// Certified bound on `|AUC(this aggregate) - AUC(the raw records)|`:
     /// `sum_b P_b * N_b / 2 / (P * N)` over merged bins; 0 while exact and when
     /// `P * N = 0` (the AUC is then undefined, not approximate).
