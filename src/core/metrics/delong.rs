@@ -139,7 +139,7 @@ pub struct AucCi {
 pub fn delong_unavailable(table: &ScoreTable) -> Option<String> {
     match table.weights() {
         TableWeights::Sample => {
-            return Some("DeLong's variance is defined for unweighted records only, and sample weights were given".to_owned())
+            return Some("DeLong's variance is defined for unweighted records only, and sample weights other than 0 and 1 were given".to_owned())
         }
         TableWeights::Approximate => {
             return Some("the score aggregate was compacted, and DeLong's variance needs the exact scores".to_owned())
@@ -259,8 +259,13 @@ mod tests {
     fn weights_and_small_classes_have_no_interval() {
         let scores = [0.1, 0.4, 0.35, 0.8];
         let labels = [false, false, true, true];
-        let table = ScoreTable::from_records(&scores, &labels, Some(&[1.0; 4])).unwrap();
+        let table =
+            ScoreTable::from_records(&scores, &labels, Some(&[1.0, 2.0, 1.0, 1.0])).unwrap();
         assert!(auc_ci(&table, 0.95).unwrap_err().contains("sample weights"));
+        // weights of 0 and 1 drop rows and count the others: still counts
+        let table =
+            ScoreTable::from_records(&scores, &labels, Some(&[1.0, 0.0, 1.0, 1.0])).unwrap();
+        assert!(auc_ci(&table, 0.95).unwrap_err().contains("two negatives"));
         let table = ScoreTable::from_records(&scores[1..], &labels[1..], None).unwrap();
         assert!(auc_ci(&table, 0.95).unwrap_err().contains("two negatives"));
         let table = ScoreTable::from_records(&scores, &labels, None).unwrap();

@@ -100,7 +100,7 @@ pub fn z_critical(level: f64) -> f64 {
 /// `x = df / (df + t^2)`; `1 - x` is passed as `t^2 / (df + t^2)` so a small
 /// `t` does not cancel. `NaN` for a non-positive or non-finite `df`.
 pub fn student_t_two_sided_p(t: f64, df: f64) -> f64 {
-    if !(df > 0.0) || df.is_infinite() || t.is_nan() {
+    if df.is_nan() || df <= 0.0 || df.is_infinite() || t.is_nan() {
         return f64::NAN;
     }
     if t.is_infinite() {
@@ -250,6 +250,8 @@ pub fn gauc_std_error(sums: &MeanMoments) -> Option<f64> {
     se.is_finite().then_some(se)
 }
 
+// R's `%.17g` digits are kept verbatim, so a reader can compare them.
+#[allow(clippy::excessive_precision)]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,7 +32,8 @@ pub struct ScoreTable {
 /// (DeLong's variance) read it; every other metric treats all kinds alike.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum TableWeights {
-    /// Record counts (no sample weights, or stream records of weight 1).
+    /// Record counts: no sample weights, or weights of 0 and 1 only (rows of
+    /// weight 0 are dropped, the others count once).
     #[default]
     Counts,
     /// Summed sample weights.
@@ -157,7 +158,11 @@ impl ScoreTable {
             sequential.fps.push(fps);
         }
         table.sequential = Some(sequential);
-        table.weights = TableWeights::Sample;
+        // Rows of weight 0 leave the table, so weights of 0 and 1 only leave
+        // a table of counts (what a stream of such records holds, too).
+        if weights.iter().any(|&w| w != 0.0 && w != 1.0) {
+            table.weights = TableWeights::Sample;
+        }
         table.drop_empty_groups();
         table
     }

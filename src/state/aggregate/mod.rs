@@ -481,13 +481,12 @@ impl ScoreAggregate {
             .fold((0.0, 0.0), |(p, n), (pos, neg)| (p + pos, n + neg))
     }
 
-    /// True when every record added had weight 1: the entries are counts
-    /// (unit layouts) and no record of weight 0 was dropped. DeLong's
-    /// variance is defined for such aggregates only.
+    /// True when every record added had weight 0 or 1, so the entries are
+    /// counts of the records of weight 1 (those of weight 0 are dropped, as
+    /// `POST /metrics` drops them). DeLong's variance is defined for such
+    /// aggregates only.
     pub fn has_unit_weights(&self) -> bool {
-        let counted = matches!(self.entries, Entries::Units(_) | Entries::Counts(_));
-        let (p, n) = self.weight_totals();
-        counted && p == self.counts.positives as f64 && n == self.counts.negatives as f64
+        matches!(self.entries, Entries::Units(_) | Entries::Counts(_))
     }
 
     /// Certified bound on `|AUC(this aggregate) - AUC(the raw records)|`:
