@@ -111,3 +111,35 @@ async fn a_stream_compared_with_itself_differs_by_nothing() {
     );
     assert_eq!(gauc["z"], json!(0.0));
 }
+
+#[tokio::test]
+async fn a_compacted_stream_withholds_the_intervals_it_cannot_bound() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.max_scores_per_stream = 40;
+        c.max_scores_per_user = 10;
+    })
+    .await;
+    for part in 0..4 {
+        let n = 100;
+        let batch = json!({
+            "predictions": (0..n).map(|i| f64::from(part * n + i) / 400.0).collect::<Vec<_>>(),
+            "labels": (0..n).map(|i| (i * 7 + part) % 3 == 0).collect::<Vec<_>>(),
+            "user_ids": (0..n).map(|i| format!("u{}", i % 4)).collect::<Vec<_>>(),
+        });
+        assert_ok(app.post_batch("compacted", &batch).await).await;
+    }
+    let stream = assert_ok(app.stream_metrics("compacted", "").await).await;
+    assert!(
+        stream["auc_error_bound"].as_f64().unwrap_or(0.0) > 0.0,
+        "not compacted: {stream}"
+    );
+    assert_eq!(stream["auc_ci"], Value::Null);
+    assert_eq!(stream["gauc"]["std_error"], Value::Null);
+    assert_eq!(stream["gauc"]["lower"], Value::Null);
+    let warnings = stream["warnings"].to_string();
+    assert!(
+        warnings.contains("auc_ci is undefined") && warnings.contains("compacted"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("gauc.std_error"), "{warnings}");
+}
