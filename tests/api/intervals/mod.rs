@@ -2,6 +2,7 @@
 //! comparison (`POST /metrics/compare`, `GET /streams/{a}/compare/{b}`) and
 //! the per-user `ranking` metrics.
 
+mod compare;
 mod errors;
 mod references;
 mod streams;
