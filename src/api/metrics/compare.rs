@@ -182,6 +182,7 @@ impl CompareJob {
             (&table_a, &self.a),
             (&table_b, &self.b),
             &self.labels,
+            weights,
             level,
         );
         let gauc_diff = match users {
