@@ -197,6 +197,21 @@ pub fn paired_gauc_diff(
     weighting: GaucWeighting,
     level: f64,
 ) -> Result<(Difference, Vec<String>), MetricsError> {
+    for (field, len) in [
+        ("predictions_a", scores_a.len()),
+        ("predictions_b", scores_b.len()),
+    ] {
+        if len != labels.len() {
+            return Err(MetricsError::LengthMismatch {
+                field,
+                len,
+                expected: labels.len(),
+            });
+        }
+    }
+    if let Some(w) = weights {
+        super::table::check_weights(w, labels.len())?;
+    }
     users.check(labels.len())?;
     let mut moments = MeanMoments::default();
     let mut bucket: Vec<usize> = Vec::new();
