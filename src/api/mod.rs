@@ -16,6 +16,7 @@ use crate::state::{Budgets, MemoryStore, StreamStore, TenantLimits, Writers};
 pub mod activation;
 pub mod admission;
 pub mod auth;
+pub mod catalogue;
 pub mod error;
 pub mod extract;
 pub mod labels;

@@ -103,7 +103,7 @@ enum Needs {
 /// and tenants"). The test below checks this table against the served spec,
 /// which `ops::every_path_in_the_openapi_spec_is_routed` checks against the
 /// router, so a new route cannot go untested.
-const ROUTES: [(&str, &str, Needs); 22] = [
+const ROUTES: [(&str, &str, Needs); 26] = [
     ("get", "/healthz", Needs::Nothing),
     ("get", "/readyz", Needs::Nothing),
     ("get", "/openapi.json", Needs::Read),
@@ -130,6 +130,10 @@ const ROUTES: [(&str, &str, Needs); 22] = [
     ("post", "/optimizer/{name}/step", Needs::Write),
     ("post", "/optimizer/{name}/run", Needs::Write),
     ("get", "/loss/{name}", Needs::Read),
+    ("get", "/activation/{name}", Needs::Read),
+    ("get", "/normalize/{kind}", Needs::Read),
+    ("get", "/optimizer/{name}", Needs::Read),
+    ("get", "/optimizer/objectives", Needs::Read),
 ];
 
 /// `template` with every `{param}` segment replaced by `x`.
