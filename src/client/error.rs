@@ -116,6 +116,28 @@ fn cut_note(lines: &[BadLine], limit: u64) -> String {
     }
 }
 
+/// A request whose connection failed: it may or may not have been applied.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "POST {url} failed during request {request} (file lines {first} to {last}): {reason}\n\
+     That request may or may not have been applied: the stream had {count_before} records before it. \
+     Check GET {base}/streams/{stream}/metrics (count), then resume with\n  {resume_first}\nif it was not applied, or\n  {resume_next}\nif it was."
+)]
+pub struct SendFailure {
+    pub url: String,
+    pub base: String,
+    pub stream: String,
+    pub request: u64,
+    pub first: u64,
+    pub last: u64,
+    pub count_before: u64,
+    pub reason: String,
+    /// The command that resumes at `first`.
+    pub resume_first: String,
+    /// The command that resumes after `last`.
+    pub resume_next: String,
+}
+
 /// Why `evald push` failed. The variants raised after the first request
 /// carry the resume hint (what was applied, and the `--from-line` to use).
 #[derive(Debug, thiserror::Error)]
@@ -144,25 +166,10 @@ pub enum PushError {
         "{flags} name CSV/TSV columns; {path} is read as NDJSON (choose the format with --format)"
     )]
     ColumnFlagsOnNdjson { flags: String, path: String },
-    #[error(
-        "POST {url} failed during request {request} (file lines {first} to {last}): {reason}\n\
-         That request may or may not have been applied: the stream had {count_before} records before it. \
-         Check GET {base}/streams/{stream}/metrics (count), then resume with\n  {resume_first}\nif it was not applied, or\n  {resume_next}\nif it was."
-    )]
-    Send {
-        url: String,
-        base: String,
-        stream: String,
-        request: u64,
-        first: u64,
-        last: u64,
-        count_before: u64,
-        reason: String,
-        /// The command that resumes at `first`.
-        resume_first: String,
-        /// The command that resumes after `last`.
-        resume_next: String,
-    },
+    /// The connection failed while a request was in flight (boxed: the
+    /// largest variant, kept off every `Result` of the client).
+    #[error(transparent)]
+    Send(Box<SendFailure>),
     #[error("request {request} (file lines {first} to {last}) was answered {status} with an unexpected body ({source}): {text}")]
     UnexpectedReply {
         request: u64,

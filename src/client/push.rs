@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use super::columns::{map_header, ColumnFlags, Columns, Role};
 use super::csv::{CsvReader, CsvRecord};
-use super::error::{BadLine, InputError, PushError, RowError};
+use super::error::{BadLine, InputError, PushError, RowError, SendFailure};
 use super::progress::Progress;
 use crate::api::streams::ndjson::parse_line;
 use crate::api::streams::IngestResponse;
@@ -822,7 +822,7 @@ async fn send_all(
         let response = match response {
             Ok(r) => r,
             Err(source) => {
-                return Err(PushError::Send {
+                return Err(PushError::Send(Box::new(SendFailure {
                     url,
                     base: base.to_owned(),
                     stream: args.stream.clone(),
@@ -833,7 +833,7 @@ async fn send_all(
                     reason: connect_reason(&source),
                     resume_first: args.command_from(first),
                     resume_next: args.command_from(last + 1),
-                });
+                })));
             }
         };
         let status = response.status();
