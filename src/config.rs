@@ -40,7 +40,9 @@ pub enum Fsync {
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-    #[command(flatten)]
+    /// Under a heading of their own: being global, they also show in
+    /// `evald push --help`, apart from push's own flags.
+    #[command(flatten, next_help_heading = "Server options")]
     pub config: Config,
 }
 
@@ -416,6 +418,17 @@ mod tests {
 
     /// Set only for a child run of this test binary, so no other test sees it.
     const PROBE: (&str, &str) = ("EVALD_MAX_OPTIMIZER_STEPS", "7");
+
+    #[test]
+    fn server_flags_parse_before_or_after_the_subcommand() {
+        for args in [
+            ["evald", "serve", "--listen", "127.0.0.1:9"],
+            ["evald", "--listen", "127.0.0.1:9", "serve"],
+        ] {
+            let cli = Cli::try_parse_from(args).map(|c| c.config.listen.port());
+            assert_eq!(cli.ok(), Some(9), "{args:?}");
+        }
+    }
 
     #[test]
     fn for_tests_ignores_the_evald_environment() {
