@@ -19,6 +19,7 @@ use crate::state::{
 pub mod activation;
 pub mod admission;
 pub mod auth;
+pub mod catalogue;
 pub mod error;
 pub mod extract;
 pub mod labels;

@@ -4,6 +4,8 @@
 //! Run one resource with `cargo test --test api metrics::`, one file with
 //! `cargo test --test api losses::kernels::`.
 
+mod catalogues;
+mod cli;
 mod durability;
 mod fastmath;
 mod fuzz_regressions;

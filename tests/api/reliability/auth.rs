@@ -134,6 +134,10 @@ const ROUTES: [(&str, &str, Needs); 26] = [
     ("post", "/optimizer/{name}/step", Needs::Write),
     ("post", "/optimizer/{name}/run", Needs::Write),
     ("get", "/loss/{name}", Needs::Read),
+    ("get", "/activation/{name}", Needs::Read),
+    ("get", "/normalize/{kind}", Needs::Read),
+    ("get", "/optimizer/{name}", Needs::Read),
+    ("get", "/optimizer/objectives", Needs::Read),
 ];
 
 /// `template` with every `{param}` segment replaced by `x`.
