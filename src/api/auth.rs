@@ -30,6 +30,8 @@ const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
 /// Path prefix of the operator routes, which need [`Scope::Admin`].
 const ADMIN_PREFIX: &str = "/internal/";
+/// Stream routes: the only state a client can change.
+const STREAMS_PREFIX: &str = "/streams";
 
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,11 +69,20 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
         None
     } else if path.starts_with(ADMIN_PREFIX) {
         Some(Scope::Admin)
-    } else if method == Method::GET || method == Method::HEAD {
+    } else if method == Method::GET || method == Method::HEAD || !changes_streams(path) {
+        // Stateless computations (`POST /metrics`, `/loss/{name}`, plots...)
+        // change nothing, so reading is enough.
         Some(Scope::Read)
     } else {
         Some(Scope::Write)
     }
+}
+
+/// Whether a non-GET request to `path` can change stream state: stream
+/// ingest and delete live under `/streams`.
+fn changes_streams(path: &str) -> bool {
+    path.strip_prefix(STREAMS_PREFIX)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// The tenant of the key a request presented; handlers that keep per-tenant
@@ -447,8 +458,13 @@ mod tests {
         assert_eq!(required_scope(&Method::GET, "/healthz/"), Some(Scope::Read));
         assert_eq!(required_scope(&Method::GET, "/streams"), Some(Scope::Read));
         assert_eq!(required_scope(&Method::HEAD, "/loss"), Some(Scope::Read));
+        assert_eq!(required_scope(&Method::POST, "/metrics"), Some(Scope::Read));
         assert_eq!(
-            required_scope(&Method::POST, "/metrics"),
+            required_scope(&Method::POST, "/loss/mse"),
+            Some(Scope::Read)
+        );
+        assert_eq!(
+            required_scope(&Method::POST, "/streams/x"),
             Some(Scope::Write)
         );
         assert_eq!(
