@@ -107,6 +107,12 @@ pub struct Config {
     #[arg(long, env = "EVALD_MAX_ARRAY_LEN", default_value_t = 20_000_000)]
     pub max_array_len: usize,
 
+    /// Maximum number of extra decision thresholds (`thresholds`), maximum
+    /// FPRs (`tpr_at_fpr`) and calibration bins (`n_bins`) one binary
+    /// evaluation may ask for: each costs a pass or a row of the answer.
+    #[arg(long, env = "EVALD_MAX_THRESHOLDS", default_value_t = 10_000)]
+    pub max_thresholds: usize,
+
     /// Maximum length of one NDJSON line, in bytes.
     #[arg(long, env = "EVALD_MAX_LINE_BYTES", default_value_t = 1024 * 1024)]
     pub max_line_bytes: usize,

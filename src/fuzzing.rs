@@ -22,7 +22,7 @@ use crate::api::streams::ndjson::{parse_line, LineReader};
 use crate::api::streams::report::evaluate_stream;
 use crate::api::ApiError;
 use crate::client::csv::{CsvError, CsvReader, CsvRecord};
-use crate::core::metrics::{BinaryParams, GaucWeighting};
+use crate::core::metrics::{BeyondNames, BeyondParams, BinaryParams, GaucWeighting};
 use crate::state::aggregate::Reader;
 use crate::state::{snapshot, wal, BatchBuilder, ScoreAggregate, Stream};
 
@@ -56,7 +56,7 @@ pub fn check_metrics_body(bytes: &[u8]) -> Result<(), String> {
     }
     if let Ok(request) = answer_one {
         // Errors are answers (422); only a panic is a finding.
-        let _ = MetricsJob::from_request(request, MAX_ARRAY_LEN)
+        let _ = MetricsJob::from_request(request, MAX_ARRAY_LEN, MAX_ARRAY_LEN)
             .and_then(MetricsJob::run)
             .map(|response| serde_json::to_vec(&response));
     }
@@ -241,7 +241,10 @@ fn check_restored(stream: &Stream) -> Result<(), String> {
     }
     let params = BinaryParams::default().check().map_err(|e| e.to_string())?;
     // Errors are answers; only a panic is a finding.
-    let _ = evaluate_stream(stream, &params, GaucWeighting::Impressions)
+    let beyond = BeyondParams::default()
+        .check(BeyondNames::QUERY, usize::MAX)
+        .map_err(|e| e.to_string())?;
+    let _ = evaluate_stream(stream, &params, GaucWeighting::Impressions, &beyond)
         .map(|report| serde_json::to_vec(&report));
     Ok(())
 }

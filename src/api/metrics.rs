@@ -17,13 +17,16 @@ use super::labels::binary_of_index;
 use super::limits::check_array_len;
 use super::AppState;
 use crate::core::metrics::{
-    evaluate_multiclass, evaluate_records, BinaryParams, BinaryRecords, CheckedBinaryParams,
-    GaucWeighting, MetricsError, MulticlassParams, UserIndex,
+    evaluate_multiclass, evaluate_records_beyond, BeyondNames, BinaryParams, BinaryRecords,
+    CheckedBeyondParams, CheckedBinaryParams, GaucWeighting, MetricsError, MulticlassParams,
+    UserIndex,
 };
 
+pub mod beyond;
 mod request;
 mod response;
 
+use beyond::BeyondOptions;
 pub use request::{
     short_key, AverageParam, GaucWeightingParam, Interner, Labels, MetricsRequest,
     MetricsRequestWith, RocParams, UserIds,
@@ -47,7 +50,11 @@ async fn post_metrics(
     JsonBytes(body): JsonBytes,
 ) -> ApiResult<Json<MetricsResponse>> {
     let request = parse_off_the_async_workers(body, MetricsRequest::from_json_parallel).await?;
-    let job = MetricsJob::from_request(request, state.config.max_array_len)?;
+    let job = MetricsJob::from_request(
+        request,
+        state.config.max_array_len,
+        state.config.max_thresholds,
+    )?;
     let response = if job.size() > BLOCKING_THRESHOLD {
         tokio::task::spawn_blocking(move || job.run())
             .await
@@ -73,6 +80,7 @@ pub enum MetricsJob {
         users: Option<UserIds>,
         params: CheckedBinaryParams,
         weighting: GaucWeighting,
+        beyond: CheckedBeyondParams,
     },
     Multiclass {
         scores: Array2<f64>,
@@ -85,12 +93,24 @@ pub enum MetricsJob {
 impl MetricsJob {
     /// Checks `request`: array sizes against `max_array_len`, lengths against
     /// the predictions, the label domain (0/1 for flat predictions, class
-    /// indices below C for N x C), and the parameters.
+    /// indices below C for N x C), and the parameters; `max_thresholds`
+    /// bounds the lists and bins of the extended binary evaluation.
     ///
     /// # Errors
     /// 422 naming the field (and index) of the first problem.
-    pub fn from_request(request: MetricsRequest, max_array_len: usize) -> ApiResult<Self> {
+    pub fn from_request(
+        request: MetricsRequest,
+        max_array_len: usize,
+        max_thresholds: usize,
+    ) -> ApiResult<Self> {
         check_sizes(&request, max_array_len)?;
+        let options = BeyondOptions {
+            pr: request.pr,
+            calibration: request.calibration,
+            thresholds: request.thresholds.clone(),
+            tpr_at_fpr: request.tpr_at_fpr.clone(),
+            max_fpr: request.max_fpr,
+        };
         let predictions = request.predictions.into_inner();
         if !matches!(predictions.ndim(), 1 | 2) {
             return Err(ApiError::invalid(
@@ -126,6 +146,10 @@ impl MetricsJob {
                 }
                 .check()
                 .map_err(metrics_error)?;
+                let beyond = options
+                    .params()
+                    .check(BeyondNames::BODY, max_thresholds)
+                    .map_err(metrics_error)?;
                 Ok(MetricsJob::Binary {
                     scores: predictions.into_raw_vec_and_offset().0,
                     labels,
@@ -133,9 +157,16 @@ impl MetricsJob {
                     users: request.user_ids,
                     params,
                     weighting: request.gauc_weighting.into(),
+                    beyond,
                 })
             }
             2 => {
+                if let Some(field) = options.first_given() {
+                    return Err(ApiError::invalid(
+                        field,
+                        format!("{field} applies to binary predictions (a flat array) but predictions is an N x C matrix"),
+                    ));
+                }
                 if request.user_ids.is_some() {
                     return Err(ApiError::invalid(
                         "user_ids",
@@ -188,6 +219,7 @@ impl MetricsJob {
                 users,
                 params,
                 weighting,
+                beyond,
             } => {
                 let records = BinaryRecords {
                     scores: &scores,
@@ -198,9 +230,11 @@ impl MetricsJob {
                         n_users: u.names.len(),
                     }),
                 };
-                let report =
-                    evaluate_records(&records, &params, weighting).map_err(metrics_error)?;
-                Ok(MetricsResponse::Binary(Box::new(report.into())))
+                let (report, extra) =
+                    evaluate_records_beyond(&records, &params, weighting, &beyond)
+                        .map_err(metrics_error)?;
+                let response = BinaryMetricsResponse::from(report).with_beyond(extra);
+                Ok(MetricsResponse::Binary(Box::new(response)))
             }
             MetricsJob::Multiclass {
                 scores,

@@ -24,6 +24,7 @@ use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
 use crate::state::wal::LogError;
 use crate::state::{now_ms, tenants, BatchBuilder, Limit, StoreError, StreamInfo, StreamStore};
 
+pub mod beyond;
 pub mod dto;
 pub mod fast;
 pub mod name;
@@ -378,8 +379,9 @@ async fn stream_metrics(
     ApiQuery(query): ApiQuery<MetricsQuery>,
 ) -> ApiResult<Json<StreamMetricsResponse>> {
     let (params, weighting) = query.params()?;
+    let beyond = query.beyond(state.config.max_thresholds)?;
     let response = with_stream(&state, name.stored, move |s| {
-        evaluate_stream(s, &params, weighting)
+        evaluate_stream(s, &params, weighting, &beyond)
     })
     .await?;
     Ok(Json(response))
@@ -392,8 +394,9 @@ async fn user_metrics(
     ApiQuery(query): ApiQuery<MetricsQuery>,
 ) -> ApiResult<Json<StreamMetricsResponse>> {
     let (params, _) = query.params()?;
+    let beyond = query.beyond(state.config.max_thresholds)?;
     let response = with_stream(&state, name.stored, move |s| {
-        evaluate_user(s, &user_id, &params)
+        evaluate_user(s, &user_id, &params, &beyond)
     })
     .await?;
     Ok(Json(response))

@@ -10,11 +10,13 @@
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
+use super::beyond::beyond_of_aggregate;
+use crate::api::metrics::beyond::StrategyParam;
 use crate::api::metrics::{metrics_error, BinaryMetricsResponse, GaucWeightingParam};
 use crate::api::ApiError;
 use crate::core::metrics::{
-    evaluate_binary, BinaryParams, BinaryReport, CheckedBinaryParams, Gauc, GaucWeighting,
-    MetricsError, ScoreTable,
+    evaluate_binary, BinaryParams, BinaryReport, CheckedBeyondParams, CheckedBinaryParams, Gauc,
+    GaucWeighting, MetricsError, ScoreTable,
 };
 use crate::state::{tenants, ScoreAggregate, Stream};
 
@@ -29,6 +31,13 @@ pub struct MetricsQuery {
     pub max_points: Option<MaxPoints>,
     pub drop_intermediate: Option<bool>,
     pub gauc_weighting: Option<GaucWeightingParam>,
+    // Evaluation beyond the basics, read by `super::beyond`.
+    pub thresholds: Option<String>,
+    pub tpr_at_fpr: Option<String>,
+    pub max_fpr: Option<f64>,
+    pub n_bins: Option<usize>,
+    pub strategy: Option<StrategyParam>,
+    pub pr_max_points: Option<String>,
 }
 
 /// `max_points` as given in the query string.
@@ -168,6 +177,7 @@ pub fn evaluate_stream(
     stream: &Stream,
     params: &CheckedBinaryParams,
     weighting: GaucWeighting,
+    beyond: &CheckedBeyondParams,
 ) -> Result<StreamMetricsResponse, ApiError> {
     let table = table_of(&stream.global).map_err(metrics_error)?;
     let (gauc, gauc_bound) = if stream.users.is_empty() {
@@ -177,7 +187,8 @@ pub fn evaluate_stream(
         (Some(gauc), Some(bound))
     };
     let report = evaluate_binary(&table, stream.global.counts(), gauc, params);
-    Ok(respond(
+    let (extra, extra_warnings) = beyond_of_aggregate(&stream.global, &table, &report, beyond);
+    let mut response = respond(
         stream,
         None,
         report,
@@ -186,7 +197,9 @@ pub fn evaluate_stream(
             confusion: stream.global.confusion_error_bound(params.threshold),
             gauc: gauc_bound,
         },
-    ))
+    );
+    response.metrics.attach_beyond(extra, extra_warnings);
+    Ok(response)
 }
 
 /// Evaluates one user of a stream (no GAUC).
@@ -194,6 +207,7 @@ pub fn evaluate_user(
     stream: &Stream,
     user_id: &str,
     params: &CheckedBinaryParams,
+    beyond: &CheckedBeyondParams,
 ) -> Result<StreamMetricsResponse, ApiError> {
     let agg = stream.users.get(user_id).ok_or_else(|| {
         ApiError::not_found(format!(
@@ -203,7 +217,8 @@ pub fn evaluate_user(
     })?;
     let table = table_of(agg).map_err(metrics_error)?;
     let report = evaluate_binary(&table, agg.counts(), None, params);
-    Ok(respond(
+    let (extra, extra_warnings) = beyond_of_aggregate(agg, &table, &report, beyond);
+    let mut response = respond(
         stream,
         Some(user_id),
         report,
@@ -212,7 +227,9 @@ pub fn evaluate_user(
             confusion: agg.confusion_error_bound(params.threshold),
             gauc: None,
         },
-    ))
+    );
+    response.metrics.attach_beyond(extra, extra_warnings);
+    Ok(response)
 }
 
 /// The certified error bounds of one answer.
