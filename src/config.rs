@@ -107,9 +107,10 @@ pub struct Config {
     #[arg(long, env = "EVALD_MAX_ARRAY_LEN", default_value_t = 20_000_000)]
     pub max_array_len: usize,
 
-    /// Maximum number of extra decision thresholds (`thresholds`), maximum
-    /// FPRs (`tpr_at_fpr`) and calibration bins (`n_bins`) one binary
-    /// evaluation may ask for: each costs a pass or a row of the answer.
+    /// Maximum number of extra decision thresholds (`thresholds`) and of
+    /// maximum FPRs (`tpr_at_fpr`) one binary evaluation may ask for: each
+    /// is a row of the answer. (Calibration bins are bounded by
+    /// `max_array_len`.)
     #[arg(long, env = "EVALD_MAX_THRESHOLDS", default_value_t = 10_000)]
     pub max_thresholds: usize,
 

@@ -68,17 +68,19 @@ impl BeyondNames {
 }
 
 impl BeyondParams {
-    /// Checks the values once, where they enter. List lengths and `n_bins`
-    /// are bounded by `max_list` (the service's `--max-thresholds`).
+    /// Checks the values once, where they enter. List lengths are bounded by
+    /// `max_list` (the service's `--max-thresholds`) and `n_bins` by
+    /// `max_bins` (`--max-array-len`: the bins are arrays of the answer).
     ///
     /// # Errors
     /// [`MetricsError`] naming the field: a list over `max_list`, a
     /// non-finite threshold, a `tpr_at_fpr` outside [0, 1], `max_fpr`
-    /// outside (0, 1], `n_bins` outside 1..=`max_list`, `max_points` < 2.
+    /// outside (0, 1], `n_bins` outside 1..=`max_bins`, `max_points` < 2.
     pub fn check(
         self,
         names: BeyondNames,
         max_list: usize,
+        max_bins: usize,
     ) -> Result<CheckedBeyondParams, MetricsError> {
         for (name, len) in [
             ("thresholds", self.thresholds.len()),
@@ -111,11 +113,11 @@ impl BeyondParams {
         if let Some(m) = self.max_fpr.filter(|m| !(*m > 0.0 && *m <= 1.0)) {
             return Err(invalid("max_fpr", format!("is {m} but must be in (0, 1]")));
         }
-        if self.n_bins == 0 || self.n_bins > max_list {
+        if self.n_bins == 0 || self.n_bins > max_bins {
             return Err(invalid(
                 names.n_bins,
                 format!(
-                    "is {} but must be an integer from 1 to {max_list} (--max-thresholds)",
+                    "is {} but must be an integer from 1 to {max_bins} (--max-array-len)",
                     self.n_bins
                 ),
             ));
