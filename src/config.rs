@@ -109,8 +109,7 @@ pub struct Config {
 
     /// Maximum number of extra decision thresholds (`thresholds`) and of
     /// maximum FPRs (`tpr_at_fpr`) one binary evaluation may ask for: each
-    /// is a row of the answer. (Calibration bins are bounded by
-    /// `max_array_len`.)
+    /// is a row of the answer.
     #[arg(long, env = "EVALD_MAX_THRESHOLDS", default_value_t = 10_000)]
     pub max_thresholds: usize,
 

@@ -242,7 +242,7 @@ fn check_restored(stream: &Stream) -> Result<(), String> {
     let params = BinaryParams::default().check().map_err(|e| e.to_string())?;
     // Errors are answers; only a panic is a finding.
     let beyond = BeyondParams::default()
-        .check(BeyondNames::QUERY, usize::MAX, usize::MAX)
+        .check(BeyondNames::QUERY, usize::MAX)
         .map_err(|e| e.to_string())?;
     let _ = evaluate_stream(stream, &params, GaucWeighting::Impressions, &beyond)
         .map(|report| serde_json::to_vec(&report));

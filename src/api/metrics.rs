@@ -148,7 +148,7 @@ impl MetricsJob {
                 .map_err(metrics_error)?;
                 let beyond = options
                     .params()
-                    .check(BeyondNames::BODY, max_thresholds, max_array_len)
+                    .check(BeyondNames::BODY, max_thresholds)
                     .map_err(metrics_error)?;
                 Ok(MetricsJob::Binary {
                     scores: predictions.into_raw_vec_and_offset().0,

@@ -379,7 +379,7 @@ async fn stream_metrics(
     ApiQuery(query): ApiQuery<MetricsQuery>,
 ) -> ApiResult<Json<StreamMetricsResponse>> {
     let (params, weighting) = query.params()?;
-    let beyond = query.beyond(state.config.max_thresholds, state.config.max_array_len)?;
+    let beyond = query.beyond(state.config.max_thresholds)?;
     let response = with_stream(&state, name.stored, move |s| {
         evaluate_stream(s, &params, weighting, &beyond)
     })
@@ -394,7 +394,7 @@ async fn user_metrics(
     ApiQuery(query): ApiQuery<MetricsQuery>,
 ) -> ApiResult<Json<StreamMetricsResponse>> {
     let (params, _) = query.params()?;
-    let beyond = query.beyond(state.config.max_thresholds, state.config.max_array_len)?;
+    let beyond = query.beyond(state.config.max_thresholds)?;
     let response = with_stream(&state, name.stored, move |s| {
         evaluate_user(s, &user_id, &params, &beyond)
     })

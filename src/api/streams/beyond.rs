@@ -51,16 +51,11 @@ fn parse_max_points(raw: Option<&str>) -> Result<Option<usize>, ApiError> {
 
 impl MetricsQuery {
     /// The checked options of the extended evaluation; lists are bounded by
-    /// `max_thresholds` (`--max-thresholds`), bins by `max_bins`
-    /// (`--max-array-len`).
+    /// `max_thresholds` (`--max-thresholds`).
     ///
     /// # Errors
     /// 422 naming the query parameter.
-    pub fn beyond(
-        &self,
-        max_thresholds: usize,
-        max_bins: usize,
-    ) -> Result<CheckedBeyondParams, ApiError> {
+    pub fn beyond(&self, max_thresholds: usize) -> Result<CheckedBeyondParams, ApiError> {
         let defaults = BeyondParams::default();
         BeyondParams {
             pr_max_points: parse_max_points(self.pr_max_points.as_deref())?,
@@ -71,7 +66,7 @@ impl MetricsQuery {
             tpr_at_fpr: parse_list("tpr_at_fpr", self.tpr_at_fpr.as_deref())?,
             max_fpr: self.max_fpr,
         }
-        .check(BeyondNames::QUERY, max_thresholds, max_bins)
+        .check(BeyondNames::QUERY, max_thresholds)
         .map_err(metrics_error)
     }
 }

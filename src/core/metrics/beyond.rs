@@ -69,18 +69,17 @@ impl BeyondNames {
 
 impl BeyondParams {
     /// Checks the values once, where they enter. List lengths are bounded by
-    /// `max_list` (the service's `--max-thresholds`) and `n_bins` by
-    /// `max_bins` (`--max-array-len`: the bins are arrays of the answer).
+    /// `max_list` (the service's `--max-thresholds`); `n_bins` needs no
+    /// bound, only non-empty bins are stored (at most one per distinct score).
     ///
     /// # Errors
     /// [`MetricsError`] naming the field: a list over `max_list`, a
     /// non-finite threshold, a `tpr_at_fpr` outside [0, 1], `max_fpr`
-    /// outside (0, 1], `n_bins` outside 1..=`max_bins`, `max_points` < 2.
+    /// outside (0, 1], `n_bins` of 0, `max_points` < 2.
     pub fn check(
         self,
         names: BeyondNames,
         max_list: usize,
-        max_bins: usize,
     ) -> Result<CheckedBeyondParams, MetricsError> {
         for (name, len) in [
             ("thresholds", self.thresholds.len()),
@@ -113,13 +112,10 @@ impl BeyondParams {
         if let Some(m) = self.max_fpr.filter(|m| !(*m > 0.0 && *m <= 1.0)) {
             return Err(invalid("max_fpr", format!("is {m} but must be in (0, 1]")));
         }
-        if self.n_bins == 0 || self.n_bins > max_bins {
+        if self.n_bins == 0 {
             return Err(invalid(
                 names.n_bins,
-                format!(
-                    "is {} but must be an integer from 1 to {max_bins} (--max-array-len)",
-                    self.n_bins
-                ),
+                "is 0 but must be an integer >= 1".to_owned(),
             ));
         }
         if let Some(found) = self.pr_max_points.filter(|&m| m < 2) {

@@ -51,16 +51,6 @@ pub struct Calibration {
     pub n_bins: usize,
 }
 
-/// numpy's `linspace(0, 1, n + 1)`: `i · (1 / n)`, the last set to 1.
-fn linspace01(n_bins: usize) -> Vec<f64> {
-    let step = 1.0 / n_bins as f64;
-    let mut edges: Vec<f64> = (0..=n_bins).map(|i| i as f64 * step).collect();
-    if let Some(last) = edges.last_mut() {
-        *last = 1.0;
-    }
-    edges
-}
-
 /// numpy's `_lerp`: `a + (b − a)·t`, computed from `b` when `t >= 0.5`.
 fn lerp(a: f64, b: f64, t: f64) -> f64 {
     let diff = b - a;
@@ -119,16 +109,63 @@ impl Ascending {
     }
 }
 
-/// The `n_bins + 1` edges of `strategy`.
-fn edges(table: &ScoreTable, n_bins: usize, strategy: BinStrategy) -> Vec<f64> {
-    let quantiles = linspace01(n_bins);
-    match strategy {
-        BinStrategy::Uniform => quantiles,
-        BinStrategy::Quantile => {
-            let ascending = Ascending::of(table);
-            quantiles.iter().map(|&q| ascending.percentile(q)).collect()
+/// The `n_bins + 1` bin edges, computed on demand: a request may ask for
+/// any number of bins, and only the non-empty ones (at most one per distinct
+/// score) are ever stored.
+struct Edges {
+    n_bins: usize,
+    /// numpy's `linspace(0, 1, n + 1)` step: edge `i` is `i · (1 / n)`, the
+    /// last is 1.
+    step: f64,
+    /// The sorted predictions, for quantile edges.
+    quantile: Option<Ascending>,
+}
+
+impl Edges {
+    fn new(table: &ScoreTable, n_bins: usize, strategy: BinStrategy) -> Self {
+        Edges {
+            n_bins,
+            step: 1.0 / n_bins as f64,
+            quantile: (strategy == BinStrategy::Quantile).then(|| Ascending::of(table)),
         }
     }
+
+    /// Edge `i` in `0..=n_bins`.
+    fn edge(&self, i: usize) -> f64 {
+        let q = if i >= self.n_bins {
+            1.0
+        } else {
+            i as f64 * self.step
+        };
+        match &self.quantile {
+            Some(ascending) => ascending.percentile(q),
+            None => q,
+        }
+    }
+
+    /// `np.searchsorted(edges[1:-1], p)`: the number of inner edges below
+    /// `p`, by binary search over the edge indices `1..n_bins`.
+    fn bin_of(&self, p: f64) -> usize {
+        let (mut lo, mut hi) = (1, self.n_bins);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.edge(mid) < p {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo - 1
+    }
+}
+
+/// Summed weight, positive weight and weight · prediction of one bin.
+#[derive(Debug, Clone, Copy)]
+struct BinSums {
+    bin: usize,
+    weight: f64,
+    positive: f64,
+    predicted: f64,
 }
 
 /// The calibration curve of `table` with `n_bins` (>= 1) bins. `None` when a
@@ -141,22 +178,26 @@ pub fn calibration(
     if !super::probability::is_probability(table) || n_bins == 0 {
         return None;
     }
-    let edges = edges(table, n_bins, strategy);
-    let inner = edges.get(1..n_bins).unwrap_or(&[]);
-    let (mut weight, mut positive, mut predicted) =
-        (vec![0.0; n_bins], vec![0.0; n_bins], vec![0.0; n_bins]);
+    let edges = Edges::new(table, n_bins, strategy);
+    // Scores come highest first, so bins come in non-increasing order.
+    let mut bins: Vec<BinSums> = Vec::new();
     for (p, pos, neg) in table.iter() {
-        let bin = inner.partition_point(|&e| e < p);
-        if let (Some(w), Some(y), Some(s)) = (
-            weight.get_mut(bin),
-            positive.get_mut(bin),
-            predicted.get_mut(bin),
-        ) {
-            *w += pos + neg;
-            *y += pos;
-            *s += p * (pos + neg);
+        let bin = edges.bin_of(p);
+        match bins.last_mut() {
+            Some(last) if last.bin == bin => {
+                last.weight += pos + neg;
+                last.positive += pos;
+                last.predicted += p * (pos + neg);
+            }
+            _ => bins.push(BinSums {
+                bin,
+                weight: pos + neg,
+                positive: pos,
+                predicted: p * (pos + neg),
+            }),
         }
     }
+    bins.reverse();
     let mut curve = Calibration {
         prob_true: Vec::new(),
         prob_pred: Vec::new(),
@@ -166,17 +207,15 @@ pub fn calibration(
         strategy,
         n_bins,
     };
-    let total: f64 = weight.iter().sum();
-    for ((&w, &y), &s) in weight.iter().zip(&positive).zip(&predicted) {
-        if w > 0.0 {
-            let (prob_true, prob_pred) = (y / w, s / w);
-            let gap = (prob_true - prob_pred).abs();
-            curve.ece += w / total * gap;
-            curve.mce = curve.mce.max(gap);
-            curve.prob_true.push(prob_true);
-            curve.prob_pred.push(prob_pred);
-            curve.counts.push(w);
-        }
+    let total: f64 = bins.iter().map(|b| b.weight).sum();
+    for b in bins.iter().filter(|b| b.weight > 0.0) {
+        let (prob_true, prob_pred) = (b.positive / b.weight, b.predicted / b.weight);
+        let gap = (prob_true - prob_pred).abs();
+        curve.ece += b.weight / total * gap;
+        curve.mce = curve.mce.max(gap);
+        curve.prob_true.push(prob_true);
+        curve.prob_pred.push(prob_pred);
+        curve.counts.push(b.weight);
     }
     (total > 0.0).then_some(curve)
 }
@@ -184,6 +223,11 @@ pub fn calibration(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn edges(table: &ScoreTable, n_bins: usize, strategy: BinStrategy) -> Vec<f64> {
+        let e = Edges::new(table, n_bins, strategy);
+        (0..=n_bins).map(|i| e.edge(i)).collect()
+    }
 
     fn table(scores: &[f64], labels: &[bool], w: Option<&[f64]>) -> ScoreTable {
         ScoreTable::from_records(scores, labels, w).unwrap()
@@ -230,5 +274,8 @@ mod tests {
         assert_eq!(c.counts, vec![1.0, 1.0]);
         assert!((c.ece - 0.05).abs() < 1e-15, "{}", c.ece);
         assert!(calibration(&table(&[1.2], &[true], None), 10, BinStrategy::Uniform).is_none());
+        // a huge bin count stores only the non-empty bins
+        let c = calibration(&t, usize::MAX / 2, BinStrategy::Quantile).unwrap();
+        assert_eq!(c.counts, vec![1.0, 1.0]);
     }
 }
