@@ -72,13 +72,20 @@ struct Ascending {
 impl Ascending {
     fn of(table: &ScoreTable) -> Self {
         let mut total = 0.0;
-        let (mut scores, mut cumulative) = (Vec::new(), Vec::new());
-        for (s, p, n) in table.iter().collect::<Vec<_>>().into_iter().rev() {
+        let (mut ascending, mut cumulative) = (
+            Vec::with_capacity(table.len()),
+            Vec::with_capacity(table.len()),
+        );
+        let (scores, pos, neg) = (table.scores(), table.pos_weights(), table.neg_weights());
+        for ((&s, &p), &n) in scores.iter().zip(pos).zip(neg).rev() {
             total += p + n;
-            scores.push(s);
+            ascending.push(s);
             cumulative.push(total);
         }
-        Ascending { scores, cumulative }
+        Ascending {
+            scores: ascending,
+            cumulative,
+        }
     }
 
     fn total(&self) -> f64 {

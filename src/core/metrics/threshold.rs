@@ -115,37 +115,35 @@ pub struct BestThreshold {
 const TIE: f64 = 1e-12;
 
 /// The largest threshold whose value is within [`TIE`] (relative) of the
-/// maximum; `candidates` come highest threshold first.
-fn best_of(candidates: &[(f64, f64)]) -> Option<Best> {
-    let max = candidates
-        .iter()
-        .map(|&(_, v)| v)
-        .fold(f64::NEG_INFINITY, f64::max);
+/// maximum. `candidates` yields `(threshold, value)` highest threshold first;
+/// it is called twice (two passes, no buffer of a million pairs).
+fn best_of<I>(candidates: impl Fn() -> I) -> Option<Best>
+where
+    I: Iterator<Item = (f64, f64)>,
+{
+    let max = candidates().map(|(_, v)| v).reduce(f64::max)?;
     let floor = max - TIE * max.abs();
-    candidates
-        .iter()
-        .find(|&&(_, v)| v >= floor)
-        .map(|&(threshold, value)| Best { threshold, value })
+    candidates()
+        .find(|&(_, v)| v >= floor)
+        .map(|(threshold, value)| Best { threshold, value })
 }
 
 /// Every distinct score as a threshold (scikit-learn's cumulative sums),
 /// highest first: F-beta from tp, fp, fn, and TPR − FPR.
 pub fn best_threshold(table: &ScoreTable, beta: f64) -> BestThreshold {
     let (total_neg, total_pos) = table.cumulative().last().unwrap_or((0.0, 0.0));
-    let mut by_f = Vec::with_capacity(table.len());
-    let mut by_j = Vec::with_capacity(table.len());
-    for (&s, (fps, tps)) in table.scores().iter().zip(table.cumulative()) {
-        if let Some(f) = f_beta(tps, fps, total_pos - tps, beta) {
-            by_f.push((s, f));
-        }
-        if total_pos > 0.0 && total_neg > 0.0 {
-            by_j.push((s, tps / total_pos - fps / total_neg));
-        }
-    }
-    BestThreshold {
-        f_beta: best_of(&by_f),
-        youden_j: best_of(&by_j),
-    }
+    let points = || table.scores().iter().copied().zip(table.cumulative());
+    let f_beta = best_of(|| {
+        points().filter_map(move |(s, (fps, tps))| {
+            f_beta(tps, fps, total_pos - tps, beta).map(|f| (s, f))
+        })
+    });
+    let youden_j = if total_pos > 0.0 && total_neg > 0.0 {
+        best_of(|| points().map(move |(s, (fps, tps))| (s, tps / total_pos - fps / total_neg)))
+    } else {
+        None
+    };
+    BestThreshold { f_beta, youden_j }
 }
 
 /// TPR at a maximum FPR.
