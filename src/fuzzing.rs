@@ -156,6 +156,11 @@ fn same_record(fast: &FastRecord<'_>, full: &Line<'_>) -> bool {
         && full.average.is_none()
         && full.roc.is_none()
         && full.gauc_weighting.is_none()
+        && full.pr.is_none()
+        && full.calibration.is_none()
+        && full.thresholds.is_none()
+        && full.tpr_at_fpr.is_none()
+        && full.max_fpr.is_none()
 }
 
 /// `evald push` CSV input: records start on increasing lines within the

@@ -362,3 +362,18 @@ async fn bad_extended_query_parameters_are_refused_naming_them() {
         assert_eq!(problem["field"], field, "{query} (user route): {problem}");
     }
 }
+
+#[tokio::test]
+async fn a_batch_may_carry_the_extended_options_of_post_metrics() {
+    let app = spawn_app().await;
+    let body = json!({
+        "predictions": [0.1, 0.9], "labels": [0, 1],
+        "pr": {"max_points": 10}, "calibration": {"n_bins": 3}, "thresholds": [0.5],
+        "tpr_at_fpr": [0.1], "max_fpr": 0.5
+    });
+    assert_ok(app.post_batch("opts", &body).await).await;
+    let line = json!({"predictions": [0.2], "labels": [1], "thresholds": [0.5]});
+    assert_ok(app.push_ndjson("opts", format!("{line}\n")).await).await;
+    let stream = assert_ok(app.stream_metrics("opts", "").await).await;
+    assert_eq!(stream["count"], 3);
+}
