@@ -16,24 +16,26 @@ use super::extract::{parse_off_the_async_workers, JsonBytes};
 use super::labels::binary_of_index;
 use super::limits::check_array_len;
 use super::AppState;
+use crate::core::metrics::ranking::{ranking, RankingParams};
 use crate::core::metrics::{
-    evaluate_multiclass, evaluate_records_beyond, BeyondNames, BinaryParams, BinaryRecords,
-    CheckedBeyondParams, CheckedBinaryParams, GaucWeighting, MetricsError, MulticlassParams,
-    UserIndex,
+    check_confidence, evaluate_multiclass, evaluate_records_beyond, BeyondNames, BinaryParams,
+    BinaryRecords, CheckedBeyondParams, CheckedBinaryParams, GaucWeighting, MetricsError,
+    MulticlassParams, UserIndex,
 };
 
 pub mod beyond;
+pub mod compare;
 mod request;
 mod response;
 
 use beyond::BeyondOptions;
 pub use request::{
     short_key, AverageParam, GaucWeightingParam, Interner, Labels, MetricsRequest,
-    MetricsRequestWith, RocParams, UserIds,
+    MetricsRequestWith, RankingRequest, RocParams, UserIds,
 };
 pub use response::{
-    BinaryMetricsResponse, ConfusionBody, GaucBody, MetricsResponse, MulticlassMetricsResponse,
-    PerClassBody, RocBody,
+    AucCiBody, BinaryMetricsResponse, ConfusionBody, DifferenceBody, GaucBody, MetricsResponse,
+    MulticlassMetricsResponse, PerClassBody, RankingBody, RocBody,
 };
 
 /// Inputs with more values than this are evaluated on the blocking pool so a
@@ -42,7 +44,9 @@ const BLOCKING_THRESHOLD: usize = 50_000;
 
 /// Routes of this resource.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", post(post_metrics))
+    Router::new()
+        .route("/metrics", post(post_metrics))
+        .merge(compare::router())
 }
 
 async fn post_metrics(
@@ -53,6 +57,7 @@ async fn post_metrics(
     let job = MetricsJob::from_request(
         request,
         state.config.max_array_len,
+        state.config.max_ranking_cutoffs,
         state.config.max_thresholds,
     )?;
     let response = if job.size() > BLOCKING_THRESHOLD {
@@ -81,6 +86,7 @@ pub enum MetricsJob {
         params: CheckedBinaryParams,
         weighting: GaucWeighting,
         beyond: CheckedBeyondParams,
+        ranking: Option<RankingParams>,
     },
     Multiclass {
         scores: Array2<f64>,
@@ -93,17 +99,20 @@ pub enum MetricsJob {
 impl MetricsJob {
     /// Checks `request`: array sizes against `max_array_len`, lengths against
     /// the predictions, the label domain (0/1 for flat predictions, class
-    /// indices below C for N x C), and the parameters; `max_thresholds`
-    /// bounds the lists and bins of the extended binary evaluation.
+    /// indices below C for N x C), and the parameters (at most
+    /// `max_ranking_cutoffs` cutoffs in `ranking.k`; `max_thresholds` bounds
+    /// the lists of the extended binary evaluation).
     ///
     /// # Errors
     /// 422 naming the field (and index) of the first problem.
     pub fn from_request(
         request: MetricsRequest,
         max_array_len: usize,
+        max_ranking_cutoffs: usize,
         max_thresholds: usize,
     ) -> ApiResult<Self> {
         check_sizes(&request, max_array_len)?;
+        check_confidence(request.confidence).map_err(metrics_error)?;
         let options = BeyondOptions {
             pr: request.pr,
             calibration: request.calibration,
@@ -143,6 +152,7 @@ impl MetricsJob {
                     beta: request.beta,
                     max_points: request.roc.max_points,
                     drop_intermediate: request.roc.drop_intermediate,
+                    confidence: request.confidence,
                 }
                 .check()
                 .map_err(metrics_error)?;
@@ -150,6 +160,11 @@ impl MetricsJob {
                     .params()
                     .check(BeyondNames::BODY, max_thresholds)
                     .map_err(metrics_error)?;
+                let ranking = ranking_params(
+                    request.ranking,
+                    request.user_ids.is_some(),
+                    max_ranking_cutoffs,
+                )?;
                 Ok(MetricsJob::Binary {
                     scores: predictions.into_raw_vec_and_offset().0,
                     labels,
@@ -158,6 +173,7 @@ impl MetricsJob {
                     params,
                     weighting: request.gauc_weighting.into(),
                     beyond,
+                    ranking,
                 })
             }
             2 => {
@@ -165,6 +181,12 @@ impl MetricsJob {
                     return Err(ApiError::invalid(
                         field,
                         format!("{field} applies to binary predictions (a flat array) but predictions is an N x C matrix"),
+                    ));
+                }
+                if request.ranking.is_some() {
+                    return Err(ApiError::invalid(
+                        "ranking",
+                        "ranking needs binary predictions (a flat array) but predictions is an N x C matrix",
                     ));
                 }
                 if request.user_ids.is_some() {
@@ -220,21 +242,29 @@ impl MetricsJob {
                 params,
                 weighting,
                 beyond,
+                ranking: cutoffs,
             } => {
+                let user_index = users.as_ref().map(|u| UserIndex {
+                    users: &u.indices,
+                    n_users: u.names.len(),
+                });
                 let records = BinaryRecords {
                     scores: &scores,
                     labels: &labels,
                     weights: weights.as_deref(),
-                    users: users.as_ref().map(|u| UserIndex {
-                        users: &u.indices,
-                        n_users: u.names.len(),
-                    }),
+                    users: user_index,
                 };
                 let (report, extra) =
                     evaluate_records_beyond(&records, &params, weighting, &beyond)
                         .map_err(metrics_error)?;
-                let response = BinaryMetricsResponse::from(report).with_beyond(extra);
-                Ok(MetricsResponse::Binary(Box::new(response)))
+                let mut body = BinaryMetricsResponse::from(report).with_beyond(extra);
+                if let (Some(cutoffs), Some(users)) = (cutoffs, user_index) {
+                    let report =
+                        ranking(&scores, &labels, users, &cutoffs).map_err(metrics_error)?;
+                    body.warnings.extend(report.warning());
+                    body.ranking = Some(report.into());
+                }
+                Ok(MetricsResponse::Binary(Box::new(body)))
             }
             MetricsJob::Multiclass {
                 scores,
@@ -249,6 +279,26 @@ impl MetricsJob {
             }
         }
     }
+}
+
+/// The checked `ranking` cutoffs; `ranking` needs `user_ids`.
+fn ranking_params(
+    request: Option<RankingRequest>,
+    has_users: bool,
+    max_cutoffs: usize,
+) -> ApiResult<Option<RankingParams>> {
+    let Some(request) = request else {
+        return Ok(None);
+    };
+    if !has_users {
+        return Err(ApiError::invalid(
+            "ranking",
+            "ranking needs user_ids (the metrics are per user) but user_ids is missing",
+        ));
+    }
+    RankingParams::check(request.k, max_cutoffs)
+        .map(Some)
+        .map_err(metrics_error)
 }
 
 /// 422 when any array holds more than `max_array_len` values.

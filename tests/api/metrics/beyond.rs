@@ -22,7 +22,8 @@ const EPSILON: f64 = 1e-9;
 fn through_request(input: &Value) -> Value {
     let body = serde_json::to_vec(input).expect("serializable");
     let request: MetricsRequest = parse_json(&body).expect("valid request");
-    let job = MetricsJob::from_request(request, usize::MAX, 10_000).expect("checked request");
+    let job =
+        MetricsJob::from_request(request, usize::MAX, usize::MAX, 10_000).expect("checked request");
     serde_json::to_value(job.run().expect("evaluation")).expect("serializable")
 }
 
