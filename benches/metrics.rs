@@ -21,7 +21,8 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use evald::api::extract::parse_json_with;
 use evald::api::metrics::{short_key, Interner, MetricsRequest};
 use evald::core::metrics::{
-    evaluate_records, BinaryParams, BinaryRecords, GaucWeighting, ScoreTable, UserIndex,
+    evaluate_records, evaluate_records_beyond, BeyondNames, BeyondParams, BinStrategy,
+    BinaryParams, BinaryRecords, GaucWeighting, ScoreTable, UserIndex,
 };
 use evald::core::rng::SplitMix64;
 use indexmap::{IndexMap, IndexSet};
@@ -178,6 +179,27 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("core_confusion_roc_auc_gauc", |b| {
         b.iter(|| evaluate_records(black_box(&records), &params, GaucWeighting::Impressions))
+    });
+    // Every extended field asked for (README, "Evaluation beyond the
+    // basics"): compare with core_confusion_roc_auc_gauc for its cost.
+    let beyond = BeyondParams {
+        strategy: BinStrategy::Quantile,
+        thresholds: (0..10_000).map(|i| f64::from(i) / 10_000.0).collect(),
+        tpr_at_fpr: vec![0.001, 0.01, 0.1],
+        max_fpr: Some(0.1),
+        ..BeyondParams::default()
+    }
+    .check(BeyondNames::BODY, 10_000)
+    .unwrap_or_else(|e| panic!("bench parameters: {e}"));
+    group.bench_function("core_with_every_extended_field", |b| {
+        b.iter(|| {
+            evaluate_records_beyond(
+                black_box(&records),
+                &params,
+                GaucWeighting::Impressions,
+                &beyond,
+            )
+        })
     });
     group.bench_function("score_table_only", |b| {
         b.iter(|| ScoreTable::from_records(black_box(&d.scores), &d.labels, None))

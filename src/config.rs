@@ -177,6 +177,12 @@ pub struct Config {
     )]
     pub max_array_len: usize,
 
+    /// Maximum number of extra decision thresholds (`thresholds`) and of
+    /// maximum FPRs (`tpr_at_fpr`) one binary evaluation may ask for: each
+    /// is a row of the answer.
+    #[arg(long, env = "EVALD_MAX_THRESHOLDS", default_value_t = 10_000)]
+    pub max_thresholds: usize,
+
     /// Maximum length of one NDJSON line, in bytes.
     #[arg(long, global = true, env = "EVALD_MAX_LINE_BYTES", default_value_t = 1024 * 1024)]
     pub max_line_bytes: usize,

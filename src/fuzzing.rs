@@ -22,7 +22,7 @@ use crate::api::streams::ndjson::{parse_line, LineReader};
 use crate::api::streams::report::evaluate_stream;
 use crate::api::ApiError;
 use crate::client::csv::{CsvError, CsvReader, CsvRecord};
-use crate::core::metrics::{BinaryParams, GaucWeighting};
+use crate::core::metrics::{BeyondNames, BeyondParams, BinaryParams, GaucWeighting};
 use crate::state::aggregate::Reader;
 use crate::state::{snapshot, wal, BatchBuilder, ScoreAggregate, Stream};
 
@@ -59,9 +59,10 @@ pub fn check_metrics_body(bytes: &[u8]) -> Result<(), String> {
     }
     if let Ok(request) = answer_one {
         // Errors are answers (422); only a panic is a finding.
-        let _ = MetricsJob::from_request(request, MAX_ARRAY_LEN, MAX_RANKING_CUTOFFS)
-            .and_then(MetricsJob::run)
-            .map(|response| serde_json::to_vec(&response));
+        let _ =
+            MetricsJob::from_request(request, MAX_ARRAY_LEN, MAX_RANKING_CUTOFFS, MAX_ARRAY_LEN)
+                .and_then(MetricsJob::run)
+                .map(|response| serde_json::to_vec(&response));
     }
     Ok(())
 }
@@ -159,6 +160,11 @@ fn same_record(fast: &FastRecord<'_>, full: &Line<'_>) -> bool {
         && full.average.is_none()
         && full.roc.is_none()
         && full.gauc_weighting.is_none()
+        && full.pr.is_none()
+        && full.calibration.is_none()
+        && full.thresholds.is_none()
+        && full.tpr_at_fpr.is_none()
+        && full.max_fpr.is_none()
 }
 
 /// `evald push` CSV input: records start on increasing lines within the
@@ -244,8 +250,16 @@ fn check_restored(stream: &Stream) -> Result<(), String> {
     }
     let params = BinaryParams::default().check().map_err(|e| e.to_string())?;
     // Errors are answers; only a panic is a finding.
-    let _ = evaluate_stream(&stream.read(true), &params, GaucWeighting::Impressions)
-        .map(|report| serde_json::to_vec(&report));
+    let beyond = BeyondParams::default()
+        .check(BeyondNames::QUERY, usize::MAX)
+        .map_err(|e| e.to_string())?;
+    let _ = evaluate_stream(
+        &stream.read(true),
+        &params,
+        GaucWeighting::Impressions,
+        &beyond,
+    )
+    .map(|report| serde_json::to_vec(&report));
     Ok(())
 }
 

@@ -18,14 +18,17 @@ use super::limits::check_array_len;
 use super::AppState;
 use crate::core::metrics::ranking::{ranking, RankingParams};
 use crate::core::metrics::{
-    check_confidence, evaluate_multiclass, evaluate_records, BinaryParams, BinaryRecords,
-    CheckedBinaryParams, GaucWeighting, MetricsError, MulticlassParams, UserIndex,
+    check_confidence, evaluate_multiclass, evaluate_records_beyond, BeyondNames, BinaryParams,
+    BinaryRecords, CheckedBeyondParams, CheckedBinaryParams, GaucWeighting, MetricsError,
+    MulticlassParams, UserIndex,
 };
 
+pub mod beyond;
 pub mod compare;
 mod request;
 mod response;
 
+use beyond::BeyondOptions;
 pub use request::{
     short_key, AverageParam, GaucWeightingParam, Interner, Labels, MetricsRequest,
     MetricsRequestWith, RankingRequest, RocParams, UserIds,
@@ -55,6 +58,7 @@ async fn post_metrics(
         request,
         state.config.max_array_len,
         state.config.max_ranking_cutoffs,
+        state.config.max_thresholds,
     )?;
     let response = if job.size() > BLOCKING_THRESHOLD {
         tokio::task::spawn_blocking(move || job.run())
@@ -81,6 +85,7 @@ pub enum MetricsJob {
         users: Option<UserIds>,
         params: CheckedBinaryParams,
         weighting: GaucWeighting,
+        beyond: CheckedBeyondParams,
         ranking: Option<RankingParams>,
     },
     Multiclass {
@@ -95,7 +100,8 @@ impl MetricsJob {
     /// Checks `request`: array sizes against `max_array_len`, lengths against
     /// the predictions, the label domain (0/1 for flat predictions, class
     /// indices below C for N x C), and the parameters (at most
-    /// `max_ranking_cutoffs` cutoffs in `ranking.k`).
+    /// `max_ranking_cutoffs` cutoffs in `ranking.k`; `max_thresholds` bounds
+    /// the lists of the extended binary evaluation).
     ///
     /// # Errors
     /// 422 naming the field (and index) of the first problem.
@@ -103,9 +109,17 @@ impl MetricsJob {
         request: MetricsRequest,
         max_array_len: usize,
         max_ranking_cutoffs: usize,
+        max_thresholds: usize,
     ) -> ApiResult<Self> {
         check_sizes(&request, max_array_len)?;
         check_confidence(request.confidence).map_err(metrics_error)?;
+        let options = BeyondOptions {
+            pr: request.pr,
+            calibration: request.calibration,
+            thresholds: request.thresholds.clone(),
+            tpr_at_fpr: request.tpr_at_fpr.clone(),
+            max_fpr: request.max_fpr,
+        };
         let predictions = request.predictions.into_inner();
         if !matches!(predictions.ndim(), 1 | 2) {
             return Err(ApiError::invalid(
@@ -142,6 +156,10 @@ impl MetricsJob {
                 }
                 .check()
                 .map_err(metrics_error)?;
+                let beyond = options
+                    .params()
+                    .check(BeyondNames::BODY, max_thresholds)
+                    .map_err(metrics_error)?;
                 let ranking = ranking_params(
                     request.ranking,
                     request.user_ids.is_some(),
@@ -154,10 +172,17 @@ impl MetricsJob {
                     users: request.user_ids,
                     params,
                     weighting: request.gauc_weighting.into(),
+                    beyond,
                     ranking,
                 })
             }
             2 => {
+                if let Some(field) = options.first_given() {
+                    return Err(ApiError::invalid(
+                        field,
+                        format!("{field} applies to binary predictions (a flat array) but predictions is an N x C matrix"),
+                    ));
+                }
                 if request.ranking.is_some() {
                     return Err(ApiError::invalid(
                         "ranking",
@@ -216,6 +241,7 @@ impl MetricsJob {
                 users,
                 params,
                 weighting,
+                beyond,
                 ranking: cutoffs,
             } => {
                 let user_index = users.as_ref().map(|u| UserIndex {
@@ -228,9 +254,10 @@ impl MetricsJob {
                     weights: weights.as_deref(),
                     users: user_index,
                 };
-                let report =
-                    evaluate_records(&records, &params, weighting).map_err(metrics_error)?;
-                let mut body = BinaryMetricsResponse::from(report);
+                let (report, extra) =
+                    evaluate_records_beyond(&records, &params, weighting, &beyond)
+                        .map_err(metrics_error)?;
+                let mut body = BinaryMetricsResponse::from(report).with_beyond(extra);
                 if let (Some(cutoffs), Some(users)) = (cutoffs, user_index) {
                     let report =
                         ranking(&scores, &labels, users, &cutoffs).map_err(metrics_error)?;

@@ -29,6 +29,7 @@ use crate::state::{
     UserOrder, UserPager, UsersPage,
 };
 
+pub mod beyond;
 pub mod compare;
 pub mod dto;
 pub mod fast;
@@ -394,12 +395,13 @@ async fn stream_metrics(
     ApiQuery(query): ApiQuery<MetricsQuery>,
 ) -> ApiResult<Json<StreamMetricsResponse>> {
     let (params, weighting) = query.params()?;
+    let beyond = query.beyond(state.config.max_thresholds)?;
     let read = state
         .streams
         .stream(&name.stored, true)
         .await
         .map_err(store_error)?;
-    let response = off_thread(move || evaluate_stream(&read, &params, weighting)).await?;
+    let response = off_thread(move || evaluate_stream(&read, &params, weighting, &beyond)).await?;
     Ok(Json(response))
 }
 
@@ -410,6 +412,7 @@ async fn user_metrics(
     ApiQuery(query): ApiQuery<MetricsQuery>,
 ) -> ApiResult<Json<StreamMetricsResponse>> {
     let (params, _) = query.params()?;
+    let beyond = query.beyond(state.config.max_thresholds)?;
     let agg = state
         .streams
         .user(&name.stored, &user_id)
@@ -423,7 +426,8 @@ async fn user_metrics(
             ))
         })?;
     let stored = name.stored;
-    let response = off_thread(move || evaluate_user(&stored, &user_id, &agg, &params)).await?;
+    let response =
+        off_thread(move || evaluate_user(&stored, &user_id, &agg, &params, &beyond)).await?;
     Ok(Json(response))
 }
 

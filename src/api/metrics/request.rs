@@ -16,6 +16,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::beyond::{CalibrationParams, PrParams};
 use crate::api::labels::{ClassLabel, JsonLabel};
 use crate::api::tensor::Tensor;
 use crate::core::metrics::{Average, BinaryParams, GaucWeighting};
@@ -46,6 +47,17 @@ pub struct MetricsRequestWith<U> {
     pub roc: RocParams,
     #[serde(default)]
     pub gauc_weighting: GaucWeightingParam,
+    // Evaluation beyond the basics (binary only): see `super::beyond`.
+    #[serde(default)]
+    pub pr: Option<PrParams>,
+    #[serde(default)]
+    pub calibration: Option<CalibrationParams>,
+    #[serde(default)]
+    pub thresholds: Option<Vec<f64>>,
+    #[serde(default)]
+    pub tpr_at_fpr: Option<Vec<f64>>,
+    #[serde(default)]
+    pub max_fpr: Option<f64>,
     // ---- intervals, comparison and ranking (README, "Confidence intervals
     // and model comparison", "Ranking metrics") ----
     /// Level of every confidence interval, in (0, 1).
@@ -204,6 +216,11 @@ fn parse_on_two_threads(bytes: &[u8]) -> Result<MetricsRequest, serde_json::Erro
             average: request.average,
             roc: request.roc,
             gauc_weighting: request.gauc_weighting,
+            pr: request.pr,
+            calibration: request.calibration,
+            thresholds: request.thresholds,
+            tpr_at_fpr: request.tpr_at_fpr,
+            max_fpr: request.max_fpr,
             confidence: request.confidence,
             ranking: request.ranking,
         })

@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 
 use serde::{Serialize, Serializer};
 
+use super::beyond::BeyondBody;
 use crate::core::metrics::compare::Difference;
 use crate::core::metrics::delong::AucCi;
 use crate::core::metrics::ranking::RankingReport;
-use crate::core::metrics::{BinaryReport, Gauc, MulticlassReport, RocCurve};
+use crate::core::metrics::{BeyondReport, BinaryReport, Gauc, MulticlassReport, RocCurve};
 
 /// Either response, serialized without a wrapper (`task` tells them apart).
 #[derive(Debug, Clone, Serialize)]
@@ -24,13 +25,13 @@ pub enum MetricsResponse {
 /// A finite value or `None`: a non-finite number never reaches a response
 /// (serde_json would print `null` silently; the core does not produce them,
 /// this keeps it so even if weights overflow).
-fn finite(v: Option<f64>) -> Option<f64> {
+pub(super) fn finite(v: Option<f64>) -> Option<f64> {
     v.filter(|x| x.is_finite())
 }
 
 /// Writes integral counts as JSON integers (`"tp": 2`, as unweighted
 /// counts read) and weighted sums as floats.
-fn count<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+pub(super) fn count<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
     const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
     if value.fract() == 0.0 && value.abs() < EXACT {
         serializer.serialize_i64(*value as i64)
@@ -39,7 +40,7 @@ fn count<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
     }
 }
 
-fn counts<S: Serializer>(values: &[f64], serializer: S) -> Result<S::Ok, S::Error> {
+pub(super) fn counts<S: Serializer>(values: &[f64], serializer: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeSeq;
     let mut seq = serializer.serialize_seq(Some(values.len()))?;
     for v in values {
@@ -259,6 +260,24 @@ pub struct BinaryMetricsResponse {
     pub ranking: Option<RankingBody>,
     // ---- end intervals and ranking ----
     pub warnings: Vec<String>,
+    /// Evaluation beyond the basics; `None` (no fields) where not computed.
+    #[serde(flatten)]
+    pub beyond: Option<BeyondBody>,
+}
+
+impl BinaryMetricsResponse {
+    /// Adds the extended evaluation and its warnings.
+    pub fn with_beyond(mut self, report: BeyondReport) -> Self {
+        let (body, warnings) = BeyondBody::of(report);
+        self.attach_beyond(body, warnings);
+        self
+    }
+
+    /// Sets the extended fields and appends their warnings.
+    pub fn attach_beyond(&mut self, body: BeyondBody, warnings: Vec<String>) {
+        self.beyond = Some(body);
+        self.warnings.extend(warnings);
+    }
 }
 
 impl From<BinaryReport> for BinaryMetricsResponse {
@@ -287,6 +306,7 @@ impl From<BinaryReport> for BinaryMetricsResponse {
             auc_ci: r.auc_ci.and_then(AucCiBody::of),
             ranking: None,
             warnings: r.warnings,
+            beyond: None,
         }
     }
 }

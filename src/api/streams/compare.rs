@@ -15,7 +15,7 @@ use crate::api::metrics::compare::{gauc_body, CompareResponse};
 use crate::api::metrics::{metrics_error, DifferenceBody};
 use crate::api::{ApiQuery, ApiResult, AppState};
 use crate::core::metrics::compare::{unpaired_auc_diff, unpaired_gauc_diff, AucEstimate};
-use crate::core::metrics::{CheckedBinaryParams, GaucWeighting};
+use crate::core::metrics::{CheckedBeyondParams, CheckedBinaryParams, GaucWeighting};
 use crate::state::{tenants, StreamRead};
 
 /// Routes of this resource.
@@ -30,13 +30,14 @@ async fn compare_streams(
     ApiQuery(query): ApiQuery<MetricsQuery>,
 ) -> ApiResult<Json<CompareResponse<StreamMetricsResponse>>> {
     let (params, weighting) = query.params()?;
+    let beyond = query.beyond(state.config.max_thresholds)?;
     let tenant = tenant.as_ref().map(|Extension(t)| t.name());
     let (a, b) = (tenants::qualify(tenant, &a), tenants::qualify(tenant, &b));
     let read_a = state.streams.stream(&a, true).await.map_err(store_error)?;
     let read_b = state.streams.stream(&b, true).await.map_err(store_error)?;
     let response = off_thread(move || {
-        let side_a = evaluate_side(&read_a, &params, weighting)?;
-        let side_b = evaluate_side(&read_b, &params, weighting)?;
+        let side_a = evaluate_side(&read_a, &params, weighting, &beyond)?;
+        let side_b = evaluate_side(&read_b, &params, weighting, &beyond)?;
         Ok(compare(side_a, side_b, params.confidence))
     })
     .await?;
@@ -48,8 +49,9 @@ fn evaluate_side(
     read: &StreamRead,
     params: &CheckedBinaryParams,
     weighting: GaucWeighting,
+    beyond: &CheckedBeyondParams,
 ) -> ApiResult<(StreamMetricsResponse, AucEstimate)> {
-    let response = evaluate_stream(read, params, weighting)?;
+    let response = evaluate_stream(read, params, weighting, beyond)?;
     let table = table_of(&read.global).map_err(metrics_error)?;
     Ok((response, AucEstimate::of(&table)))
 }

@@ -94,6 +94,17 @@ pub struct BatchBody {
     pub roc: Option<IgnoredAny>,
     #[serde(default)]
     pub gauc_weighting: Option<IgnoredAny>,
+    // Options of the extended evaluation, taken at query time too.
+    #[serde(default)]
+    pub pr: Option<IgnoredAny>,
+    #[serde(default)]
+    pub calibration: Option<IgnoredAny>,
+    #[serde(default)]
+    pub thresholds: Option<IgnoredAny>,
+    #[serde(default)]
+    pub tpr_at_fpr: Option<IgnoredAny>,
+    #[serde(default)]
+    pub max_fpr: Option<IgnoredAny>,
 }
 
 /// One NDJSON line: a record (`prediction`, `label`, `user_id`, `weight`) or a
@@ -118,6 +129,12 @@ pub struct Line<'a> {
     pub average: Option<IgnoredAny>,
     pub roc: Option<IgnoredAny>,
     pub gauc_weighting: Option<IgnoredAny>,
+    // Options of the extended evaluation, taken at query time too.
+    pub pr: Option<IgnoredAny>,
+    pub calibration: Option<IgnoredAny>,
+    pub thresholds: Option<IgnoredAny>,
+    pub tpr_at_fpr: Option<IgnoredAny>,
+    pub max_fpr: Option<IgnoredAny>,
 }
 
 /// Where an error was found: an NDJSON line number, or the JSON body.

@@ -10,12 +10,14 @@
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
+use super::beyond::beyond_of_aggregate;
 use super::intervals;
+use crate::api::metrics::beyond::StrategyParam;
 use crate::api::metrics::{metrics_error, BinaryMetricsResponse, GaucWeightingParam};
 use crate::api::ApiError;
 use crate::core::metrics::{
-    evaluate_binary, BinaryParams, BinaryReport, CheckedBinaryParams, GaucWeighting, MetricsError,
-    ScoreTable,
+    evaluate_binary, BinaryParams, BinaryReport, CheckedBeyondParams, CheckedBinaryParams,
+    GaucWeighting, MetricsError, ScoreTable,
 };
 use crate::state::{tenants, GaucSums, ScoreAggregate, StreamRead};
 
@@ -33,6 +35,13 @@ pub struct MetricsQuery {
     pub confidence: Option<f64>,
     /// Refused (400): ranking is one-shot only.
     pub ranking: Option<String>,
+    // Evaluation beyond the basics, read by `super::beyond`.
+    pub thresholds: Option<String>,
+    pub tpr_at_fpr: Option<String>,
+    pub max_fpr: Option<f64>,
+    pub n_bins: Option<usize>,
+    pub strategy: Option<StrategyParam>,
+    pub pr_max_points: Option<String>,
 }
 
 /// `max_points` as given in the query string.
@@ -139,6 +148,7 @@ pub fn evaluate_stream(
     read: &StreamRead,
     params: &CheckedBinaryParams,
     weighting: GaucWeighting,
+    beyond: &CheckedBeyondParams,
 ) -> Result<StreamMetricsResponse, ApiError> {
     let table = table_of(&read.global).map_err(metrics_error)?;
     let sums = GaucSums::total(&read.gauc);
@@ -149,7 +159,8 @@ pub fn evaluate_stream(
         (Some(summary.gauc), Some(summary.error_bound))
     };
     let report = evaluate_binary(&table, read.global.counts(), gauc, params);
-    Ok(respond(
+    let (extra, extra_warnings) = beyond_of_aggregate(&read.global, &table, &report, beyond);
+    let mut response = respond(
         &read.info.name,
         None,
         report,
@@ -158,7 +169,9 @@ pub fn evaluate_stream(
             confusion: read.global.confusion_error_bound(params.threshold),
             gauc: gauc_bound,
         },
-    ))
+    );
+    response.metrics.attach_beyond(extra, extra_warnings);
+    Ok(response)
 }
 
 /// Evaluates one user of stream `stream` (its stored name), whose aggregate
@@ -168,10 +181,12 @@ pub fn evaluate_user(
     user_id: &str,
     agg: &ScoreAggregate,
     params: &CheckedBinaryParams,
+    beyond: &CheckedBeyondParams,
 ) -> Result<StreamMetricsResponse, ApiError> {
     let table = table_of(agg).map_err(metrics_error)?;
     let report = evaluate_binary(&table, agg.counts(), None, params);
-    Ok(respond(
+    let (extra, extra_warnings) = beyond_of_aggregate(agg, &table, &report, beyond);
+    let mut response = respond(
         stream,
         Some(user_id),
         report,
@@ -180,7 +195,9 @@ pub fn evaluate_user(
             confusion: agg.confusion_error_bound(params.threshold),
             gauc: None,
         },
-    ))
+    );
+    response.metrics.attach_beyond(extra, extra_warnings);
+    Ok(response)
 }
 
 /// The certified error bounds of one answer.

@@ -120,7 +120,8 @@ fn through_core(input: &Value) -> Value {
 fn through_request(input: &Value) -> Value {
     let body = serde_json::to_vec(input).expect("serializable");
     let request: MetricsRequest = parse_json(&body).expect("valid request");
-    let job = MetricsJob::from_request(request, usize::MAX, usize::MAX).expect("checked request");
+    let job = MetricsJob::from_request(request, usize::MAX, usize::MAX, usize::MAX)
+        .expect("checked request");
     serde_json::to_value(job.run().expect("evaluation")).expect("serializable")
 }
 

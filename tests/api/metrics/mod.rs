@@ -1,5 +1,6 @@
 //! `POST /metrics` and the metrics core.
 
+mod beyond;
 mod fixtures;
 mod http;
 mod properties;

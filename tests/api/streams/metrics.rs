@@ -89,7 +89,7 @@ fn assert_confusion_within(got: &Value, want: &Value, bound: f64, context: &str)
 /// curve still agrees to 1e-12, and unit weights (counts) agree exactly.
 fn query(weighted: bool) -> String {
     format!(
-        "threshold=0.4&beta=2&max_points=5&gauc_weighting=clicks&drop_intermediate={}",
+        "threshold=0.4&beta=2&max_points=5&gauc_weighting=clicks&drop_intermediate={}&{BEYOND_QUERY}",
         !weighted
     )
 }
@@ -99,7 +99,16 @@ fn one_shot_params(body: &mut Value, weighted: bool) {
     body["beta"] = json!(2.0);
     body["roc"] = json!({"max_points": 5, "drop_intermediate": !weighted});
     body["gauc_weighting"] = json!("clicks");
+    body["thresholds"] = json!([0.1, 0.5, 0.9, 2.0]);
+    body["tpr_at_fpr"] = json!([0.0, 0.2, 1.0]);
+    body["max_fpr"] = json!(0.3);
+    body["calibration"] = json!({"n_bins": 4, "strategy": "quantile"});
+    body["pr"] = json!({"max_points": 5});
 }
+
+/// Every option of the extended evaluation, as [`one_shot_params`] sets them.
+const BEYOND_QUERY: &str =
+    "thresholds=0.1,0.5,0.9,2&tpr_at_fpr=0,0.2,1&max_fpr=0.3&n_bins=4&strategy=quantile&pr_max_points=5";
 
 #[test]
 fn stream_metrics_equal_one_shot_metrics_over_any_split_into_batches() {
@@ -292,4 +301,79 @@ async fn bad_queries_and_unknown_names_are_refused() {
         Some(3),
         "{full}"
     );
+}
+
+#[tokio::test]
+async fn a_compacted_stream_gives_null_extended_fields_with_a_warning() {
+    let (app, _) = spawn_with_compacted_stream("big").await;
+    let stream = assert_ok(
+        app.stream_metrics("big", "thresholds=0.5&tpr_at_fpr=0.1&max_fpr=0.2")
+            .await,
+    )
+    .await;
+    for field in [
+        "average_precision",
+        "pr_curve",
+        "log_loss",
+        "brier_score",
+        "calibration",
+        "calibration_ratio",
+        "normalized_entropy",
+        "mcc",
+        "balanced_accuracy",
+        "specificity",
+        "npv",
+        "cohen_kappa",
+        "best_threshold",
+        "at_thresholds",
+        "tpr_at_fpr",
+        "partial_auc",
+    ] {
+        assert!(stream[field].is_null(), "{field}: {}", stream[field]);
+        assert!(stream.get(field).is_some(), "{field} missing");
+    }
+    assert!(
+        stream["warnings"]
+            .to_string()
+            .contains("no certified error bound"),
+        "{stream}"
+    );
+}
+
+#[tokio::test]
+async fn bad_extended_query_parameters_are_refused_naming_them() {
+    let app = spawn_app_with(|c| c.max_thresholds = 3).await;
+    let body = json!({"predictions": [0.1, 0.9], "labels": [0, 1]});
+    assert_ok(app.post_batch("q", &body).await).await;
+    for (query, field) in [
+        ("thresholds=0.1,0.2,0.3,0.4", "thresholds"),
+        ("thresholds=0.1,abc", "thresholds[1]"),
+        ("tpr_at_fpr=1.5", "tpr_at_fpr"),
+        ("max_fpr=0", "max_fpr"),
+        ("max_fpr=1.5", "max_fpr"),
+        ("n_bins=0", "n_bins"),
+        ("n_bins=-1", "n_bins"),
+        ("strategy=median", "strategy"),
+        ("pr_max_points=1", "pr_max_points"),
+    ] {
+        let problem = assert_problem(app.stream_metrics("q", query).await, 422).await;
+        assert_eq!(problem["field"], field, "{query}: {problem}");
+        let problem = assert_problem(app.user_metrics("q", "u", query).await, 422).await;
+        assert_eq!(problem["field"], field, "{query} (user route): {problem}");
+    }
+}
+
+#[tokio::test]
+async fn a_batch_may_carry_the_extended_options_of_post_metrics() {
+    let app = spawn_app().await;
+    let body = json!({
+        "predictions": [0.1, 0.9], "labels": [0, 1],
+        "pr": {"max_points": 10}, "calibration": {"n_bins": 3}, "thresholds": [0.5],
+        "tpr_at_fpr": [0.1], "max_fpr": 0.5
+    });
+    assert_ok(app.post_batch("opts", &body).await).await;
+    let line = json!({"predictions": [0.2], "labels": [1], "thresholds": [0.5]});
+    assert_ok(app.push_ndjson("opts", format!("{line}\n")).await).await;
+    let stream = assert_ok(app.stream_metrics("opts", "").await).await;
+    assert_eq!(stream["count"], 3);
 }
