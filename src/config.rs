@@ -62,7 +62,7 @@ pub enum Command {
     /// Serve the HTTP API (the default).
     Serve,
     /// Probe a running server's `/healthz` and exit 0 when it answers 200
-    /// (used by the Docker HEALTHCHECK; the slim image has no curl).
+    /// (used by the Docker HEALTHCHECK; the image has no curl).
     Healthcheck {
         /// Address of the server to probe: `host:port`, the host a name
         /// (`localhost:8080`) or an IP address.
