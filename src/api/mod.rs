@@ -15,6 +15,7 @@ use crate::state::{Budgets, MemoryStore, StreamStore, TenantLimits, Writers};
 
 pub mod activation;
 pub mod admission;
+pub mod arrow;
 pub mod auth;
 pub mod error;
 pub mod extract;

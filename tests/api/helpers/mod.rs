@@ -3,11 +3,13 @@
 //! committed fixtures ([`fixtures`]) and body encodings ([`encoding`]).
 
 pub mod app;
+pub mod arrow;
 pub mod compare;
 pub mod encoding;
 pub mod fixtures;
 
 pub use app::*;
+pub use arrow::*;
 pub use compare::*;
 pub use encoding::*;
 pub use fixtures::*;
