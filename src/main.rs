@@ -61,9 +61,9 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-fn healthcheck(addr: std::net::SocketAddr) -> std::io::Result<()> {
+fn healthcheck(addr: String) -> std::io::Result<()> {
     let timeout = std::time::Duration::from_secs(3);
-    if evald::healthcheck::probe(addr, "/healthz", timeout)? {
+    if evald::healthcheck::probe(&addr, "/healthz", timeout)? {
         Ok(())
     } else {
         Err(std::io::Error::other(format!(

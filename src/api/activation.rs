@@ -13,14 +13,14 @@ use std::pin::Pin;
 use std::sync::OnceLock;
 
 use axum::extract::{FromRequest, Path, Request, State};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use bytes::Bytes;
 use ndarray::{ArrayD, ArrayViewD, Dimension, IxDyn};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
-use super::error::ApiError;
+use super::catalogue::{self, Entry, Parameter};
+use super::error::{ApiError, ApiResult};
 use super::extract::{parse_off_the_async_workers, JsonBytes};
 use super::limits::check_array_len;
 use super::params::{
@@ -44,7 +44,7 @@ const BLOCKING_THRESHOLD: usize = 64 * 1024;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/activation", get(catalogue))
-        .route("/activation/{name}", post(activate))
+        .route("/activation/{name}", get(describe).post(activate))
 }
 
 /// Runs `f` inline for small inputs, on the blocking pool for large ones.
@@ -103,27 +103,29 @@ enum Name {
 struct Spec {
     name: Name,
     key: &'static str,
+    /// What it is, in one line (the catalogue's `summary`).
+    summary: &'static str,
     formula: &'static str,
     gradient: &'static str,
 }
 
 const SPECS: &[Spec] = &[
-    Spec { name: Name::Sigmoid, key: "sigmoid", formula: "1 / (1 + e^-x), evaluated without overflow", gradient: "s (1 - s), as e^-|x| / (1 + e^-|x|)^2" },
-    Spec { name: Name::HardSigmoid, key: "hard_sigmoid", formula: "pytorch: relu6(x + 3) / 6; keras2: clip(0.2 x + 0.5, 0, 1)", gradient: "pytorch: 1/6 on (-3, 3), else 0; keras2: 0.2 on (-2.5, 2.5), else 0" },
-    Spec { name: Name::Softmax, key: "softmax", formula: "e^(x_i - max) / sum_j e^(x_j - max) along dim", gradient: "VJP: y_i (g_i - sum_j g_j y_j)" },
-    Spec { name: Name::LogSoftmax, key: "log_softmax", formula: "x_i - max - ln sum_j e^(x_j - max) along dim", gradient: "VJP: g_i - e^(y_i) sum_j g_j" },
-    Spec { name: Name::Tanh, key: "tanh", formula: "tanh x", gradient: "1 - tanh^2 x" },
-    Spec { name: Name::Relu, key: "relu", formula: "max(x, 0)", gradient: "1 for x > 0, else 0 (0 at x = 0)" },
-    Spec { name: Name::Relu6, key: "relu6", formula: "min(max(x, 0), 6)", gradient: "1 on (0, 6), else 0 (0 at both kinks)" },
-    Spec { name: Name::LeakyRelu, key: "leaky_relu", formula: "x for x > 0, negative_slope * x otherwise", gradient: "1 for x > 0, negative_slope for x <= 0" },
-    Spec { name: Name::Prelu, key: "prelu", formula: "x for x > 0, w_c * x otherwise (c = channel, dim 1)", gradient: "1 for x > 0, w_c for x <= 0; weight_gradient[c] = sum of x <= 0 in channel c (d sum(y) / d w)" },
-    Spec { name: Name::Rrelu, key: "rrelu", formula: "x for x > 0; training: a_i x with a_i ~ U(lower, upper) drawn from seed; evaluation: (lower + upper) / 2 * x", gradient: "1 for x > 0, the slope used for x <= 0" },
-    Spec { name: Name::Elu, key: "elu", formula: "x for x > 0, alpha (e^x - 1) for x <= 0", gradient: "1 for x > 0, alpha e^x for x <= 0" },
-    Spec { name: Name::Gelu, key: "gelu", formula: "none: x Phi(x) = x/2 erfc(-x/sqrt 2); tanh: x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))", gradient: "none: Phi(x) + x phi(x); tanh: its exact derivative" },
-    Spec { name: Name::Swish, key: "swish", formula: "x sigmoid(beta x)", gradient: "s + beta x s (1 - s), s = sigmoid(beta x)" },
-    Spec { name: Name::Silu, key: "silu", formula: "x sigmoid(x) (swish with beta 1)", gradient: "s + x s (1 - s)" },
-    Spec { name: Name::HardSwish, key: "hard_swish", formula: "x relu6(x + 3) / 6", gradient: "0 for x <= -3, x/3 + 1/2 on (-3, 3), 1 for x >= 3" },
-    Spec { name: Name::Maxout, key: "maxout", formula: "y[n, j] = max_k x[n, j*pieces + k], k < pieces (channel dim 1)", gradient: "VJP: grad_output routed to the winning piece (first on ties), 0 elsewhere; shaped like the input" },
+    Spec { name: Name::Sigmoid, key: "sigmoid", summary: "logistic sigmoid (torch.sigmoid)", formula: "1 / (1 + e^-x), evaluated without overflow", gradient: "s (1 - s), as e^-|x| / (1 + e^-|x|)^2" },
+    Spec { name: Name::HardSigmoid, key: "hard_sigmoid", summary: "piecewise-linear sigmoid (torch Hardsigmoid or Keras 2)", formula: "pytorch: relu6(x + 3) / 6; keras2: clip(0.2 x + 0.5, 0, 1)", gradient: "pytorch: 1/6 on (-3, 3), else 0; keras2: 0.2 on (-2.5, 2.5), else 0" },
+    Spec { name: Name::Softmax, key: "softmax", summary: "softmax along a dim (torch.softmax)", formula: "e^(x_i - max) / sum_j e^(x_j - max) along dim", gradient: "VJP: y_i (g_i - sum_j g_j y_j)" },
+    Spec { name: Name::LogSoftmax, key: "log_softmax", summary: "log of softmax along a dim (torch.log_softmax)", formula: "x_i - max - ln sum_j e^(x_j - max) along dim", gradient: "VJP: g_i - e^(y_i) sum_j g_j" },
+    Spec { name: Name::Tanh, key: "tanh", summary: "hyperbolic tangent (torch.tanh)", formula: "tanh x", gradient: "1 - tanh^2 x" },
+    Spec { name: Name::Relu, key: "relu", summary: "rectified linear unit (torch.relu)", formula: "max(x, 0)", gradient: "1 for x > 0, else 0 (0 at x = 0)" },
+    Spec { name: Name::Relu6, key: "relu6", summary: "ReLU capped at 6 (torch ReLU6)", formula: "min(max(x, 0), 6)", gradient: "1 on (0, 6), else 0 (0 at both kinks)" },
+    Spec { name: Name::LeakyRelu, key: "leaky_relu", summary: "ReLU with a small negative slope (torch LeakyReLU)", formula: "x for x > 0, negative_slope * x otherwise", gradient: "1 for x > 0, negative_slope for x <= 0" },
+    Spec { name: Name::Prelu, key: "prelu", summary: "ReLU with a learned slope per channel (torch PReLU)", formula: "x for x > 0, w_c * x otherwise (c = channel, dim 1)", gradient: "1 for x > 0, w_c for x <= 0; weight_gradient[c] = sum of x <= 0 in channel c (d sum(y) / d w)" },
+    Spec { name: Name::Rrelu, key: "rrelu", summary: "ReLU with a random negative slope in training (torch RReLU)", formula: "x for x > 0; training: a_i x with a_i ~ U(lower, upper) drawn from seed; evaluation: (lower + upper) / 2 * x", gradient: "1 for x > 0, the slope used for x <= 0" },
+    Spec { name: Name::Elu, key: "elu", summary: "exponential linear unit (torch ELU)", formula: "x for x > 0, alpha (e^x - 1) for x <= 0", gradient: "1 for x > 0, alpha e^x for x <= 0" },
+    Spec { name: Name::Gelu, key: "gelu", summary: "Gaussian error linear unit, exact or tanh-approximated (torch GELU)", formula: "none: x Phi(x) = x/2 erfc(-x/sqrt 2); tanh: x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))", gradient: "none: Phi(x) + x phi(x); tanh: its exact derivative" },
+    Spec { name: Name::Swish, key: "swish", summary: "x sigmoid(beta x)", formula: "x sigmoid(beta x)", gradient: "s + beta x s (1 - s), s = sigmoid(beta x)" },
+    Spec { name: Name::Silu, key: "silu", summary: "sigmoid linear unit, swish with beta 1 (torch SiLU)", formula: "x sigmoid(x) (swish with beta 1)", gradient: "s + x s (1 - s)" },
+    Spec { name: Name::HardSwish, key: "hard_swish", summary: "piecewise-quadratic swish (torch Hardswish)", formula: "x relu6(x + 3) / 6", gradient: "0 for x <= -3, x/3 + 1/2 on (-3, 3), 1 for x >= 3" },
+    Spec { name: Name::Maxout, key: "maxout", summary: "maximum over groups of channels (Goodfellow et al. 2013)", formula: "y[n, j] = max_k x[n, j*pieces + k], k < pieces (channel dim 1)", gradient: "VJP: grad_output routed to the winning piece (first on ties), 0 elsewhere; shaped like the input" },
 ];
 
 fn spec(name: &str) -> Result<&'static Spec, ApiError> {
@@ -427,7 +429,7 @@ impl ActivationParams for MaxoutParams {
 /// that maps an activation to its parameters.
 struct ParamsOf {
     docs: &'static [ParamDoc],
-    catalogue: fn() -> Vec<Value>,
+    catalogue: fn() -> Vec<Parameter>,
     activate: fn(Bytes, Name, &'static str, usize) -> ActivatedFuture,
 }
 
@@ -577,13 +579,22 @@ fn activation_error(err: ActivationError) -> ApiError {
 
 /// `GET /activation`: every activation with its parameters, defaults,
 /// formula and gradient convention.
-async fn catalogue() -> Json<Value> {
-    let list: Vec<Value> = SPECS
+async fn catalogue() -> Json<Vec<Entry>> {
+    Json(entries())
+}
+
+/// `GET /activation/{name}`: one catalogue entry.
+async fn describe(Path(name): Path<String>) -> ApiResult<Json<Entry>> {
+    catalogue::describe("activation", &name, entries())
+}
+
+fn entries() -> Vec<Entry> {
+    SPECS
         .iter()
         .map(|s| {
-            let params = (params_of(s.name).catalogue)();
-            json!({"name": s.key, "formula": s.formula, "gradient": s.gradient, "params": params})
+            Entry::new(s.key, s.summary, (params_of(s.name).catalogue)())
+                .detail("formula", s.formula)
+                .detail("gradient", s.gradient)
         })
-        .collect();
-    Json(Value::Array(list))
+        .collect()
 }

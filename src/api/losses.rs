@@ -20,8 +20,9 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use serde::de::MapAccess;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use super::catalogue::{self, Entry, Parameter};
 use super::error::{ApiError, ApiResult};
 use super::extract::{json_error, parse_off_the_async_workers, JsonBytes};
 use super::limits::check_array_len;
@@ -244,7 +245,7 @@ impl LossParams for IouParams {
 /// maps a loss of the core's catalogue to its parameters.
 struct ParamsOf {
     docs: &'static [ParamDoc],
-    catalogue: fn() -> Vec<Value>,
+    catalogue: fn() -> Vec<Parameter>,
     from_bytes: fn(Bytes, &'static str, usize) -> PreparedFuture,
     from_value: fn(Value, &'static str) -> ApiResult<Prepared>,
 }
@@ -443,20 +444,39 @@ fn invalid(err: LossError) -> ApiError {
 }
 
 /// `GET /loss`: every loss with its aliases, parameters, defaults and formula.
-async fn catalogue() -> Json<Value> {
-    let losses: Vec<Value> = LOSSES.iter().map(describe_spec).collect();
-    let reductions: Vec<&str> = Reduction::ALL.iter().map(|r| r.name()).collect();
-    Json(json!({"losses": losses, "reductions": reductions, "default_reduction": "mean"}))
+async fn catalogue() -> Json<Vec<Entry>> {
+    Json(entries())
 }
 
 /// `GET /loss/{name}`: one catalogue entry (aliases accepted).
-async fn describe(Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    resolve(&name).map(|spec| Json(describe_spec(spec)))
+async fn describe(Path(name): Path<String>) -> ApiResult<Json<Entry>> {
+    catalogue::describe("loss", &name, entries())
 }
 
-fn describe_spec(spec: &LossSpec) -> Value {
-    let params = (params_of(spec.kind).catalogue)();
-    json!({"name": spec.name, "aliases": spec.aliases, "params": params, "formula": spec.formula})
+/// The catalogue: every loss, `reduction` first among its parameters (the
+/// route takes it for every loss).
+fn entries() -> Vec<Entry> {
+    LOSSES
+        .iter()
+        .map(|spec| {
+            let parameters = std::iter::once(reduction_parameter())
+                .chain((params_of(spec.kind).catalogue)())
+                .collect();
+            Entry::new(spec.name, spec.summary, parameters)
+                .aliases(spec.aliases)
+                .detail("formula", spec.formula)
+        })
+        .collect()
+}
+
+fn reduction_parameter() -> Parameter {
+    Parameter {
+        name: "reduction",
+        kind: "string",
+        default: Reduction::from(ReductionName::default()).name().into(),
+        description: "how per-element losses are combined: their mean, their sum, or none (one value per item)",
+        values: Some(Reduction::ALL.iter().map(|r| r.name()).collect()),
+    }
 }
 
 /// The loss called `name`, or a 404 listing the valid names.

@@ -10,15 +10,15 @@ use std::pin::Pin;
 use std::sync::OnceLock;
 
 use axum::extract::{FromRequest, Path, Request, State};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use bytes::Bytes;
 use ndarray::ArrayViewD;
 use serde::Serialize;
-use serde_json::{json, Value};
 
 use super::activation::{check_finite, compute};
-use super::error::ApiError;
+use super::catalogue::{self, Entry, Parameter};
+use super::error::{ApiError, ApiResult};
 use super::extract::{parse_off_the_async_workers, JsonBytes};
 use super::limits::check_array_len;
 use super::params::{
@@ -35,7 +35,7 @@ use crate::core::norm::{
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/normalize", get(catalogue))
-        .route("/normalize/{kind}", post(normalize))
+        .route("/normalize/{kind}", get(describe).post(normalize))
 }
 
 /// The normalization kinds.
@@ -51,6 +51,8 @@ enum Kind {
 struct Spec {
     kind: Kind,
     name: &'static str,
+    /// What it is, in one line (the catalogue's `summary`).
+    summary: &'static str,
     formula: &'static str,
     stats_shape: &'static str,
 }
@@ -59,24 +61,28 @@ const SPECS: [Spec; 4] = [
     Spec {
         kind: Kind::Batch,
         name: "batch",
+        summary: "batch normalization over N and spatial dims, with running statistics (torch BatchNorm)",
         formula: "y = (x - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c]; statistics per channel over N and spatial dims",
         stats_shape: "[C]",
     },
     Spec {
         kind: Kind::Layer,
         name: "layer",
+        summary: "layer normalization over the trailing dims (torch LayerNorm)",
         formula: "y = (x - mean) / sqrt(var + eps) * gamma + beta; statistics over the last normalized_dims dims",
         stats_shape: "the leading (non-normalized) dims",
     },
     Spec {
         kind: Kind::Instance,
         name: "instance",
+        summary: "instance normalization per sample and channel (torch InstanceNorm)",
         formula: "y = (x - mean[n,c]) / sqrt(var[n,c] + eps) * gamma[c] + beta[c]; statistics per sample and channel over spatial dims",
         stats_shape: "[N, C]",
     },
     Spec {
         kind: Kind::Group,
         name: "group",
+        summary: "group normalization per sample and group of channels (torch GroupNorm)",
         formula: "y = (x - mean[n,g]) / sqrt(var[n,g] + eps) * gamma[c] + beta[c]; statistics per sample and group of C/G channels",
         stats_shape: "[N, G]",
     },
@@ -215,7 +221,7 @@ impl NormParams for GroupParams {
 /// maps a kind to its parameters.
 struct ParamsOf {
     docs: &'static [ParamDoc],
-    catalogue: fn() -> Vec<Value>,
+    catalogue: fn() -> Vec<Parameter>,
     normalize: fn(Bytes, &'static str, usize) -> NormalizedFuture,
 }
 
@@ -370,13 +376,22 @@ fn norm_error(err: NormError) -> ApiError {
 }
 
 /// `GET /normalize`: every kind with its parameters, defaults and formula.
-async fn catalogue() -> Json<Value> {
-    let kinds: Vec<Value> = SPECS
+async fn catalogue() -> Json<Vec<Entry>> {
+    Json(entries())
+}
+
+/// `GET /normalize/{kind}`: one catalogue entry.
+async fn describe(Path(kind): Path<String>) -> ApiResult<Json<Entry>> {
+    catalogue::describe("normalization", &kind, entries())
+}
+
+fn entries() -> Vec<Entry> {
+    SPECS
         .iter()
         .map(|s| {
-            let params = (params_of(s.kind).catalogue)();
-            json!({"kind": s.name, "formula": s.formula, "stats_shape": s.stats_shape, "params": params})
+            Entry::new(s.name, s.summary, (params_of(s.kind).catalogue)())
+                .detail("formula", s.formula)
+                .detail("stats_shape", s.stats_shape)
         })
-        .collect();
-    Json(Value::Array(kinds))
+        .collect()
 }

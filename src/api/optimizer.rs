@@ -18,6 +18,7 @@ use ndarray::{ArrayD, Ix2, IxDyn};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::catalogue::{self, Entry, Parameter};
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
 use super::limits::{check_array_len, over_limit};
@@ -49,6 +50,8 @@ pub const MAX_RUN_WORK: u64 = 2_000_000_000;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/optimizer", get(catalogue))
+        .route("/optimizer/objectives", get(objectives))
+        .route("/optimizer/{name}", get(describe))
         .route("/optimizer/{name}/step", post(step))
         .route("/optimizer/{name}/run", post(run_objective))
 }
@@ -621,34 +624,58 @@ fn default_json(value: HyperValue) -> Value {
     }
 }
 
-/// `GET /optimizer`.
-async fn catalogue() -> Json<Value> {
-    let optimizers: Vec<Value> = OptimizerKind::ALL
+/// A hyperparameter as the catalogues list parameters.
+fn parameter(h: &crate::core::optim::hyper::Hyperparameter) -> Parameter {
+    let kind = match h.default {
+        HyperValue::Number(_) => "number",
+        HyperValue::Bool(_) => "boolean",
+        HyperValue::Pair(..) => "array",
+    };
+    Parameter {
+        name: h.name,
+        kind,
+        default: default_json(h.default),
+        description: h.description,
+        values: None,
+    }
+}
+
+/// `GET /optimizer`: every optimizer with its hyperparameters (torch's
+/// defaults), torch class and state buffers.
+async fn catalogue() -> Json<Vec<Entry>> {
+    Json(entries())
+}
+
+/// `GET /optimizer/{name}`: one catalogue entry.
+async fn describe(Path(name): Path<String>) -> ApiResult<Json<Entry>> {
+    catalogue::describe("optimizer", &name, entries())
+}
+
+fn entries() -> Vec<Entry> {
+    OptimizerKind::ALL
         .iter()
         .map(|kind| {
-            let hyperparameters: Vec<Value> = kind
-                .hyperparameters()
-                .iter()
-                .map(|h| json!({"name": h.name, "default": default_json(h.default), "description": h.description}))
-                .collect();
+            let parameters = kind.hyperparameters().iter().map(parameter).collect();
             let state: Vec<Value> = kind
                 .state_buffers()
                 .iter()
                 .map(|(buffer, always)| json!({"name": buffer.name(), "always": always}))
                 .collect();
-            json!({
-                "name": kind.name(),
-                "torch": kind.torch_class(),
-                "hyperparameters": hyperparameters,
-                "state_buffers": state,
-            })
+            Entry::new(kind.name(), kind.summary(), parameters)
+                .detail("torch", kind.torch_class())
+                .detail("state_buffers", state)
         })
-        .collect();
+        .collect()
+}
+
+/// `GET /optimizer/objectives`: the objectives `POST /optimizer/{name}/run`
+/// takes, each with the body fields it reads.
+async fn objectives() -> Json<Value> {
     let objectives: Vec<Value> = ObjectiveKind::ALL
         .iter()
         .map(|k| json!({"name": k.name(), "settings": objective_settings(*k)}))
         .collect();
-    Json(json!({"optimizers": optimizers, "objectives": objectives}))
+    Json(Value::Array(objectives))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! deserialization (every field optional; absent or `null` is the default;
 //! unknown fields refused) and its [`ParamSet`] entry, from which
 //! `GET /loss`, `GET /activation` and `GET /normalize` list names, JSON types,
-//! defaults and descriptions. Adding a parameter is one field in one struct.
+//! defaults and descriptions (in the shape of [`super::catalogue`]). Adding a parameter is one field in one struct.
 //!
 //! A request body holds the data fields of its route (the *envelope*:
 //! `predictions` and `targets`, or `input`) beside the parameters of the named
@@ -24,8 +24,9 @@ use std::marker::PhantomData;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use super::catalogue::Parameter;
 use super::tensor::Tensor;
 
 /// One parameter as the catalogue lists it (its default comes from the
@@ -120,15 +121,18 @@ pub trait ParamSet: Default + Serialize + DeserializeOwned + Send + 'static {
         Self::DOCS.iter().map(|d| d.name).collect()
     }
 
-    /// `{name, type, default, description}` for every parameter, the
-    /// defaults read from `Self::default()`.
-    fn catalogue() -> Vec<Value> {
+    /// Every parameter as the catalogues list it, the defaults read from
+    /// `Self::default()`.
+    fn catalogue() -> Vec<Parameter> {
         let defaults = serde_json::to_value(Self::default()).unwrap_or(Value::Null);
         Self::DOCS
             .iter()
-            .map(|d| {
-                let default = defaults.get(d.name).cloned().unwrap_or(Value::Null);
-                json!({"name": d.name, "type": d.kind, "default": default, "description": d.description})
+            .map(|d| Parameter {
+                name: d.name,
+                kind: d.kind,
+                default: defaults.get(d.name).cloned().unwrap_or(Value::Null),
+                description: d.description,
+                values: None,
             })
             .collect()
     }
@@ -477,6 +481,7 @@ pub fn union_of(sets: impl IntoIterator<Item = &'static [ParamDoc]>) -> Vec<&'st
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     param_set! {
         /// A parameter struct for the tests.
@@ -496,8 +501,9 @@ mod tests {
         assert_eq!(Sample::DOCS[0].description, "a number on two lines");
         assert_eq!(Sample::DOCS[1].kind, "nested array");
         let catalogue = Sample::catalogue();
-        assert_eq!(catalogue[0]["default"], json!(0.5));
-        assert_eq!(catalogue[1]["default"], Value::Null);
+        assert_eq!(catalogue[0].default, json!(0.5));
+        assert_eq!(catalogue[1].default, Value::Null);
+        assert_eq!(catalogue[1].kind, "nested array");
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! The progress line of `evald push` on stderr: bytes read, percent, rate.
+//! The progress line of `evald push` on stderr: bytes read (of the file as
+//! stored, so compressed bytes for `.gz`), percent, records applied (after
+//! decompression: what the stream received) and rate.
 //!
 //! On a terminal `indicatif` redraws it in place, ten times a second. When
 //! stderr is a file or a pipe (or `TERM` is dumb) indicatif draws nothing,
@@ -9,9 +11,9 @@ use std::io::{self, Read, Write};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, TermLike};
 
-/// `[####------]  42.0%  1.20 MB/2.86 MB  35.50 MB/s`
+/// `[####------]  42.0%  1.20 MB/2.86 MB  120000 records  35.50 MB/s`
 const TEMPLATE: &str =
-    "[{bar:30}] {percent_1}%  {decimal_bytes}/{decimal_total_bytes}  {decimal_bytes_per_sec}";
+    "[{bar:30}] {percent_1}%  {decimal_bytes}/{decimal_total_bytes}  {msg}  {decimal_bytes_per_sec}";
 
 /// Progress over the bytes read from the input file.
 #[derive(Debug, Clone)]
@@ -32,11 +34,23 @@ impl Progress {
         }
         let bar =
             ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10))
-                .with_style(style());
+                .with_style(style())
+                .with_message("0 records");
         Progress {
             final_line_only: bar.is_hidden(),
             bar,
         }
+    }
+
+    /// Shows `records` (applied so far, or checked in a dry run).
+    pub fn set_records(&self, records: u64) {
+        self.bar.set_message(format!("{records} records"));
+    }
+
+    /// Writes `line` on stderr without tearing the bar (a note is shown
+    /// even with `--quiet`: it says something about the input).
+    pub fn note(&self, line: &str) {
+        self.bar.suspend(|| eprintln!("{line}"));
     }
 
     /// `input`, advancing the bar by every byte read from it.

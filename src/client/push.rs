@@ -1,43 +1,61 @@
-//! `evald push`: stream a local NDJSON or CSV file into a stream.
+//! `evald push`: stream a local NDJSON, CSV or TSV file into a stream.
 //!
-//! The file is read on a blocking thread, converted to NDJSON when it is CSV,
-//! and cut into requests of at most `--records-per-request` lines (records or
-//! batch objects; default 100,000) or [`MAX_REQUEST_BYTES`], whichever comes
-//! first. The server stages a whole request before applying it atomically, so
-//! it is the request size, not the file size, that bounds the server's
-//! staging memory; the client holds at most three requests' worth at once
-//! (the one in flight, one queued, one being built).
+//! Before anything is read the server is asked for `/healthz`, so a wrong
+//! `--url` or a server that is not running is reported as such, before any
+//! progress output. The file is then read on a blocking thread, converted to
+//! NDJSON when it is CSV/TSV, checked line by line with the server's own
+//! record rules ([`crate::api::streams::ndjson::parse_line`]), and cut into
+//! requests of at most `--records-per-request` lines (records or batch
+//! objects; default 100,000) or [`MAX_REQUEST_BYTES`], whichever comes first.
+//! The server stages a whole request before applying it atomically, so it is
+//! the request size, not the file size, that bounds the server's staging
+//! memory; the client holds at most three requests' worth at once (the one
+//! in flight, one queued, one being built).
 //!
-//! Requests are sent one after another, in file order. If one is refused (a
-//! bad line), the earlier ones stay applied and nothing from the failed
-//! request on is: the error names the file line, what was applied, and the
-//! `--from-line` that resumes exactly after the applied part. A CSV row the
-//! client itself cannot convert fails the same way, before its request is sent.
+//! Requests are sent one after another, in file order. At the first bad line
+//! nothing more is sent (the request holding it included); reading goes on
+//! only to report up to `--max-errors` bad lines, each with its file line.
+//! The earlier requests stay applied: the error says what was applied and
+//! repeats the whole command with the `--from-line` that resumes exactly
+//! after the applied part. `--dry-run` does the reading and checking only.
 //!
-//! A progress line on stderr ([`super::progress`]) shows bytes read, percent
-//! and rate. At the end the ingest summary and then
-//! `GET /streams/{name}/metrics` are printed on stdout.
+//! A progress bar on stderr ([`super::progress`]) shows the file's bytes
+//! read (compressed bytes for `.gz`), percent, the records applied and the
+//! rate. At the end a short summary of `GET /streams/{name}/metrics` is
+//! printed on stdout ([`super::summary`]); `--json` prints the full answers.
 //!
-//! CSV is RFC 4180 (read by [`super::csv`]): a header row names the columns
-//! `prediction`, `label` and optionally `user_id` and `weight` (any order,
-//! other columns refused); fields may be double-quoted, with `""` for a quote,
-//! commas and line breaks inside quotes; CRLF or LF line ends; blank lines are
-//! skipped; spaces around header names, numbers and labels are ignored, a user
-//! id is taken verbatim.
+//! CSV is RFC 4180 (read by [`super::csv`]), TSV the same with tabs: a header
+//! row names the columns, matched to prediction, label, user id and weight by
+//! [`super::columns`] (aliases such as `score`, `click`, `uid`, or the
+//! `--*-col` flags); other columns are ignored with a note. Fields may be
+//! double-quoted, with `""` for a quote, delimiters and line breaks inside
+//! quotes; CRLF or LF line ends; blank lines are skipped; spaces around
+//! numbers and labels are ignored, a user id is taken verbatim.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use super::columns::{map_header, ColumnFlags, Columns, Role};
 use super::csv::{CsvReader, CsvRecord};
-use super::error::{HeaderError, InputError, PushError, RowError};
+use super::error::{BadLine, InputError, PushError, RowError, SendFailure};
 use super::progress::Progress;
+use crate::api::streams::ndjson::parse_line;
 use crate::api::streams::IngestResponse;
-use crate::config::PushOptions;
+use crate::config::{PushFormat, PushOptions};
+use crate::state::BatchBuilder;
 
 /// A request is also cut at this many bytes of NDJSON, so a file of huge
 /// batch-object lines still makes bounded requests.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
+/// How long `push` waits for a TCP (and TLS) connection before it says the
+/// server cannot be reached.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `--url` default (the resume hint leaves it out when unchanged).
+const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 
 /// What `evald push` was asked to do.
 #[derive(Debug, Clone)]
@@ -45,8 +63,13 @@ pub struct PushArgs {
     pub file: PathBuf,
     pub stream: String,
     pub url: String,
-    /// `None`: decide from the file name (`.csv`, `.csv.gz` are CSV).
-    pub csv: Option<bool>,
+    /// `None`: decide from the file name.
+    pub format: Option<PushFormat>,
+    pub columns: ColumnFlags,
+    /// Bad lines reported before giving up, at least 1.
+    pub max_errors: u64,
+    pub dry_run: bool,
+    pub json: bool,
     pub quiet: bool,
     /// Lines (NDJSON) or rows (CSV) per request, at least 1.
     pub records_per_request: u64,
@@ -60,7 +83,16 @@ impl From<PushOptions> for PushArgs {
             file: o.file,
             stream: o.stream,
             url: o.url,
-            csv: o.csv.then_some(true),
+            format: o.format.or(o.csv.then_some(PushFormat::Csv)),
+            columns: ColumnFlags {
+                prediction: o.prediction_col,
+                label: o.label_col,
+                user_id: o.user_col,
+                weight: o.weight_col,
+            },
+            max_errors: o.max_errors.max(1),
+            dry_run: o.dry_run,
+            json: o.json,
             quiet: o.quiet,
             records_per_request: o.records_per_request.max(1),
             from_line: o.from_line.max(1),
@@ -68,24 +100,87 @@ impl From<PushOptions> for PushArgs {
     }
 }
 
-/// Input file formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Ndjson,
-    Csv,
+impl PushArgs {
+    /// The command that runs this push again from `from_line`: every flag
+    /// that shapes what is sent where, each argument shell-quoted.
+    pub fn command_from(&self, from_line: u64) -> String {
+        let mut words: Vec<String> = vec![
+            "evald".into(),
+            "push".into(),
+            self.file.display().to_string(),
+            "--stream".into(),
+            self.stream.clone(),
+        ];
+        let mut flag = |name: &str, value: String| {
+            words.push(name.to_owned());
+            words.push(value);
+        };
+        if self.url != DEFAULT_URL {
+            flag("--url", self.url.clone());
+        }
+        if let Some(format) = self.format {
+            flag("--format", format_name(format).to_owned());
+        }
+        for role in Role::ALL {
+            if let Some(column) = self.columns.get(role) {
+                flag(role.flag(), column.to_owned());
+            }
+        }
+        if self.records_per_request != 100_000 {
+            flag(
+                "--records-per-request",
+                self.records_per_request.to_string(),
+            );
+        }
+        flag("--from-line", from_line.to_string());
+        words
+            .iter()
+            .map(|w| shell_quote(w))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn path(&self) -> String {
+        self.file.display().to_string()
+    }
 }
 
-fn format_of(path: &Path, csv: Option<bool>) -> Format {
+fn format_name(format: PushFormat) -> &'static str {
+    match format {
+        PushFormat::Ndjson => "ndjson",
+        PushFormat::Csv => "csv",
+        PushFormat::Tsv => "tsv",
+    }
+}
+
+/// `word` as a POSIX shell reads it back: unchanged when it has only safe
+/// characters, else in single quotes.
+fn shell_quote(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// The format `--format` names, else the one the file name says (`.gz`
+/// stripped): `.csv` CSV, `.tsv` / `.tab` TSV, anything else NDJSON.
+pub fn format_of(path: &Path, format: Option<PushFormat>) -> PushFormat {
+    if let Some(format) = format {
+        return format;
+    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
-    match csv {
-        Some(true) => Format::Csv,
-        Some(false) => Format::Ndjson,
-        None if name.ends_with(".csv") => Format::Csv,
-        None => Format::Ndjson,
+    if name.ends_with(".csv") {
+        PushFormat::Csv
+    } else if name.ends_with(".tsv") || name.ends_with(".tab") {
+        PushFormat::Tsv
+    } else {
+        PushFormat::Ndjson
     }
 }
 
@@ -98,37 +193,6 @@ fn open(path: &Path, progress: &Progress) -> io::Result<Box<dyn BufRead + Send>>
         Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(file)))
     } else {
         Box::new(file)
-    })
-}
-
-/// Column positions of a CSV header.
-#[derive(Debug, Clone, Copy)]
-struct Columns {
-    prediction: usize,
-    label: usize,
-    user_id: Option<usize>,
-    weight: Option<usize>,
-}
-
-fn parse_header(header: &CsvRecord) -> Result<Columns, HeaderError> {
-    let (mut prediction, mut label, mut user_id, mut weight) = (None, None, None, None);
-    for (i, name) in header.fields.iter().map(|f| f.trim()).enumerate() {
-        let slot = match name {
-            "prediction" => &mut prediction,
-            "label" => &mut label,
-            "user_id" => &mut user_id,
-            "weight" => &mut weight,
-            other => return Err(HeaderError::UnknownColumn(other.to_owned())),
-        };
-        if slot.replace(i).is_some() {
-            return Err(HeaderError::DuplicateColumn(name.to_owned()));
-        }
-    }
-    Ok(Columns {
-        prediction: prediction.ok_or(HeaderError::MissingColumn("prediction"))?,
-        label: label.ok_or(HeaderError::MissingColumn("label"))?,
-        user_id,
-        weight,
     })
 }
 
@@ -204,37 +268,98 @@ impl Chunk {
     }
 }
 
+/// Why reading stopped short of a clean end.
+#[derive(Debug)]
+enum Failure {
+    /// The file could not be read, or its CSV header / quoting is unusable.
+    Input(InputError),
+    /// Lines the record rules refuse (at most `--max-errors`).
+    BadLines(Vec<BadLine>),
+}
+
 /// What the reading thread hands to the sender, in file order.
 #[derive(Debug)]
 enum Produced {
     Chunk(Chunk),
-    /// The file could not be read or converted; `resume_at` is the first
-    /// line of the request that was being built (nothing from it was sent).
+    /// `resume_at` is the first line of the request that was being built
+    /// when the first problem was found (nothing from it was sent).
     Failed {
-        error: InputError,
+        failure: Failure,
         resume_at: u64,
     },
 }
 
-/// Cuts NDJSON lines into [`Chunk`]s and hands them over.
-struct Chunker<'a> {
-    tx: &'a tokio::sync::mpsc::Sender<Produced>,
-    per_request: usize,
-    chunk: Chunk,
+/// Why the reader stops early.
+enum Halt {
+    /// The sender hung up: it stopped on an error it reports itself.
+    Stopped,
+    /// `--max-errors` bad lines were found.
+    Enough,
 }
 
-/// The sender hung up: it stopped on an error it reports itself.
-struct Stopped;
+/// Checks NDJSON lines, cuts them into [`Chunk`]s and hands them over;
+/// after the first bad line it only collects further bad lines.
+struct Chunker<'a> {
+    /// `None` for a dry run: checked chunks are counted and dropped.
+    tx: Option<&'a tokio::sync::mpsc::Sender<Produced>>,
+    per_request: usize,
+    chunk: Chunk,
+    /// The server's staging, used to check each line exactly as it will.
+    check: BatchBuilder,
+    /// Records in the chunks handed over (batch objects count their records).
+    records: u64,
+    bad: Vec<BadLine>,
+    max_errors: usize,
+    /// First line of the request the first bad line was in.
+    resume_at: Option<u64>,
+    progress: &'a Progress,
+}
 
-impl Chunker<'_> {
-    /// Adds one NDJSON line (written by `write`) that comes from `file_line`.
+impl<'a> Chunker<'a> {
+    fn new(
+        args: &PushArgs,
+        tx: Option<&'a tokio::sync::mpsc::Sender<Produced>>,
+        progress: &'a Progress,
+    ) -> Self {
+        Chunker {
+            tx,
+            per_request: usize::try_from(args.records_per_request).unwrap_or(usize::MAX),
+            chunk: Chunk::default(),
+            check: BatchBuilder::new(),
+            records: 0,
+            bad: Vec::new(),
+            max_errors: usize::try_from(args.max_errors).unwrap_or(usize::MAX),
+            resume_at: None,
+            progress,
+        }
+    }
+
+    /// Adds one NDJSON line (written by `write`) that comes from `file_line`,
+    /// once the record rules accept it.
     fn push(
         &mut self,
         file_line: u64,
         write: impl FnOnce(&mut Vec<u8>) -> Result<(), RowError>,
-    ) -> Result<Result<(), RowError>, Stopped> {
-        if let Err(e) = write(&mut self.chunk.body) {
-            return Ok(Err(e));
+    ) -> Result<(), Halt> {
+        let start = self.chunk.body.len();
+        let checked = write(&mut self.chunk.body)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                let line = self.chunk.body.get(start..).unwrap_or_default();
+                parse_line(&mut self.check, file_line, line).map_err(|e| e.detail)
+            });
+        if let Err(message) = checked {
+            self.chunk.body.truncate(start);
+            return self.bad_line(file_line, message);
+        }
+        if !self.bad.is_empty() {
+            // Nothing after the first bad line is sent; the lines are only
+            // checked, so the staging is emptied now and then.
+            self.chunk.body.truncate(start);
+            if self.check.len() >= self.per_request {
+                self.check = BatchBuilder::new();
+            }
+            return Ok(());
         }
         if self.chunk.body.last() != Some(&b'\n') {
             self.chunk.body.push(b'\n');
@@ -244,78 +369,143 @@ impl Chunker<'_> {
         {
             self.flush()?;
         }
-        Ok(Ok(()))
+        Ok(())
     }
 
-    fn flush(&mut self) -> Result<(), Stopped> {
-        if self.chunk.lines.is_empty() {
+    fn bad_line(&mut self, line: u64, message: String) -> Result<(), Halt> {
+        if self.bad.is_empty() {
+            self.resume_at = Some(self.chunk.first_line().unwrap_or(line).min(line));
+            self.chunk = Chunk::default();
+        }
+        self.bad.push(BadLine::new(line, message));
+        if self.bad.len() >= self.max_errors {
+            Err(Halt::Enough)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), Halt> {
+        let staged = std::mem::take(&mut self.check);
+        if self.chunk.lines.is_empty() || !self.bad.is_empty() {
             return Ok(());
         }
+        self.records += staged.len() as u64;
         let full = std::mem::take(&mut self.chunk);
-        self.tx
-            .blocking_send(Produced::Chunk(full))
-            .map_err(|_| Stopped)
+        match self.tx {
+            Some(tx) => tx
+                .blocking_send(Produced::Chunk(full))
+                .map_err(|_| Halt::Stopped),
+            None => {
+                self.progress.set_records(self.records);
+                Ok(())
+            }
+        }
     }
 
-    /// Reports a failure at `line`; the request being built is dropped.
-    fn fail(self, error: InputError, line: u64) {
-        let resume_at = self.chunk.first_line().unwrap_or(line).min(line);
-        let _ = self.tx.blocking_send(Produced::Failed { error, resume_at });
+    /// The outcome once reading stopped: `fatal` is an error that ended it.
+    fn finish(mut self, fatal: Option<(InputError, u64)>) -> Read {
+        let failure = match fatal {
+            Some((error, line)) => {
+                let resume_at = self
+                    .resume_at
+                    .or(self.chunk.first_line())
+                    .unwrap_or(line)
+                    .min(line);
+                Some((Failure::Input(error), resume_at))
+            }
+            None if !self.bad.is_empty() => {
+                let resume_at = self.resume_at.unwrap_or(1);
+                Some((Failure::BadLines(std::mem::take(&mut self.bad)), resume_at))
+            }
+            None => match self.flush() {
+                Ok(()) => None,
+                // The sender reports why it stopped.
+                Err(_) => None,
+            },
+        };
+        Read {
+            records: self.records,
+            failure,
+        }
     }
 }
 
-/// Reads the file, converting and cutting it into requests, until the end,
-/// an error, or the sender hanging up. Runs on a blocking thread.
-fn produce(args: &PushArgs, progress: &Progress, tx: tokio::sync::mpsc::Sender<Produced>) {
-    let mut chunker = Chunker {
-        tx: &tx,
-        per_request: usize::try_from(args.records_per_request).unwrap_or(usize::MAX),
-        chunk: Chunk::default(),
-    };
-    let outcome = match open(&args.file, progress) {
-        Err(source) => Ok(Err((
+/// What reading the file came to.
+struct Read {
+    /// Records handed over (or, in a dry run, checked).
+    records: u64,
+    /// What stopped it and the line to resume at.
+    failure: Option<(Failure, u64)>,
+}
+
+/// Reads the file, converting, checking and cutting it into requests, until
+/// the end, a fatal error, `--max-errors` bad lines, or the sender hanging
+/// up. Runs on a blocking thread.
+fn produce(
+    args: &PushArgs,
+    progress: &Progress,
+    tx: Option<&tokio::sync::mpsc::Sender<Produced>>,
+) -> Read {
+    let mut chunker = Chunker::new(args, tx, progress);
+    let fatal = match open(&args.file, progress) {
+        Err(source) => Some((
             InputError::Open {
-                path: args.file.display().to_string(),
+                path: args.path(),
                 source,
             },
             1,
-        ))),
-        Ok(input) => match format_of(&args.file, args.csv) {
-            Format::Ndjson => produce_ndjson(args, input, &mut chunker),
-            Format::Csv => produce_csv(args, input, &mut chunker),
-        },
-    };
-    match outcome {
-        Ok(Ok(())) => {
-            let _ = chunker.flush();
+        )),
+        Ok(input) => {
+            let outcome = match format_of(&args.file, args.format) {
+                PushFormat::Ndjson => produce_ndjson(args, input, &mut chunker),
+                PushFormat::Csv => produce_csv(args, CsvReader::new(input), &mut chunker),
+                PushFormat::Tsv => {
+                    produce_csv(args, CsvReader::with_delimiter(input, b'\t'), &mut chunker)
+                }
+            };
+            match outcome {
+                Ok(()) | Err(Step::Halt) => None,
+                Err(Step::Fatal(error, line)) => Some((error, line)),
+            }
         }
-        Ok(Err((error, line))) => chunker.fail(error, line),
-        Err(Stopped) => {}
-    }
+    };
+    chunker.finish(fatal)
 }
 
-/// `Ok(Err((error, file line)))` is a bad input; `Err(Stopped)` the sender hung up.
-type Produce = Result<Result<(), (InputError, u64)>, Stopped>;
+/// Why a reading loop ended early.
+enum Step {
+    /// Stopped on purpose ([`Halt`]); the chunker knows why.
+    Halt,
+    /// An error that ends reading, and its file line.
+    Fatal(InputError, u64),
+}
+
+impl From<Halt> for Step {
+    fn from(_: Halt) -> Self {
+        Step::Halt
+    }
+}
 
 fn produce_ndjson(
     args: &PushArgs,
     mut input: Box<dyn BufRead + Send>,
     chunker: &mut Chunker<'_>,
-) -> Produce {
+) -> Result<(), Step> {
     let mut line = Vec::new();
     let mut line_no = 0u64;
     loop {
         line.clear();
         match input.read_until(b'\n', &mut line) {
-            Ok(0) => return Ok(Ok(())),
+            Ok(0) => return Ok(()),
             Ok(_) => {}
             Err(source) => {
                 let error = InputError::Read {
-                    path: args.file.display().to_string(),
+                    path: args.path(),
                     line: line_no,
                     source,
                 };
-                return Ok(Err((error, line_no + 1)));
+                return Err(Step::Fatal(error, line_no + 1));
             }
         }
         line_no += 1;
@@ -324,74 +514,77 @@ fn produce_ndjson(
             continue;
         }
         let bytes = &line;
-        if let Err(e) = chunker.push(line_no, |out| {
+        chunker.push(line_no, |out| {
             out.extend_from_slice(bytes);
             Ok(())
-        })? {
-            return Ok(Err((e.into(), line_no)));
-        }
+        })?;
     }
 }
 
-fn produce_csv(
+fn produce_csv<R: BufRead>(
     args: &PushArgs,
-    input: Box<dyn BufRead + Send>,
+    mut reader: CsvReader<R>,
     chunker: &mut Chunker<'_>,
-) -> Produce {
-    let mut reader = CsvReader::new(input);
+) -> Result<(), Step> {
     let columns = match reader.read_record() {
-        Ok(None) => return Ok(Err((InputError::EmptyCsv, 1))),
-        Ok(Some(h)) => match parse_header(&h) {
-            Ok(c) => c,
-            Err(source) => {
-                let line = h.line;
-                return Ok(Err((InputError::Header { line, source }, line)));
-            }
-        },
+        Ok(None) => return Err(Step::Fatal(InputError::EmptyCsv, 1)),
+        Ok(Some(h)) => map_header(&h, &args.columns).map_err(|source| {
+            let line = h.line;
+            Step::Fatal(InputError::Header { line, source }, line)
+        })?,
         Err(e) => {
             let line = e.line;
-            return Ok(Err((csv_error(args, e), line)));
+            return Err(Step::Fatal(csv_error(args, e), line));
         }
     };
+    if !columns.ignored.is_empty() {
+        chunker.progress.note(&format!(
+            "note: ignoring column(s) {} (not prediction, label, user id or weight; see --help for the names and --*-col flags)",
+            columns
+                .ignored
+                .iter()
+                .map(|c| format!("'{c}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     loop {
         let row = match reader.read_record() {
-            Ok(None) => return Ok(Ok(())),
+            Ok(None) => return Ok(()),
             Ok(Some(row)) => row,
             Err(e) => {
                 let line = e.line;
-                return Ok(Err((csv_error(args, e), line)));
+                return Err(Step::Fatal(csv_error(args, e), line));
             }
         };
         if row.line < args.from_line {
             continue;
         }
-        if let Err(e) = chunker.push(row.line, |out| csv_row_to_ndjson(&columns, &row, out))? {
-            return Ok(Err((e.into(), row.line)));
-        }
+        chunker.push(row.line, |out| csv_row_to_ndjson(&columns, &row, out))?;
     }
 }
 
 fn csv_error(args: &PushArgs, source: super::csv::CsvError) -> InputError {
     InputError::Csv {
-        path: args.file.display().to_string(),
+        path: args.path(),
         source,
     }
 }
 
 /// What was applied so far.
 #[derive(Debug, Default, serde::Serialize)]
-struct Applied {
-    stream: String,
+pub struct Applied {
+    pub stream: String,
     /// Records added by this push.
-    accepted: u64,
+    pub accepted: u64,
     /// Records in the stream after the last applied request.
-    count: u64,
-    users: usize,
+    pub count: u64,
+    pub users: usize,
     /// Requests applied.
-    requests: u64,
+    pub requests: u64,
     /// Last file line applied (0: none).
     #[serde(skip)]
-    last_line: u64,
+    pub last_line: u64,
 }
 
 impl Applied {
@@ -406,46 +599,66 @@ impl Applied {
             )
         };
         format!(
-            "{applied}\nFix the file, then resume with: evald push {} --stream {} --from-line {resume_at}",
-            args.file.display(),
-            args.stream
+            "{applied}\nFix the file, then resume with:\n  {}",
+            args.command_from(resume_at)
         )
     }
 }
 
-/// Runs `evald push`; prints the ingest summary and the stream's metrics.
+/// Runs `evald push`; prints a summary of the stream's metrics (or, with
+/// `--json`, the ingest summary and the metrics as JSON).
 ///
 /// # Errors
-/// An error naming the file line and how to resume when a request is
+/// When the server cannot be reached (before anything is read), or, naming
+/// the file lines and how to resume, when lines are bad, a request is
 /// refused or the file cannot be read; see the module docs.
 pub async fn run(args: PushArgs) -> Result<(), PushError> {
     let total = std::fs::metadata(&args.file)
         .map_err(|source| InputError::Open {
-            path: args.file.display().to_string(),
+            path: args.path(),
             source,
         })?
         .len();
+    let format = format_of(&args.file, args.format);
+    if format == PushFormat::Ndjson && args.columns.any() {
+        let flags: Vec<&str> = Role::ALL
+            .iter()
+            .filter(|r| args.columns.get(**r).is_some())
+            .map(|r| r.flag())
+            .collect();
+        return Err(PushError::ColumnFlagsOnNdjson {
+            flags: flags.join(", "),
+            path: args.path(),
+        });
+    }
+    if args.dry_run {
+        return dry_run(args, total).await;
+    }
     let base = args.url.trim_end_matches('/').to_owned();
+    let client = connect(&base).await?;
     let progress = Progress::new(total, args.quiet);
     // One request queued while one is in flight and the next is being built.
     let (tx, rx) = tokio::sync::mpsc::channel::<Produced>(1);
     let producer = {
         let (args, progress) = (args.clone(), progress.clone());
-        tokio::task::spawn_blocking(move || produce(&args, &progress, tx))
+        tokio::task::spawn_blocking(move || {
+            let read = produce(&args, &progress, Some(&tx));
+            if let Some((failure, resume_at)) = read.failure {
+                let _ = tx.blocking_send(Produced::Failed { failure, resume_at });
+            }
+        })
     };
-    let client = reqwest::Client::new();
-    let sent = send_all(&client, &base, &args, rx).await;
+    let sent = send_all(&client, &base, &args, &progress, rx).await;
     progress.finish(sent.is_ok());
     // The producer stops by itself once the receiver is gone.
     let _ = producer.await;
     let applied = sent?;
     if applied.requests == 0 {
         return Err(PushError::NothingToSend {
-            path: args.file.display().to_string(),
+            path: args.path(),
             from_line: args.from_line,
         });
     }
-    print_json(&applied)?;
     let metrics = client
         .get(format!("{base}/streams/{}/metrics", args.stream))
         .send()
@@ -458,14 +671,108 @@ pub async fn run(args: PushArgs) -> Result<(), PushError> {
     if !status.is_success() {
         return Err(PushError::MetricsStatus { status, body });
     }
-    print_json(&body)?;
-    Ok(())
+    if args.json {
+        let both = serde_json::json!({"push": applied, "metrics": body});
+        print(&serde_json::to_string_pretty(&both)?)
+    } else {
+        print(&super::summary::table(&applied, &body))
+    }
 }
 
-/// Pretty-prints `value` on stdout. A closed pipe (`evald push ... | head`)
-/// is not an error: the reader chose to stop reading.
-fn print_json(value: &impl serde::Serialize) -> Result<(), PushError> {
-    let text = serde_json::to_string_pretty(value)?;
+/// `--dry-run`: read and check the whole file, send nothing.
+async fn dry_run(args: PushArgs, total: u64) -> Result<(), PushError> {
+    let progress = Progress::new(total, args.quiet);
+    let read = {
+        let (args, progress) = (args.clone(), progress.clone());
+        tokio::task::spawn_blocking(move || produce(&args, &progress, None))
+            .await
+            .map_err(|e| PushError::Stdout(io::Error::other(e)))?
+    };
+    progress.finish(read.failure.is_none());
+    match read.failure {
+        None => print(&format!(
+            "dry run: {} records in {} pass the server's record rules; nothing was sent",
+            read.records,
+            args.path()
+        )),
+        Some((Failure::BadLines(lines), _)) => Err(PushError::DryRunBadLines {
+            lines,
+            limit: args.max_errors,
+        }),
+        Some((Failure::Input(error), _)) => Err(PushError::Input(error)),
+    }
+}
+
+/// A client for `base`, once `GET /healthz` got an answer: a wrong URL or a
+/// server that is not running is reported before anything is read.
+async fn connect(base: &str) -> Result<reqwest::Client, PushError> {
+    let url_error = |reason: String| PushError::Url {
+        url: base.to_owned(),
+        reason,
+    };
+    let parsed = reqwest::Url::parse(base).map_err(|e| {
+        url_error(format!(
+            "{e}; expected http://host:port or https://host[:port]"
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(url_error(format!(
+            "the scheme '{}' is not supported; use http:// or https://",
+            parsed.scheme()
+        )));
+    }
+    let client = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+        .map_err(|e| url_error(error_chain(&e)))?;
+    match client.get(format!("{base}/healthz")).send().await {
+        Ok(_) => Ok(client),
+        Err(e) => Err(PushError::Connect {
+            url: base.to_owned(),
+            reason: connect_reason(&e),
+        }),
+    }
+}
+
+/// "connection refused" (or timed out, ...) when that is what happened,
+/// else the whole error chain (DNS and TLS errors say what they are).
+fn connect_reason(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut source: Option<&(dyn Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            match io.kind() {
+                io::ErrorKind::ConnectionRefused => return "connection refused".to_owned(),
+                io::ErrorKind::TimedOut => return "connection timed out".to_owned(),
+                _ => {}
+            }
+        }
+        source = err.source();
+    }
+    if e.is_timeout() {
+        return format!("no connection within {} s", CONNECT_TIMEOUT.as_secs());
+    }
+    error_chain(e)
+}
+
+/// `e` and its sources, joined by ": " (reqwest's own message is only the
+/// outermost, e.g. "error sending request").
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(err) = source {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = err.source();
+    }
+    parts.join(": ")
+}
+
+/// Writes `text` and a newline on stdout. A closed pipe (`evald push ... |
+/// head`) is not an error: the reader chose to stop reading.
+fn print(text: &str) -> Result<(), PushError> {
     match writeln!(io::stdout().lock(), "{text}") {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(PushError::Stdout(e)),
         _ => Ok(()),
@@ -477,6 +784,7 @@ async fn send_all(
     client: &reqwest::Client,
     base: &str,
     args: &PushArgs,
+    progress: &Progress,
     mut rx: tokio::sync::mpsc::Receiver<Produced>,
 ) -> Result<Applied, PushError> {
     let url = format!("{base}/streams/{}", args.stream);
@@ -487,10 +795,15 @@ async fn send_all(
     while let Some(item) = rx.recv().await {
         let chunk = match item {
             Produced::Chunk(c) => c,
-            Produced::Failed { error, resume_at } => {
-                return Err(PushError::InputAfter {
-                    source: error,
-                    hint: applied.resume_hint(args, resume_at),
+            Produced::Failed { failure, resume_at } => {
+                let hint = applied.resume_hint(args, resume_at);
+                return Err(match failure {
+                    Failure::Input(source) => PushError::InputAfter { source, hint },
+                    Failure::BadLines(lines) => PushError::BadLines {
+                        lines,
+                        limit: args.max_errors,
+                        hint,
+                    },
                 });
             }
         };
@@ -509,16 +822,18 @@ async fn send_all(
         let response = match response {
             Ok(r) => r,
             Err(source) => {
-                return Err(PushError::Send {
+                return Err(PushError::Send(Box::new(SendFailure {
                     url,
                     base: base.to_owned(),
+                    stream: args.stream.clone(),
                     request,
                     first,
                     last,
-                    next: last + 1,
                     count_before: applied.count,
-                    source,
-                });
+                    reason: connect_reason(&source),
+                    resume_first: args.command_from(first),
+                    resume_next: args.command_from(last + 1),
+                })));
             }
         };
         let status = response.status();
@@ -542,6 +857,7 @@ async fn send_all(
             applied.users = reply.users;
             applied.requests = request;
             applied.last_line = last;
+            progress.set_records(applied.accepted);
             continue;
         }
         let problem: serde_json::Value =
@@ -577,6 +893,22 @@ fn chunk_line(lines: &[u64], n: u64) -> Option<(u64, u64)> {
 mod tests {
     use super::*;
 
+    fn args(name: &str, per_request: u64, from_line: u64) -> PushArgs {
+        PushArgs {
+            file: PathBuf::from(name),
+            stream: "s".into(),
+            url: DEFAULT_URL.into(),
+            format: None,
+            columns: ColumnFlags::default(),
+            max_errors: 10,
+            dry_run: false,
+            json: false,
+            quiet: true,
+            records_per_request: per_request,
+            from_line,
+        }
+    }
+
     /// Runs the CSV reader over `text` and returns the NDJSON lines with their
     /// file lines, or the error with the line to resume at.
     fn csv_lines(
@@ -584,31 +916,19 @@ mod tests {
         per_request: u64,
         from_line: u64,
     ) -> Result<Vec<(u64, String)>, (String, u64)> {
-        let args = PushArgs {
-            file: PathBuf::from("t.csv"),
-            stream: "s".into(),
-            url: String::new(),
-            csv: Some(true),
-            quiet: true,
-            records_per_request: per_request,
-            from_line,
-        };
+        let args = args("t.csv", per_request, from_line);
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .map_err(|e| (e.to_string(), 0))?;
         let (tx, mut rx) = tokio::sync::mpsc::channel(1000);
-        let input: Box<dyn BufRead + Send> = Box::new(io::Cursor::new(text.as_bytes().to_vec()));
-        let outcome = {
-            let mut chunker = Chunker {
-                tx: &tx,
-                per_request: per_request as usize,
-                chunk: Chunk::default(),
+        let progress = Progress::new(0, true);
+        let read = {
+            let mut chunker = Chunker::new(&args, Some(&tx), &progress);
+            let fatal = match produce_csv(&args, CsvReader::new(text.as_bytes()), &mut chunker) {
+                Err(Step::Fatal(e, line)) => Some((e, line)),
+                _ => None,
             };
-            let r = produce_csv(&args, input, &mut chunker);
-            if let Ok(Ok(())) = r {
-                let _ = chunker.flush();
-            }
-            r
+            chunker.finish(fatal)
         };
         drop(tx);
         let mut out = Vec::new();
@@ -620,10 +940,13 @@ mod tests {
                 }
             }
         });
-        match outcome {
-            Ok(Ok(())) => Ok(out),
-            Ok(Err((e, line))) => Err((e.to_string(), line)),
-            Err(Stopped) => Err(("stopped".into(), 0)),
+        match read.failure {
+            None => Ok(out),
+            Some((Failure::Input(e), line)) => Err((e.to_string(), line)),
+            Some((Failure::BadLines(bad), line)) => {
+                let text: Vec<String> = bad.into_iter().map(|b| b.message).collect();
+                Err((text.join("\n"), line))
+            }
         }
     }
 
@@ -658,16 +981,16 @@ mod tests {
     }
 
     #[test]
-    fn the_header_names_columns_in_any_order_and_unknown_or_missing_ones_are_refused() {
+    fn the_header_names_columns_in_any_order_and_missing_or_ambiguous_ones_are_refused() {
         let got = csv_lines("\u{feff}label,\"prediction\"\n1,0.5\n", 10, 1).map_err(|e| e.0);
         assert_eq!(
             got,
             Ok(vec![(2, r#"{"prediction":0.5,"label":1}"#.to_owned())])
         );
         for (header, needle) in [
-            ("prediction,colour\n", "unknown column 'colour'"),
-            ("prediction,user_id\n", "no 'label' column"),
-            ("label,prediction,label\n", "'label' twice"),
+            ("prediction,colour\n", "no label column"),
+            ("prediction,user_id\n", "no label column"),
+            ("label,prediction,label\n", "both 'label' and 'label'"),
             ("", "empty"),
         ] {
             match csv_lines(header, 10, 1) {
@@ -720,8 +1043,44 @@ mod tests {
 
     #[test]
     fn format_follows_the_file_name_unless_forced() {
-        assert_eq!(format_of(Path::new("a/b.csv.gz"), None), Format::Csv);
-        assert_eq!(format_of(Path::new("b.ndjson"), None), Format::Ndjson);
-        assert_eq!(format_of(Path::new("b.txt"), Some(true)), Format::Csv);
+        assert_eq!(format_of(Path::new("a/b.csv.gz"), None), PushFormat::Csv);
+        assert_eq!(format_of(Path::new("b.TSV"), None), PushFormat::Tsv);
+        assert_eq!(format_of(Path::new("b.tab.gz"), None), PushFormat::Tsv);
+        assert_eq!(format_of(Path::new("b.ndjson"), None), PushFormat::Ndjson);
+        assert_eq!(
+            format_of(Path::new("b.txt"), Some(PushFormat::Csv)),
+            PushFormat::Csv
+        );
+    }
+
+    #[test]
+    fn bad_lines_are_collected_up_to_the_limit_and_nothing_after_the_first_is_sent() {
+        let text = "score,label\n0.1,0\n0.2,7\n0.3,1\nx,1\n0.4,1\nnan,0\n";
+        match csv_lines(text, 1, 1) {
+            Err((e, resume)) => {
+                assert_eq!(resume, 3, "{e}");
+                let lines: Vec<&str> = e.lines().collect();
+                assert_eq!(lines.len(), 3, "{e}");
+                assert!(
+                    lines[0].contains("line 3") && lines[1].contains("line 5"),
+                    "{e}"
+                );
+                assert!(lines[2].contains("line 7"), "{e}");
+            }
+            Ok(v) => panic!("accepted: {v:?}"),
+        }
+    }
+
+    #[test]
+    fn the_resume_command_repeats_every_flag_that_shapes_the_push() {
+        let mut a = args("my data.csv", 500, 1);
+        a.url = "https://evald.example:8443".into();
+        a.format = Some(PushFormat::Tsv);
+        a.columns.label = Some("it's".into());
+        assert_eq!(
+            a.command_from(42),
+            "evald push 'my data.csv' --stream s --url https://evald.example:8443 --format tsv \
+             --label-col 'it'\\''s' --records-per-request 500 --from-line 42"
+        );
     }
 }

@@ -5,10 +5,13 @@
 //! `cargo test --test api losses::kernels::`.
 
 mod arrow;
+mod catalogues;
+mod cli;
 mod durability;
 mod fastmath;
 mod fuzz_regressions;
 mod helpers;
+mod intervals;
 mod losses;
 mod metrics;
 mod nn;

@@ -22,6 +22,8 @@ pub struct LossSpec {
     pub kind: LossKind,
     pub name: &'static str,
     pub aliases: &'static [&'static str],
+    /// What it is, in one line (the catalogue's `summary`).
+    pub summary: &'static str,
     pub formula: &'static str,
 }
 
@@ -31,54 +33,63 @@ pub const LOSSES: [LossSpec; 9] = [
         kind: LossKind::Bce,
         name: "bce",
         aliases: &[],
+        summary: "binary cross-entropy on probabilities or logits (torch BCELoss / BCEWithLogitsLoss)",
         formula: "l = -w (y max(ln p, -100) + (1 - y) max(ln(1 - p), -100)); from_logits: l = w ((1 - y) x + (1 + (pos_weight - 1) y) softplus(-x))",
     },
     LossSpec {
         kind: LossKind::CrossEntropy,
         name: "cross_entropy",
         aliases: &["ce"],
+        summary: "softmax cross-entropy over class logits (torch CrossEntropyLoss)",
         formula: "l = -sum_c w_c q_c log_softmax(x)_c, q = one-hot(y) or the target row, smoothed: (1 - e) q + e / C",
     },
     LossSpec {
         kind: LossKind::L1,
         name: "l1",
         aliases: &["mae"],
+        summary: "mean absolute error (torch L1Loss)",
         formula: "l = |p - y|",
     },
     LossSpec {
         kind: LossKind::SmoothL1,
         name: "smooth_l1",
         aliases: &[],
+        summary: "squared near zero, absolute beyond beta (torch SmoothL1Loss)",
         formula: "d = p - y; l = 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta",
     },
     LossSpec {
         kind: LossKind::Huber,
         name: "huber",
         aliases: &[],
+        summary: "squared near zero, linear beyond delta (torch HuberLoss)",
         formula: "d = p - y; l = 0.5 d^2 if |d| <= delta else delta (|d| - 0.5 delta)",
     },
     LossSpec {
         kind: LossKind::Mse,
         name: "mse",
         aliases: &["l2"],
+        summary: "mean squared error (torch MSELoss)",
         formula: "l = (p - y)^2",
     },
     LossSpec {
         kind: LossKind::Focal,
         name: "focal",
         aliases: &[],
+        summary: "binary focal loss down-weighting easy examples (torchvision sigmoid_focal_loss)",
         formula: "p_t = p y + (1 - p)(1 - y); l = a_t bce(p, y) (1 - p_t)^gamma, a_t = alpha y + (1 - alpha)(1 - y)",
     },
     LossSpec {
         kind: LossKind::Dice,
         name: "dice",
         aliases: &[],
+        summary: "soft Dice loss for segmentation masks",
         formula: "per sample: l = 1 - (2 sum(p y) + smooth) / (sum p + sum y + smooth)",
     },
     LossSpec {
         kind: LossKind::Iou,
         name: "iou",
         aliases: &["jaccard"],
+        summary: "soft IoU (Jaccard) loss for segmentation masks",
         formula: "per sample: l = 1 - (sum(p y) + smooth) / (sum p + sum y - sum(p y) + smooth)",
     },
 ];

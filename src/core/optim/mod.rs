@@ -134,6 +134,26 @@ impl OptimizerKind {
         Self::ALL.into_iter().find(|k| k.name() == name)
     }
 
+    /// What it is, in one line (the catalogue's `summary`).
+    pub fn summary(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => {
+                "stochastic gradient descent with optional momentum, dampening and Nesterov"
+            }
+            OptimizerKind::Adagrad => {
+                "per-coordinate steps scaled by the accumulated squared gradients"
+            }
+            OptimizerKind::Rmsprop => {
+                "steps scaled by a running average of squared gradients, optionally centered"
+            }
+            OptimizerKind::Adadelta => {
+                "unit-free steps from running averages of squared gradients and updates"
+            }
+            OptimizerKind::Adam => "bias-corrected running averages of the gradient and its square",
+            OptimizerKind::AdamW => "Adam with weight decay decoupled from the gradient",
+        }
+    }
+
     /// The torch class this optimizer reproduces.
     pub fn torch_class(self) -> &'static str {
         match self {

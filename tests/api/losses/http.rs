@@ -169,7 +169,7 @@ async fn the_catalogue_lists_every_loss_with_aliases_params_defaults_and_formula
     let response = app.get("/loss").await;
     assert_eq!(response.status().as_u16(), 200);
     let body: Value = response.json().await.unwrap();
-    let losses = body["losses"].as_array().expect("losses array");
+    let losses = body.as_array().expect("a list of losses");
     let names: Vec<&str> = losses.iter().filter_map(|l| l["name"].as_str()).collect();
     assert_eq!(
         names,
@@ -188,27 +188,42 @@ async fn the_catalogue_lists_every_loss_with_aliases_params_defaults_and_formula
     for loss in losses {
         assert!(!loss["formula"].as_str().unwrap_or("").is_empty(), "{loss}");
         assert!(
-            loss["aliases"].is_array() && loss["params"].is_array(),
+            loss["aliases"].is_array() && loss["parameters"].is_array(),
             "{loss}"
         );
+        assert!(!loss["summary"].as_str().unwrap_or("").is_empty(), "{loss}");
+        // every loss takes `reduction`: its values and default are listed
+        let reduction = &loss["parameters"][0];
+        assert_eq!(reduction["name"], "reduction", "{loss}");
+        assert_eq!(
+            reduction["values"],
+            json!(["mean", "sum", "none"]),
+            "{loss}"
+        );
+        assert_eq!(reduction["default"], "mean", "{loss}");
     }
     let focal = losses.iter().find(|l| l["name"] == "focal").unwrap();
-    let alpha = focal["params"]
+    let alpha = focal["parameters"]
         .as_array()
         .unwrap()
         .iter()
         .find(|p| p["name"] == "alpha")
         .unwrap();
     assert_eq!(alpha["default"], json!(0.25));
+    assert_eq!(alpha["type"], "number");
     let ce = losses
         .iter()
         .find(|l| l["name"] == "cross_entropy")
         .unwrap();
     assert_eq!(ce["aliases"], json!(["ce"]));
-    assert_eq!(body["reductions"], json!(["mean", "sum", "none"]));
 
     let one: Value = app.get("/loss/jaccard").await.json().await.unwrap();
     assert_eq!(one["name"], "iou");
+    let listed = losses.iter().find(|l| l["name"] == "iou").unwrap();
+    assert_eq!(
+        &one, listed,
+        "GET /loss/{{name}} is the entry GET /loss lists"
+    );
 }
 
 #[tokio::test]

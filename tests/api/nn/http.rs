@@ -168,16 +168,20 @@ async fn catalogue_lists_parameters_with_defaults() {
         .iter()
         .find(|e| e["name"] == "leaky_relu")
         .expect("leaky_relu listed");
-    assert_eq!(leaky["params"][0]["name"], "negative_slope");
-    assert_eq!(leaky["params"][0]["default"], 0.01);
+    assert_eq!(leaky["parameters"][0]["name"], "negative_slope");
+    assert_eq!(leaky["parameters"][0]["default"], 0.01);
+    assert_eq!(app.get_ok("/activation/leaky_relu").await, *leaky);
     let kinds = app.get_ok("/normalize").await;
     let names: Vec<&str> = kinds
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|k| k["kind"].as_str())
+        .filter_map(|k| k["name"].as_str())
         .collect();
     assert_eq!(names, ["batch", "layer", "instance", "group"]);
+    let group = app.get_ok("/normalize/group").await;
+    assert_eq!(group["stats_shape"], kinds[3]["stats_shape"], "{group}");
+    assert_eq!(group["parameters"], kinds[3]["parameters"], "{group}");
 }
 
 #[tokio::test]
@@ -476,8 +480,9 @@ async fn unknown_names_are_404_listing_the_valid_ones() {
 #[tokio::test]
 async fn wrong_methods_are_405() {
     let app = spawn_app().await;
+    // GET describes the entry now (issue #16); DELETE is still no method of theirs
     for path in ["/activation/relu", "/normalize/batch"] {
-        assert_problem(app.get(path).await, 405).await;
+        assert_problem(app.delete(path).await, 405).await;
     }
     let r = app.delete("/activation").await;
     assert_problem(r, 405).await;

@@ -117,9 +117,9 @@ async fn nested_params_keep_their_shape_in_params_and_state() {
 async fn the_catalogue_lists_every_optimizer_with_torch_defaults() {
     let app = spawn_app().await;
     let body = app.get_ok("/optimizer").await;
-    let names: Vec<&str> = body["optimizers"]
+    let names: Vec<&str> = body
         .as_array()
-        .expect("optimizers")
+        .expect("a list of optimizers")
         .iter()
         .filter_map(|o| o["name"].as_str())
         .collect();
@@ -128,10 +128,9 @@ async fn the_catalogue_lists_every_optimizer_with_torch_defaults() {
         ["sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw"]
     );
     let default = |optimizer: &str, hyper: &str| -> Value {
-        body["optimizers"]
-            .as_array()
+        body.as_array()
             .and_then(|o| o.iter().find(|o| o["name"] == optimizer))
-            .and_then(|o| o["hyperparameters"].as_array())
+            .and_then(|o| o["parameters"].as_array())
             .and_then(|h| h.iter().find(|h| h["name"] == hyper))
             .map(|h| h["default"].clone())
             .unwrap_or(Value::Null)
@@ -143,7 +142,12 @@ async fn the_catalogue_lists_every_optimizer_with_torch_defaults() {
     assert_eq!(default("adadelta", "lr"), json!(1.0));
     assert_eq!(default("adagrad", "eps"), json!(1e-10));
     assert_eq!(default("sgd", "nesterov"), json!(false));
-    let objectives: Vec<&str> = body["objectives"]
+    let one = app.get_ok("/optimizer/adamw").await;
+    assert_eq!(one["torch"], "torch.optim.AdamW", "{one}");
+    assert_eq!(one["parameters"][1]["name"], "betas", "{one}");
+    assert_eq!(one["parameters"][1]["type"], "array", "{one}");
+    let objectives = app.get_ok("/optimizer/objectives").await;
+    let objectives: Vec<&str> = objectives
         .as_array()
         .expect("objectives")
         .iter()

@@ -103,7 +103,7 @@ enum Needs {
 /// and tenants"). The test below checks this table against the served spec,
 /// which `ops::every_path_in_the_openapi_spec_is_routed` checks against the
 /// router, so a new route cannot go untested.
-const ROUTES: [(&str, &str, Needs); 22] = [
+const ROUTES: [(&str, &str, Needs); 26] = [
     ("get", "/healthz", Needs::Nothing),
     ("get", "/readyz", Needs::Nothing),
     ("get", "/openapi.json", Needs::Read),
@@ -111,9 +111,13 @@ const ROUTES: [(&str, &str, Needs); 22] = [
     ("get", "/problems/{slug}", Needs::Read),
     ("get", "/internal/metrics", Needs::Admin),
     ("post", "/metrics", Needs::Write),
+    ("post", "/metrics/compare", Needs::Write),
+    ("get", "/streams/{name}/compare/{other}", Needs::Read),
     ("get", "/streams", Needs::Read),
     ("post", "/streams/{name}", Needs::Write),
     ("delete", "/streams/{name}", Needs::Write),
+    ("get", "/streams/{name}", Needs::Read),
+    ("get", "/streams/{name}/users", Needs::Read),
     ("get", "/streams/{name}/metrics", Needs::Read),
     (
         "get",
@@ -130,6 +134,10 @@ const ROUTES: [(&str, &str, Needs); 22] = [
     ("post", "/optimizer/{name}/step", Needs::Write),
     ("post", "/optimizer/{name}/run", Needs::Write),
     ("get", "/loss/{name}", Needs::Read),
+    ("get", "/activation/{name}", Needs::Read),
+    ("get", "/normalize/{kind}", Needs::Read),
+    ("get", "/optimizer/{name}", Needs::Read),
+    ("get", "/optimizer/objectives", Needs::Read),
 ];
 
 /// `template` with every `{param}` segment replaced by `x`.

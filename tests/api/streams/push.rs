@@ -52,6 +52,7 @@ async fn push_streams_a_gzipped_csv_and_prints_the_metrics() {
         "pushed".into(),
         "--url".into(),
         app.url(""),
+        "--json".into(),
     ])
     .await;
     assert!(ok, "push failed: {stderr}");
@@ -145,6 +146,7 @@ fn push_args(path: &std::path::Path, stream: &str, app: &TestApp, extra: &[&str]
         "--url".into(),
         app.url(""),
         "--quiet".into(),
+        "--json".into(),
     ];
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     args
