@@ -12,7 +12,7 @@ use super::AppState;
 
 /// Bodies larger than this are deserialized on the blocking pool so a 20 MB
 /// request does not stall the async workers that serve everyone else.
-const BLOCKING_PARSE_THRESHOLD: usize = 256 * 1024;
+pub const BLOCKING_PARSE_THRESHOLD: usize = 256 * 1024;
 
 /// Bytes a JSON request holds in flight per byte of its body, from the read
 /// to the answer: the body itself, the parsed arrays and what the handler
@@ -60,23 +60,31 @@ impl FromRequest<AppState> for JsonBytes {
     /// parsing and handling it will hold ([`JSON_BYTES_HELD_PER_BODY_BYTE`]).
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         require_json_content_type(req.headers())?;
-        let size_hint = content_length(req.headers());
-        let limit = state.config.body_limit;
-        let permit = permit_of(&req, state);
-        if let Some(hint) = size_hint {
-            permit.reserve_up_to(held_for_json(hint.min(limit)))?;
-        }
-        let reader = BodyReader::with_limit(req.into_body(), permit.clone(), limit);
-        let bytes = read_body(reader, size_hint).await?;
-        permit.reserve_up_to(held_for_json(bytes.len()))?;
-        Ok(JsonBytes(bytes))
+        read_bounded_body(req, state, JSON_BYTES_HELD_PER_BODY_BYTE)
+            .await
+            .map(JsonBytes)
     }
 }
 
-/// What a JSON body of `body_bytes` holds in flight (see
-/// [`JSON_BYTES_HELD_PER_BODY_BYTE`]).
-fn held_for_json(body_bytes: usize) -> usize {
-    body_bytes.saturating_mul(JSON_BYTES_HELD_PER_BODY_BYTE)
+/// Reads a whole body of at most `--body-limit` bytes, reserving from the
+/// in-flight budget `held_per_byte` times its size (the declared size first,
+/// then the real one): what parsing and handling this kind of body holds.
+pub async fn read_bounded_body(
+    req: Request,
+    state: &AppState,
+    held_per_byte: usize,
+) -> Result<Bytes, ApiError> {
+    let held = |body_bytes: usize| body_bytes.saturating_mul(held_per_byte);
+    let size_hint = content_length(req.headers());
+    let limit = state.config.body_limit;
+    let permit = permit_of(&req, state);
+    if let Some(hint) = size_hint {
+        permit.reserve_up_to(held(hint.min(limit)))?;
+    }
+    let reader = BodyReader::with_limit(req.into_body(), permit.clone(), limit);
+    let bytes = read_body(reader, size_hint).await?;
+    permit.reserve_up_to(held(bytes.len()))?;
+    Ok(bytes)
 }
 
 /// [`parse_json_with`], on the blocking pool for large bodies so a 20 MB

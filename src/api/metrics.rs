@@ -11,8 +11,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use ndarray::{Array2, Ix2};
 
+use super::arrow::JsonOrArrow;
 use super::error::{ApiError, ApiResult};
-use super::extract::{parse_off_the_async_workers, JsonBytes};
+use super::extract::parse_off_the_async_workers;
 use super::labels::binary_of_index;
 use super::limits::check_array_len;
 use super::AppState;
@@ -51,9 +52,14 @@ pub fn router() -> Router<AppState> {
 
 async fn post_metrics(
     State(state): State<AppState>,
-    JsonBytes(body): JsonBytes,
+    body: JsonOrArrow,
 ) -> ApiResult<Json<MetricsResponse>> {
-    let request = parse_off_the_async_workers(body, MetricsRequest::from_json_parallel).await?;
+    let request = match body {
+        JsonOrArrow::Json(body) => {
+            parse_off_the_async_workers(body, MetricsRequest::from_json_parallel).await?
+        }
+        JsonOrArrow::Arrow(body) => body.metrics_request().await?,
+    };
     let job = MetricsJob::from_request(
         request,
         state.config.max_array_len,

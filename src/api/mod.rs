@@ -18,6 +18,7 @@ use crate::state::{
 
 pub mod activation;
 pub mod admission;
+pub mod arrow;
 pub mod auth;
 pub mod catalogue;
 pub mod error;

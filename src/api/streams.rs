@@ -18,6 +18,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::admission::{permit_of, BodyReader, Permit};
+use super::arrow::{is_arrow_stream, unsupported, ArrowBody};
 use super::error::echo;
 use super::extract::{is_json_media_type, media_type_essence};
 use super::limits::check_array_len_or;
@@ -202,11 +203,17 @@ async fn ingest(
         tokio::task::spawn_blocking(move || stage_body(body))
             .await
             .map_err(ApiError::internal)??
+    } else if is_arrow_stream(&content_type) {
+        let body = ArrowBody::from_request(request, &state).await?;
+        let max = state.config.max_array_len;
+        tokio::task::spawn_blocking(move || body.stage_batch(max))
+            .await
+            .map_err(ApiError::internal)??
     } else {
-        return Err(ApiError::unsupported_media_type(format!(
-            "Content-Type '{}' is not supported; expected application/json or application/x-ndjson",
-            echo(&content_type)
-        )));
+        return Err(unsupported(
+            &content_type,
+            "application/json, application/x-ndjson",
+        ));
     };
     if builder.is_empty() {
         return Err(no_records(ndjson));

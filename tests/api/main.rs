@@ -4,6 +4,7 @@
 //! Run one resource with `cargo test --test api metrics::`, one file with
 //! `cargo test --test api losses::kernels::`.
 
+mod arrow;
 mod catalogues;
 mod cli;
 mod durability;

@@ -450,13 +450,28 @@ impl Interner {
         Ok(i)
     }
 
-    fn integer<E: de::Error>(&mut self, value: i128) -> Result<u32, E> {
+    /// The dense index of integer user id `value` (the same user as its
+    /// decimal string).
+    pub fn integer<E: de::Error>(&mut self, value: i128) -> Result<u32, E> {
         if let Some(&i) = self.by_integer.get(&value) {
             return Ok(i);
         }
         let i = self.string(&value.to_string())?;
         self.by_integer.insert(value, i);
         Ok(i)
+    }
+}
+
+impl Interner {
+    /// Records the next record's user, `index` (from [`Interner::string`] or
+    /// [`Interner::integer`]), for input read column by column.
+    pub fn push_record(&mut self, index: u32) {
+        self.ids.indices.push(index);
+    }
+
+    /// The records' user indices and the interned names.
+    pub fn into_ids(self) -> UserIds {
+        self.ids
     }
 }
 

@@ -3,12 +3,14 @@
 //! committed fixtures ([`fixtures`]) and body encodings ([`encoding`]).
 
 pub mod app;
+pub mod arrow;
 pub mod cli;
 pub mod compare;
 pub mod encoding;
 pub mod fixtures;
 
 pub use app::*;
+pub use arrow::*;
 pub use cli::*;
 pub use compare::*;
 pub use encoding::*;
