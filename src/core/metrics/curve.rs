@@ -103,7 +103,7 @@ fn kept_points(table: &ScoreTable, drop_intermediate: bool) -> Vec<Point> {
 
 /// `max_points` indices evenly spaced over `0..len`, first and last included;
 /// all of them when `len <= max_points` (`max_points` below 2 counts as 2).
-fn thinned_indices(len: usize, max_points: Option<usize>) -> Vec<usize> {
+pub(crate) fn thinned_indices(len: usize, max_points: Option<usize>) -> Vec<usize> {
     match max_points.map(|m| m.max(2)) {
         // i * (len - 1) / (m - 1) is strictly increasing in i because len > m.
         Some(m) if len > m => (0..m).map(|i| i * (len - 1) / (m - 1)).collect(),

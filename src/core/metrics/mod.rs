@@ -11,6 +11,8 @@
 //! - [`curve`]: the exact ROC curve (`sklearn.metrics.roc_curve`), thinning.
 //! - [`auc`]: the exact AUC (`roc_auc_score`; ties count one half).
 //! - [`gauc`]: per-user AUC averaged over users, [`GaucAccumulator`].
+//! - [`thresholds`]: precision, recall and F-beta at every threshold;
+//!   [`histogram`]: score histograms by class (the data of two charts).
 //! - [`multiclass`]: N x C scores: argmax and top-k accuracy, confusion matrix,
 //!   per-class and averaged precision/recall/F, one-vs-rest AUC, log loss.
 //!
@@ -37,15 +39,19 @@ pub mod auc;
 pub mod confusion;
 pub mod curve;
 pub mod gauc;
+pub mod histogram;
 pub mod multiclass;
 pub mod table;
+pub mod thresholds;
 
 pub use auc::auc;
 pub use confusion::Confusion;
 pub use curve::{roc_curve, roc_curve_at_most, RocCurve};
 pub use gauc::{Gauc, GaucAccumulator, GaucWeighting, UserIndex};
+pub use histogram::{score_histogram, ScoreHistogram};
 pub use multiclass::{evaluate_multiclass, Average, MulticlassParams, MulticlassReport, PerClass};
 pub use table::{canonical_zero, ScoreTable, MAX_RECORDS};
+pub use thresholds::{threshold_curve, ThresholdCurve};
 
 /// Invalid input to a metric. Each variant names the offending field (see
 /// [`MetricsError::field`]) and its message says what was found and what was
