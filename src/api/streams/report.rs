@@ -105,8 +105,23 @@ pub struct StreamMetricsResponse {
     pub gauc_error_bound: Option<f64>,
 }
 
-fn table_of(agg: &ScoreAggregate) -> Result<ScoreTable, MetricsError> {
+/// The score table of an aggregate: the table `POST /metrics` would build
+/// from the aggregated records.
+pub fn table_of(agg: &ScoreAggregate) -> Result<ScoreTable, MetricsError> {
     ScoreTable::from_aggregates(agg.iter())
+}
+
+/// The aggregate of user `user_id` in `stream`, or 404 naming both.
+pub fn user_aggregate<'a>(
+    stream: &'a Stream,
+    user_id: &str,
+) -> Result<&'a ScoreAggregate, ApiError> {
+    stream.users.get(user_id).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "stream '{}' has no user '{user_id}'",
+            tenants::local_name(&stream.name)
+        ))
+    })
 }
 
 /// The weight a user gets in the GAUC mean (the core's rule), or `None`
@@ -195,12 +210,7 @@ pub fn evaluate_user(
     user_id: &str,
     params: &CheckedBinaryParams,
 ) -> Result<StreamMetricsResponse, ApiError> {
-    let agg = stream.users.get(user_id).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "stream '{}' has no user '{user_id}'",
-            tenants::local_name(&stream.name)
-        ))
-    })?;
+    let agg = user_aggregate(stream, user_id)?;
     let table = table_of(agg).map_err(metrics_error)?;
     let report = evaluate_binary(&table, agg.counts(), None, params);
     Ok(respond(
