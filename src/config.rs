@@ -194,6 +194,11 @@ pub struct Config {
     #[arg(long, env = "EVALD_MAX_OPTIMIZER_STEPS", default_value_t = 100_000)]
     pub max_optimizer_steps: usize,
 
+    /// Maximum number of cutoffs in `ranking.k` of `POST /metrics` (each
+    /// cutoff costs one pass over the users).
+    #[arg(long, env = "EVALD_MAX_RANKING_CUTOFFS", default_value_t = 100)]
+    pub max_ranking_cutoffs: usize,
+
     /// File of API keys, one `<key> <tenant> <scopes>` per line (README, "API
     /// keys and tenants"). When set, every route but /healthz, /readyz and the
     /// dashboard page (`/`, `/ui/...`)

@@ -30,6 +30,9 @@ use crate::state::{snapshot, wal, BatchBuilder, ScoreAggregate, Stream};
 /// input can spell, like the service's default.
 const MAX_ARRAY_LEN: usize = 1 << 20;
 
+/// Most `ranking.k` cutoffs, the service's default.
+const MAX_RANKING_CUTOFFS: usize = 100;
+
 /// Longest NDJSON line: small, so the line-length limit is exercised too.
 const MAX_LINE_BYTES: usize = 256;
 
@@ -56,7 +59,7 @@ pub fn check_metrics_body(bytes: &[u8]) -> Result<(), String> {
     }
     if let Ok(request) = answer_one {
         // Errors are answers (422); only a panic is a finding.
-        let _ = MetricsJob::from_request(request, MAX_ARRAY_LEN)
+        let _ = MetricsJob::from_request(request, MAX_ARRAY_LEN, MAX_RANKING_CUTOFFS)
             .and_then(MetricsJob::run)
             .map(|response| serde_json::to_vec(&response));
     }

@@ -16,21 +16,23 @@ use super::extract::{parse_off_the_async_workers, JsonBytes};
 use super::labels::binary_of_index;
 use super::limits::check_array_len;
 use super::AppState;
+use crate::core::metrics::ranking::{ranking, RankingParams};
 use crate::core::metrics::{
-    evaluate_multiclass, evaluate_records, BinaryParams, BinaryRecords, CheckedBinaryParams,
-    GaucWeighting, MetricsError, MulticlassParams, UserIndex,
+    check_confidence, evaluate_multiclass, evaluate_records, BinaryParams, BinaryRecords,
+    CheckedBinaryParams, GaucWeighting, MetricsError, MulticlassParams, UserIndex,
 };
 
+pub mod compare;
 mod request;
 mod response;
 
 pub use request::{
     short_key, AverageParam, GaucWeightingParam, Interner, Labels, MetricsRequest,
-    MetricsRequestWith, RocParams, UserIds,
+    MetricsRequestWith, RankingRequest, RocParams, UserIds,
 };
 pub use response::{
-    BinaryMetricsResponse, ConfusionBody, GaucBody, MetricsResponse, MulticlassMetricsResponse,
-    PerClassBody, RocBody,
+    AucCiBody, BinaryMetricsResponse, ConfusionBody, DifferenceBody, GaucBody, MetricsResponse,
+    MulticlassMetricsResponse, PerClassBody, RankingBody, RocBody,
 };
 
 /// Inputs with more values than this are evaluated on the blocking pool so a
@@ -39,7 +41,9 @@ const BLOCKING_THRESHOLD: usize = 50_000;
 
 /// Routes of this resource.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", post(post_metrics))
+    Router::new()
+        .route("/metrics", post(post_metrics))
+        .merge(compare::router())
 }
 
 async fn post_metrics(
@@ -47,7 +51,11 @@ async fn post_metrics(
     JsonBytes(body): JsonBytes,
 ) -> ApiResult<Json<MetricsResponse>> {
     let request = parse_off_the_async_workers(body, MetricsRequest::from_json_parallel).await?;
-    let job = MetricsJob::from_request(request, state.config.max_array_len)?;
+    let job = MetricsJob::from_request(
+        request,
+        state.config.max_array_len,
+        state.config.max_ranking_cutoffs,
+    )?;
     let response = if job.size() > BLOCKING_THRESHOLD {
         tokio::task::spawn_blocking(move || job.run())
             .await
@@ -73,6 +81,7 @@ pub enum MetricsJob {
         users: Option<UserIds>,
         params: CheckedBinaryParams,
         weighting: GaucWeighting,
+        ranking: Option<RankingParams>,
     },
     Multiclass {
         scores: Array2<f64>,
@@ -85,12 +94,18 @@ pub enum MetricsJob {
 impl MetricsJob {
     /// Checks `request`: array sizes against `max_array_len`, lengths against
     /// the predictions, the label domain (0/1 for flat predictions, class
-    /// indices below C for N x C), and the parameters.
+    /// indices below C for N x C), and the parameters (at most
+    /// `max_ranking_cutoffs` cutoffs in `ranking.k`).
     ///
     /// # Errors
     /// 422 naming the field (and index) of the first problem.
-    pub fn from_request(request: MetricsRequest, max_array_len: usize) -> ApiResult<Self> {
+    pub fn from_request(
+        request: MetricsRequest,
+        max_array_len: usize,
+        max_ranking_cutoffs: usize,
+    ) -> ApiResult<Self> {
         check_sizes(&request, max_array_len)?;
+        check_confidence(request.confidence).map_err(metrics_error)?;
         let predictions = request.predictions.into_inner();
         if !matches!(predictions.ndim(), 1 | 2) {
             return Err(ApiError::invalid(
@@ -123,9 +138,15 @@ impl MetricsJob {
                     beta: request.beta,
                     max_points: request.roc.max_points,
                     drop_intermediate: request.roc.drop_intermediate,
+                    confidence: request.confidence,
                 }
                 .check()
                 .map_err(metrics_error)?;
+                let ranking = ranking_params(
+                    request.ranking,
+                    request.user_ids.is_some(),
+                    max_ranking_cutoffs,
+                )?;
                 Ok(MetricsJob::Binary {
                     scores: predictions.into_raw_vec_and_offset().0,
                     labels,
@@ -133,9 +154,16 @@ impl MetricsJob {
                     users: request.user_ids,
                     params,
                     weighting: request.gauc_weighting.into(),
+                    ranking,
                 })
             }
             2 => {
+                if request.ranking.is_some() {
+                    return Err(ApiError::invalid(
+                        "ranking",
+                        "ranking needs binary predictions (a flat array) but predictions is an N x C matrix",
+                    ));
+                }
                 if request.user_ids.is_some() {
                     return Err(ApiError::invalid(
                         "user_ids",
@@ -188,19 +216,28 @@ impl MetricsJob {
                 users,
                 params,
                 weighting,
+                ranking: cutoffs,
             } => {
+                let user_index = users.as_ref().map(|u| UserIndex {
+                    users: &u.indices,
+                    n_users: u.names.len(),
+                });
                 let records = BinaryRecords {
                     scores: &scores,
                     labels: &labels,
                     weights: weights.as_deref(),
-                    users: users.as_ref().map(|u| UserIndex {
-                        users: &u.indices,
-                        n_users: u.names.len(),
-                    }),
+                    users: user_index,
                 };
                 let report =
                     evaluate_records(&records, &params, weighting).map_err(metrics_error)?;
-                Ok(MetricsResponse::Binary(Box::new(report.into())))
+                let mut body = BinaryMetricsResponse::from(report);
+                if let (Some(cutoffs), Some(users)) = (cutoffs, user_index) {
+                    let report =
+                        ranking(&scores, &labels, users, &cutoffs).map_err(metrics_error)?;
+                    body.warnings.extend(report.warning());
+                    body.ranking = Some(report.into());
+                }
+                Ok(MetricsResponse::Binary(Box::new(body)))
             }
             MetricsJob::Multiclass {
                 scores,
@@ -215,6 +252,26 @@ impl MetricsJob {
             }
         }
     }
+}
+
+/// The checked `ranking` cutoffs; `ranking` needs `user_ids`.
+fn ranking_params(
+    request: Option<RankingRequest>,
+    has_users: bool,
+    max_cutoffs: usize,
+) -> ApiResult<Option<RankingParams>> {
+    let Some(request) = request else {
+        return Ok(None);
+    };
+    if !has_users {
+        return Err(ApiError::invalid(
+            "ranking",
+            "ranking needs user_ids (the metrics are per user) but user_ids is missing",
+        ));
+    }
+    RankingParams::check(request.k, max_cutoffs)
+        .map(Some)
+        .map_err(metrics_error)
 }
 
 /// 422 when any array holds more than `max_array_len` values.

@@ -24,8 +24,10 @@ use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
 use crate::state::wal::LogError;
 use crate::state::{now_ms, tenants, BatchBuilder, Limit, StoreError, StreamInfo, StreamStore};
 
+pub mod compare;
 pub mod dto;
 pub mod fast;
+pub mod intervals;
 pub mod name;
 pub mod ndjson;
 pub mod report;
@@ -43,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/streams/{name}", post(ingest).delete(delete))
         .route("/streams/{name}/metrics", get(stream_metrics))
         .route("/streams/{name}/users/{user_id}/metrics", get(user_metrics))
+        .merge(compare::router())
 }
 
 /// Longest accepted stream name, in bytes.

@@ -8,6 +8,7 @@ mod durability;
 mod fastmath;
 mod fuzz_regressions;
 mod helpers;
+mod intervals;
 mod losses;
 mod metrics;
 mod nn;

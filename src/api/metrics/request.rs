@@ -46,6 +46,26 @@ pub struct MetricsRequestWith<U> {
     pub roc: RocParams,
     #[serde(default)]
     pub gauc_weighting: GaucWeightingParam,
+    // ---- intervals, comparison and ranking (README, "Confidence intervals
+    // and model comparison", "Ranking metrics") ----
+    /// Level of every confidence interval, in (0, 1).
+    #[serde(default = "default_confidence")]
+    pub confidence: f64,
+    /// Per-user ranking metrics; needs `user_ids`.
+    #[serde(default)]
+    pub ranking: Option<RankingRequest>,
+    // ---- end intervals and ranking ----
+}
+
+fn default_confidence() -> f64 {
+    BinaryParams::default().confidence
+}
+
+/// `ranking`: the cutoffs k.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RankingRequest {
+    pub k: Vec<usize>,
 }
 
 // The defaults are the core's (`BinaryParams::default`), kept in one place.
@@ -184,6 +204,8 @@ fn parse_on_two_threads(bytes: &[u8]) -> Result<MetricsRequest, serde_json::Erro
             average: request.average,
             roc: request.roc,
             gauc_weighting: request.gauc_weighting,
+            confidence: request.confidence,
+            ranking: request.ranking,
         })
     })
 }

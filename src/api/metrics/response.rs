@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::{Serialize, Serializer};
 
+use crate::core::metrics::compare::Difference;
+use crate::core::metrics::delong::AucCi;
+use crate::core::metrics::ranking::RankingReport;
 use crate::core::metrics::{BinaryReport, Gauc, MulticlassReport, RocCurve};
 
 /// Either response, serialized without a wrapper (`task` tells them apart).
@@ -100,6 +103,10 @@ pub struct GaucBody {
     pub users: usize,
     pub users_skipped: usize,
     pub weighting: &'static str,
+    /// Cluster-robust standard error and the interval at `confidence`.
+    pub std_error: Option<f64>,
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
 }
 
 impl From<Gauc> for GaucBody {
@@ -109,7 +116,118 @@ impl From<Gauc> for GaucBody {
             users: g.users,
             users_skipped: g.users_skipped,
             weighting: g.weighting.name(),
+            std_error: finite(g.std_error),
+            lower: finite(g.interval.map(|i| i.0)),
+            upper: finite(g.interval.map(|i| i.1)),
         }
+    }
+}
+
+/// `auc_ci`: DeLong's interval of the AUC.
+#[derive(Debug, Clone, Serialize)]
+pub struct AucCiBody {
+    pub lower: f64,
+    pub upper: f64,
+    pub std_error: f64,
+    pub level: f64,
+    pub method: &'static str,
+}
+
+impl AucCiBody {
+    fn of(ci: AucCi) -> Option<Self> {
+        [ci.lower, ci.upper, ci.std_error]
+            .iter()
+            .all(|v| v.is_finite())
+            .then_some(AucCiBody {
+                lower: ci.lower,
+                upper: ci.upper,
+                std_error: ci.std_error,
+                level: ci.level,
+                method: "delong",
+            })
+    }
+}
+
+/// `ranking`: per-user metrics keyed by k (as `top_k_accuracy`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RankingBody {
+    pub k: Vec<usize>,
+    pub hit_rate: BTreeMap<String, Option<f64>>,
+    pub precision: BTreeMap<String, Option<f64>>,
+    pub recall: BTreeMap<String, Option<f64>>,
+    pub ndcg: BTreeMap<String, Option<f64>>,
+    pub map: BTreeMap<String, Option<f64>>,
+    pub mrr: Option<f64>,
+    pub users: usize,
+    pub users_skipped: usize,
+}
+
+impl From<RankingReport> for RankingBody {
+    fn from(r: RankingReport) -> Self {
+        let keyed = |values: &[Option<f64>]| {
+            r.k.iter()
+                .zip(values)
+                .map(|(k, &v)| (k.to_string(), finite(v)))
+                .collect()
+        };
+        RankingBody {
+            hit_rate: keyed(&r.hit_rate),
+            precision: keyed(&r.precision),
+            recall: keyed(&r.recall),
+            ndcg: keyed(&r.ndcg),
+            map: keyed(&r.map),
+            mrr: finite(r.mrr),
+            users: r.users,
+            users_skipped: r.users_skipped,
+            k: r.k,
+        }
+    }
+}
+
+/// `auc_diff` / `gauc_diff` of a comparison: b − a and its test.
+#[derive(Debug, Clone, Serialize)]
+pub struct DifferenceBody {
+    pub value: Option<f64>,
+    pub std_error: Option<f64>,
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+    pub z: Option<f64>,
+    pub p_value: Option<f64>,
+    /// Unpaired DeLong only (there `null` when undefined).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub df: Option<Option<f64>>,
+    /// GAUC only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users: Option<Option<usize>>,
+    pub method: &'static str,
+}
+
+impl DifferenceBody {
+    /// The body without `df` and `users`; `method` names the test.
+    pub fn new(d: Difference, method: &'static str) -> Self {
+        DifferenceBody {
+            value: finite(d.value),
+            std_error: finite(d.std_error),
+            lower: finite(d.lower),
+            upper: finite(d.upper),
+            z: finite(d.z),
+            p_value: finite(d.p_value),
+            df: None,
+            users: None,
+            method,
+        }
+    }
+
+    /// Adds `df` (the unpaired DeLong test).
+    pub fn with_df(mut self, d: &Difference) -> Self {
+        self.df = Some(finite(d.df));
+        self
+    }
+
+    /// Adds `users` (the GAUC tests; `null` when unpaired).
+    pub fn with_users(mut self, d: &Difference) -> Self {
+        self.users = Some(d.users);
+        self
     }
 }
 
@@ -132,6 +250,14 @@ pub struct BinaryMetricsResponse {
     pub auc: Option<f64>,
     pub roc: RocBody,
     pub gauc: Option<GaucBody>,
+    // ---- intervals and ranking ----
+    /// `null` (with a warning) when undefined: weighted records, fewer than
+    /// two records of a class.
+    pub auc_ci: Option<AucCiBody>,
+    /// Only when asked for (`POST /metrics` with `ranking`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<RankingBody>,
+    // ---- end intervals and ranking ----
     pub warnings: Vec<String>,
 }
 
@@ -158,6 +284,8 @@ impl From<BinaryReport> for BinaryMetricsResponse {
             auc: finite(r.auc),
             roc: r.roc.into(),
             gauc: r.gauc.map(GaucBody::from),
+            auc_ci: r.auc_ci.and_then(AucCiBody::of),
+            ranking: None,
             warnings: r.warnings,
         }
     }

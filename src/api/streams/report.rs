@@ -10,8 +10,10 @@
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
+use super::intervals;
 use crate::api::metrics::{metrics_error, BinaryMetricsResponse, GaucWeightingParam};
 use crate::api::ApiError;
+use crate::core::metrics::stats::MeanMoments;
 use crate::core::metrics::{
     evaluate_binary, BinaryParams, BinaryReport, CheckedBinaryParams, Gauc, GaucWeighting,
     MetricsError, ScoreTable,
@@ -29,6 +31,9 @@ pub struct MetricsQuery {
     pub max_points: Option<MaxPoints>,
     pub drop_intermediate: Option<bool>,
     pub gauc_weighting: Option<GaucWeightingParam>,
+    pub confidence: Option<f64>,
+    /// Refused (400): ranking is one-shot only.
+    pub ranking: Option<String>,
 }
 
 /// `max_points` as given in the query string.
@@ -56,6 +61,7 @@ fn max_points<'de, D: Deserializer<'de>>(d: D) -> Result<Option<MaxPoints>, D::E
 impl MetricsQuery {
     /// The checked core parameters and the GAUC weighting.
     pub fn params(&self) -> Result<(CheckedBinaryParams, GaucWeighting), ApiError> {
+        intervals::refuse_ranking(self.ranking.as_deref())?;
         let defaults = BinaryParams::default();
         let params = BinaryParams {
             threshold: self.threshold.unwrap_or(defaults.threshold),
@@ -66,6 +72,7 @@ impl MetricsQuery {
                 Some(MaxPoints::At(n)) => Some(n),
             },
             drop_intermediate: self.drop_intermediate.unwrap_or(defaults.drop_intermediate),
+            confidence: self.confidence.unwrap_or(defaults.confidence),
         };
         let params = params.check().map_err(|e| match e {
             // The query names it `max_points`, not `roc.max_points`.
@@ -106,9 +113,9 @@ pub struct StreamMetricsResponse {
 }
 
 /// The score table of an aggregate: the table `POST /metrics` would build
-/// from the aggregated records.
+/// from the aggregated records, with the weights the intervals need.
 pub fn table_of(agg: &ScoreAggregate) -> Result<ScoreTable, MetricsError> {
-    ScoreTable::from_aggregates(agg.iter())
+    Ok(ScoreTable::from_aggregates(agg.iter())?.with_weights(intervals::weights_of(agg)))
 }
 
 /// The aggregate of user `user_id` in `stream`, or 404 naming both.
@@ -157,23 +164,18 @@ fn confusion_warning(threshold: f64, bound: f64) -> String {
 /// The bound is the same weighted mean of the users' AUC bounds (each user's
 /// AUC moves by at most its bound; the weights are exact).
 fn gauc_of_users(stream: &Stream, weighting: GaucWeighting) -> (Gauc, f64) {
-    let (mut weighted, mut total, mut bound_sum, mut skipped) = (0.0, 0.0, 0.0, 0usize);
+    let (mut moments, mut bound_sum, mut skipped) = (MeanMoments::default(), 0.0, 0usize);
     for agg in stream.users.values() {
         match (agg.auc(), gauc_weight(agg, weighting)) {
             (Some(auc), Some(w)) => {
-                weighted += w * auc;
-                total += w;
+                moments.add(w, auc);
                 bound_sum += w * agg.auc_error_bound();
             }
             _ => skipped += 1,
         }
     }
-    let gauc = Gauc {
-        value: (total > 0.0).then(|| weighted / total),
-        users: stream.users.len(),
-        users_skipped: skipped,
-        weighting,
-    };
+    let gauc = intervals::stream_gauc(&moments, stream.users.len(), skipped, weighting, bound_sum);
+    let total = moments.w;
     (gauc, if total > 0.0 { bound_sum / total } else { 0.0 })
 }
 

@@ -7,6 +7,7 @@
 //! are skipped and counted; with no contributing user the value is `None`.
 
 use super::auc::AreaSums;
+use super::stats::{gauc_std_error, z_critical, MeanMoments};
 use super::table::{Ranked, ScoreTable, SortedRecords};
 use super::MetricsError;
 
@@ -65,9 +66,54 @@ pub struct Gauc {
     /// Users whose labels were all one class (AUC undefined), left out of the mean.
     pub users_skipped: usize,
     pub weighting: GaucWeighting,
+    /// Cluster-robust standard error of `value` ([`gauc_std_error`]);
+    /// `None` with fewer than two contributing users.
+    pub std_error: Option<f64>,
+    /// `value ± z·std_error` clipped to [0, 1], once a confidence level is
+    /// applied ([`Gauc::with_interval`]).
+    pub interval: Option<(f64, f64)>,
 }
 
 impl Gauc {
+    /// A GAUC from its per-user moments: the weighted mean and its
+    /// cluster-robust standard error. The one constructor of both values,
+    /// shared by `POST /metrics` and the streams.
+    pub fn from_moments(
+        moments: &MeanMoments,
+        users: usize,
+        users_skipped: usize,
+        weighting: GaucWeighting,
+    ) -> Gauc {
+        Gauc {
+            value: moments.mean(),
+            users,
+            users_skipped,
+            weighting,
+            std_error: gauc_std_error(moments),
+            interval: None,
+        }
+    }
+
+    /// Sets the normal interval at confidence `level` (in (0, 1)).
+    pub fn with_interval(mut self, level: f64) -> Gauc {
+        self.interval = self.value.zip(self.std_error).map(|(v, se)| {
+            let half = z_critical(level) * se;
+            ((v - half).clamp(0.0, 1.0), (v + half).clamp(0.0, 1.0))
+        });
+        self
+    }
+
+    /// The sentence for `warnings` when the value is defined but its
+    /// standard error is not.
+    pub fn std_error_warning(&self) -> Option<String> {
+        (self.value.is_some() && self.std_error.is_none()).then(|| {
+            format!(
+                "gauc.std_error, gauc.lower and gauc.upper are undefined: they need at least two contributing users (there are {}) and exact per-user aggregates",
+                self.users - self.users_skipped
+            )
+        })
+    }
+
     /// The sentence for `warnings` when the value is undefined.
     pub fn warning(&self) -> Option<String> {
         self.value.is_none().then(|| {
@@ -87,8 +133,8 @@ impl Gauc {
 pub struct GaucAccumulator {
     users: usize,
     skipped: usize,
-    /// `(sum w * auc, sum w)` per [`GaucWeighting`] slot.
-    sums: [(f64, f64); 3],
+    /// The moments of the per-user AUCs per [`GaucWeighting`] slot.
+    sums: [MeanMoments; 3],
 }
 
 impl GaucAccumulator {
@@ -117,21 +163,18 @@ impl GaucAccumulator {
         };
         for weighting in GaucWeighting::ALL {
             let w = weighting.user_weight(sums.pos, sums.neg);
-            let slot = &mut self.sums[weighting.slot()];
-            slot.0 += w * auc;
-            slot.1 += w;
+            self.sums[weighting.slot()].add(w, auc);
         }
     }
 
     /// The weighted mean for `weighting`.
     pub fn finish(self, weighting: GaucWeighting) -> Gauc {
-        let (weighted, total) = self.sums[weighting.slot()];
-        Gauc {
-            value: (total > 0.0).then(|| weighted / total),
-            users: self.users,
-            users_skipped: self.skipped,
+        Gauc::from_moments(
+            &self.sums[weighting.slot()],
+            self.users,
+            self.skipped,
             weighting,
-        }
+        )
     }
 }
 

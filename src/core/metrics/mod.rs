@@ -36,11 +36,15 @@
 use thiserror::Error;
 
 pub mod auc;
+pub mod compare;
 pub mod confusion;
 pub mod curve;
+pub mod delong;
 pub mod gauc;
 pub mod histogram;
 pub mod multiclass;
+pub mod ranking;
+pub mod stats;
 pub mod table;
 pub mod thresholds;
 
@@ -50,7 +54,7 @@ pub use curve::{roc_curve, roc_curve_at_most, RocCurve};
 pub use gauc::{Gauc, GaucAccumulator, GaucWeighting, UserIndex};
 pub use histogram::{score_histogram, ScoreHistogram};
 pub use multiclass::{evaluate_multiclass, Average, MulticlassParams, MulticlassReport, PerClass};
-pub use table::{canonical_zero, ScoreTable, MAX_RECORDS};
+pub use table::{canonical_zero, ScoreTable, TableWeights, MAX_RECORDS};
 pub use thresholds::{threshold_curve, ThresholdCurve};
 
 /// Invalid input to a metric. Each variant names the offending field (see
@@ -118,18 +122,22 @@ pub struct BinaryParams {
     pub max_points: Option<usize>,
     /// Drop collinear ROC points as scikit-learn's `drop_intermediate`.
     pub drop_intermediate: bool,
+    /// Level of every confidence interval (`auc_ci`, the GAUC interval),
+    /// in (0, 1).
+    pub confidence: f64,
 }
 
 impl Default for BinaryParams {
     /// The documented defaults (README, "Classification metrics"; the
     /// `MetricsRequest` schema in `openapi/openapi.yaml`): threshold 0.5,
-    /// beta 1, 1000 points, drop_intermediate.
+    /// beta 1, 1000 points, drop_intermediate, confidence 0.95.
     fn default() -> Self {
         BinaryParams {
             threshold: 0.5,
             beta: 1.0,
             max_points: Some(1000),
             drop_intermediate: true,
+            confidence: 0.95,
         }
     }
 }
@@ -150,6 +158,7 @@ impl BinaryParams {
             ));
         }
         check_beta(self.beta)?;
+        check_confidence(self.confidence)?;
         if let Some(found) = self.max_points.filter(|&m| m < 2) {
             return Err(MetricsError::TooFewRocPoints {
                 name: "roc.max_points",
@@ -209,6 +218,18 @@ pub(crate) fn check_beta(beta: f64) -> Result<(), MetricsError> {
     }
 }
 
+/// A confidence level must be strictly between 0 and 1.
+pub fn check_confidence(level: f64) -> Result<(), MetricsError> {
+    if level > 0.0 && level < 1.0 {
+        Ok(())
+    } else {
+        Err(invalid(
+            "confidence",
+            format!("is {level} but must be strictly between 0 and 1"),
+        ))
+    }
+}
+
 fn invalid(name: &'static str, detail: String) -> MetricsError {
     MetricsError::InvalidParameter { name, detail }
 }
@@ -259,6 +280,8 @@ pub struct BinaryReport {
     pub auc: Option<f64>,
     pub roc: RocCurve,
     pub gauc: Option<Gauc>,
+    /// DeLong interval of `auc` (unweighted records only).
+    pub auc_ci: Option<delong::AucCi>,
     /// One sentence per undefined value.
     pub warnings: Vec<String>,
 }
@@ -323,6 +346,13 @@ pub fn evaluate_binary(
     if let Some(message) = gauc.as_ref().and_then(Gauc::warning) {
         warnings.push(message);
     }
+    let gauc = gauc.map(|g| g.with_interval(params.confidence));
+    if let Some(message) = gauc.as_ref().and_then(Gauc::std_error_warning) {
+        warnings.push(message);
+    }
+    let auc_ci = delong::auc_ci(table, params.confidence)
+        .map_err(|message| warnings.push(message))
+        .ok();
     BinaryReport {
         counts,
         threshold: params.threshold,
@@ -336,6 +366,7 @@ pub fn evaluate_binary(
         auc,
         roc,
         gauc,
+        auc_ci,
         warnings,
     }
 }
@@ -462,7 +493,8 @@ mod tests {
         assert_eq!(report.f1, None);
         assert_eq!(report.accuracy, Some(1.0));
         assert!(report.roc.tpr.is_none());
-        assert_eq!(report.warnings.len(), 6, "{:?}", report.warnings);
+        assert_eq!(report.auc_ci, None);
+        assert_eq!(report.warnings.len(), 7, "{:?}", report.warnings);
     }
 
     #[test]

@@ -24,6 +24,23 @@ pub struct ScoreTable {
     /// Cumulative weights summed record by record, when built from weighted
     /// records (see [`ScoreTable::cumulative`]).
     sequential: Option<Cumulative>,
+    /// What the weights are; DeLong's variance needs counts.
+    weights: TableWeights,
+}
+
+/// What a table's per-score weights are. Metrics that hold for counts only
+/// (DeLong's variance) read it; every other metric treats all kinds alike.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TableWeights {
+    /// Record counts: no sample weights, or weights of 0 and 1 only (rows of
+    /// weight 0 are dropped, the others count once).
+    #[default]
+    Counts,
+    /// Summed sample weights.
+    Sample,
+    /// Built from a compacted aggregate: scores merged into bins, so
+    /// anything beyond the AUC and its certified bound is not exact.
+    Approximate,
 }
 
 /// scikit-learn's `tps` and `fps`: cumulative positive and negative weight
@@ -141,6 +158,11 @@ impl ScoreTable {
             sequential.fps.push(fps);
         }
         table.sequential = Some(sequential);
+        // Rows of weight 0 leave the table, so weights of 0 and 1 only leave
+        // a table of counts (what a stream of such records holds, too).
+        if weights.iter().any(|&w| w != 0.0 && w != 1.0) {
+            table.weights = TableWeights::Sample;
+        }
         table.drop_empty_groups();
         table
     }
@@ -164,7 +186,21 @@ impl ScoreTable {
             pos: Vec::with_capacity(n),
             neg: Vec::with_capacity(n),
             sequential: None,
+            weights: TableWeights::Counts,
         }
+    }
+
+    /// Says what the weights of a table built by
+    /// [`ScoreTable::from_aggregates`] are (the aggregate knows; the triples
+    /// do not). Such a table otherwise counts as [`TableWeights::Counts`].
+    pub fn with_weights(mut self, weights: TableWeights) -> Self {
+        self.weights = weights;
+        self
+    }
+
+    /// What the weights are.
+    pub fn weights(&self) -> TableWeights {
+        self.weights
     }
 
     /// Adds weight at `score`, which must be <= the last score pushed.

@@ -481,6 +481,14 @@ impl ScoreAggregate {
             .fold((0.0, 0.0), |(p, n), (pos, neg)| (p + pos, n + neg))
     }
 
+    /// True when every record added had weight 0 or 1, so the entries are
+    /// counts of the records of weight 1 (those of weight 0 are dropped, as
+    /// `POST /metrics` drops them). DeLong's variance is defined for such
+    /// aggregates only.
+    pub fn has_unit_weights(&self) -> bool {
+        matches!(self.entries, Entries::Units(_) | Entries::Counts(_))
+    }
+
     /// Certified bound on `|AUC(this aggregate) - AUC(the raw records)|`:
     /// `sum_b P_b * N_b / 2 / (P * N)` over merged bins; 0 while exact and when
     /// `P * N = 0` (the AUC is then undefined, not approximate).

@@ -100,6 +100,7 @@ fn through_core(input: &Value) -> Value {
             beta,
             max_points: None,
             drop_intermediate: input["roc"]["drop_intermediate"].as_bool().unwrap_or(true),
+            ..BinaryParams::default()
         };
         let records = BinaryRecords {
             scores: &scores,
@@ -119,7 +120,7 @@ fn through_core(input: &Value) -> Value {
 fn through_request(input: &Value) -> Value {
     let body = serde_json::to_vec(input).expect("serializable");
     let request: MetricsRequest = parse_json(&body).expect("valid request");
-    let job = MetricsJob::from_request(request, usize::MAX).expect("checked request");
+    let job = MetricsJob::from_request(request, usize::MAX, usize::MAX).expect("checked request");
     serde_json::to_value(job.run().expect("evaluation")).expect("serializable")
 }
 

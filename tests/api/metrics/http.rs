@@ -52,10 +52,23 @@ async fn gauc_skips_single_class_users_and_counts_them() {
     assert_eq!(response.status().as_u16(), 200);
     let body: Value = response.json().await.unwrap();
     // user a: auc 1 with 3 impressions, user 7: auc 0 with 2 -> 3/5
+    let gauc = &body["gauc"];
     assert_eq!(
-        body["gauc"],
-        json!({"value": 0.6, "users": 3, "users_skipped": 1, "weighting": "impressions"})
+        [
+            &gauc["value"],
+            &gauc["users"],
+            &gauc["users_skipped"],
+            &gauc["weighting"]
+        ],
+        [&json!(0.6), &json!(3), &json!(1), &json!("impressions")]
     );
+    // cluster-robust: sqrt(2/1 * (9 * 0.4^2 + 4 * 0.6^2)) / 5 = 0.48; the
+    // interval 0.6 +- 1.96 * 0.48 is clipped to [0, 1]
+    assert!(
+        (gauc["std_error"].as_f64().unwrap() - 0.48).abs() < 1e-15,
+        "{gauc}"
+    );
+    assert_eq!((&gauc["lower"], &gauc["upper"]), (&json!(0.0), &json!(1.0)));
 }
 
 #[tokio::test]

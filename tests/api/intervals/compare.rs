@@ -1,0 +1,114 @@
+//! `POST /metrics/compare` beyond the pROC fixtures: the user-paired GAUC
+//! test against a direct computation, and what weights withhold.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_ok, spawn_app};
+
+/// AUC of one user by the pairwise definition (ties one half).
+fn pairwise_auc(scores: &[f64], labels: &[u8]) -> Option<f64> {
+    let (mut wins, mut pairs) = (0.0, 0.0);
+    for (i, &x) in scores.iter().enumerate() {
+        for (j, &y) in scores.iter().enumerate() {
+            if labels[i] == 1 && labels[j] == 0 {
+                pairs += 1.0;
+                wins += if x > y {
+                    1.0
+                } else if x == y {
+                    0.5
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+    (pairs > 0.0).then(|| wins / pairs)
+}
+
+#[tokio::test]
+async fn gauc_diff_is_the_weighted_mean_of_per_user_differences_with_its_robust_error() {
+    let app = spawn_app().await;
+    let labels: Vec<u8> = vec![1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 1, 1];
+    let a: Vec<f64> = vec![
+        0.9, 0.4, 0.3, 0.5, 0.2, 0.8, 0.6, 0.7, 0.1, 0.35, 0.5, 0.5, 0.9, 0.95, 0.2, 0.3, 0.4, 0.6,
+    ];
+    let b: Vec<f64> = vec![
+        0.7, 0.2, 0.6, 0.3, 0.4, 0.9, 0.1, 0.3, 0.5, 0.45, 0.2, 0.8, 0.7, 0.85, 0.6, 0.1, 0.9, 0.2,
+    ];
+    let users: Vec<&str> = vec![
+        "p", "p", "p", "p", "q", "q", "q", "r", "r", "r", "r", "s", "s", "s", "t", "t", "t", "t",
+    ];
+    let answer = assert_ok(
+        app.post_json(
+            "/metrics/compare",
+            &json!({"labels": labels, "predictions_a": a, "predictions_b": b, "user_ids": users,
+                    "gauc_weighting": "impressions", "confidence": 0.8}),
+        )
+        .await,
+    )
+    .await;
+    // the direct computation: per-user AUCs, impressions weights
+    let (mut w_sum, mut wd_sum, mut per_user) = (0.0, 0.0, Vec::new());
+    for user in ["p", "q", "r", "s", "t"] {
+        let idx: Vec<usize> = (0..users.len()).filter(|&i| users[i] == user).collect();
+        let l: Vec<u8> = idx.iter().map(|&i| labels[i]).collect();
+        let pick = |v: &[f64]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+        if let (Some(x), Some(y)) = (pairwise_auc(&pick(&a), &l), pairwise_auc(&pick(&b), &l)) {
+            let w = idx.len() as f64;
+            w_sum += w;
+            wd_sum += w * (y - x);
+            per_user.push((w, y - x));
+        }
+    }
+    let mean = wd_sum / w_sum;
+    let u = per_user.len() as f64;
+    let spread: f64 = per_user
+        .iter()
+        .map(|(w, d)| w * w * (d - mean).powi(2))
+        .sum();
+    let se = (u / (u - 1.0) * spread).sqrt() / w_sum;
+    let diff = &answer["gauc_diff"];
+    let got = |k: &str| diff[k].as_f64().unwrap_or(f64::NAN);
+    // epsilon 1e-12: the same sums in another order
+    assert!((got("value") - mean).abs() < 1e-12, "{diff} vs {mean}");
+    assert!((got("std_error") - se).abs() < 1e-12, "{diff} vs {se}");
+    assert!((got("z") - mean / se).abs() < 1e-9, "{diff}");
+    let z80 = 1.2815515655446004; // R: qnorm(0.9)
+    assert!((got("lower") - (mean - z80 * se)).abs() < 1e-12, "{diff}");
+    assert_eq!(diff["users"], json!(per_user.len()));
+    assert_eq!(diff["method"], "user-paired");
+    let gauc = |side: &str| answer[side]["gauc"]["value"].as_f64().unwrap_or(f64::NAN);
+    assert!((got("value") - (gauc("b") - gauc("a"))).abs() < 1e-12);
+}
+
+#[tokio::test]
+async fn sample_weights_leave_only_the_auc_difference() {
+    let app = spawn_app().await;
+    let answer = assert_ok(
+        app.post_json(
+            "/metrics/compare",
+            &json!({
+                "labels": [1, 0, 1, 0, 1, 0],
+                "predictions_a": [0.9, 0.4, 0.7, 0.3, 0.35, 0.5],
+                "predictions_b": [0.8, 0.3, 0.75, 0.1, 0.6, 0.45],
+                "sample_weights": [1.0, 2.0, 1.0, 0.5, 1.0, 1.0],
+            }),
+        )
+        .await,
+    )
+    .await;
+    let diff = &answer["auc_diff"];
+    assert!(diff["value"].as_f64().is_some(), "{answer}");
+    for field in ["std_error", "lower", "upper", "z", "p_value"] {
+        assert_eq!(diff[field], Value::Null, "{field}: {answer}");
+    }
+    assert!(
+        answer["warnings"].to_string().contains("sample weights"),
+        "{answer}"
+    );
+    assert_eq!(answer["a"]["auc_ci"], Value::Null);
+    assert!(answer["a"]["warnings"]
+        .to_string()
+        .contains("auc_ci is undefined"));
+    assert_eq!(answer["gauc_diff"], Value::Null);
+}
