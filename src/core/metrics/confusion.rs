@@ -49,6 +49,61 @@ impl Confusion {
     pub fn f_beta(&self, beta: f64) -> Option<f64> {
         f_beta(self.tp, self.fp, self.fn_, beta)
     }
+
+    /// Specificity (true negative rate) `tn / (tn + fp)`; `None` with no
+    /// actual negatives.
+    pub fn specificity(&self) -> Option<f64> {
+        ratio(self.tn, self.tn + self.fp)
+    }
+
+    /// Negative predictive value `tn / (tn + fn)`; `None` with no predicted
+    /// negatives.
+    pub fn npv(&self) -> Option<f64> {
+        ratio(self.tn, self.tn + self.fn_)
+    }
+
+    /// False positive rate `fp / (fp + tn)`; `None` with no actual negatives.
+    pub fn fpr(&self) -> Option<f64> {
+        ratio(self.fp, self.fp + self.tn)
+    }
+
+    /// Balanced accuracy `(recall + specificity) / 2`; `None` unless both
+    /// classes have weight (scikit-learn then averages the one defined
+    /// recall and warns; we do not invent a number).
+    pub fn balanced_accuracy(&self) -> Option<f64> {
+        Some((self.recall()? + self.specificity()?) / 2.0)
+    }
+
+    /// Matthews correlation coefficient in scikit-learn's form
+    /// (`matthews_corrcoef`): `(c·s − t·p) / sqrt((s² − p·p)(s² − t·t))` with
+    /// `c` the correct weight, `s` the total, `t` and `p` the true and
+    /// predicted class totals. `None` when a factor of the denominator is 0
+    /// (one true or one predicted class; scikit-learn returns 0).
+    pub fn mcc(&self) -> Option<f64> {
+        let t = [self.tn + self.fp, self.fn_ + self.tp];
+        let p = [self.tn + self.fn_, self.fp + self.tp];
+        let n = p[0] + p[1];
+        let correct = self.tp + self.tn;
+        let cov_ytyp = correct * n - (t[0] * p[0] + t[1] * p[1]);
+        let cov_ypyp = n * n - (p[0] * p[0] + p[1] * p[1]);
+        let cov_ytyt = n * n - (t[0] * t[0] + t[1] * t[1]);
+        let den = cov_ytyt * cov_ypyp;
+        (den > 0.0).then(|| cov_ytyp / den.sqrt())
+    }
+
+    /// Cohen's kappa of labels against decisions, as `cohen_kappa_score`:
+    /// `1 − (fp + fn) / E`, `E` the off-diagonal weight expected from the
+    /// margins, `(p₀·t₁ + p₁·t₀) / total`. `None` when `E` is 0.
+    pub fn cohen_kappa(&self) -> Option<f64> {
+        let t = [self.tn + self.fp, self.fn_ + self.tp];
+        let p = [self.tn + self.fn_, self.fp + self.tp];
+        let total = p[0] + p[1];
+        if total <= 0.0 {
+            return None;
+        }
+        let expected = (p[0] * t[1] + p[1] * t[0]) / total;
+        (expected > 0.0).then(|| 1.0 - (self.fp + self.fn_) / expected)
+    }
 }
 
 /// `num / den`, `None` when `den` is 0 (0/0 and x/0 are undefined, never 0).

@@ -13,6 +13,10 @@
 //! - [`gauc`]: per-user AUC averaged over users, [`GaucAccumulator`].
 //! - [`thresholds`]: precision, recall and F-beta at every threshold;
 //!   [`histogram`]: score histograms by class (the data of two charts).
+//! - [`pr`], [`probability`], [`calibration`], [`threshold`], gathered by
+//!   [`beyond`]: average precision and the PR curve, log loss, Brier score,
+//!   calibration, decisions at many thresholds, partial AUC; all read off
+//!   the same table, so streams share them.
 //! - [`multiclass`]: N x C scores: argmax and top-k accuracy, confusion matrix,
 //!   per-class and averaged precision/recall/F, one-vs-rest AUC, log loss.
 //!
@@ -36,6 +40,8 @@
 use thiserror::Error;
 
 pub mod auc;
+pub mod beyond;
+pub mod calibration;
 pub mod compare;
 pub mod confusion;
 pub mod curve;
@@ -43,12 +49,17 @@ pub mod delong;
 pub mod gauc;
 pub mod histogram;
 pub mod multiclass;
+pub mod pr;
+pub mod probability;
 pub mod ranking;
 pub mod stats;
 pub mod table;
+pub mod threshold;
 pub mod thresholds;
 
 pub use auc::auc;
+pub use beyond::{evaluate_beyond, BeyondNames, BeyondParams, BeyondReport, CheckedBeyondParams};
+pub use calibration::BinStrategy;
 pub use confusion::Confusion;
 pub use curve::{roc_curve, roc_curve_at_most, RocCurve};
 pub use gauc::{Gauc, GaucAccumulator, GaucWeighting, UserIndex};
@@ -230,7 +241,7 @@ pub fn check_confidence(level: f64) -> Result<(), MetricsError> {
     }
 }
 
-fn invalid(name: &'static str, detail: String) -> MetricsError {
+pub(crate) fn invalid(name: &'static str, detail: String) -> MetricsError {
     MetricsError::InvalidParameter { name, detail }
 }
 
@@ -392,6 +403,43 @@ pub fn evaluate_records(
     weighting: GaucWeighting,
 ) -> Result<BinaryReport, MetricsError> {
     let params = params.checked()?;
+    let (table, gauc) = table_and_gauc(records, weighting)?;
+    Ok(evaluate_binary(
+        &table,
+        RecordCounts::of_labels(records.labels),
+        gauc,
+        &params,
+    ))
+}
+
+/// [`evaluate_records`] plus [`evaluate_beyond`] over the same table (the
+/// one sort serves both).
+///
+/// # Errors
+/// As [`evaluate_records`].
+pub fn evaluate_records_beyond(
+    records: &BinaryRecords<'_>,
+    params: &impl BinaryParamGuard,
+    weighting: GaucWeighting,
+    beyond: &CheckedBeyondParams,
+) -> Result<(BinaryReport, BeyondReport), MetricsError> {
+    let params = params.checked()?;
+    let (table, gauc) = table_and_gauc(records, weighting)?;
+    let report = evaluate_binary(
+        &table,
+        RecordCounts::of_labels(records.labels),
+        gauc,
+        &params,
+    );
+    let extra = evaluate_beyond(&table, &report.confusion, report.beta, beyond);
+    Ok((report, extra))
+}
+
+/// The checked records' table and, with users, their GAUC: ONE sort.
+fn table_and_gauc(
+    records: &BinaryRecords<'_>,
+    weighting: GaucWeighting,
+) -> Result<(ScoreTable, Option<Gauc>), MetricsError> {
     table::check_records(records.scores, records.labels, records.weights)?;
     if let Some(users) = &records.users {
         users.check(records.scores.len())?;
@@ -418,12 +466,7 @@ pub fn evaluate_records(
         })
     };
     let gauc = accumulator.map(|acc| acc.finish(weighting));
-    Ok(evaluate_binary(
-        &table,
-        RecordCounts::of_labels(records.labels),
-        gauc,
-        &params,
-    ))
+    Ok((table, gauc))
 }
 
 #[cfg(test)]
