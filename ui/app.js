@@ -7,7 +7,7 @@
 const KEY_STORAGE = "evald.apiKey";
 const REFRESH_MS = 5000;
 // Chart kinds the stream page shows, in order.
-const PLOT_KINDS = ["roc", "scores", "thresholds"];
+const PLOT_KINDS = ["roc", "pr", "calibration", "scores", "thresholds"];
 const PLOT_QUERY = "width=720&height=480";
 
 const main = document.getElementById("main");

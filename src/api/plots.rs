@@ -20,16 +20,20 @@ use serde::Deserialize;
 
 use super::error::echo;
 use super::extract::{parse_off_the_async_workers, parse_query, JsonBytes};
+use super::metrics::compare::{CompareJob, CompareRequest};
 use super::metrics::{metrics_error, MetricsJob, MetricsRequest};
 use super::streams::name::StreamName;
 use super::streams::report::{table_of, user_aggregate, MetricsQuery};
 use super::streams::store_error;
-use super::{ApiError, ApiQuery, ApiResult, AppState};
+use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
+use crate::core::metrics::compare::paired_auc_diff;
+use crate::core::metrics::curve::thinned_indices;
+use crate::core::metrics::threshold::at_thresholds;
 use crate::core::metrics::{
-    evaluate_binary, score_histogram, threshold_curve, BinaryReport, CheckedBinaryParams,
-    RecordCounts, ScoreTable,
+    evaluate_beyond, evaluate_binary, score_histogram, BeyondNames, BeyondParams, BeyondReport,
+    BinaryReport, CheckedBinaryParams, RecordCounts, ScoreTable,
 };
-use crate::plots::kinds::{self, number, Kind};
+use crate::plots::kinds::{self, number, Curve, Kind};
 use crate::plots::{render, Chart, Size};
 use crate::state::ScoreAggregate;
 
@@ -55,7 +59,9 @@ const SCORE_BINS: usize = 40;
 /// Routes with a body (`POST /plots/{kind}`): merged under the JSON body
 /// limit.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/plots/{kind}", post(post_plot))
+    Router::new()
+        .route("/plots/{kind}", post(post_plot))
+        .route("/plots/compare/{kind}", post(post_compare_plot))
 }
 
 /// Routes on stream state.
@@ -126,10 +132,10 @@ impl PlotOptions {
     }
 }
 
-/// The kind named in the path, or 404 listing the kinds.
-fn kind_of(name: &str) -> ApiResult<Kind> {
-    Kind::from_name(name).ok_or_else(|| {
-        let valid: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+/// The kind named in the path among `kinds`, or 404 listing them.
+fn kind_of(name: &str, kinds: &[Kind]) -> ApiResult<Kind> {
+    Kind::from_name(name, kinds).ok_or_else(|| {
+        let valid: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
         ApiError::unknown_name("plot kind", name, &valid)
     })
 }
@@ -140,55 +146,132 @@ pub struct Evaluated {
     pub name: String,
     pub table: ScoreTable,
     pub report: BinaryReport,
-    /// The ROC `max_points` of the request, which also thins the threshold
-    /// chart.
+    /// PR curve, AP, calibration and ECE, as `POST /metrics` computes them
+    /// with its default parameters.
+    pub beyond: BeyondReport,
+    /// The ROC `max_points` of the request, which also thins the PR curve
+    /// and the threshold chart.
     pub max_points: Option<usize>,
 }
 
 impl Evaluated {
     /// Evaluates `table` as the JSON routes do (no GAUC: no chart shows it).
+    ///
+    /// # Errors
+    /// 500 if the default parameters of the extended metrics fail their own
+    /// check (a bug, caught by the tests).
     pub fn new(
         name: String,
         table: ScoreTable,
         counts: RecordCounts,
         params: &CheckedBinaryParams,
-    ) -> Self {
+    ) -> ApiResult<Self> {
         let report = evaluate_binary(&table, counts, None, params);
-        Evaluated {
+        let beyond_params = BeyondParams {
+            pr_max_points: params.max_points,
+            ..BeyondParams::default()
+        }
+        .check(BeyondNames::BODY, usize::MAX)
+        .map_err(ApiError::internal)?;
+        let beyond = evaluate_beyond(&table, &report.confusion, params.beta, &beyond_params);
+        Ok(Evaluated {
             name,
             table,
             report,
+            beyond,
             max_points: params.max_points,
+        })
+    }
+
+    /// The model's curve of a curve kind, with its headline number.
+    fn curve(&self, kind: Kind) -> Curve {
+        let (headline, points) = match kind {
+            Kind::Pr => (
+                format!("AP {}", number(self.beyond.average_precision)),
+                kinds::pr_points(self.beyond.pr_curve.as_ref()),
+            ),
+            Kind::Calibration => (
+                format!(
+                    "ECE {}",
+                    number(self.beyond.calibration.as_ref().map(|c| c.ece))
+                ),
+                kinds::calibration_points(self.beyond.calibration.as_ref()),
+            ),
+            _ => (
+                auc_headline(&self.report),
+                kinds::roc_points(&self.report.roc),
+            ),
+        };
+        Curve {
+            name: self.name.clone(),
+            headline,
+            points,
+        }
+    }
+
+    /// The fraction of positive weight, the PR chart's chance level.
+    fn prevalence(&self) -> Option<f64> {
+        let (pos, neg) = (self.table.total_pos(), self.table.total_neg());
+        (pos + neg > 0.0).then(|| pos / (pos + neg))
+    }
+}
+
+/// `AUC 0.8123, 95% CI [0.8000, 0.8246]`, the interval when there is one.
+fn auc_headline(report: &BinaryReport) -> String {
+    let auc = format!("AUC {}", number(report.auc));
+    match &report.auc_ci {
+        Some(ci) if ci.lower.is_finite() && ci.upper.is_finite() => format!(
+            "{auc}, {}% CI [{:.4}, {:.4}]",
+            ci.level * 100.0,
+            ci.lower,
+            ci.upper
+        ),
+        _ => auc,
+    }
+}
+
+/// The chart of `kind` for the models `inputs` (one, or two compared).
+pub fn chart(kind: Kind, inputs: &[&Evaluated]) -> Chart {
+    let curves = || -> Vec<Curve> { inputs.iter().map(|i| i.curve(kind)).collect() };
+    let Some(first) = inputs.first() else {
+        return kinds::roc(&[]);
+    };
+    let report = &first.report;
+    match kind {
+        Kind::Roc => kinds::roc(&curves()),
+        Kind::Pr => kinds::pr(&curves(), first.prevalence()),
+        Kind::Calibration => kinds::calibration(&curves()),
+        Kind::Scores => kinds::scores(&score_histogram(&first.table, SCORE_BINS), report.threshold),
+        Kind::Thresholds => {
+            let scores = first.table.scores();
+            let picked: Vec<f64> = thinned_indices(scores.len(), first.max_points)
+                .into_iter()
+                .filter_map(|i| scores.get(i).copied())
+                .collect();
+            kinds::thresholds(
+                &at_thresholds(&first.table, &picked, report.beta),
+                report.beta,
+                report.threshold,
+                report.f_beta,
+            )
         }
     }
 }
 
-/// The chart of `kind` for `input`.
-pub fn chart(kind: Kind, input: &Evaluated) -> Chart {
-    let report = &input.report;
-    match kind {
-        Kind::Roc => kinds::roc(
-            &input.name,
-            &report.roc,
-            &format!("AUC {}", number(report.auc)),
-        ),
-        Kind::Scores => kinds::scores(&score_histogram(&input.table, SCORE_BINS), report.threshold),
-        Kind::Thresholds => kinds::thresholds(
-            &threshold_curve(&input.table, report.beta, input.max_points),
-            report.threshold,
-            report.f_beta,
-        ),
-    }
-}
-
-/// Draws `kind` for `input` with the caller's options; the default title
-/// names the model when it is not the anonymous one of `POST /plots`.
-fn draw(kind: Kind, input: &Evaluated, options: &CheckedOptions) -> ApiResult<String> {
-    let mut chart = chart(kind, input);
+/// Draws `kind` for `inputs` with the caller's options; the default title
+/// names the models when they are not the anonymous one of `POST /plots`.
+fn draw(
+    kind: Kind,
+    inputs: &[&Evaluated],
+    options: &CheckedOptions,
+    note: &str,
+) -> ApiResult<String> {
+    let mut chart = chart(kind, inputs);
+    let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
     chart.title = match &options.title {
         Some(title) => title.clone(),
-        None if input.name == ANONYMOUS => chart.title,
-        None => format!("{}: {}", chart.title, input.name),
+        None if names == [ANONYMOUS] => chart.title,
+        None => format!("{}: {}{note}", chart.title, names.join(" vs ")),
     };
     render(&chart, options.size).map_err(ApiError::internal)
 }
@@ -214,14 +297,67 @@ async fn post_plot(
     ApiQuery(options): ApiQuery<PlotOptions>,
     JsonBytes(body): JsonBytes,
 ) -> ApiResult<Response> {
-    let kind = kind_of(&kind)?;
+    let kind = kind_of(&kind, &Kind::ALL)?;
     let options = options.check(state.config.max_plot_side)?;
     let request = parse_off_the_async_workers(body, MetricsRequest::from_json_parallel).await?;
-    let job = MetricsJob::from_request(request, state.config.max_array_len)?;
-    let svg = tokio::task::spawn_blocking(move || draw(kind, &evaluate_job(job)?, &options))
+    let job = MetricsJob::from_request(
+        request,
+        state.config.max_array_len,
+        state.config.max_ranking_cutoffs,
+    )?;
+    let svg = tokio::task::spawn_blocking(move || draw(kind, &[&evaluate_job(job)?], &options, ""))
         .await
         .map_err(ApiError::internal)??;
     Ok(svg_response(svg))
+}
+
+/// `POST /plots/compare/{kind}`: both models of a `POST /metrics/compare`
+/// body on one chart; the ROC title carries the paired DeLong test of the
+/// AUC difference.
+async fn post_compare_plot(
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+    ApiQuery(options): ApiQuery<PlotOptions>,
+    ApiJson(request): ApiJson<CompareRequest>,
+) -> ApiResult<Response> {
+    let kind = kind_of(&kind, &Kind::CURVES)?;
+    let options = options.check(state.config.max_plot_side)?;
+    let job = CompareJob::from_request(request, state.config.max_array_len)?;
+    let svg = tokio::task::spawn_blocking(move || draw_comparison(kind, &job, &options))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(svg_response(svg))
+}
+
+fn draw_comparison(kind: Kind, job: &CompareJob, options: &CheckedOptions) -> ApiResult<String> {
+    let evaluate = |name: &str, scores: &[f64]| -> ApiResult<Evaluated> {
+        let table = ScoreTable::from_records(scores, &job.labels, job.weights.as_deref())
+            .map_err(|e| ApiError::invalid(format!("predictions_{name}"), e.to_string()))?;
+        Evaluated::new(
+            name.to_owned(),
+            table,
+            RecordCounts::of_labels(&job.labels),
+            &job.params,
+        )
+    };
+    let (a, b) = (evaluate("a", &job.a)?, evaluate("b", &job.b)?);
+    let note = match kind {
+        Kind::Roc => {
+            let (diff, _) = paired_auc_diff(
+                (&a.table, &job.a),
+                (&b.table, &job.b),
+                &job.labels,
+                job.params.confidence,
+            );
+            format!(
+                " (AUC b - a {}, p {})",
+                number(diff.value),
+                number(diff.p_value)
+            )
+        }
+        _ => String::new(),
+    };
+    draw(kind, &[&a, &b], options, &note)
 }
 
 /// The evaluation of a checked `POST /metrics` body; charts are binary only.
@@ -241,12 +377,12 @@ fn evaluate_job(job: MetricsJob) -> ApiResult<Evaluated> {
     };
     let table =
         ScoreTable::from_records(&scores, &labels, weights.as_deref()).map_err(metrics_error)?;
-    Ok(Evaluated::new(
+    Evaluated::new(
         ANONYMOUS.to_owned(),
         table,
         RecordCounts::of_labels(&labels),
         &params,
-    ))
+    )
 }
 
 /// The `{kind}` (and `{user_id}`) of a stream plot route; `{name}` is read
@@ -305,7 +441,7 @@ async fn plot_stream(
     path: StreamPlotPath,
     query: Option<String>,
 ) -> ApiResult<Response> {
-    let kind = kind_of(&path.kind)?;
+    let kind = kind_of(&path.kind, &Kind::ALL)?;
     let (options, params) = stream_query(query.as_deref(), state.config.max_plot_side)?;
     let store = state.streams.clone();
     let svg = tokio::task::spawn_blocking(move || {
@@ -322,7 +458,7 @@ async fn plot_stream(
             })
             .map_err(store_error)?;
         let input = out.unwrap_or_else(|| Err(ApiError::internal("stream read did not run")))?;
-        draw(kind, &input, &options)
+        draw(kind, &[&input], &options, "")
     })
     .await
     .map_err(ApiError::internal)??;
@@ -336,7 +472,7 @@ fn evaluate_aggregate(
     params: &CheckedBinaryParams,
 ) -> ApiResult<Evaluated> {
     let table = table_of(agg).map_err(metrics_error)?;
-    Ok(Evaluated::new(name, table, agg.counts(), params))
+    Evaluated::new(name, table, agg.counts(), params)
 }
 
 #[cfg(test)]

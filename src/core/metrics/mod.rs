@@ -11,8 +11,7 @@
 //! - [`curve`]: the exact ROC curve (`sklearn.metrics.roc_curve`), thinning.
 //! - [`auc`]: the exact AUC (`roc_auc_score`; ties count one half).
 //! - [`gauc`]: per-user AUC averaged over users, [`GaucAccumulator`].
-//! - [`thresholds`]: precision, recall and F-beta at every threshold;
-//!   [`histogram`]: score histograms by class (the data of two charts).
+//! - [`histogram`]: score histograms by class (the data of a chart).
 //! - [`pr`], [`probability`], [`calibration`], [`threshold`], gathered by
 //!   [`beyond`]: average precision and the PR curve, log loss, Brier score,
 //!   calibration, decisions at many thresholds, partial AUC; all read off
@@ -55,7 +54,6 @@ pub mod ranking;
 pub mod stats;
 pub mod table;
 pub mod threshold;
-pub mod thresholds;
 
 pub use auc::auc;
 pub use beyond::{evaluate_beyond, BeyondNames, BeyondParams, BeyondReport, CheckedBeyondParams};
@@ -66,7 +64,6 @@ pub use gauc::{Gauc, GaucAccumulator, GaucWeighting, UserIndex};
 pub use histogram::{score_histogram, ScoreHistogram};
 pub use multiclass::{evaluate_multiclass, Average, MulticlassParams, MulticlassReport, PerClass};
 pub use table::{canonical_zero, ScoreTable, TableWeights, MAX_RECORDS};
-pub use thresholds::{threshold_curve, ThresholdCurve};
 
 /// Invalid input to a metric. Each variant names the offending field (see
 /// [`MetricsError::field`]) and its message says what was found and what was
