@@ -14,5 +14,6 @@ mod metrics;
 mod nn;
 mod ops;
 mod optim;
+mod plots;
 mod reliability;
 mod streams;
