@@ -8,7 +8,8 @@ const KEY_STORAGE = "evald.apiKey";
 const REFRESH_MS = 5000;
 // Chart kinds the stream page shows, in order.
 const PLOT_KINDS = ["roc", "pr", "calibration", "scores", "thresholds"];
-const PLOT_QUERY = "width=720&height=480";
+// Smaller charts on a phone, so their text is not shrunk to nothing.
+const PLOT_QUERY = window.innerWidth < 600 ? "width=480&height=360" : "width=720&height=480";
 
 const main = document.getElementById("main");
 const statusBox = document.getElementById("status");
@@ -248,7 +249,7 @@ async function showUser(name, user, out) {
   try {
     const m = await getJson(base + "/metrics");
     const roc = plotFigure(base + "/plots/roc?width=560&height=400", "user-roc", "ROC curve of user " + user);
-    out.replaceChildren(el("div", { "data-user": user }, metricsTable(m)), el("div", { className: "plots" }, roc.figure));
+    out.replaceChildren(el("div", { "data-user": user }, metricsTable(m)), el("div", { className: "plots single" }, roc.figure));
     await roc.done;
   } catch (e) {
     out.replaceChildren(el("p", { className: "problem", "data-user-error": "1", text: e.message }));
@@ -286,9 +287,21 @@ async function comparePage() {
 async function showComparison(a, b, out) {
   try {
     const c = await getJson(apiStream(a) + "/compare/" + encodeURIComponent(b));
-    const rows = Object.entries(c).filter(([, v]) => typeof v !== "object" || v === null)
-      .map(([k, v]) => el("tr", {}, el("th", { text: k, scope: "row" }), cell(k, v, typeof v === "number" ? fmt(v) : String(v))));
-    out.replaceChildren(el("div", { className: "table-wrap" }, el("table", {}, el("tbody", {}, ...rows))));
+    const row = (label, field, d) => el("tr", {},
+      el("th", { text: label, scope: "row" }),
+      cell(field, d ? d.value : undefined, fmt(d ? d.value : undefined)),
+      el("td", { text: d && typeof d.lower === "number" ? "[" + fmt(d.lower) + ", " + fmt(d.upper) + "]" : "—" }),
+      el("td", { text: d && typeof d.p_value === "number" ? "p = " + d.p_value.toPrecision(3) : "—" }));
+    const rows = [
+      el("tr", {}, el("th", { text: "" }), el("th", { text: "value" }), el("th", { text: "interval" }), el("th", { text: "test" })),
+      row("AUC of " + a, "auc_a", { value: c.a && c.a.auc, lower: c.a && c.a.auc_ci && c.a.auc_ci.lower, upper: c.a && c.a.auc_ci && c.a.auc_ci.upper }),
+      row("AUC of " + b, "auc_b", { value: c.b && c.b.auc, lower: c.b && c.b.auc_ci && c.b.auc_ci.lower, upper: c.b && c.b.auc_ci && c.b.auc_ci.upper }),
+      row("AUC difference (b − a)", "auc_diff", c.auc_diff),
+      row("GAUC difference (b − a)", "gauc_diff", c.gauc_diff),
+    ];
+    const notes = (c.warnings || []).map((w) => el("li", { text: w }));
+    out.replaceChildren(el("div", { className: "table-wrap narrow" }, el("table", {}, el("tbody", {}, ...rows))),
+      el("ul", { className: "muted" }, ...notes));
   } catch (e) {
     out.replaceChildren(el("p", { className: "problem", text: "Comparison unavailable: " + e.message }));
   }
