@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::request::{GaucWeightingParam, Labels, UserIds};
-use super::{binary_labels, check_length, metrics_error, BinaryMetricsResponse, DifferenceBody};
+use super::{binary_labels, metrics_error, BinaryMetricsResponse, DifferenceBody};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::extract::ApiJson;
 use crate::api::limits::check_array_len;
@@ -184,6 +184,7 @@ impl CompareJob {
             (&table_a, &self.a),
             (&table_b, &self.b),
             &self.labels,
+            weights,
             level,
         );
         let gauc_diff = match users {
@@ -231,10 +232,12 @@ fn rename(mut err: ApiError, side: &str) -> ApiError {
 
 /// Every array must be as long as `predictions_a`.
 fn check_length_a(field: &str, len: usize, rows: usize) -> ApiResult<()> {
-    check_length(field, len, rows).map_err(|_| {
-        ApiError::invalid(
+    if len == rows {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
             field,
             format!("{field} has {len} elements but predictions_a has {rows}"),
-        )
-    })
+        ))
+    }
 }

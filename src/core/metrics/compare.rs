@@ -80,10 +80,14 @@ fn only_value(value: Option<f64>) -> Difference {
 /// `L S Lᵀ` with `L = (1, −1)` summed without its cancellation.
 ///
 /// Returns the difference and the warnings about it.
+/// `weights`, when given, may only be 0 or 1 for the test to be defined
+/// (the tables say so); records of weight 0 are left out, as the tables
+/// left them out.
 pub fn paired_auc_diff(
     (table_a, scores_a): (&ScoreTable, &[f64]),
     (table_b, scores_b): (&ScoreTable, &[f64]),
     labels: &[bool],
+    weights: Option<&[f64]>,
     level: f64,
 ) -> (Difference, Vec<String>) {
     let value = auc(table_b).zip(auc(table_a)).map(|(b, a)| b - a);
@@ -103,7 +107,10 @@ pub fn paired_auc_diff(
     let va = pa.per_record(table_a, scores_a, labels);
     let vb = pb.per_record(table_b, scores_b, labels);
     let (mut pos, mut neg) = (0.0, 0.0);
-    for ((a, b), &positive) in va.iter().zip(&vb).zip(labels) {
+    for (i, ((a, b), &positive)) in va.iter().zip(&vb).zip(labels).enumerate() {
+        if weights.and_then(|w| w.get(i)) == Some(&0.0) {
+            continue;
+        }
         let d = (b - pb.theta) - (a - pa.theta);
         if positive {
             pos += d * d;
@@ -190,6 +197,21 @@ pub fn paired_gauc_diff(
     weighting: GaucWeighting,
     level: f64,
 ) -> Result<(Difference, Vec<String>), MetricsError> {
+    for (field, len) in [
+        ("predictions_a", scores_a.len()),
+        ("predictions_b", scores_b.len()),
+    ] {
+        if len != labels.len() {
+            return Err(MetricsError::LengthMismatch {
+                field,
+                len,
+                expected: labels.len(),
+            });
+        }
+    }
+    if let Some(w) = weights {
+        super::table::check_weights(w, labels.len())?;
+    }
     users.check(labels.len())?;
     let mut moments = MeanMoments::default();
     let mut bucket: Vec<usize> = Vec::new();

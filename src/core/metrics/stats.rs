@@ -239,6 +239,11 @@ impl MeanMoments {
 /// of the mergeable [`MeanMoments`]; a rounding below 0 is clamped to 0).
 /// `None` when `U < 2` or `W = 0`. This is THE formula for GAUC: one-shot
 /// and streams both call it.
+///
+/// Conditioning: the expanded form loses about `log10(Σ w²a² / Σ w²(a − m)²)`
+/// digits to cancellation, a digit or two when the users' AUCs spread by a
+/// few hundredths or more (the usual case); it is the price of sums that a
+/// store can merge and subtract bucket by bucket.
 pub fn gauc_std_error(sums: &MeanMoments) -> Option<f64> {
     if sums.n < 2 {
         return None;

@@ -73,7 +73,7 @@ async fn gauc_diff_is_the_weighted_mean_of_per_user_differences_with_its_robust_
     assert!((got("value") - mean).abs() < 1e-12, "{diff} vs {mean}");
     assert!((got("std_error") - se).abs() < 1e-12, "{diff} vs {se}");
     assert!((got("z") - mean / se).abs() < 1e-9, "{diff}");
-    let z80 = 1.2815515655446004; // R: qnorm(0.9)
+    let z80 = 1.2815515655446008; // R 4.2.2: qnorm(0.9)
     assert!((got("lower") - (mean - z80 * se)).abs() < 1e-12, "{diff}");
     assert_eq!(diff["users"], json!(per_user.len()));
     assert_eq!(diff["method"], "user-paired");
@@ -111,4 +111,38 @@ async fn sample_weights_leave_only_the_auc_difference() {
         .to_string()
         .contains("auc_ci is undefined"));
     assert_eq!(answer["gauc_diff"], Value::Null);
+}
+
+#[tokio::test]
+async fn records_of_weight_zero_are_left_out_of_the_paired_test() {
+    let app = spawn_app().await;
+    let labels = [1, 0, 1, 0, 1, 0, 0, 1, 1, 0];
+    let a = [0.9, 0.4, 0.7, 0.3, 0.35, 0.5, 0.2, 0.8, 0.6, 0.1];
+    let b = [0.8, 0.3, 0.75, 0.1, 0.6, 0.45, 0.25, 0.9, 0.4, 0.2];
+    let weights = [1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0];
+    let weighted = assert_ok(
+        app.post_json(
+            "/metrics/compare",
+            &json!({"labels": labels, "predictions_a": a, "predictions_b": b, "sample_weights": weights}),
+        )
+        .await,
+    )
+    .await;
+    let kept: Vec<usize> = (0..labels.len()).filter(|&i| weights[i] == 1.0).collect();
+    let pick = |v: &[f64]| kept.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+    let filtered = assert_ok(
+        app.post_json(
+            "/metrics/compare",
+            &json!({
+                "labels": kept.iter().map(|&i| labels[i]).collect::<Vec<_>>(),
+                "predictions_a": pick(&a),
+                "predictions_b": pick(&b),
+            }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(weighted["auc_diff"], filtered["auc_diff"]);
+    assert!(weighted["auc_diff"]["z"].as_f64().is_some(), "{weighted}");
+    assert_eq!(weighted["a"]["auc_ci"], filtered["a"]["auc_ci"]);
 }

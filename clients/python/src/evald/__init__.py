@@ -1,0 +1,45 @@
+"""Python client for evald, the HTTP evaluation service.
+
+>>> import evald
+>>> client = evald.Client("http://localhost:8080")
+>>> result = client.metrics(df["click"], df["score"], user_ids=df["uid"])
+>>> result.auc, result.gauc.value
+>>> fpr, tpr, thresholds = result.roc
+>>> client.stream("ctr-v7").push(df, prediction="score", label="click", user_id="uid")
+"""
+
+from ._calls import Call, Retry
+from ._client import AsyncClient, AsyncStream, Client, Stream
+from ._errors import EvaldError
+from ._results import (
+    ArrayResult,
+    CompareResult,
+    Confusion,
+    Interval,
+    MetricsResult,
+    PrCurve,
+    PushResult,
+    Result,
+    RocCurve,
+)
+from ._version import __version__
+
+__all__ = [
+    "ArrayResult",
+    "AsyncClient",
+    "AsyncStream",
+    "Call",
+    "Client",
+    "CompareResult",
+    "Confusion",
+    "EvaldError",
+    "Interval",
+    "MetricsResult",
+    "PrCurve",
+    "PushResult",
+    "Result",
+    "Retry",
+    "RocCurve",
+    "Stream",
+    "__version__",
+]

@@ -1,0 +1,389 @@
+"""Typed views of the server's answers.
+
+Each result keeps the JSON object it was made from: declared properties give typed access to the
+fields this client knows, any other field (one a newer server added) is still an attribute, and
+``to_dict()`` returns the object as sent. Curves and nested arrays come back as NumPy arrays when
+NumPy is installed, else as lists.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Union, cast
+
+from ._optional import optional, required
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import pandas as pd
+
+FloatArray = Union["npt.NDArray[np.float64]", list[float]]
+"""A 1-d array of floats: a NumPy array when NumPy is installed, else a list."""
+
+
+def float_array(values: list[Any], none: float = math.nan) -> FloatArray:
+    """A float array of a JSON list; ``null`` becomes ``none`` (``+inf`` for a ROC threshold)."""
+    plain = [none if v is None else float(v) for v in values]
+    np = optional("numpy")
+    return np.asarray(plain, dtype=np.float64) if np is not None else plain
+
+
+def nd_array(value: Any) -> Any:
+    """A nested JSON array as a float NumPy array when NumPy is installed; numbers stay numbers."""
+    np = optional("numpy")
+    if np is None or not isinstance(value, list):
+        return value
+    return np.asarray(value, dtype=np.float64)
+
+
+class Result:
+    """A JSON object from the server with attribute access."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_data", dict(data))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # never look up internals (copy and pickle probe them)
+            raise AttributeError(name)
+        try:
+            return self._data[name]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__} has no field {name!r}") from None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *self._data})
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Result) and type(other) is type(self) and self._data == other._data
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        scalars = ", ".join(
+            f"{k}={v!r}" for k, v in self._data.items() if isinstance(v, (int, float, str))
+        )
+        return f"{type(self).__name__}({scalars})"
+
+    def keys(self) -> list[str]:
+        """The names of the fields the server sent."""
+        return list(self._data)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field, or ``default`` when the server did not send it."""
+        return self._data.get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A deep copy of the JSON object as the server sent it."""
+        return copy.deepcopy(self._data)
+
+    def _optional_float(self, key: str) -> float | None:
+        value = self._data.get(key)
+        return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """Confusion counts at the decision threshold (summed weights when weighted)."""
+
+    tp: float
+    fp: float
+    tn: float
+    fn: float
+
+
+class Interval(Result):
+    """A value with its standard error and interval (``gauc``, ``auc_ci``, ``auc_diff``, ...)."""
+
+    @property
+    def value(self) -> float | None:
+        return self._optional_float("value")
+
+    @property
+    def std_error(self) -> float | None:
+        return self._optional_float("std_error")
+
+    @property
+    def lower(self) -> float | None:
+        return self._optional_float("lower")
+
+    @property
+    def upper(self) -> float | None:
+        return self._optional_float("upper")
+
+    @property
+    def p_value(self) -> float | None:
+        return self._optional_float("p_value")
+
+
+@dataclass(frozen=True)
+class RocCurve:
+    """The ROC curve laid out as ``sklearn.metrics.roc_curve``: unpacks to fpr, tpr, thresholds.
+
+    The first threshold, ``null`` on the wire, is ``+inf`` here (scikit-learn's value).
+    """
+
+    fpr: FloatArray
+    tpr: FloatArray
+    thresholds: FloatArray
+    points_dropped: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RocCurve:
+        return cls(
+            fpr=float_array(data["fpr"]),
+            tpr=float_array(data["tpr"]),
+            thresholds=float_array(data["thresholds"], none=math.inf),
+            points_dropped=int(data.get("points_dropped", 0)),
+        )
+
+    def __iter__(self) -> Iterator[FloatArray]:
+        return iter((self.fpr, self.tpr, self.thresholds))
+
+    def to_frame(self) -> pd.DataFrame:
+        """Columns ``fpr``, ``tpr``, ``threshold``, one row per point."""
+        pandas = required("pandas", "to_frame", "pandas")
+        frame = pandas.DataFrame({"fpr": self.fpr, "tpr": self.tpr, "threshold": self.thresholds})
+        return cast("pd.DataFrame", frame)
+
+
+@dataclass(frozen=True)
+class PrCurve:
+    """The precision-recall curve as ``precision_recall_curve``; unpacks to
+    (precision, recall, thresholds), thresholds one shorter."""
+
+    precision: FloatArray
+    recall: FloatArray
+    thresholds: FloatArray
+    points_dropped: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PrCurve:
+        return cls(
+            precision=float_array(data["precision"]),
+            recall=float_array(data["recall"]),
+            thresholds=float_array(data["thresholds"]),
+            points_dropped=int(data.get("points_dropped", 0)),
+        )
+
+    def __iter__(self) -> Iterator[FloatArray]:
+        return iter((self.precision, self.recall, self.thresholds))
+
+    def to_frame(self) -> pd.DataFrame:
+        """Columns ``precision``, ``recall``, ``threshold`` (NaN on the last row, as the
+        curve's end point (recall 0, precision 1) has no threshold)."""
+        pandas = required("pandas", "to_frame", "pandas")
+        thresholds = [*list(self.thresholds), math.nan]
+        frame = pandas.DataFrame(
+            {"precision": self.precision, "recall": self.recall, "threshold": thresholds}
+        )
+        return cast("pd.DataFrame", frame)
+
+
+class MetricsResult(Result):
+    """The answer of ``POST /metrics`` (and of a stream's or a user's metrics)."""
+
+    @property
+    def task(self) -> str:
+        return str(self._data["task"])
+
+    @property
+    def count(self) -> int:
+        return int(self._data["count"])
+
+    @property
+    def positives(self) -> int | None:
+        return _optional_int(self._data.get("positives"))
+
+    @property
+    def negatives(self) -> int | None:
+        return _optional_int(self._data.get("negatives"))
+
+    @property
+    def threshold(self) -> float | None:
+        return self._optional_float("threshold")
+
+    @property
+    def beta(self) -> float | None:
+        return self._optional_float("beta")
+
+    @property
+    def accuracy(self) -> float | None:
+        return self._optional_float("accuracy")
+
+    @property
+    def precision(self) -> float | None:
+        return self._optional_float("precision")
+
+    @property
+    def recall(self) -> float | None:
+        return self._optional_float("recall")
+
+    @property
+    def f1(self) -> float | None:
+        return self._optional_float("f1")
+
+    @property
+    def f_beta(self) -> float | None:
+        return self._optional_float("f_beta")
+
+    @property
+    def auc(self) -> float | None:
+        return self._optional_float("auc")
+
+    @property
+    def log_loss(self) -> float | None:
+        return self._optional_float("log_loss")
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self._data.get("warnings", []))
+
+    @property
+    def confusion(self) -> Confusion | None:
+        """Binary confusion counts; ``None`` for a multiclass answer."""
+        c = self._data.get("confusion")
+        return None if c is None else Confusion(c["tp"], c["fp"], c["tn"], c["fn"])
+
+    @property
+    def confusion_matrix(self) -> Any:
+        """Multiclass C x C matrix, rows = true class (a NumPy array when NumPy is installed)."""
+        return nd_array(self._data.get("confusion_matrix"))
+
+    @property
+    def top_k_accuracy(self) -> dict[int, float | None]:
+        """Multiclass top-k accuracy keyed by k (the wire keys are strings)."""
+        return {int(k): v for k, v in (self._data.get("top_k_accuracy") or {}).items()}
+
+    @property
+    def gauc(self) -> Interval | None:
+        g = self._data.get("gauc")
+        return None if g is None else Interval(g)
+
+    @property
+    def roc(self) -> RocCurve | None:
+        r = self._data.get("roc")
+        return None if r is None else RocCurve.from_json(r)
+
+    @property
+    def pr(self) -> PrCurve | None:
+        """The ``pr_curve`` field."""
+        p = self._data.get("pr_curve")
+        return None if p is None else PrCurve.from_json(p)
+
+    @property
+    def stream(self) -> str | None:
+        """The stream's name, for stream metrics."""
+        stream = self._data.get("stream")
+        return None if stream is None else str(stream)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Multiclass: the per-class table (one row per class). Binary: one row per scalar
+        metric (column ``value``), nested objects flattened as ``gauc.value``, ``confusion.tp``."""
+        pandas = required("pandas", "to_frame", "pandas")
+        if self._data.get("task") == "multiclass" and self._data.get("per_class"):
+            frame = pandas.DataFrame(self._data["per_class"])
+            frame.index.name = "class"
+            return cast("pd.DataFrame", frame)
+        scalars = flat_scalars(self._data)
+        return cast(
+            "pd.DataFrame", pandas.DataFrame({"value": list(scalars.values())}, index=list(scalars))
+        )
+
+
+def flat_scalars(data: Mapping[str, Any]) -> dict[str, float | None]:
+    """Every number of ``data``, nested objects one level deep as ``outer.inner``."""
+    out: dict[str, float | None] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            for sub, inner in value.items():
+                if _is_number_or_null(inner):
+                    out[f"{key}.{sub}"] = None if inner is None else float(inner)
+        elif _is_number_or_null(value) and key not in ("count", "positives", "negatives"):
+            out[key] = None if value is None else float(value)
+    return out
+
+
+def _minus(x: float | None, y: float | None) -> float | None:
+    return None if x is None or y is None else x - y
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _is_number_or_null(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+class CompareResult(Result):
+    """The answer of ``POST /metrics/compare``: both models' metrics and their differences."""
+
+    @property
+    def a(self) -> MetricsResult:
+        return MetricsResult(self._data["a"])
+
+    @property
+    def b(self) -> MetricsResult:
+        return MetricsResult(self._data["b"])
+
+    @property
+    def auc_diff(self) -> Interval | None:
+        d = self._data.get("auc_diff")
+        return None if d is None else Interval(d)
+
+    @property
+    def gauc_diff(self) -> Interval | None:
+        d = self._data.get("gauc_diff")
+        return None if d is None else Interval(d)
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self._data.get("warnings", []))
+
+    def to_frame(self) -> pd.DataFrame:
+        """The two models' scalar metrics side by side (columns ``a``, ``b``, ``b - a``)."""
+        pandas = required("pandas", "to_frame", "pandas")
+        a, b = flat_scalars(self._data["a"]), flat_scalars(self._data["b"])
+        names = [k for k in a if k in b]
+        diff = [_minus(b[k], a[k]) for k in names]
+        frame = pandas.DataFrame(
+            {"a": [a[k] for k in names], "b": [b[k] for k in names], "b - a": diff}, index=names
+        )
+        return cast("pd.DataFrame", frame)
+
+
+class ArrayResult(Result):
+    """An answer of the loss, normalization, activation or optimizer routes.
+
+    Array fields (``output``, ``gradient``, ``loss`` with reduction ``none``, ``mean``, ...) are
+    NumPy arrays when NumPy is installed; ``state`` (optimizers) stays the JSON object, to be
+    passed back as it is.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        value = super().__getattr__(name)
+        return value if name == "state" else nd_array(value)
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What a push did: ``accepted`` records in ``requests`` requests; ``count`` and ``users``
+    are the stream's totals after the last one."""
+
+    stream: str
+    accepted: int
+    count: int
+    users: int
+    requests: int
