@@ -149,8 +149,8 @@ pub struct Evaluated {
     /// PR curve, AP, calibration and ECE, as `POST /metrics` computes them
     /// with its default parameters.
     pub beyond: BeyondReport,
-    /// The ROC `max_points` of the request, which also thins the PR curve
-    /// and the threshold chart.
+    /// The ROC `max_points` of the request, which also thins the threshold
+    /// chart.
     pub max_points: Option<usize>,
 }
 
@@ -167,12 +167,9 @@ impl Evaluated {
         params: &CheckedBinaryParams,
     ) -> ApiResult<Self> {
         let report = evaluate_binary(&table, counts, None, params);
-        let beyond_params = BeyondParams {
-            pr_max_points: params.max_points,
-            ..BeyondParams::default()
-        }
-        .check(BeyondNames::BODY, usize::MAX)
-        .map_err(ApiError::internal)?;
+        let beyond_params = BeyondParams::default()
+            .check(BeyondNames::BODY, usize::MAX)
+            .map_err(ApiError::internal)?;
         let beyond = evaluate_beyond(&table, &report.confusion, params.beta, &beyond_params);
         Ok(Evaluated {
             name,
@@ -347,6 +344,7 @@ fn draw_comparison(kind: Kind, job: &CompareJob, options: &CheckedOptions) -> Ap
                 (&a.table, &job.a),
                 (&b.table, &job.b),
                 &job.labels,
+                job.weights.as_deref(),
                 job.params.confidence,
             );
             format!(

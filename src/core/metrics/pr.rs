@@ -1,5 +1,5 @@
 //! Precision-recall: `sklearn.metrics.precision_recall_curve` (scikit-learn
-//! >= 1.3, with its `drop_intermediate`) and `average_precision_score`, both
+//! 1.3 or later, with its `drop_intermediate`) and `average_precision_score`, both
 //! read off the one [`ScoreTable`].
 
 use super::curve::thinned_indices;
