@@ -7,6 +7,7 @@ Usage:
   ci_browser_check.py stream DOM BASE STREAM USER  the stream page shows its plots and the user
   ci_browser_check.py broken DOM                  the page of a throwing script is caught
   ci_browser_check.py png FILE                    FILE is a non-blank PNG screenshot
+  ci_browser_check.py compare-body OUT             write a POST /metrics/compare body
 
 DOM is the output of `chromium --dump-dom`; BASE the server URL. Standard
 library only. Every check exits non-zero with a message naming what failed.
@@ -150,6 +151,20 @@ def write_records(out, seed, noise):
             f.write(json.dumps({"prediction": round(score, 4), "label": label, "user_id": f"u{i % 25}"}) + "\n")
 
 
+def write_compare_body(out):
+    """Two models scoring the same 2,000 records, b sharper than a."""
+    rng = random.Random(5)
+    labels, a, b = [], [], []
+    for _ in range(2000):
+        label = 1 if rng.random() < 0.35 else 0
+        signal = rng.gauss(0.0, 1.0)
+        labels.append(label)
+        a.append(round(1 / (1 + 2.718281828 ** -(0.8 * label - 0.4 + signal)), 4))
+        b.append(round(1 / (1 + 2.718281828 ** -(1.6 * label - 0.8 + 0.7 * signal + 0.7 * rng.gauss(0.0, 1.0))), 4))
+    with open(out, "w", encoding="ascii") as f:
+        json.dump({"labels": labels, "predictions_a": a, "predictions_b": b}, f)
+
+
 def main():
     command, args = sys.argv[1], sys.argv[2:]
     {
@@ -158,6 +173,7 @@ def main():
         "stream": check_stream,
         "broken": check_broken,
         "png": check_png,
+        "compare-body": write_compare_body,
     }[command](*args)
 
 

@@ -348,9 +348,9 @@ fn draw_comparison(kind: Kind, job: &CompareJob, options: &CheckedOptions) -> Ap
                 job.params.confidence,
             );
             format!(
-                " (AUC b - a {}, p {})",
+                " (AUC b - a {}, {})",
                 number(diff.value),
-                number(diff.p_value)
+                kinds::p_value(diff.p_value)
             )
         }
         _ => String::new(),

@@ -56,6 +56,14 @@ pub fn number(value: Option<f64>) -> String {
     value.map_or_else(|| "undefined".to_owned(), |v| format!("{v:.4}"))
 }
 
+/// A p-value as titles print it: `p 0.0312`, `p < 0.0001`, or "p undefined".
+pub fn p_value(p: Option<f64>) -> String {
+    match p {
+        Some(p) if p < 1e-4 => "p < 0.0001".to_owned(),
+        other => format!("p {}", number(other)),
+    }
+}
+
 /// One model's curve: its legend name and headline (`AUC 0.8123 ...`), and
 /// its points (empty when the curve is undefined).
 #[derive(Debug, Clone, PartialEq)]
@@ -514,6 +522,13 @@ mod tests {
         let xs = [3.0, 2.0, 1.0, 0.0];
         let ys = [None, Some(0.5), None, Some(1.0)];
         assert_eq!(segments(&xs, &ys), vec![vec![(2.0, 0.5)], vec![(0.0, 1.0)]]);
+    }
+
+    #[test]
+    fn small_p_values_are_not_printed_as_zero() {
+        assert_eq!(p_value(Some(3e-9)), "p < 0.0001");
+        assert_eq!(p_value(Some(0.0312)), "p 0.0312");
+        assert_eq!(p_value(None), "p undefined");
     }
 
     #[test]
