@@ -10,8 +10,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::config::Config;
-use crate::state::{Budgets, MemoryStore, StreamStore, TenantLimits, Writers};
+use crate::config::{Config, Fsync, StoreKind};
+use crate::state::wal::FsyncMode;
+use crate::state::{
+    Budgets, DataDirOptions, MemoryBackend, MemoryOptions, Retention, StreamStore, TenantLimits,
+};
 
 pub mod activation;
 pub mod admission;
@@ -40,10 +43,8 @@ pub use extract::{ApiJson, ApiQuery};
 pub struct AppState {
     pub config: Arc<Config>,
     pub stats: Arc<ops::Stats>,
-    /// Stream state (in memory; see [`crate::state`]).
+    /// Stream state, in the store `--store` chose (see [`crate::state::store`]).
     pub streams: Arc<dyn StreamStore>,
-    /// The threads that merge batches into streams.
-    pub writers: Arc<Writers>,
     /// The API keys of `--api-keys-file`; `None` leaves the service open.
     pub keys: Option<Arc<auth::KeyStore>>,
     /// Memory held by requests in flight (`--max-inflight-bytes`).
@@ -51,25 +52,74 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state for `config`.
+    /// Builds the state for `config`, opening its store (call within a
+    /// Tokio runtime: a store starts its own tasks).
     ///
     /// # Errors
-    /// When the stream writer threads cannot be started or the API key file
-    /// cannot be read.
+    /// When the store cannot be opened (the memory store's writer threads,
+    /// a bad snapshot or log in `--data-dir`, a store not built in) or the
+    /// API key file cannot be read.
     pub fn new(config: Config) -> std::io::Result<Self> {
-        let keys = config.api_keys_file.as_deref().map(auth::KeyStore::load);
-        let store = MemoryStore::new(budgets(&config)).with_tenant_limits(tenant_limits(&config));
+        let keys = config
+            .api_keys_file
+            .as_deref()
+            .map(auth::KeyStore::load)
+            .transpose()?;
         Ok(AppState {
             stats: Arc::new(ops::Stats::default()),
-            streams: Arc::new(store),
-            writers: Arc::new(Writers::per_core()?),
-            keys: keys.transpose()?.map(Arc::new),
+            streams: open_store(&config)?,
+            keys: keys.map(Arc::new),
             admission: Arc::new(admission::InflightBudget::new(
                 config.max_inflight_bytes,
                 config.max_decompression_ratio,
             )),
             config: Arc::new(config),
         })
+    }
+}
+
+/// Opens the store `--store` names.
+///
+/// # Errors
+/// The memory store's start-up errors; `redis` while no Redis store is built in.
+pub fn open_store(config: &Config) -> std::io::Result<Arc<dyn StreamStore>> {
+    match config.store {
+        StoreKind::Memory => {
+            let store =
+                MemoryBackend::open(memory_options(config)).map_err(std::io::Error::other)?;
+            Ok(Arc::new(store))
+        }
+        StoreKind::Redis => Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "--store redis: this build has no Redis store yet; use --store memory",
+        )),
+    }
+}
+
+/// The memory store's options configured by `config`.
+pub fn memory_options(config: &Config) -> MemoryOptions {
+    MemoryOptions {
+        budgets: budgets(config),
+        tenants: tenant_limits(config),
+        retention: retention(config),
+        data: config.data_dir.as_ref().map(|dir| DataDirOptions {
+            dir: dir.clone(),
+            fsync: match config.fsync {
+                Fsync::Always => FsyncMode::Always,
+                Fsync::Interval => {
+                    FsyncMode::Interval(std::time::Duration::from_millis(config.fsync_interval_ms))
+                }
+            },
+            snapshot_interval: std::time::Duration::from_secs(config.snapshot_interval_secs),
+        }),
+    }
+}
+
+/// How long and how many `Idempotency-Key`s a stream remembers.
+pub fn retention(config: &Config) -> Retention {
+    Retention {
+        ttl_ms: config.idempotency_ttl_secs.saturating_mul(1000),
+        max_keys: config.idempotency_max_keys,
     }
 }
 
@@ -115,4 +165,22 @@ pub fn router(state: AppState) -> Router {
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn redis_without_a_redis_store_is_refused_at_start_saying_so() {
+        let mut config = Config::for_tests();
+        config.store = StoreKind::Redis;
+        let err = open_store(&config).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("--store redis")),
+            "{err:?}"
+        );
+        config.store = StoreKind::Memory;
+        assert!(open_store(&config).is_ok());
+    }
 }

@@ -23,8 +23,8 @@ use super::extract::{parse_off_the_async_workers, parse_query, JsonBytes};
 use super::metrics::compare::{CompareJob, CompareRequest};
 use super::metrics::{metrics_error, MetricsJob, MetricsRequest};
 use super::streams::name::StreamName;
-use super::streams::report::{table_of, user_aggregate, MetricsQuery};
-use super::streams::store_error;
+use super::streams::report::{table_of, MetricsQuery};
+use super::streams::{store_error, unknown_user};
 use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
 use crate::core::metrics::compare::paired_auc_diff;
 use crate::core::metrics::curve::thinned_indices;
@@ -432,7 +432,8 @@ async fn user_plot(
     plot_stream(state, name, path, query).await
 }
 
-/// A chart of a whole stream, or of one user when the path names one.
+/// A chart of a whole stream, or of one user when the path names one, read
+/// through the store as `GET .../metrics` reads it.
 async fn plot_stream(
     state: AppState,
     name: StreamName,
@@ -441,21 +442,27 @@ async fn plot_stream(
 ) -> ApiResult<Response> {
     let kind = kind_of(&path.kind, &Kind::ALL)?;
     let (options, params) = stream_query(query.as_deref(), state.config.max_plot_side)?;
-    let store = state.streams.clone();
+    let (agg, label) = match &path.user_id {
+        None => {
+            let read = state
+                .streams
+                .stream(&name.stored, false)
+                .await
+                .map_err(store_error)?;
+            (read.global, name.local.clone())
+        }
+        Some(user) => {
+            let agg = state
+                .streams
+                .user(&name.stored, user)
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| unknown_user(&name.local, user))?;
+            (agg, format!("{} user {}", name.local, echo(user)))
+        }
+    };
     let svg = tokio::task::spawn_blocking(move || {
-        let mut out = None;
-        store
-            .read(&name.stored, &mut |stream| {
-                out = Some(match &path.user_id {
-                    None => evaluate_aggregate(&stream.global, name.local.clone(), &params),
-                    Some(user) => user_aggregate(stream, user).and_then(|agg| {
-                        let label = format!("{} user {}", name.local, echo(user));
-                        evaluate_aggregate(agg, label, &params)
-                    }),
-                });
-            })
-            .map_err(store_error)?;
-        let input = out.unwrap_or_else(|| Err(ApiError::internal("stream read did not run")))?;
+        let input = evaluate_aggregate(&agg, label, &params)?;
         draw(kind, &[&input], &options, "")
     })
     .await

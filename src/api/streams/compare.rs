@@ -9,14 +9,14 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 
 use super::report::{evaluate_stream, table_of, MetricsQuery, StreamMetricsResponse};
-use super::store_error;
+use super::{off_thread, store_error};
 use crate::api::auth::Tenant;
 use crate::api::metrics::compare::{gauc_body, CompareResponse};
 use crate::api::metrics::{metrics_error, DifferenceBody};
-use crate::api::{ApiError, ApiQuery, ApiResult, AppState};
+use crate::api::{ApiQuery, ApiResult, AppState};
 use crate::core::metrics::compare::{unpaired_auc_diff, unpaired_gauc_diff, AucEstimate};
 use crate::core::metrics::{CheckedBinaryParams, GaucWeighting};
-use crate::state::tenants;
+use crate::state::{tenants, StreamRead};
 
 /// Routes of this resource.
 pub fn router() -> Router<AppState> {
@@ -32,36 +32,26 @@ async fn compare_streams(
     let (params, weighting) = query.params()?;
     let tenant = tenant.as_ref().map(|Extension(t)| t.name());
     let (a, b) = (tenants::qualify(tenant, &a), tenants::qualify(tenant, &b));
-    let store = state.streams.clone();
-    let response = tokio::task::spawn_blocking(move || {
-        let side_a = evaluate_side(&*store, &a, &params, weighting)?;
-        let side_b = evaluate_side(&*store, &b, &params, weighting)?;
-        Ok::<_, ApiError>(compare(side_a, side_b, params.confidence))
+    let read_a = state.streams.stream(&a, true).await.map_err(store_error)?;
+    let read_b = state.streams.stream(&b, true).await.map_err(store_error)?;
+    let response = off_thread(move || {
+        let side_a = evaluate_side(&read_a, &params, weighting)?;
+        let side_b = evaluate_side(&read_b, &params, weighting)?;
+        Ok(compare(side_a, side_b, params.confidence))
     })
-    .await
-    .map_err(ApiError::internal)??;
+    .await?;
     Ok(Json(response))
 }
 
-/// One stream's answer and its AUC estimate, read under one lock.
+/// One stream's answer and its AUC estimate, from one consistent read.
 fn evaluate_side(
-    store: &dyn crate::state::StreamStore,
-    name: &str,
+    read: &StreamRead,
     params: &CheckedBinaryParams,
     weighting: GaucWeighting,
 ) -> ApiResult<(StreamMetricsResponse, AucEstimate)> {
-    let mut out = None;
-    store
-        .read(name, &mut |stream| {
-            out = Some(
-                evaluate_stream(stream, params, weighting).and_then(|response| {
-                    let table = table_of(&stream.global).map_err(metrics_error)?;
-                    Ok((response, AucEstimate::of(&table)))
-                }),
-            )
-        })
-        .map_err(store_error)?;
-    out.unwrap_or_else(|| Err(ApiError::internal("stream read did not run")))
+    let response = evaluate_stream(read, params, weighting)?;
+    let table = table_of(&read.global).map_err(metrics_error)?;
+    Ok((response, AucEstimate::of(&table)))
 }
 
 /// The answer from both sides.

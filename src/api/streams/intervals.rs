@@ -3,8 +3,7 @@
 //! refusal of `ranking` (which needs record order, gone once aggregated).
 
 use crate::api::{ApiError, Problem};
-use crate::core::metrics::stats::MeanMoments;
-use crate::core::metrics::{Gauc, GaucWeighting, TableWeights};
+use crate::core::metrics::TableWeights;
 use crate::state::ScoreAggregate;
 
 /// What the weights of `agg`'s table are: counts while every record had
@@ -18,28 +17,6 @@ pub fn weights_of(agg: &ScoreAggregate) -> TableWeights {
         TableWeights::Counts
     } else {
         TableWeights::Sample
-    }
-}
-
-/// The stream's GAUC from the moments of its users' AUCs, through the same
-/// constructor `POST /metrics` uses. Once a user's aggregate was compacted
-/// (`bound_sum > 0`) the per-user AUCs are approximate, so no standard
-/// error is given.
-pub fn stream_gauc(
-    moments: &MeanMoments,
-    users: usize,
-    skipped: usize,
-    weighting: GaucWeighting,
-    bound_sum: f64,
-) -> Gauc {
-    let gauc = Gauc::from_moments(moments, users, skipped, weighting);
-    if bound_sum > 0.0 {
-        Gauc {
-            std_error: None,
-            ..gauc
-        }
-    } else {
-        gauc
     }
 }
 
