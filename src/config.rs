@@ -183,6 +183,12 @@ pub struct Config {
     #[arg(long, env = "EVALD_MAX_THRESHOLDS", default_value_t = 10_000)]
     pub max_thresholds: usize,
 
+    /// Largest width or height of a plot, in pixels (`/plots/...`, the
+    /// `width` and `height` query parameters; 422 past it). Bounds the SVG a
+    /// request can ask for; the points drawn are bounded by the request itself.
+    #[arg(long, env = "EVALD_MAX_PLOT_SIDE", default_value_t = 4096)]
+    pub max_plot_side: u32,
+
     /// Maximum length of one NDJSON line, in bytes.
     #[arg(long, global = true, env = "EVALD_MAX_LINE_BYTES", default_value_t = 1024 * 1024)]
     pub max_line_bytes: usize,
@@ -359,7 +365,8 @@ pub struct Config {
     pub max_ranking_cutoffs: usize,
 
     /// File of API keys, one `<key> <tenant> <scopes>` per line (README, "API
-    /// keys and tenants"). When set, every route but /healthz and /readyz
+    /// keys and tenants"). When set, every route but /healthz, /readyz and the
+    /// dashboard page (`/`, `/ui/...`)
     /// needs `Authorization: Bearer <key>` and streams are per tenant. The
     /// variable holds a path, never keys: values of variables end up in
     /// `--help`, `docker inspect` and crash reports.

@@ -17,6 +17,9 @@
 //! - [`server`]: the accept loop with connection limits and timeouts, and
 //!   load shedding.
 //! - [`client`]: `evald push`, streaming a local file into a stream.
+//! - [`plots`]: SVG charts (ROC, score histograms, ...) drawn from the
+//!   metrics core's results; no HTTP (`api::plots` serves them, `api::ui`
+//!   the dashboard page).
 
 pub mod api;
 pub mod client;
@@ -24,6 +27,7 @@ pub mod config;
 pub mod core;
 pub mod fuzzing;
 pub mod healthcheck;
+pub mod plots;
 pub mod server;
 pub mod startup;
 pub mod state;

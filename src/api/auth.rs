@@ -65,7 +65,7 @@ impl Scope {
 /// probes. Decided on the raw path before routing, so a request to an
 /// unknown route needs a key as well and learns nothing about the routes.
 pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
-    if OPEN_PATHS.contains(&path) {
+    if OPEN_PATHS.contains(&path) || is_dashboard_page(method, path) {
         None
     } else if path.starts_with(ADMIN_PREFIX) {
         Some(Scope::Admin)
@@ -83,6 +83,14 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
 fn changes_streams(path: &str) -> bool {
     path.strip_prefix(STREAMS_PREFIX)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The dashboard's page and assets (`GET /`, `GET /ui...`): they hold no
+/// data, and a browser cannot send a key when it opens a page; the page then
+/// sends the key the user typed with every API call.
+fn is_dashboard_page(method: &Method, path: &str) -> bool {
+    (method == Method::GET || method == Method::HEAD)
+        && (path == "/" || path == "/ui" || path.starts_with("/ui/"))
 }
 
 /// The tenant of the key a request presented; handlers that keep per-tenant
@@ -144,7 +152,7 @@ impl KeyStore {
         tracing::info!(
             keys = store.keys.len(),
             tenants = store.tenants(),
-            "API keys loaded; every route but /healthz and /readyz needs a key"
+            "API keys loaded; every route but /healthz, /readyz and the dashboard page (/, /ui/...) needs a key"
         );
         Ok(store)
     }
@@ -175,7 +183,7 @@ impl KeyStore {
         if keys.is_empty() {
             return Err(KeyFileError {
                 line: text.lines().count(),
-                reason: "no keys; every route but /healthz and /readyz would be locked".to_owned(),
+                reason: "no keys; every route but /healthz, /readyz and the dashboard page would be locked".to_owned(),
             });
         }
         Ok(KeyStore {
@@ -454,6 +462,10 @@ mod tests {
     #[test]
     fn routes_need_the_scope_of_their_method() {
         assert_eq!(required_scope(&Method::GET, "/healthz"), None);
+        assert_eq!(required_scope(&Method::GET, "/"), None);
+        assert_eq!(required_scope(&Method::GET, "/ui/streams/a"), None);
+        assert_eq!(required_scope(&Method::POST, "/"), Some(Scope::Write));
+        assert_eq!(required_scope(&Method::GET, "/uix"), Some(Scope::Read));
         assert_eq!(required_scope(&Method::GET, "/readyz"), None);
         assert_eq!(required_scope(&Method::GET, "/healthz/"), Some(Scope::Read));
         assert_eq!(required_scope(&Method::GET, "/streams"), Some(Scope::Read));

@@ -297,23 +297,27 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or("");
-        let de = serde_urlencoded_deserializer(query);
-        serde_path_to_error::deserialize(de)
-            .map(ApiQuery)
-            .map_err(|err| {
-                let field = err.path().to_string();
-                let field = if field.is_empty() || field == "." {
-                    "query".to_owned()
-                } else {
-                    field
-                };
-                ApiError::invalid(
-                    field.clone(),
-                    format!("query parameter {field}: {}", err.into_inner()),
-                )
-            })
+        parse_query(parts.uri.query().unwrap_or("")).map(ApiQuery)
     }
+}
+
+/// A query string parsed into `T`, with 422 naming the parameter on failure
+/// (what [`ApiQuery`] does, for handlers that split one query between two
+/// parameter types).
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded_deserializer(query);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let field = err.path().to_string();
+        let field = if field.is_empty() || field == "." {
+            "query".to_owned()
+        } else {
+            field
+        };
+        ApiError::invalid(
+            field.clone(),
+            format!("query parameter {field}: {}", err.into_inner()),
+        )
+    })
 }
 
 fn serde_urlencoded_deserializer(query: &str) -> serde_urlencoded::Deserializer<'_> {

@@ -32,8 +32,10 @@ pub mod normalize;
 pub mod ops;
 pub mod optimizer;
 pub mod params;
+pub mod plots;
 pub mod streams;
 pub mod tensor;
+pub mod ui;
 
 pub use error::{ApiError, ApiResult, Problem};
 pub use extract::{ApiJson, ApiQuery};
@@ -153,11 +155,14 @@ pub fn router(state: AppState) -> Router {
         .merge(normalize::router())
         .merge(activation::router())
         .merge(optimizer::router())
+        .merge(plots::router())
         .layer(RequestBodyLimitLayer::new(state.config.body_limit));
     Router::new()
         .merge(ops::router())
         .merge(bounded)
         .merge(streams::router())
+        .merge(plots::stream_router())
+        .merge(ui::router())
         .layer(DefaultBodyLimit::disable())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)

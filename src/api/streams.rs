@@ -425,17 +425,20 @@ async fn user_metrics(
         .user(&name.stored, &user_id)
         .await
         .map_err(store_error)?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "stream '{}' has no user '{}'",
-                echo(&name.local),
-                echo(&user_id)
-            ))
-        })?;
+        .ok_or_else(|| unknown_user(&name.local, &user_id))?;
     let stored = name.stored;
     let response =
         off_thread(move || evaluate_user(&stored, &user_id, &agg, &params, &beyond)).await?;
     Ok(Json(response))
+}
+
+/// 404 for a user a stream has not seen.
+pub fn unknown_user(stream: &str, user_id: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "stream '{}' has no user '{}'",
+        echo(stream),
+        echo(user_id)
+    ))
 }
 
 /// One entry of `GET /streams`.

@@ -17,5 +17,6 @@ mod metrics;
 mod nn;
 mod ops;
 mod optim;
+mod plots;
 mod reliability;
 mod streams;

@@ -94,18 +94,20 @@ async fn post_compare(
 
 /// A checked comparison.
 #[derive(Debug)]
-struct CompareJob {
-    labels: Vec<bool>,
-    a: Vec<f64>,
-    b: Vec<f64>,
+pub(crate) struct CompareJob {
+    pub(crate) labels: Vec<bool>,
+    pub(crate) a: Vec<f64>,
+    pub(crate) b: Vec<f64>,
     users: Option<UserIds>,
-    weights: Option<Vec<f64>>,
-    params: CheckedBinaryParams,
+    pub(crate) weights: Option<Vec<f64>>,
+    pub(crate) params: CheckedBinaryParams,
     weighting: GaucWeighting,
 }
 
 impl CompareJob {
-    fn from_request(request: CompareRequest, max_array_len: usize) -> ApiResult<Self> {
+    /// Checks a `POST /metrics/compare` body (also the body of
+    /// `POST /plots/compare/{kind}`).
+    pub(crate) fn from_request(request: CompareRequest, max_array_len: usize) -> ApiResult<Self> {
         let rows = request.predictions_a.len();
         let sizes = [
             ("predictions_a", rows),

@@ -120,7 +120,7 @@ pub struct StreamMetricsResponse {
     pub gauc_error_bound: Option<f64>,
 }
 
-pub(super) fn table_of(agg: &ScoreAggregate) -> Result<ScoreTable, MetricsError> {
+pub(crate) fn table_of(agg: &ScoreAggregate) -> Result<ScoreTable, MetricsError> {
     Ok(ScoreTable::from_aggregates(agg.iter())?.with_weights(intervals::weights_of(agg)))
 }
 

@@ -11,6 +11,7 @@
 //! - [`curve`]: the exact ROC curve (`sklearn.metrics.roc_curve`), thinning.
 //! - [`auc`]: the exact AUC (`roc_auc_score`; ties count one half).
 //! - [`gauc`]: per-user AUC averaged over users, [`GaucAccumulator`].
+//! - [`histogram`]: score histograms by class (the data of a chart).
 //! - [`pr`], [`probability`], [`calibration`], [`threshold`], gathered by
 //!   [`beyond`]: average precision and the PR curve, log loss, Brier score,
 //!   calibration, decisions at many thresholds, partial AUC; all read off
@@ -45,6 +46,7 @@ pub mod confusion;
 pub mod curve;
 pub mod delong;
 pub mod gauc;
+pub mod histogram;
 pub mod multiclass;
 pub mod pr;
 pub mod probability;
@@ -59,6 +61,7 @@ pub use calibration::BinStrategy;
 pub use confusion::Confusion;
 pub use curve::{roc_curve, roc_curve_at_most, RocCurve};
 pub use gauc::{Gauc, GaucAccumulator, GaucWeighting, UserIndex};
+pub use histogram::{score_histogram, ScoreHistogram};
 pub use multiclass::{evaluate_multiclass, Average, MulticlassParams, MulticlassReport, PerClass};
 pub use table::{canonical_zero, ScoreTable, TableWeights, MAX_RECORDS};
 

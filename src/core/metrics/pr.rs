@@ -1,6 +1,6 @@
 //! Precision-recall: `sklearn.metrics.precision_recall_curve` (scikit-learn
-//! 1.3 or later, with its `drop_intermediate`) and `average_precision_score`,
-//! both read off the one [`ScoreTable`].
+//! 1.3 or later, with its `drop_intermediate`) and `average_precision_score`, both
+//! read off the one [`ScoreTable`].
 
 use super::curve::thinned_indices;
 use super::table::ScoreTable;
@@ -82,13 +82,29 @@ pub fn pr_curve(
     drop_intermediate: bool,
     max_points: Option<usize>,
 ) -> Option<PrCurve> {
-    let total_pos = table.cumulative().last().map(|(_, tps)| tps)?;
+    let all: Vec<Point> = points(table).collect();
+    let total_pos = all.last().map(|p| p.tps)?;
     if total_pos <= 0.0 {
         return None;
     }
-    // Two passes over the kept points (count, then pick), so a million-point
-    // curve thinned to 1000 never holds a million points.
-    let n = kept_points(table, drop_intermediate).count();
+    let kept: Vec<Point> = if drop_intermediate && all.len() > 2 {
+        let last = all.len() - 1;
+        all.iter()
+            .enumerate()
+            .filter(|&(i, p)| {
+                i == 0
+                    || i == last
+                    || all.get(i - 1).is_some_and(|b| b.tps != p.tps)
+                    || all.get(i + 1).is_some_and(|a| a.tps != p.tps)
+            })
+            .map(|(_, p)| *p)
+            .collect()
+    } else {
+        all
+    };
+    // Output index j in 0..=n: j < n is kept[n - 1 - j] (ascending
+    // thresholds); j == n is the (recall 0, precision 1) end point.
+    let n = kept.len();
     let picked = thinned_indices(n + 1, max_points);
     let mut curve = PrCurve {
         precision: Vec::with_capacity(picked.len()),
@@ -96,52 +112,23 @@ pub fn pr_curve(
         thresholds: Vec::with_capacity(picked.len()),
         points_dropped: n + 1 - picked.len(),
     };
-    // Output index j in 0..=n: j < n is the (n - 1 - j)-th kept point from
-    // the top (thresholds ascending); j == n is (recall 0, precision 1).
-    let mut wanted: Vec<usize> = picked
-        .iter()
-        .filter(|&&j| j < n)
-        .map(|&j| n - 1 - j)
-        .collect();
-    wanted.sort_unstable();
-    let mut chosen: Vec<Point> = Vec::with_capacity(wanted.len());
-    let mut next = wanted.iter().peekable();
-    for (i, p) in kept_points(table, drop_intermediate).enumerate() {
-        if next.next_if(|&&w| w == i).is_some() {
-            chosen.push(p);
+    for j in picked {
+        match kept
+            .get(n.wrapping_sub(1).wrapping_sub(j))
+            .filter(|_| j < n)
+        {
+            Some(p) => {
+                curve.precision.push(precision_of(p));
+                curve.recall.push(p.tps / total_pos);
+                curve.thresholds.push(p.threshold);
+            }
+            None => {
+                curve.precision.push(1.0);
+                curve.recall.push(0.0);
+            }
         }
     }
-    for p in chosen.iter().rev() {
-        curve.precision.push(precision_of(p));
-        curve.recall.push(p.tps / total_pos);
-        curve.thresholds.push(p.threshold);
-    }
-    curve.precision.push(1.0);
-    curve.recall.push(0.0);
     Some(curve)
-}
-
-/// The points scikit-learn keeps, highest threshold first: all of them, or
-/// with `drop_intermediate` (more than 2 points) the first, the last and
-/// every point whose `tps` differs from its predecessor's or successor's.
-fn kept_points(table: &ScoreTable, drop_intermediate: bool) -> impl Iterator<Item = Point> + '_ {
-    let n = table.len();
-    let drop = drop_intermediate && n > 2;
-    let mut all = points(table).peekable();
-    let mut previous: Option<f64> = None;
-    std::iter::from_fn(move || loop {
-        let p = all.next()?;
-        let next_tps = all.peek().map(|a| a.tps);
-        let keep = !drop
-            || previous.is_none()
-            || next_tps.is_none()
-            || previous.is_some_and(|b| b != p.tps)
-            || next_tps.is_some_and(|a| a != p.tps);
-        previous = Some(p.tps);
-        if keep {
-            return Some(p);
-        }
-    })
 }
 
 #[cfg(test)]

@@ -113,6 +113,12 @@ impl TestApp {
         self.post_json("/metrics", body).await
     }
 
+    /// POST a metrics `body` to `/plots/{kind}?{query}` (an SVG, or a problem).
+    pub async fn post_plot(&self, kind: &str, query: &str, body: &Value) -> reqwest::Response {
+        self.post_json(&format!("/plots/{kind}?{query}"), body)
+            .await
+    }
+
     /// `POST /loss/{name}`.
     pub async fn post_loss(&self, name: &str, body: &Value) -> reqwest::Response {
         self.post_json(&format!("/loss/{name}"), body).await

@@ -103,7 +103,7 @@ enum Needs {
 /// and tenants"). The test below checks this table against the served spec,
 /// which `ops::every_path_in_the_openapi_spec_is_routed` checks against the
 /// router, so a new route cannot go untested.
-const ROUTES: [(&str, &str, Needs); 30] = [
+const ROUTES: [(&str, &str, Needs); 37] = [
     ("get", "/healthz", Needs::Nothing),
     ("get", "/readyz", Needs::Nothing),
     ("get", "/openapi.json", Needs::Read),
@@ -138,14 +138,29 @@ const ROUTES: [(&str, &str, Needs); 30] = [
     ("get", "/normalize/{kind}", Needs::Read),
     ("get", "/optimizer/{name}", Needs::Read),
     ("get", "/optimizer/objectives", Needs::Read),
+    ("post", "/plots/{kind}", Needs::Read),
+    ("post", "/plots/compare/{kind}", Needs::Read),
+    ("get", "/streams/{name}/plots/{kind}", Needs::Read),
+    (
+        "get",
+        "/streams/{name}/users/{user_id}/plots/{kind}",
+        Needs::Read,
+    ),
+    // the dashboard page holds no data; the calls it makes need a key
+    ("get", "/", Needs::Nothing),
+    ("get", "/ui/{page}", Needs::Nothing),
+    ("get", "/ui/assets/{file}", Needs::Nothing),
 ];
 
-/// `template` with every `{param}` segment replaced by `x`.
+/// `template` with every `{param}` segment replaced by `x` (an asset name
+/// for `{file}`, so the open asset route answers 200).
 fn concrete(template: &str) -> String {
     template
         .split('/')
         .map(|segment| {
-            if segment.starts_with('{') {
+            if segment == "{file}" {
+                "app.js"
+            } else if segment.starts_with('{') {
                 "x"
             } else {
                 segment
