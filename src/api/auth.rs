@@ -464,7 +464,8 @@ mod tests {
         assert_eq!(required_scope(&Method::GET, "/healthz"), None);
         assert_eq!(required_scope(&Method::GET, "/"), None);
         assert_eq!(required_scope(&Method::GET, "/ui/streams/a"), None);
-        assert_eq!(required_scope(&Method::POST, "/"), Some(Scope::Write));
+        // a POST to the page is no page: it needs a key
+        assert_eq!(required_scope(&Method::POST, "/"), Some(Scope::Read));
         assert_eq!(required_scope(&Method::GET, "/uix"), Some(Scope::Read));
         assert_eq!(required_scope(&Method::GET, "/readyz"), None);
         assert_eq!(required_scope(&Method::GET, "/healthz/"), Some(Scope::Read));
