@@ -14,11 +14,13 @@
 //! - [`health`]: whether the last snapshot and log writes succeeded.
 //! - [`tasks`]: restore at start, periodic and final snapshots, TTL purge.
 //! - [`writers`]: the dedicated threads that merge batches into streams.
+//! - [`redis`]: `--store redis`, the stream state in Redis / Redis Cluster.
 //! - [`tenants`]: tenant namespaces of stream names and per-tenant budgets.
 
 pub mod aggregate;
 pub mod batch;
 pub mod health;
+pub mod redis;
 pub mod snapshot;
 pub mod store;
 pub mod stream;

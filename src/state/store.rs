@@ -54,6 +54,13 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Log(#[from] LogError),
+    /// A shared store (Redis) did not answer or is failing over; nothing
+    /// was reported applied (a retry with the same Idempotency-Key is safe).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A shared store holds a value that does not decode.
+    #[error("{0}")]
+    Corrupt(String),
 }
 
 /// A configured limit of the store, for a refusal to name.
@@ -84,7 +91,10 @@ impl StoreError {
     /// The limit that was hit, if any.
     pub fn limit(&self) -> Option<Limit> {
         match self {
-            StoreError::UnknownStream(_) | StoreError::Log(_) => None,
+            StoreError::UnknownStream(_)
+            | StoreError::Log(_)
+            | StoreError::Unavailable(_)
+            | StoreError::Corrupt(_) => None,
             StoreError::TooManyStreams { .. } => Some(Limit::MaxStreams),
             StoreError::TooManyUsers { .. } => Some(Limit::MaxUsersPerStream),
             StoreError::OverMemory { .. } => Some(Limit::MemoryBudget),

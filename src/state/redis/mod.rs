@@ -1,0 +1,740 @@
+//! `--store redis`: stream state in Redis (standalone) or Redis Cluster, shared
+//! by any number of evald replicas that never talk to each other.
+//!
+//! - [`keys`]: the key layout (hash tags, buckets).
+//! - [`bucket`]: a bucket's GAUC sums and global partial, and the user codec.
+//! - [`scripts`]: the one-slot Lua scripts (compare-and-set of a bucket).
+//! - [`conn`]: one connection handle for standalone and cluster.
+//!
+//! # Ingest
+//! A staged batch is split by bucket (`crc32(user) mod buckets`); the batch's
+//! global aggregate goes to one bucket chosen by the batch id. Each touched
+//! bucket is read (its sums, its version, the batch's users), merged in Rust
+//! with the memory store's aggregate code (merge, then compaction at
+//! `--max-scores-per-user` / `--max-scores-per-stream`), and written back by
+//! [`scripts::apply_bucket`] only if its version did not move (else read
+//! again and retry). Buckets are independent slots, so they are applied
+//! concurrently; each leaves a marker `done:<batch id>` (with a TTL) in its
+//! slot, and the stream's totals get the same kind of marker. A batch retried
+//! with the same id after a failure halfway skips the buckets it already
+//! applied: it is counted once.
+
+pub mod bucket;
+pub mod conn;
+pub mod keys;
+pub mod scripts;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::{AsyncCommands, RedisError, Script, Value};
+use tokio::task::JoinSet;
+
+use crate::core::metrics::GaucWeighting;
+use bucket::{decode_user, encode_user, Bucket, SUMS};
+use conn::{Conn, Mode};
+use keys::{bucket_of, Keys};
+
+use super::aggregate::CodecError;
+use super::batch::StagedBatch;
+use super::store::{Budgets, IngestSummary, StoreError, StreamInfo};
+use super::tenants::{TenantLedger, TenantLimits};
+use super::ScoreAggregate;
+
+/// Settings of the Redis store besides the shared budgets.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// Comma-separated seed URLs.
+    pub urls: String,
+    /// Prefix of every key (outside the hash tag).
+    pub prefix: String,
+    /// Buckets of a new stream (its GAUC query reads this many keys).
+    pub buckets: u32,
+    /// How long a batch id is remembered (retries within it are counted once).
+    pub batch_ttl: Duration,
+}
+
+/// Default number of buckets of a stream: enough to spread one stream's
+/// writes over every primary of a mid-sized cluster, few enough that a GAUC
+/// query (one key per bucket) stays a few milliseconds.
+pub const DEFAULT_BUCKETS: u32 = 32;
+
+/// Times a bucket's compare-and-set is retried after a concurrent writer
+/// moved it, before the batch is answered 503 (applied buckets stay marked,
+/// so a retry with the same Idempotency-Key completes it).
+const MAX_CONFLICTS: usize = 200;
+
+/// The scripts, hashed once.
+#[derive(Debug)]
+struct Scripts {
+    create: Script,
+    apply_bucket: Script,
+    apply_meta: Script,
+    unregister: Script,
+}
+
+/// A registered stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Registered {
+    id: u64,
+    buckets: u32,
+    created_ms: u64,
+}
+
+impl Registered {
+    fn parse(v: &str) -> Option<Registered> {
+        let mut it = v.split(' ').map(str::parse::<u64>);
+        let (id, buckets, created_ms) = (it.next()?.ok()?, it.next()?.ok()?, it.next()?.ok()?);
+        Some(Registered {
+            id,
+            buckets: u32::try_from(buckets).ok().filter(|b| *b > 0)?,
+            created_ms,
+        })
+    }
+}
+
+/// A stream read for a metrics query: the merged global aggregate and the
+/// GAUC sums of every bucket added up. Each bucket is read atomically; a
+/// batch being applied may be visible in some buckets and not yet in others.
+#[derive(Debug, Clone)]
+pub struct StreamView {
+    pub name: String,
+    pub count: u64,
+    pub users: u64,
+    pub skipped: u64,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+    pub global: ScoreAggregate,
+    sums: [[f64; SUMS]; 3],
+}
+
+impl StreamView {
+    /// `(Σ w, Σ w·a, Σ w², Σ w²·a, Σ w²·a², Σ w·bound)` over the stream's
+    /// contributing users for `weighting`.
+    pub fn gauc_sums(&self, weighting: GaucWeighting) -> [f64; SUMS] {
+        self.sums[weighting as usize]
+    }
+}
+
+/// The Redis-backed stream store.
+#[derive(Debug)]
+pub struct RedisStore {
+    conn: Conn,
+    mode: Mode,
+    keys: Keys,
+    budgets: Budgets,
+    tenants: TenantLedger,
+    options: RedisOptions,
+    scripts: Scripts,
+    batch_counter: AtomicU64,
+}
+
+/// A Redis failure: the store is unavailable (503, retry).
+fn unavailable(e: RedisError) -> StoreError {
+    tracing::warn!(error = %e, "redis command failed");
+    StoreError::Unavailable(format!("the Redis store did not answer: {e}"))
+}
+
+fn corrupt(what: &str, e: CodecError) -> StoreError {
+    tracing::error!(error = %e, what, "undecodable value in Redis");
+    StoreError::Corrupt(format!("{what} in Redis could not be decoded: {e}"))
+}
+
+/// A bucket as read before a merge.
+struct BucketRead {
+    done: Option<String>,
+    version: String,
+    blob: Option<Vec<u8>>,
+    users: Vec<Option<Vec<u8>>>,
+}
+
+/// The part of a batch for one bucket.
+struct BucketPart {
+    bucket: u32,
+    users: Vec<(String, ScoreAggregate)>,
+    global: Option<ScoreAggregate>,
+}
+
+impl RedisStore {
+    /// Connects (standalone or cluster, as the server says).
+    pub async fn connect(
+        options: RedisOptions,
+        budgets: Budgets,
+        tenants: TenantLimits,
+    ) -> Result<RedisStore, StoreError> {
+        let (conn, mode) = conn::connect(&options.urls).await.map_err(unavailable)?;
+        tracing::info!(?mode, "connected to Redis");
+        Ok(RedisStore {
+            conn,
+            mode,
+            keys: Keys::new(&options.prefix),
+            budgets,
+            tenants: TenantLedger::new(tenants),
+            options,
+            scripts: Scripts {
+                create: scripts::create(),
+                apply_bucket: scripts::apply_bucket(),
+                apply_meta: scripts::apply_meta(),
+                unregister: scripts::unregister(),
+            },
+            batch_counter: AtomicU64::new(0),
+        })
+    }
+
+    /// Standalone or cluster.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The configured budgets.
+    pub fn budgets(&self) -> Budgets {
+        self.budgets
+    }
+
+    /// True when Redis answers a PING (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    fn ttl_ms(&self) -> u64 {
+        u64::try_from(self.options.batch_ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    /// A batch id no other batch has: the process, time and a counter,
+    /// hashed with a per-process random seed.
+    fn new_batch_id(&self) -> String {
+        use std::hash::BuildHasher;
+        let n = self.batch_counter.fetch_add(1, Ordering::Relaxed);
+        let seed = foldhash::fast::RandomState::default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let a = seed.hash_one((now, n, std::process::id()));
+        let b = seed.hash_one((a, n));
+        format!("g{a:016x}{b:016x}")
+    }
+
+    async fn lookup(&self, name: &str) -> Result<Option<Registered>, StoreError> {
+        let mut c = self.conn.clone();
+        let v: Option<String> = c
+            .hget(self.keys.registry(), name)
+            .await
+            .map_err(unavailable)?;
+        Ok(v.as_deref().and_then(Registered::parse))
+    }
+
+    async fn lookup_existing(&self, name: &str) -> Result<Registered, StoreError> {
+        self.lookup(name)
+            .await?
+            .ok_or_else(|| StoreError::UnknownStream(name.to_owned()))
+    }
+
+    /// The stream `name`, created (within the stream limits) when missing.
+    async fn register(&self, name: &str, now_ms: u64) -> Result<Registered, StoreError> {
+        if let Some(r) = self.lookup(name).await? {
+            return Ok(r);
+        }
+        if self.tenants.limits().max_streams.is_some() {
+            let mut c = self.conn.clone();
+            let names: Vec<String> = c.hkeys(self.keys.registry()).await.map_err(unavailable)?;
+            self.tenants.check_new_stream(name, names.iter())?;
+        }
+        let mut c = self.conn.clone();
+        let v: Option<String> = self
+            .scripts
+            .create
+            .key(self.keys.registry())
+            .key(self.keys.next_id())
+            .arg(name)
+            .arg(self.budgets.max_streams)
+            .arg(self.options.buckets)
+            .arg(now_ms)
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        let v = v.ok_or(StoreError::TooManyStreams {
+            limit: self.budgets.max_streams,
+        })?;
+        Registered::parse(&v).ok_or_else(|| {
+            StoreError::Corrupt(format!("registry entry of stream '{name}' is '{v}'"))
+        })
+    }
+
+    /// Merges `batch` into stream `name` (created on first use). `batch_id`
+    /// is the client's Idempotency-Key, if any: a batch with an id applied
+    /// before (within the TTL) is not applied again and gets its first answer.
+    pub async fn ingest(
+        &self,
+        name: &str,
+        batch: StagedBatch,
+        batch_id: Option<&str>,
+        now_ms: u64,
+    ) -> Result<IngestSummary, StoreError> {
+        let stream = self.register(name, now_ms).await?;
+        let accepted = batch.records();
+        let id = match batch_id {
+            Some(key) => {
+                let key = format!("k{key}");
+                if let Some(answer) = self.first_answer(stream.id, &key).await? {
+                    return Ok(summary(accepted, &answer));
+                }
+                key
+            }
+            None => self.new_batch_id(),
+        };
+        let parts = split(batch, stream.buckets, &id);
+        let reads = self.read_buckets(stream.id, &parts, &id).await?;
+        let new_users: usize = reads
+            .iter()
+            .filter(|r| r.done.is_none())
+            .map(|r| r.users.iter().filter(|u| u.is_none()).count())
+            .sum();
+        self.check_users(name, stream.id, new_users).await?;
+        let new_users = self.apply_buckets(stream.id, parts, reads, &id).await?;
+        let mut c = self.conn.clone();
+        let answer: String = self
+            .scripts
+            .apply_meta
+            .key(self.keys.meta(stream.id))
+            .key(self.keys.stream_done(stream.id, &id))
+            .arg(accepted)
+            .arg(new_users)
+            .arg(now_ms)
+            .arg(self.ttl_ms())
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(summary(accepted, &answer))
+    }
+
+    async fn first_answer(&self, id: u64, batch: &str) -> Result<Option<String>, StoreError> {
+        let mut c = self.conn.clone();
+        c.get(self.keys.stream_done(id, batch))
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn check_users(&self, name: &str, id: u64, new_users: usize) -> Result<(), StoreError> {
+        let limit = self.budgets.max_users_per_stream;
+        let mut c = self.conn.clone();
+        let users: Option<u64> = c
+            .hget(self.keys.meta(id), "users")
+            .await
+            .map_err(unavailable)?;
+        let users = usize::try_from(users.unwrap_or(0)).unwrap_or(usize::MAX);
+        if users.saturating_add(new_users) > limit {
+            return Err(StoreError::TooManyUsers {
+                stream: name.to_owned(),
+                users,
+                new_users,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads every touched bucket, concurrently.
+    async fn read_buckets(
+        &self,
+        id: u64,
+        parts: &[BucketPart],
+        batch: &str,
+    ) -> Result<Vec<BucketRead>, StoreError> {
+        let mut set = JoinSet::new();
+        for (i, part) in parts.iter().enumerate() {
+            let conn = self.conn.clone();
+            let keys = self.keys.clone();
+            let names: Vec<String> = part.users.iter().map(|(n, _)| n.clone()).collect();
+            let (bucket, batch) = (part.bucket, batch.to_owned());
+            set.spawn(
+                async move { (i, read_bucket(conn, keys, id, bucket, &batch, &names).await) },
+            );
+        }
+        let mut out: Vec<Option<BucketRead>> = (0..parts.len()).map(|_| None).collect();
+        while let Some(joined) = set.join_next().await {
+            let (i, read) = joined.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            if let Some(slot) = out.get_mut(i) {
+                *slot = Some(read.map_err(unavailable)?);
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// Merges and writes every bucket (compare-and-set, re-read on conflict);
+    /// returns the users the batch added.
+    async fn apply_buckets(
+        &self,
+        id: u64,
+        parts: Vec<BucketPart>,
+        reads: Vec<BucketRead>,
+        batch: &str,
+    ) -> Result<u64, StoreError> {
+        let mut set = JoinSet::new();
+        for (part, read) in parts.into_iter().zip(reads) {
+            let ctx = ApplyCtx {
+                conn: self.conn.clone(),
+                keys: self.keys.clone(),
+                script: self.scripts.apply_bucket.clone(),
+                id,
+                batch: batch.to_owned(),
+                ttl_ms: self.ttl_ms(),
+                budgets: self.budgets,
+            };
+            set.spawn(async move { ctx.apply(part, read).await });
+        }
+        let mut added = 0u64;
+        let mut first_err = None;
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(Ok(n)) => added += n,
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(StoreError::Unavailable(e.to_string()));
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(added),
+        }
+    }
+
+    /// The stream's global aggregate and GAUC sums.
+    pub async fn read_stream(&self, name: &str) -> Result<StreamView, StoreError> {
+        let stream = self.lookup_existing(name).await?;
+        let mut set = JoinSet::new();
+        for b in 0..stream.buckets {
+            let mut c = self.conn.clone();
+            let key = self.keys.sums(stream.id, b);
+            set.spawn(async move { c.hget::<_, _, Option<Vec<u8>>>(key, "s").await });
+        }
+        let mut c = self.conn.clone();
+        let (count, users, updated): (Option<u64>, Option<u64>, Option<u64>) = c
+            .hmget(self.keys.meta(stream.id), &["count", "users", "updated"])
+            .await
+            .map_err(unavailable)?;
+        let mut view = StreamView {
+            name: name.to_owned(),
+            count: count.unwrap_or(0),
+            users: 0,
+            skipped: 0,
+            created_at_ms: stream.created_ms,
+            updated_at_ms: updated.unwrap_or(stream.created_ms),
+            global: ScoreAggregate::default(),
+            sums: [[0.0; SUMS]; 3],
+        };
+        let _ = users;
+        while let Some(joined) = set.join_next().await {
+            let blob = joined
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?
+                .map_err(unavailable)?;
+            let Some(blob) = blob else { continue };
+            let b = Bucket::decode(&blob).map_err(|e| corrupt("a bucket", e))?;
+            view.users += b.users;
+            view.skipped += b.skipped;
+            view.global.merge(&b.global);
+            for w in GaucWeighting::ALL {
+                for (acc, x) in view.sums[w as usize].iter_mut().zip(b.sums(w)) {
+                    *acc += x;
+                }
+            }
+        }
+        view.global.compact(self.budgets.max_scores_per_stream);
+        // The record count is the buckets' (read with the aggregates), so
+        // count and metrics agree even while a batch is being applied.
+        view.count = view.global.counts().count;
+        Ok(view)
+    }
+
+    /// One user's aggregate; `Ok(None)` when the stream has no such user.
+    pub async fn read_user(
+        &self,
+        name: &str,
+        user: &str,
+    ) -> Result<Option<ScoreAggregate>, StoreError> {
+        let stream = self.lookup_existing(name).await?;
+        let mut c = self.conn.clone();
+        let blob: Option<Vec<u8>> = c
+            .hget(
+                self.keys.users(stream.id, bucket_of(user, stream.buckets)),
+                user,
+            )
+            .await
+            .map_err(unavailable)?;
+        blob.map(|b| decode_user(&b).map_err(|e| corrupt("a user aggregate", e)))
+            .transpose()
+    }
+
+    /// The user ids of stream `name`, sorted.
+    pub async fn users(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let stream = self.lookup_existing(name).await?;
+        let mut out = Vec::new();
+        for b in 0..stream.buckets {
+            let mut c = self.conn.clone();
+            let names: Vec<String> = c
+                .hkeys(self.keys.users(stream.id, b))
+                .await
+                .map_err(unavailable)?;
+            out.extend(names);
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every stream, sorted by name.
+    pub async fn list(&self) -> Result<Vec<StreamInfo>, StoreError> {
+        let mut c = self.conn.clone();
+        let all: HashMap<String, String> =
+            c.hgetall(self.keys.registry()).await.map_err(unavailable)?;
+        let mut out = Vec::with_capacity(all.len());
+        for (name, v) in all {
+            let Some(r) = Registered::parse(&v) else {
+                continue;
+            };
+            let (count, users, updated): (Option<u64>, Option<u64>, Option<u64>) = c
+                .hmget(self.keys.meta(r.id), &["count", "users", "updated"])
+                .await
+                .map_err(unavailable)?;
+            out.push(StreamInfo {
+                name,
+                count: count.unwrap_or(0),
+                users: usize::try_from(users.unwrap_or(0)).unwrap_or(usize::MAX),
+                created_at_ms: r.created_ms,
+                updated_at_ms: updated.unwrap_or(r.created_ms),
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Removes stream `name`: true when it existed. The registry entry goes
+    /// first (atomically: from then on the name is unknown, or a new stream
+    /// with a new id), then the stream's keys.
+    pub async fn delete(&self, name: &str) -> Result<bool, StoreError> {
+        let Some(stream) = self.lookup(name).await? else {
+            return Ok(false);
+        };
+        let mut c = self.conn.clone();
+        let removed: i64 = self
+            .scripts
+            .unregister
+            .key(self.keys.registry())
+            .arg(name)
+            .arg(stream.id)
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        if removed != 1 {
+            return Ok(false);
+        }
+        let _: () = c
+            .unlink(self.keys.meta(stream.id))
+            .await
+            .map_err(unavailable)?;
+        for b in 0..stream.buckets {
+            let _: () = c
+                .unlink(&[self.keys.users(stream.id, b), self.keys.sums(stream.id, b)])
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(true)
+    }
+
+    /// Removes streams not updated since `now_ms - ttl_ms`; returns their names.
+    pub async fn purge_idle(&self, now_ms: u64, ttl_ms: u64) -> Result<Vec<String>, StoreError> {
+        let cutoff = now_ms.saturating_sub(ttl_ms);
+        let mut gone = Vec::new();
+        for info in self.list().await? {
+            if info.updated_at_ms < cutoff && self.delete(&info.name).await? {
+                gone.push(info.name);
+            }
+        }
+        Ok(gone)
+    }
+}
+
+/// The ingest answer from the stream's `"<count> <users>"`.
+fn summary(accepted: u64, answer: &str) -> IngestSummary {
+    let mut it = answer.split(' ').map(|v| v.parse::<u64>().unwrap_or(0));
+    let count = it.next().unwrap_or(0);
+    let users = usize::try_from(it.next().unwrap_or(0)).unwrap_or(usize::MAX);
+    IngestSummary {
+        accepted,
+        count,
+        users,
+        seq: 0,
+    }
+}
+
+/// Splits a batch by bucket; the global part goes to the bucket the batch id
+/// picks (so successive batches spread it).
+fn split(batch: StagedBatch, buckets: u32, batch_id: &str) -> Vec<BucketPart> {
+    let global_bucket = bucket_of(batch_id, buckets);
+    let mut by: HashMap<u32, BucketPart> = HashMap::new();
+    for (name, agg) in batch.users {
+        let b = bucket_of(&name, buckets);
+        by.entry(b)
+            .or_insert_with(|| BucketPart {
+                bucket: b,
+                users: Vec::new(),
+                global: None,
+            })
+            .users
+            .push((name, agg));
+    }
+    by.entry(global_bucket)
+        .or_insert_with(|| BucketPart {
+            bucket: global_bucket,
+            users: Vec::new(),
+            global: None,
+        })
+        .global = Some(batch.global);
+    let mut parts: Vec<BucketPart> = by.into_values().collect();
+    parts.sort_by_key(|p| p.bucket);
+    parts
+}
+
+async fn read_bucket(
+    mut c: Conn,
+    keys: Keys,
+    id: u64,
+    bucket: u32,
+    batch: &str,
+    users: &[String],
+) -> Result<BucketRead, RedisError> {
+    let mut pipe = redis::pipe();
+    pipe.get(keys.bucket_done(id, bucket, batch))
+        .hmget(keys.sums(id, bucket), &["v", "s"]);
+    if !users.is_empty() {
+        pipe.hmget(keys.users(id, bucket), users);
+    }
+    let mut values: Vec<Value> = pipe.query_async(&mut c).await?;
+    let user_values: Vec<Option<Vec<u8>>> = if users.is_empty() {
+        Vec::new()
+    } else {
+        match values.pop() {
+            Some(v) => redis::from_redis_value(v)?,
+            None => Vec::new(),
+        }
+    };
+    let mut it = values.into_iter();
+    let done: Option<String> = redis::from_redis_value(it.next().unwrap_or(Value::Nil))?;
+    let (version, blob): (Option<String>, Option<Vec<u8>>) =
+        redis::from_redis_value(it.next().unwrap_or(Value::Nil))?;
+    Ok(BucketRead {
+        done,
+        version: version.unwrap_or_else(|| "0".to_owned()),
+        blob,
+        users: user_values,
+    })
+}
+
+/// What one bucket's merge needs.
+struct ApplyCtx {
+    conn: Conn,
+    keys: Keys,
+    script: Script,
+    id: u64,
+    batch: String,
+    ttl_ms: u64,
+    budgets: Budgets,
+}
+
+impl ApplyCtx {
+    /// Merges `part` into its bucket, retrying on a concurrent change;
+    /// returns the users it added (the first attempt's, when already applied).
+    async fn apply(mut self, part: BucketPart, mut read: BucketRead) -> Result<u64, StoreError> {
+        for _ in 0..MAX_CONFLICTS {
+            if let Some(done) = &read.done {
+                return Ok(done.parse().unwrap_or(0));
+            }
+            let (blob, new_users, pairs) = self.merge(&part, &read)?;
+            let mut inv = self.script.prepare_invoke();
+            inv.key(self.keys.users(self.id, part.bucket))
+                .key(self.keys.sums(self.id, part.bucket))
+                .key(self.keys.bucket_done(self.id, part.bucket, &self.batch))
+                .arg(&read.version)
+                .arg(self.ttl_ms)
+                .arg(blob)
+                .arg(new_users);
+            for (name, value) in &pairs {
+                inv.arg(name).arg(value);
+            }
+            let (status, value): (i64, String) = inv
+                .invoke_async(&mut self.conn)
+                .await
+                .map_err(unavailable)?;
+            match status {
+                1 | 2 => return Ok(value.parse().unwrap_or(0)),
+                _ => {
+                    let names: Vec<String> = part.users.iter().map(|(n, _)| n.clone()).collect();
+                    read = read_bucket(
+                        self.conn.clone(),
+                        self.keys.clone(),
+                        self.id,
+                        part.bucket,
+                        &self.batch,
+                        &names,
+                    )
+                    .await
+                    .map_err(unavailable)?;
+                }
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "bucket {} changed under {MAX_CONFLICTS} attempts to write it; retry",
+            part.bucket
+        )))
+    }
+
+    /// The bucket blob after the merge, the users added, and the users'
+    /// new encoded aggregates, with the memory store's merge and compaction.
+    #[allow(clippy::type_complexity)]
+    fn merge(
+        &self,
+        part: &BucketPart,
+        read: &BucketRead,
+    ) -> Result<(Vec<u8>, u64, Vec<(String, Vec<u8>)>), StoreError> {
+        let mut bucket = match &read.blob {
+            Some(b) => Bucket::decode(b).map_err(|e| corrupt("a bucket", e))?,
+            None => Bucket::default(),
+        };
+        let mut new_users = 0u64;
+        let mut pairs = Vec::with_capacity(part.users.len());
+        for ((name, add), old) in part.users.iter().zip(&read.users) {
+            let merged = match old {
+                Some(bytes) => {
+                    let mut agg = decode_user(bytes).map_err(|e| corrupt("a user aggregate", e))?;
+                    bucket.account(&agg, -1.0);
+                    agg.merge(add);
+                    agg.compact(self.budgets.max_scores_per_user);
+                    agg
+                }
+                None => {
+                    new_users += 1;
+                    let mut agg = add.clone();
+                    agg.compact(self.budgets.max_scores_per_user);
+                    agg
+                }
+            };
+            bucket.account(&merged, 1.0);
+            pairs.push((name.clone(), encode_user(&merged)));
+        }
+        if let Some(global) = &part.global {
+            bucket.global.merge(global);
+            bucket.global.compact(self.budgets.max_scores_per_stream);
+        }
+        Ok((bucket.encode(), new_users, pairs))
+    }
+}
