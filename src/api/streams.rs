@@ -77,12 +77,27 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Seconds a client waits before retrying when the shared store is unavailable:
+/// about one Redis Cluster failover (node timeout plus election).
+const STORE_RETRY_AFTER_SECS: u64 = 2;
+
 /// Maps a store refusal to its HTTP problem.
 pub fn store_error(err: StoreError) -> ApiError {
     let limit = err.limit();
     match err {
         StoreError::UnknownStream(name) => unknown_stream(tenants::local_name(&name)),
         StoreError::Log(e) => log_error(e),
+        // Redis unreachable or failing over: a retry (same Idempotency-Key) is safe.
+        StoreError::Unavailable(detail) => {
+            ApiError::new(Problem::Unavailable, detail).with_retry_after(STORE_RETRY_AFTER_SECS)
+        }
+        StoreError::Corrupt(detail) => {
+            tracing::error!(%detail, "stream state does not decode");
+            ApiError::new(
+                Problem::Internal,
+                "stream state in the store does not decode",
+            )
+        }
         _ => {
             let e = ApiError::over_budget(err.to_string());
             match limit {

@@ -13,5 +13,6 @@ mod metrics;
 mod nn;
 mod ops;
 mod optim;
+mod redis;
 mod reliability;
 mod streams;

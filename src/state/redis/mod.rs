@@ -279,19 +279,53 @@ impl RedisStore {
         batch_id: Option<&str>,
         now_ms: u64,
     ) -> Result<IngestSummary, StoreError> {
+        self.ingest_upto(name, batch, batch_id, now_ms, usize::MAX)
+            .await?
+            .ok_or_else(|| StoreError::Unavailable("the batch was interrupted".to_owned()))
+    }
+
+    /// Fault injection for tests: applies only the first `buckets` buckets
+    /// of the batch and stops before the stream's totals, as a replica dying
+    /// halfway through a batch would. A retry with the same key completes it.
+    #[doc(hidden)]
+    pub async fn ingest_interrupted(
+        &self,
+        name: &str,
+        batch: StagedBatch,
+        batch_id: &str,
+        buckets: usize,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.ingest_upto(name, batch, Some(batch_id), now_ms, buckets)
+            .await
+            .map(|_| ())
+    }
+
+    /// [`RedisStore::ingest`], stopping after `max_buckets` buckets
+    /// (`None` then: the batch is not complete).
+    async fn ingest_upto(
+        &self,
+        name: &str,
+        batch: StagedBatch,
+        batch_id: Option<&str>,
+        now_ms: u64,
+        max_buckets: usize,
+    ) -> Result<Option<IngestSummary>, StoreError> {
         let stream = self.register(name, now_ms).await?;
         let accepted = batch.records();
         let id = match batch_id {
             Some(key) => {
                 let key = format!("k{key}");
                 if let Some(answer) = self.first_answer(stream.id, &key).await? {
-                    return Ok(summary(accepted, &answer));
+                    return Ok(Some(summary(accepted, &answer)));
                 }
                 key
             }
             None => self.new_batch_id(),
         };
-        let parts = split(batch, stream.buckets, &id);
+        let mut parts = split(batch, stream.buckets, &id);
+        let interrupted = parts.len() > max_buckets;
+        parts.truncate(max_buckets);
         let reads = self.read_buckets(stream.id, &parts, &id).await?;
         let new_users: usize = reads
             .iter()
@@ -300,6 +334,9 @@ impl RedisStore {
             .sum();
         self.check_users(name, stream.id, new_users).await?;
         let new_users = self.apply_buckets(stream.id, parts, reads, &id).await?;
+        if interrupted {
+            return Ok(None);
+        }
         let mut c = self.conn.clone();
         let answer: String = self
             .scripts
@@ -313,7 +350,7 @@ impl RedisStore {
             .invoke_async(&mut c)
             .await
             .map_err(unavailable)?;
-        Ok(summary(accepted, &answer))
+        Ok(Some(summary(accepted, &answer)))
     }
 
     async fn first_answer(&self, id: u64, batch: &str) -> Result<Option<String>, StoreError> {
