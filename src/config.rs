@@ -27,6 +27,16 @@ pub enum Fsync {
     Interval,
 }
 
+/// Where stream state lives (README, "The store interface").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// In this process's memory (snapshots and log with `--data-dir`).
+    Memory,
+    /// In a Redis Cluster (or standalone Redis) at `--redis-url`, shared by
+    /// every replica pointed at it.
+    Redis,
+}
+
 /// Command line of the `evald` binary.
 #[derive(Debug, Parser)]
 #[command(
@@ -145,6 +155,51 @@ pub struct Config {
     #[arg(long, env = "EVALD_STREAM_TTL_SECS", default_value_t = 0)]
     pub stream_ttl_secs: u64,
 
+    // ---- store flags ----
+    /// Where stream state lives: `memory` (this process) or `redis`
+    /// (`--redis-url`, shared by every replica).
+    #[arg(
+        long = "store",
+        env = "EVALD_STORE",
+        value_enum,
+        default_value = "memory"
+    )]
+    pub store: StoreKind,
+
+    /// Redis seed nodes for `--store redis`, comma-separated
+    /// (`redis://host:port,redis://host2:port`); a standalone server or a
+    /// cluster.
+    #[arg(long, env = "EVALD_REDIS_URL", value_delimiter = ',')]
+    pub redis_url: Vec<String>,
+
+    /// Seconds an `Idempotency-Key` is remembered per stream: a request
+    /// repeated with the same key within it is applied once.
+    #[arg(long, env = "EVALD_IDEMPOTENCY_TTL_SECS", default_value_t = 86_400)]
+    pub idempotency_ttl_secs: u64,
+
+    /// `Idempotency-Key`s remembered per stream; past it the oldest is
+    /// forgotten first.
+    #[arg(long, env = "EVALD_IDEMPOTENCY_MAX_KEYS", default_value_t = 10_000)]
+    pub idempotency_max_keys: usize,
+
+    /// Largest `limit` of `GET /streams/{name}/users`.
+    #[arg(long, env = "EVALD_MAX_USERS_PAGE", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_users_page: u64,
+    // ---- end store flags ----
+    // ---- redis store flags ----
+    /// Prefix of every Redis key evald writes (`--store redis`), so several
+    /// deployments can share one cluster. Never inside a hash tag.
+    #[arg(long, env = "EVALD_REDIS_KEY_PREFIX", default_value = "evald:")]
+    pub redis_key_prefix: String,
+
+    /// Buckets of a new stream in Redis: its users are spread over this many
+    /// hash slots, and a GAUC query reads this many keys. Fixed per stream
+    /// at creation.
+    #[arg(long, env = "EVALD_REDIS_BUCKETS", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub redis_buckets: u32,
+    // ---- end redis store flags ----
     /// Directory for state snapshots; without it state lives in memory only.
     #[arg(long, env = "EVALD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,

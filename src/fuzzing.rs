@@ -241,7 +241,7 @@ fn check_restored(stream: &Stream) -> Result<(), String> {
     }
     let params = BinaryParams::default().check().map_err(|e| e.to_string())?;
     // Errors are answers; only a panic is a finding.
-    let _ = evaluate_stream(stream, &params, GaucWeighting::Impressions)
+    let _ = evaluate_stream(&stream.read(true), &params, GaucWeighting::Impressions)
         .map(|report| serde_json::to_vec(&report));
     Ok(())
 }

@@ -23,10 +23,10 @@ use tower_http::trace::TraceLayer;
 use tower_http::CompressionLevel;
 
 use crate::api::{self, admission, auth, negative_zero, ops, AppState};
-use crate::config::{Config, Fsync};
+use crate::config::Config;
 use crate::server::{self, shed, shed::ConcurrencyLimit};
-use crate::state::tasks::{Background, DataDir};
-use crate::state::wal::FsyncMode;
+use crate::state::tasks::Background;
+use crate::state::StreamStore;
 use crate::telemetry;
 
 /// Header carrying the request id, set when the client did not send one.
@@ -37,7 +37,7 @@ pub struct App {
     pub listener: TcpListener,
     pub router: Router,
     pub state: AppState,
-    /// The snapshot and purge tasks, and the data directory.
+    /// The purge task, and the store to shut down after it.
     pub tasks: StreamTasks,
 }
 
@@ -53,7 +53,7 @@ pub async fn build(config: Config) -> io::Result<App> {
     let listener = server::bind(config.listen)?;
     let cors = cors_layer(&config.cors_origins)?;
     let state = AppState::new(config)?;
-    let tasks = start_stream_tasks(&state)?;
+    let tasks = start_stream_tasks(&state);
     let router = app_router(state.clone());
     let router = match cors {
         Some(layer) => router.layer(layer),
@@ -71,21 +71,17 @@ pub async fn build(config: Config) -> io::Result<App> {
 #[derive(Debug)]
 pub struct StreamTasks {
     background: Background,
-    data: Option<Arc<DataDir>>,
+    store: Arc<dyn StreamStore>,
 }
 
 impl StreamTasks {
-    /// The ordered stop after the requests have drained: the periodic
-    /// snapshot and purge tasks are stopped and joined (one in progress
-    /// completes), then the final snapshot is written and the log closed.
+    /// The ordered stop after the requests have drained: the purge task is
+    /// stopped and joined (a purge in progress completes), then the store
+    /// ends its own work (the memory store stops its periodic snapshots,
+    /// writes the final one and closes its log).
     pub async fn shutdown(self) -> io::Result<()> {
         self.background.stop().await;
-        let Some(data) = self.data else {
-            return Ok(());
-        };
-        let result = data.snapshot().await;
-        data.close().await;
-        result.map(|_| ())
+        self.store.shutdown().await
     }
 }
 
@@ -132,29 +128,19 @@ fn cors_layer(origins: &[String]) -> io::Result<Option<CorsLayer>> {
     Ok(Some(layer))
 }
 
-/// Restores stream state from `--data-dir` (refusing a bad snapshot or log)
-/// and starts the periodic snapshot and TTL purge tasks that are configured.
-fn start_stream_tasks(state: &AppState) -> io::Result<StreamTasks> {
+/// Starts the TTL purge task when configured (the store itself was opened,
+/// and `--data-dir` restored, with the state).
+fn start_stream_tasks(state: &AppState) -> StreamTasks {
     let config = &state.config;
     let mut background = Background::default();
-    let mut data = None;
-    if let Some(dir) = &config.data_dir {
-        let mode = match config.fsync {
-            Fsync::Always => FsyncMode::Always,
-            Fsync::Interval => FsyncMode::Interval(Duration::from_millis(config.fsync_interval_ms)),
-        };
-        let opened = DataDir::open(state.streams.clone(), dir, mode)
-            .map_err(|e| io::Error::other(format!("refusing to start: {e}; {}", e.advice())))?;
-        let opened = Arc::new(opened);
-        let interval = Duration::from_secs(config.snapshot_interval_secs);
-        background.spawn_snapshots(opened.clone(), interval);
-        data = Some(opened);
-    }
     if config.stream_ttl_secs > 0 {
         let ttl = Duration::from_secs(config.stream_ttl_secs);
         background.spawn_purge(state.streams.clone(), ttl);
     }
-    Ok(StreamTasks { background, data })
+    StreamTasks {
+        background,
+        store: state.streams.clone(),
+    }
 }
 
 /// The router with the full middleware stack, outermost first: request id,

@@ -10,8 +10,12 @@ use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::config::Config;
-use crate::state::{Budgets, MemoryStore, StreamStore, TenantLimits, Writers};
+use crate::config::{Config, Fsync, StoreKind};
+use crate::state::redis::{RedisOptions, RedisStore};
+use crate::state::wal::FsyncMode;
+use crate::state::{
+    Budgets, DataDirOptions, MemoryBackend, MemoryOptions, Retention, StreamStore, TenantLimits,
+};
 
 pub mod activation;
 pub mod admission;
@@ -38,10 +42,8 @@ pub use extract::{ApiJson, ApiQuery};
 pub struct AppState {
     pub config: Arc<Config>,
     pub stats: Arc<ops::Stats>,
-    /// Stream state (in memory; see [`crate::state`]).
+    /// Stream state, in the store `--store` chose (see [`crate::state::store`]).
     pub streams: Arc<dyn StreamStore>,
-    /// The threads that merge batches into streams.
-    pub writers: Arc<Writers>,
     /// The API keys of `--api-keys-file`; `None` leaves the service open.
     pub keys: Option<Arc<auth::KeyStore>>,
     /// Memory held by requests in flight (`--max-inflight-bytes`).
@@ -49,25 +51,95 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state for `config`.
+    /// Builds the state for `config`, opening its store (call within a
+    /// Tokio runtime: a store starts its own tasks).
     ///
     /// # Errors
-    /// When the stream writer threads cannot be started or the API key file
-    /// cannot be read.
+    /// When the store cannot be opened (the memory store's writer threads,
+    /// a bad snapshot or log in `--data-dir`, a store not built in) or the
+    /// API key file cannot be read.
     pub fn new(config: Config) -> std::io::Result<Self> {
-        let keys = config.api_keys_file.as_deref().map(auth::KeyStore::load);
-        let store = MemoryStore::new(budgets(&config)).with_tenant_limits(tenant_limits(&config));
+        let keys = config
+            .api_keys_file
+            .as_deref()
+            .map(auth::KeyStore::load)
+            .transpose()?;
         Ok(AppState {
             stats: Arc::new(ops::Stats::default()),
-            streams: Arc::new(store),
-            writers: Arc::new(Writers::per_core()?),
-            keys: keys.transpose()?.map(Arc::new),
+            streams: open_store(&config)?,
+            keys: keys.map(Arc::new),
             admission: Arc::new(admission::InflightBudget::new(
                 config.max_inflight_bytes,
                 config.max_decompression_ratio,
             )),
             config: Arc::new(config),
         })
+    }
+}
+
+/// Opens the store `--store` names.
+///
+/// # Errors
+/// The memory store's start-up errors; `redis` while no Redis store is built in.
+pub fn open_store(config: &Config) -> std::io::Result<Arc<dyn StreamStore>> {
+    match config.store {
+        StoreKind::Memory => {
+            let store =
+                MemoryBackend::open(memory_options(config)).map_err(std::io::Error::other)?;
+            Ok(Arc::new(store))
+        }
+        StoreKind::Redis => {
+            if config.redis_url.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "--store redis needs --redis-url (EVALD_REDIS_URL): one or more comma-separated seed nodes",
+                ));
+            }
+            // Connects on first use: evald starts (and /readyz says not
+            // ready) while Redis is still coming up.
+            Ok(Arc::new(RedisStore::new(
+                redis_options(config),
+                budgets(config),
+                tenant_limits(config),
+            )))
+        }
+    }
+}
+
+/// The memory store's options configured by `config`.
+pub fn memory_options(config: &Config) -> MemoryOptions {
+    MemoryOptions {
+        budgets: budgets(config),
+        tenants: tenant_limits(config),
+        retention: retention(config),
+        data: config.data_dir.as_ref().map(|dir| DataDirOptions {
+            dir: dir.clone(),
+            fsync: match config.fsync {
+                Fsync::Always => FsyncMode::Always,
+                Fsync::Interval => {
+                    FsyncMode::Interval(std::time::Duration::from_millis(config.fsync_interval_ms))
+                }
+            },
+            snapshot_interval: std::time::Duration::from_secs(config.snapshot_interval_secs),
+        }),
+    }
+}
+
+/// The Redis store's options configured by `config`.
+pub fn redis_options(config: &Config) -> RedisOptions {
+    RedisOptions {
+        urls: config.redis_url.join(","),
+        prefix: config.redis_key_prefix.clone(),
+        buckets: config.redis_buckets,
+        batch_ttl: std::time::Duration::from_secs(config.idempotency_ttl_secs.max(1)),
+    }
+}
+
+/// How long and how many `Idempotency-Key`s a stream remembers.
+pub fn retention(config: &Config) -> Retention {
+    Retention {
+        ttl_ms: config.idempotency_ttl_secs.saturating_mul(1000),
+        max_keys: config.idempotency_max_keys,
     }
 }
 

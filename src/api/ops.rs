@@ -40,11 +40,7 @@ async fn healthz() -> Json<Value> {
 /// Ready unless writing the data directory failed (the last snapshot, or the
 /// write-ahead log, which then refuses changes): 503 naming what failed.
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let problems = state
-        .streams
-        .log()
-        .map(|wal| wal.health().problems())
-        .unwrap_or_default();
+    let problems = state.streams.readiness().await;
     if problems.is_empty() {
         Ok(Json(json!({"status": "ready"})))
     } else {
@@ -253,8 +249,14 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 /// Stream gauges: streams, users, records and the accounted state bytes.
-fn render_stream_gauges(state: &AppState, out: &mut String) {
-    let g = state.streams.gauges();
+async fn render_stream_gauges(state: &AppState, out: &mut String) {
+    let g = match state.streams.gauges().await {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the stream gauges");
+            return;
+        }
+    };
     let gauges: [(&str, &str, u64); 4] = [
         ("evald_streams", "Streams held.", g.streams as u64),
         (
@@ -284,10 +286,9 @@ fn render_stream_gauges(state: &AppState, out: &mut String) {
 /// With `--data-dir`: snapshot and log counters, and 0/1 gauges of whether
 /// the last snapshot and the log are healthy (what `/readyz` checks).
 fn render_data_dir_health(state: &AppState, out: &mut String) {
-    let Some(wal) = state.streams.log() else {
+    let Some(health) = state.streams.data_dir_health() else {
         return;
     };
-    let health = wal.health();
     for counter in Counter::ALL {
         let (name, help) = counter.describe();
         let _ = writeln!(
@@ -314,7 +315,7 @@ async fn prometheus_metrics(State(state): State<AppState>) -> Response {
         "evald_resident_memory_bytes {}",
         crate::telemetry::resident_bytes()
     );
-    render_stream_gauges(&state, &mut out);
+    render_stream_gauges(&state, &mut out).await;
     render_data_dir_health(&state, &mut out);
     let mut response = out.into_response();
     response.headers_mut().insert(

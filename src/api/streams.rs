@@ -1,14 +1,16 @@
 //! HTTP routes for streams: ingest (JSON or incremental NDJSON), metrics over
-//! a stream or one of its users, listing and deletion.
+//! a stream or one of its users, a stream's summary and its users, listing
+//! and deletion.
 //!
 //! Ingest parses the whole body into a local [`BatchBuilder`] on the blocking
-//! pool (no store lock held), aggregates it, and only then merges it into the
-//! store under the stream's lock: any bad line leaves the stream unchanged.
-
-use std::sync::Arc;
+//! pool (no store lock held), aggregates it, and only then hands it to the
+//! store with its batch id (the `Idempotency-Key`, else a generated one):
+//! any bad line leaves the stream unchanged, and a repeated key is applied
+//! once. Every route goes through the [`StreamStore`] interface, so it
+//! behaves the same whichever store `--store` chose.
 
 use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::Extension;
 use axum::{Json, Router};
@@ -22,7 +24,10 @@ use super::limits::check_array_len_or;
 use super::Problem;
 use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
 use crate::state::wal::LogError;
-use crate::state::{now_ms, tenants, BatchBuilder, Limit, StoreError, StreamInfo, StreamStore};
+use crate::state::{
+    now_ms, tenants, BatchBuilder, BatchId, Limit, StoreError, StreamInfo, StreamStore, UserEntry,
+    UserOrder, UserPager, UsersPage,
+};
 
 pub mod dto;
 pub mod fast;
@@ -40,7 +45,8 @@ use report::{evaluate_stream, evaluate_user, MetricsQuery, StreamMetricsResponse
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/streams", get(list))
-        .route("/streams/{name}", post(ingest).delete(delete))
+        .route("/streams/{name}", post(ingest).get(info).delete(delete))
+        .route("/streams/{name}/users", get(users))
         .route("/streams/{name}/metrics", get(stream_metrics))
         .route("/streams/{name}/users/{user_id}/metrics", get(user_metrics))
 }
@@ -77,27 +83,18 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Seconds a client waits before retrying when the shared store is unavailable:
-/// about one Redis Cluster failover (node timeout plus election).
-const STORE_RETRY_AFTER_SECS: u64 = 2;
-
 /// Maps a store refusal to its HTTP problem.
 pub fn store_error(err: StoreError) -> ApiError {
     let limit = err.limit();
     match err {
         StoreError::UnknownStream(name) => unknown_stream(tenants::local_name(&name)),
         StoreError::Log(e) => log_error(e),
-        // Redis unreachable or failing over: a retry (same Idempotency-Key) is safe.
-        StoreError::Unavailable(detail) => {
-            ApiError::new(Problem::Unavailable, detail).with_retry_after(STORE_RETRY_AFTER_SECS)
-        }
-        StoreError::Corrupt(detail) => {
-            tracing::error!(%detail, "stream state does not decode");
-            ApiError::new(
-                Problem::Internal,
-                "stream state in the store does not decode",
-            )
-        }
+        StoreError::Unavailable(detail) => ApiError::new(
+            Problem::Unavailable,
+            format!("the stream store is unavailable: {detail}; nothing was applied"),
+        )
+        .with_retry_after(STORE_RETRY_AFTER_SECS),
+        StoreError::Internal(cause) => ApiError::internal(cause),
         _ => {
             let e = ApiError::over_budget(err.to_string());
             match limit {
@@ -120,13 +117,35 @@ fn log_error(err: LogError) -> ApiError {
     }
 }
 
-/// Waits until log record `seq` is durable (`--fsync always`), so nothing is
-/// acknowledged that a crash could lose.
-async fn durable(state: &AppState, seq: u64) -> Result<(), ApiError> {
-    match state.streams.log() {
-        Some(wal) => wal.durable(seq).await.map_err(log_error),
-        None => Ok(()),
+/// `Retry-After` seconds of a 503 while the store is unreachable.
+const STORE_RETRY_AFTER_SECS: u64 = 1;
+
+/// The header naming a batch for retries.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Longest accepted `Idempotency-Key`, in characters.
+const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+/// The request's batch id: its `Idempotency-Key` (1 to 128 visible ASCII
+/// characters, so it is safe in logs and as a store key), else a generated
+/// one. A bad key is a 400 naming the header, before the body is read.
+fn batch_id(headers: &HeaderMap) -> Result<BatchId, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(BatchId::generated());
+    };
+    let bad = || {
+        ApiError::new(
+            Problem::BadRequest,
+            format!("the Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters (no spaces)"),
+        )
+        .with_field("Idempotency-Key")
+    };
+    let key = value.to_str().map_err(|_| bad())?;
+    let visible = |b: u8| b.is_ascii_graphic();
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !key.bytes().all(visible) {
+        return Err(bad());
     }
+    Ok(BatchId::from_client(key))
 }
 
 /// `{"stream", "accepted", "count", "users"}`: the ingest reply, written
@@ -155,6 +174,7 @@ async fn ingest(
     request: Request,
 ) -> ApiResult<Json<IngestResponse>> {
     check_name(&name.local)?;
+    let id = batch_id(request.headers())?;
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -192,16 +212,11 @@ async fn ingest(
         .await
         .map_err(ApiError::internal)?;
     let aggregated = started.elapsed();
-    let store = state.streams.clone();
-    let stream = name.stored.clone();
-    // The merge runs on the stream's writer thread (see `state::writers`).
     let summary = state
-        .writers
-        .run(&name.stored, move || store.ingest(&stream, batch, now_ms()))
+        .streams
+        .apply(&name.stored, batch, &id, now_ms())
         .await
-        .map_err(ApiError::internal)?
         .map_err(store_error)?;
-    durable(&state, summary.seq).await?;
     tracing::debug!(
         parse_ms = parsed.as_millis() as u64,
         aggregate_ms = (aggregated - parsed).as_millis() as u64,
@@ -345,15 +360,9 @@ fn check_staging(
     store: &dyn StreamStore,
     max_users: usize,
 ) -> Result<(), ApiError> {
-    let staged = builder.staged_bytes();
-    let headroom = store.memory_headroom();
-    if staged > headroom {
-        return Err(ApiError::over_budget(format!(
-            "the {} records staged so far need about {staged} bytes but only {headroom} bytes of the memory budget are free (--memory-budget)",
-            builder.len()
-        ))
-        .with_extension("limit", Limit::MemoryBudget.name()));
-    }
+    store
+        .admit_staged(builder.len(), builder.staged_bytes())
+        .map_err(store_error)?;
     if builder.users() > max_users {
         return Err(ApiError::over_budget(format!(
             "this batch has {} distinct users, over the limit of {max_users} users per stream (--max-users-per-stream)",
@@ -364,27 +373,16 @@ fn check_staging(
     Ok(())
 }
 
-/// Runs `evaluate` on a consistent view of stream `name` on the blocking pool
-/// (GAUC over many users is CPU work; the stream's read lock is held only
-/// there, so ingest into other streams is unaffected).
-async fn with_stream<F>(
-    state: &AppState,
-    name: String,
-    evaluate: F,
-) -> ApiResult<StreamMetricsResponse>
+/// Runs `evaluate` on the blocking pool (GAUC and curves over a large
+/// aggregate are CPU work).
+async fn off_thread<T, F>(evaluate: F) -> ApiResult<T>
 where
-    F: Fn(&crate::state::Stream) -> ApiResult<StreamMetricsResponse> + Send + 'static,
+    T: Send + 'static,
+    F: FnOnce() -> ApiResult<T> + Send + 'static,
 {
-    let store = state.streams.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut out = None;
-        store
-            .read(&name, &mut |stream| out = Some(evaluate(stream)))
-            .map_err(store_error)?;
-        out.unwrap_or_else(|| Err(ApiError::internal("stream read did not run")))
-    })
-    .await
-    .map_err(ApiError::internal)?
+    tokio::task::spawn_blocking(evaluate)
+        .await
+        .map_err(ApiError::internal)?
 }
 
 async fn stream_metrics(
@@ -393,10 +391,12 @@ async fn stream_metrics(
     ApiQuery(query): ApiQuery<MetricsQuery>,
 ) -> ApiResult<Json<StreamMetricsResponse>> {
     let (params, weighting) = query.params()?;
-    let response = with_stream(&state, name.stored, move |s| {
-        evaluate_stream(s, &params, weighting)
-    })
-    .await?;
+    let read = state
+        .streams
+        .stream(&name.stored, true)
+        .await
+        .map_err(store_error)?;
+    let response = off_thread(move || evaluate_stream(&read, &params, weighting)).await?;
     Ok(Json(response))
 }
 
@@ -407,10 +407,20 @@ async fn user_metrics(
     ApiQuery(query): ApiQuery<MetricsQuery>,
 ) -> ApiResult<Json<StreamMetricsResponse>> {
     let (params, _) = query.params()?;
-    let response = with_stream(&state, name.stored, move |s| {
-        evaluate_user(s, &user_id, &params)
-    })
-    .await?;
+    let agg = state
+        .streams
+        .user(&name.stored, &user_id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "stream '{}' has no user '{}'",
+                echo(&name.local),
+                echo(&user_id)
+            ))
+        })?;
+    let stored = name.stored;
+    let response = off_thread(move || evaluate_user(&stored, &user_id, &agg, &params)).await?;
     Ok(Json(response))
 }
 
@@ -439,33 +449,151 @@ impl From<StreamInfo> for StreamSummary {
 async fn list(
     State(state): State<AppState>,
     caller: Option<Extension<Tenant>>,
-) -> Json<Vec<StreamSummary>> {
+) -> ApiResult<Json<Vec<StreamSummary>>> {
     let caller = caller.map(|Extension(tenant)| tenant);
-    Json(
-        state
-            .streams
-            .list()
-            .into_iter()
+    let all = state.streams.list().await.map_err(store_error)?;
+    Ok(Json(
+        all.into_iter()
             .filter_map(|info| visible(caller.as_ref(), info))
             .map(StreamSummary::from)
             .collect(),
-    )
+    ))
 }
 
 async fn delete(State(state): State<AppState>, name: StreamName) -> ApiResult<StatusCode> {
-    let store: Arc<dyn StreamStore> = state.streams.clone();
-    let StreamName { local, stored } = name;
-    let found = tokio::task::spawn_blocking(move || store.delete(&stored).map(|f| f.ok_or(local)))
+    let found = state
+        .streams
+        .delete(&name.stored)
         .await
-        .map_err(ApiError::internal)?
         .map_err(store_error)?;
-    match found {
-        Ok(seq) => {
-            durable(&state, seq).await?;
-            Ok(StatusCode::NO_CONTENT)
-        }
-        Err(name) => Err(unknown_stream(&name)),
+    if found {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(unknown_stream(&name.local))
     }
+}
+
+/// `GET /streams/{name}`: one stream's summary.
+#[derive(Debug, Serialize)]
+pub struct StreamDetail {
+    #[serde(flatten)]
+    pub summary: StreamSummary,
+    /// True until the stream's global aggregate was compacted.
+    pub exact: bool,
+    /// Upper bound on |auc - exact auc| of the whole stream; 0 while exact.
+    pub auc_error_bound: f64,
+}
+
+async fn info(State(state): State<AppState>, name: StreamName) -> ApiResult<Json<StreamDetail>> {
+    let mut info = state
+        .streams
+        .info(&name.stored)
+        .await
+        .map_err(store_error)?;
+    info.name = name.local;
+    Ok(Json(StreamDetail {
+        exact: info.exact,
+        auc_error_bound: info.auc_error_bound,
+        summary: StreamSummary::from(info),
+    }))
+}
+
+/// Query parameters of `GET /streams/{name}/users`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsersQuery {
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+    pub order: Option<String>,
+}
+
+/// Users per page when `limit` is not given.
+const DEFAULT_USERS_PAGE: u64 = 100;
+
+impl UsersQuery {
+    /// The pager these parameters ask for, checked: `limit` from 1 to
+    /// `max_limit`, a known `order`, a cursor this service issued for it.
+    fn pager(&self, max_limit: u64) -> Result<UserPager, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_USERS_PAGE.min(max_limit));
+        if limit == 0 || limit > max_limit {
+            return Err(ApiError::invalid(
+                "limit",
+                format!("limit must be from 1 to {max_limit} (--max-users-page), found {limit}"),
+            ));
+        }
+        let order = match self.order.as_deref() {
+            None => UserOrder::default(),
+            Some(name) => UserOrder::parse(name).ok_or_else(|| {
+                let valid: Vec<&str> = UserOrder::ALL.iter().map(|o| o.name()).collect();
+                ApiError::invalid(
+                    "order",
+                    format!(
+                        "unknown order '{}'; valid orders: {}",
+                        echo(name),
+                        valid.join(", ")
+                    ),
+                )
+            })?,
+        };
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        UserPager::new(order, limit, self.cursor.as_deref())
+            .map_err(|e| ApiError::invalid("cursor", e.to_string()))
+    }
+}
+
+/// One user of `GET /streams/{name}/users`.
+#[derive(Debug, Serialize)]
+pub struct UserSummary {
+    pub user_id: String,
+    pub count: u64,
+    pub positives: u64,
+    /// `null` when the user has one class only.
+    pub auc: Option<f64>,
+}
+
+impl From<UserEntry> for UserSummary {
+    fn from(e: UserEntry) -> Self {
+        UserSummary {
+            user_id: e.user_id,
+            count: e.count,
+            positives: e.positives,
+            auc: e.auc,
+        }
+    }
+}
+
+/// `GET /streams/{name}/users`: one page, and the cursor of the next.
+#[derive(Debug, Serialize)]
+pub struct UsersResponse {
+    pub stream: String,
+    pub order: &'static str,
+    pub users: Vec<UserSummary>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+async fn users(
+    State(state): State<AppState>,
+    name: StreamName,
+    ApiQuery(query): ApiQuery<UsersQuery>,
+) -> ApiResult<Json<UsersResponse>> {
+    let pager = query.pager(state.config.max_users_page)?;
+    let order = query
+        .order
+        .as_deref()
+        .and_then(UserOrder::parse)
+        .unwrap_or_default();
+    let UsersPage { users, next_cursor } = state
+        .streams
+        .users(&name.stored, pager)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(UsersResponse {
+        stream: name.local,
+        order: order.name(),
+        users: users.into_iter().map(UserSummary::from).collect(),
+        next_cursor,
+    }))
 }
 
 /// Milliseconds since the epoch as an RFC 3339 UTC timestamp with milliseconds.

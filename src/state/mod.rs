@@ -6,8 +6,16 @@
 //! - [`batch`]: [`BatchBuilder`] stages one request's records into a local
 //!   aggregate *before* any lock is taken, so a bad line leaves nothing applied.
 //! - [`stream`]: [`Stream`], one named stream (global + per-user aggregates).
-//! - [`store`]: the [`StreamStore`] trait and its in-memory implementation with
-//!   budgets (streams, users, memory) and TTL purge.
+//! - [`store`]: the async [`StreamStore`] interface every store implements
+//!   (apply a batch with its id, read aggregates, GAUC sums, pages of users,
+//!   list, delete, purge), and the types it speaks.
+//! - [`gauc`]: [`GaucSums`], GAUC as a fixed set of mergeable per-bucket sums.
+//! - [`users`]: [`UserPager`], pages of a stream's users with keyset cursors.
+//! - [`memory`]: [`MemoryStore`], the in-memory state with budgets
+//!   (streams, users, memory), TTL purge and log replay.
+//! - [`memory_backend`]: [`MemoryBackend`], the memory store as the service
+//!   runs it (`--store memory`): writer threads, snapshots, the log.
+//! - [`recent`]: the client batch ids a stream applied recently.
 //! - [`snapshot`]: the versioned, checksummed on-disk format and atomic writes.
 //! - [`wal`]: the write-ahead log of accepted batches and deletes, with group
 //!   commit, replayed at start on top of the snapshot.
@@ -19,23 +27,33 @@
 
 pub mod aggregate;
 pub mod batch;
+pub mod gauc;
 pub mod health;
+pub mod memory;
+pub mod memory_backend;
+pub mod recent;
 pub mod redis;
 pub mod snapshot;
 pub mod store;
 pub mod stream;
 pub mod tasks;
 pub mod tenants;
+pub mod users;
 pub mod wal;
 pub mod writers;
 
 pub use aggregate::{Bin, Record, RecordCounts, ScoreAggregate};
 pub use batch::{BatchBuilder, StagedBatch};
+pub use gauc::{GaucSummary, GaucSums, UserContribution};
+pub use memory::MemoryStore;
+pub use memory_backend::{DataDirOptions, MemoryBackend, MemoryOptions};
 pub use store::{
-    Budgets, Gauges, IngestSummary, Limit, MemoryStore, StoreError, StreamInfo, StreamStore,
+    BatchId, BoxFuture, Budgets, Gauges, IngestSummary, Limit, Retention, StoreError, StreamInfo,
+    StreamRead, StreamStore,
 };
 pub use stream::Stream;
 pub use tenants::TenantLimits;
+pub use users::{CursorError, UserEntry, UserOrder, UserPager, UsersPage};
 pub use writers::{WriterGone, Writers};
 
 /// Maps keyed by user id. foldhash is several times faster than SipHash on

@@ -25,7 +25,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::aggregate::{write_string, CodecError, Reader, ScoreAggregate};
-use super::store::StreamStore;
+use super::memory::MemoryStore;
 use super::stream::Stream;
 
 /// Leading magic bytes.
@@ -140,7 +140,7 @@ fn encode_stream(w: &mut dyn Write, s: &Stream) -> io::Result<()> {
 /// lock, so it is internally consistent; streams are taken one after
 /// another. Callers must not write two snapshots of one `dir` at once (they
 /// share the temporary file).
-pub fn write(store: &dyn StreamStore, dir: &Path, log_seq: u64) -> io::Result<SnapshotStats> {
+pub fn write(store: &MemoryStore, dir: &Path, log_seq: u64) -> io::Result<SnapshotStats> {
     fs::create_dir_all(dir)?;
     let tmp = dir.join(format!("{FILE_NAME}.tmp"));
     let file = File::create(&tmp)?;
@@ -312,6 +312,7 @@ fn decode_stream(r: &mut Reader<'_>, with_seqs: bool) -> Result<Stream, Corrupti
         last_seq,
         global,
         users,
+        recent: Default::default(),
     })
 }
 
@@ -349,7 +350,7 @@ mod tests {
         store
     }
 
-    fn dump(store: &dyn StreamStore) -> Vec<u8> {
+    fn dump(store: &MemoryStore) -> Vec<u8> {
         let mut out = Vec::new();
         let r = store.export(&mut |s| encode_stream(&mut out, s));
         assert!(r.is_ok());
@@ -379,7 +380,7 @@ mod tests {
     }
 
     /// A version 1 file of `store`: no log position, no `last_seq`.
-    fn version_1(store: &dyn StreamStore) -> Vec<u8> {
+    fn version_1(store: &MemoryStore) -> Vec<u8> {
         let mut payload = Vec::new();
         let mut streams = 0u64;
         let r = store.export(&mut |s| {

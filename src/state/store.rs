@@ -1,17 +1,40 @@
-//! The store interface and its in-memory implementation.
+//! The store interface: where stream state lives, as seen by the routes.
 //!
-//! [`StreamStore`] is deliberately small (ingest a staged batch, read a stream,
-//! list, delete, purge, export/import for snapshots) so a shared backend (e.g.
-//! Redis Cluster holding the serialized aggregates) can implement it later.
+//! [`StreamStore`] is async and speaks in mergeable aggregates, so a store
+//! in this process ([`crate::state::memory`]) and a remote one (Redis
+//! Cluster) answer through the same core code:
+//!
+//! - writes are whole validated batches ([`StagedBatch`], parsed and
+//!   aggregated before the store sees them) tagged with a [`BatchId`], so a
+//!   retried request is applied once;
+//! - reads return aggregates, never raw records: the global
+//!   [`ScoreAggregate`] of a stream (with its summary), one user's
+//!   aggregate, GAUC as per-bucket [`GaucSums`] (a fixed number of sums,
+//!   whatever the number of users), and pages of users selected by
+//!   [`UserPager`];
+//! - how a store runs (threads, snapshots, a write-ahead log, connections)
+//!   is its own business, started by its constructor and ended by
+//!   [`StreamStore::shutdown`].
+//!
+//! Methods are object-safe (`Arc<dyn StreamStore>`, chosen by
+//! configuration): async ones return a [`BoxFuture`] rather than using
+//! `async fn` in the trait, which is not object-safe. Stream names are the
+//! stored names (tenant prefix included, see [`super::tenants`]).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
+use super::aggregate::ScoreAggregate;
 use super::batch::StagedBatch;
-use super::stream::{signed, Stream, USER_OVERHEAD_BYTES};
-use super::tenants::{self, TenantLedger, TenantLimits};
-use super::wal::{Entry, LogError, LogRecord, Wal};
+use super::gauc::GaucSums;
+use super::health::Health;
+use super::tenants;
+use super::users::{UserPager, UsersPage};
+use super::wal::LogError;
+
+/// A boxed, sendable future: what the store's async methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Configured limits of the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +44,72 @@ pub struct Budgets {
     pub max_scores_per_user: usize,
     pub max_scores_per_stream: usize,
     pub memory_budget: usize,
+}
+
+/// How long and how many client batch ids a store remembers per stream, to
+/// answer a retried request with its first answer instead of applying it
+/// again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Milliseconds a batch id is remembered after its batch was applied.
+    pub ttl_ms: u64,
+    /// Batch ids remembered per stream; the oldest is forgotten first.
+    pub max_keys: usize,
+}
+
+impl Default for Retention {
+    /// 24 hours, 10,000 ids per stream.
+    fn default() -> Self {
+        Retention {
+            ttl_ms: 24 * 3600 * 1000,
+            max_keys: 10_000,
+        }
+    }
+}
+
+/// The id of one ingest request: the client's `Idempotency-Key`, or one the
+/// service generated (never repeated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchId {
+    key: String,
+    from_client: bool,
+}
+
+impl BatchId {
+    /// The client's key (already checked by the caller).
+    pub fn from_client(key: impl Into<String>) -> BatchId {
+        BatchId {
+            key: key.into(),
+            from_client: true,
+        }
+    }
+
+    /// A fresh id, unique within this process and practically unique across
+    /// processes (time, process id, counter and a per-process random seed).
+    pub fn generated() -> BatchId {
+        use std::hash::BuildHasher;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        let seed = *SEED
+            .get_or_init(|| foldhash::fast::RandomState::default().hash_one(std::process::id()));
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        BatchId {
+            key: format!("gen-{:x}-{seed:016x}-{n:x}", super::now_ms()),
+            from_client: false,
+        }
+    }
+
+    /// The id's text.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// True when the client sent it, so a repeat is expected and must be
+    /// recognised; a generated id can never repeat and need not be kept.
+    pub fn is_from_client(&self) -> bool {
+        self.from_client
+    }
 }
 
 /// Why the store refused a request; nothing was applied.
@@ -43,6 +132,12 @@ pub enum StoreError {
         needed: usize,
         limit: usize,
     },
+    #[error("the {records} records staged so far need about {staged} bytes but only {headroom} bytes of the memory budget are free (--memory-budget)")]
+    StagedOverMemory {
+        records: usize,
+        staged: usize,
+        headroom: usize,
+    },
     #[error("tenant '{tenant}' already holds {limit} streams (--tenant-max-streams); delete one of its streams or raise the limit")]
     TenantTooManyStreams { tenant: String, limit: usize },
     #[error("tenant '{tenant}' holds about {used} bytes of stream state and this batch needs up to {needed} more, over its budget of {limit} bytes (--tenant-memory-budget)")]
@@ -54,13 +149,13 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Log(#[from] LogError),
-    /// A shared store (Redis) did not answer or is failing over; nothing
-    /// was reported applied (a retry with the same Idempotency-Key is safe).
-    #[error("{0}")]
+    /// A remote store could not be reached or is failing over; nothing was
+    /// applied and a retry may succeed (503 with `Retry-After`).
+    #[error("the stream store is unavailable: {0}")]
     Unavailable(String),
-    /// A shared store holds a value that does not decode.
-    #[error("{0}")]
-    Corrupt(String),
+    /// The store failed in a way a retry will not fix (a bug; 500).
+    #[error("the stream store failed: {0}")]
+    Internal(String),
 }
 
 /// A configured limit of the store, for a refusal to name.
@@ -94,35 +189,75 @@ impl StoreError {
             StoreError::UnknownStream(_)
             | StoreError::Log(_)
             | StoreError::Unavailable(_)
-            | StoreError::Corrupt(_) => None,
+            | StoreError::Internal(_) => None,
             StoreError::TooManyStreams { .. } => Some(Limit::MaxStreams),
             StoreError::TooManyUsers { .. } => Some(Limit::MaxUsersPerStream),
-            StoreError::OverMemory { .. } => Some(Limit::MemoryBudget),
+            StoreError::OverMemory { .. } | StoreError::StagedOverMemory { .. } => {
+                Some(Limit::MemoryBudget)
+            }
             StoreError::TenantTooManyStreams { .. } => Some(Limit::TenantMaxStreams),
             StoreError::TenantOverMemory { .. } => Some(Limit::TenantMemoryBudget),
         }
     }
 }
 
-/// The answer to a successful ingest.
+/// The answer to a successful ingest (or, for a repeated batch id, the
+/// answer its first attempt got).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestSummary {
     pub accepted: u64,
     pub count: u64,
     pub users: usize,
-    /// The write-ahead log record of the batch (0 without a log): the
-    /// caller waits for it to be durable before acknowledging.
+    /// The write-ahead log record of the batch (0 without a log); internal
+    /// to the memory store, which waits for it before answering.
     pub seq: u64,
 }
 
-/// One line of `GET /streams`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stream's summary: one line of `GET /streams`, and `GET /streams/{name}`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct StreamInfo {
     pub name: String,
     pub count: u64,
     pub users: usize,
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
+    /// True until the global aggregate was compacted.
+    pub exact: bool,
+    /// Upper bound on |auc - exact auc| of the global aggregate.
+    pub auc_error_bound: f64,
+}
+
+impl StreamInfo {
+    /// The summary of a stream whose global aggregate is `global`.
+    pub fn new(
+        name: &str,
+        created_at_ms: u64,
+        updated_at_ms: u64,
+        users: usize,
+        global: &ScoreAggregate,
+    ) -> Self {
+        StreamInfo {
+            name: name.to_owned(),
+            count: global.counts().count,
+            users,
+            created_at_ms,
+            updated_at_ms,
+            exact: global.is_exact(),
+            auc_error_bound: global.auc_error_bound(),
+        }
+    }
+}
+
+/// A stream's global aggregate and summary, and (when asked) its GAUC sums,
+/// all from one consistent view in the memory store (see
+/// [`StreamStore::stream`] for a remote store's guarantee).
+#[derive(Debug, Clone)]
+pub struct StreamRead {
+    pub info: StreamInfo,
+    pub global: ScoreAggregate,
+    /// Per-bucket GAUC sums (empty unless asked for); add them up with
+    /// [`GaucSums::total`].
+    pub gauc: Vec<GaucSums>,
 }
 
 /// Totals for `/internal/metrics`.
@@ -134,556 +269,88 @@ pub struct Gauges {
     pub bytes: usize,
 }
 
-/// Where stream state lives.
-pub trait StreamStore: Send + Sync {
-    /// Merges a staged batch into stream `name` (created on first use)
-    /// atomically: either the whole batch is applied (and logged, when a log
-    /// is attached) or, on a budget or log error, nothing is.
-    fn ingest(
-        &self,
-        name: &str,
-        batch: StagedBatch,
-        now_ms: u64,
-    ) -> Result<IngestSummary, StoreError>;
-    /// Runs `f` on a consistent view of stream `name` (never a half-applied batch).
-    fn read(&self, name: &str, f: &mut dyn FnMut(&Stream)) -> Result<(), StoreError>;
-    /// Every stream, sorted by name.
-    fn list(&self) -> Vec<StreamInfo>;
-    /// Removes stream `name` (logging it first when a log is attached):
-    /// `Some(seq)` of its log record (0 without a log), `None` when it did
-    /// not exist. On a log error nothing is removed.
-    fn delete(&self, name: &str) -> Result<Option<u64>, StoreError>;
-    /// Removes streams not updated since `now_ms - ttl_ms`; returns their names.
-    fn purge_idle(&self, now_ms: u64, ttl_ms: u64) -> Vec<String>;
-    /// Totals over every stream.
-    fn gauges(&self) -> Gauges;
-    /// Bytes of the memory budget not yet used.
-    fn memory_headroom(&self) -> usize;
-    /// Calls `f` on each stream in turn (for snapshots); each is consistent.
-    fn export(&self, f: &mut dyn FnMut(&Stream) -> std::io::Result<()>) -> std::io::Result<()>;
-    /// Replaces every stream with `streams` (restore at start).
-    fn import(&self, streams: Vec<Stream>);
-    /// Applies a log record at start, unless the stream already holds it
-    /// (its `last_seq` is at or past the record's): true when applied.
-    /// Budgets are not checked: the record was accepted once.
-    fn replay(&self, record: LogRecord) -> bool;
-    /// Logs every later change to `wal` (once replay is done).
-    fn attach_log(&self, wal: Arc<Wal>);
-    /// The attached log.
-    fn log(&self) -> Option<Arc<Wal>>;
-    /// A counter that moves on every change (a snapshot with nothing new to
-    /// save is skipped).
-    fn generation(&self) -> u64;
-}
-
-/// A stream behind its own lock, plus its last-update time readable without it.
-#[derive(Debug)]
-struct Cell {
-    stream: RwLock<Stream>,
-    updated_at_ms: AtomicU64,
-    /// Set (under the stream's write lock) when the stream left the map, so an
-    /// ingest that fetched the handle before the delete retries instead of
-    /// writing into a dropped stream.
-    deleted: AtomicBool,
-}
-
-impl Cell {
-    fn new(stream: Stream) -> Arc<Cell> {
-        Arc::new(Cell {
-            updated_at_ms: AtomicU64::new(stream.updated_at_ms),
-            stream: RwLock::new(stream),
-            deleted: false.into(),
-        })
-    }
-}
-
-/// In-memory store: a map of streams, each behind its own `RwLock`.
+/// Where stream state lives (see the module docs).
 ///
-/// Locks are std locks held only for map look-ups and for merging an already
-/// staged batch (never during parsing, never across `.await`). The map lock is
-/// taken briefly; ingest into one stream does not block other streams, and
-/// queries share a read lock so they see a batch entirely or not at all.
-#[derive(Debug)]
-pub struct MemoryStore {
-    streams: RwLock<HashMap<String, Arc<Cell>>>,
-    budgets: Budgets,
-    bytes: AtomicUsize,
-    /// Per-tenant budgets (see [`tenants`]).
-    tenants: TenantLedger,
-    log: OnceLock<Arc<Wal>>,
-    generation: AtomicU64,
-}
+/// Every method that changes state either applies its whole change or none
+/// of it, and says which: an `Err` means nothing was applied.
+pub trait StreamStore: Send + Sync + std::fmt::Debug {
+    /// Cheap check while a large body is still being staged: refuses
+    /// (`StagedOverMemory`) when `staged_bytes` for `records` records could
+    /// not fit the store's memory budget anyway, before the rest is read.
+    /// Stores without a local memory budget accept.
+    fn admit_staged(&self, records: usize, staged_bytes: usize) -> Result<(), StoreError>;
 
-fn read_lock<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    // A panic while holding a lock cannot leave an aggregate half-merged in a
-    // way reads could observe wrongly beyond that one batch; keep serving.
-    l.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write_lock<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|e| e.into_inner())
-}
-
-impl MemoryStore {
-    /// An empty store with `budgets`.
-    pub fn new(budgets: Budgets) -> Self {
-        MemoryStore {
-            streams: RwLock::new(HashMap::new()),
-            budgets,
-            bytes: AtomicUsize::new(0),
-            tenants: TenantLedger::default(),
-            log: OnceLock::new(),
-            generation: AtomicU64::new(0),
-        }
-    }
-
-    /// The store with per-tenant budgets (only streams stored under a tenant
-    /// prefix are subject to them).
-    pub fn with_tenant_limits(mut self, limits: TenantLimits) -> Self {
-        self.tenants = TenantLedger::new(limits);
-        self
-    }
-
-    /// The configured budgets.
-    pub fn budgets(&self) -> Budgets {
-        self.budgets
-    }
-
-    /// Checks the user and memory budgets for merging `batch` into `stream`,
-    /// reserving the memory; returns the reservation.
-    fn reserve(&self, stream: &Stream, batch: &StagedBatch) -> Result<usize, StoreError> {
-        let new_users = stream.new_users(batch);
-        let limit = self.budgets.max_users_per_stream;
-        if stream.users.len().saturating_add(new_users) > limit {
-            return Err(StoreError::TooManyUsers {
-                stream: stream.name.clone(),
-                users: stream.users.len(),
-                new_users,
-                limit,
-            });
-        }
-        let needed = batch.heap_bytes() + new_users * USER_OVERHEAD_BYTES;
-        let used = self.bytes.fetch_add(needed, Ordering::SeqCst);
-        if used.saturating_add(needed) > self.budgets.memory_budget {
-            self.bytes.fetch_sub(needed, Ordering::SeqCst);
-            return Err(StoreError::OverMemory {
-                used,
-                needed,
-                limit: self.budgets.memory_budget,
-            });
-        }
-        if let Err(e) = self.tenants.reserve(&stream.name, needed) {
-            self.bytes.fetch_sub(needed, Ordering::SeqCst);
-            return Err(e);
-        }
-        Ok(needed)
-    }
-
-    /// Appends a change to the attached log (0 without one).
-    fn log_change(
-        &self,
-        name: &str,
-        at_ms: u64,
-        batch: Option<&StagedBatch>,
-    ) -> Result<u64, LogError> {
-        self.log
-            .get()
-            .map_or(Ok(0), |wal| wal.append(name, at_ms, batch))
-    }
-
-    /// Applies `batch` to `stream` after reserving its budget and logging it
-    /// (the last step that can fail), then trues up the memory accounting
-    /// with the measured change.
-    fn apply(
-        &self,
-        stream: &mut Stream,
+    /// Merges a validated `batch` into stream `name` (created on first
+    /// use), atomically: all of it or, on `Err`, none of it. A batch whose
+    /// client id (`id.is_from_client()`) was already applied to this stream
+    /// within the store's [`Retention`] is not applied again: the answer is
+    /// the first attempt's. Answers once the change is as durable as the
+    /// store makes changes (the memory store's `--fsync always` waits for
+    /// the log).
+    fn apply<'a>(
+        &'a self,
+        name: &'a str,
         batch: StagedBatch,
+        id: &'a BatchId,
         now_ms: u64,
-    ) -> Result<IngestSummary, StoreError> {
-        let reserved = self.reserve(stream, &batch)?;
-        let seq = match self.log_change(&stream.name, now_ms, Some(&batch)) {
-            Ok(seq) => seq,
-            Err(e) => {
-                self.bytes.fetch_sub(reserved, Ordering::SeqCst);
-                return Err(e.into());
-            }
-        };
-        let accepted = batch.records();
-        let delta = stream.apply(
-            batch,
-            self.budgets.max_scores_per_user,
-            self.budgets.max_scores_per_stream,
-            now_ms,
-        );
-        stream.last_seq = stream.last_seq.max(seq);
-        self.bytes.fetch_sub(reserved, Ordering::SeqCst);
-        self.adjust_bytes(delta);
-        self.tenants.adjust(
-            &stream.name,
-            delta - isize::try_from(reserved).unwrap_or(isize::MAX),
-        );
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        Ok(IngestSummary {
-            accepted,
-            count: stream.count(),
-            users: stream.users.len(),
-            seq,
-        })
-    }
+    ) -> BoxFuture<'a, Result<IngestSummary, StoreError>>;
 
-    fn adjust_bytes(&self, delta: isize) {
-        if delta >= 0 {
-            self.bytes.fetch_add(delta.unsigned_abs(), Ordering::SeqCst);
-        } else {
-            let d = delta.unsigned_abs();
-            let _ = self
-                .bytes
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| {
-                    Some(b.saturating_sub(d))
-                });
-        }
-    }
+    /// The summary of stream `name` (`UnknownStream` when absent).
+    fn info<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<StreamInfo, StoreError>>;
 
-    fn handle(&self, name: &str) -> Option<Arc<Cell>> {
-        read_lock(&self.streams).get(name).cloned()
-    }
-}
+    /// The global aggregate of stream `name` with its summary, and its
+    /// per-bucket GAUC sums when `with_gauc`. The memory store reads all of
+    /// it under one lock (a batch is seen entirely or not at all); a remote
+    /// store documents what a reader may see while a batch is applied.
+    fn stream<'a>(
+        &'a self,
+        name: &'a str,
+        with_gauc: bool,
+    ) -> BoxFuture<'a, Result<StreamRead, StoreError>>;
 
-impl StreamStore for MemoryStore {
-    fn ingest(
+    /// User `user_id`'s aggregate in stream `name`: `Ok(None)` for a user the
+    /// stream lacks, `UnknownStream` for a missing stream.
+    fn user<'a>(
+        &'a self,
+        name: &'a str,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ScoreAggregate>, StoreError>>;
+
+    /// One page of stream `name`'s users: the store feeds every user to
+    /// `pager` ([`UserPager::offer`]) and returns [`UserPager::finish`].
+    fn users<'a>(
+        &'a self,
+        name: &'a str,
+        pager: UserPager,
+    ) -> BoxFuture<'a, Result<UsersPage, StoreError>>;
+
+    /// Every stream's summary, sorted by name.
+    fn list(&self) -> BoxFuture<'_, Result<Vec<StreamInfo>, StoreError>>;
+
+    /// Removes stream `name`: true when it existed. On `Err` nothing was
+    /// removed.
+    fn delete<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Removes streams not updated since `now_ms - ttl_ms`; returns their names.
+    fn purge_idle(
         &self,
-        name: &str,
-        batch: StagedBatch,
         now_ms: u64,
-    ) -> Result<IngestSummary, StoreError> {
-        loop {
-            if let Some(cell) = self.handle(name) {
-                let mut stream = write_lock(&cell.stream);
-                if cell.deleted.load(Ordering::SeqCst) {
-                    continue;
-                }
-                let summary = self.apply(&mut stream, batch, now_ms)?;
-                cell.updated_at_ms
-                    .store(stream.updated_at_ms, Ordering::SeqCst);
-                return Ok(summary);
-            }
-            let mut map = write_lock(&self.streams);
-            if map.contains_key(name) {
-                continue;
-            }
-            if map.len() >= self.budgets.max_streams {
-                return Err(StoreError::TooManyStreams {
-                    limit: self.budgets.max_streams,
-                });
-            }
-            self.tenants.check_new_stream(name, map.keys())?;
-            // The new stream is private until inserted: a failed batch leaves no trace.
-            let mut stream = Stream::new(name, now_ms);
-            let summary = self.apply(&mut stream, batch, now_ms)?;
-            map.insert(name.to_owned(), Cell::new(stream));
-            return Ok(summary);
-        }
+        ttl_ms: u64,
+    ) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
+
+    /// Totals over every stream.
+    fn gauges(&self) -> BoxFuture<'_, Result<Gauges, StoreError>>;
+
+    /// What keeps the store from serving (for `/readyz`); empty when ready.
+    fn readiness(&self) -> BoxFuture<'_, Vec<String>>;
+
+    /// The health counters of a local data directory (snapshot and log), for
+    /// `/internal/metrics`; `None` for a store without one.
+    fn data_dir_health(&self) -> Option<Arc<Health>> {
+        None
     }
 
-    fn read(&self, name: &str, f: &mut dyn FnMut(&Stream)) -> Result<(), StoreError> {
-        let cell = self
-            .handle(name)
-            .ok_or_else(|| StoreError::UnknownStream(name.to_owned()))?;
-        let stream = read_lock(&cell.stream);
-        f(&stream);
-        Ok(())
-    }
-
-    fn list(&self) -> Vec<StreamInfo> {
-        let cells: Vec<Arc<Cell>> = read_lock(&self.streams).values().cloned().collect();
-        let mut out: Vec<StreamInfo> = cells
-            .iter()
-            .map(|cell| {
-                let s = read_lock(&cell.stream);
-                StreamInfo {
-                    name: s.name.clone(),
-                    count: s.count(),
-                    users: s.users.len(),
-                    created_at_ms: s.created_at_ms,
-                    updated_at_ms: s.updated_at_ms,
-                }
-            })
-            .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        out
-    }
-
-    fn delete(&self, name: &str) -> Result<Option<u64>, StoreError> {
-        let Some(cell) = self.handle(name) else {
-            return Ok(None);
-        };
-        // Stream lock first, then the map's (the order ingest takes them in),
-        // so a long merge does not hold up the whole map.
-        let stream = write_lock(&cell.stream);
-        if cell.deleted.load(Ordering::SeqCst) {
-            return Ok(None);
-        }
-        let seq = self.log_change(name, super::now_ms(), None)?;
-        // Deletion sets `deleted` under the stream lock, so the map still
-        // holds this very cell.
-        write_lock(&self.streams).remove(name);
-        cell.deleted.store(true, Ordering::SeqCst);
-        let freed = -signed(stream.heap_bytes());
-        self.adjust_bytes(freed);
-        self.tenants.adjust(name, freed);
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        Ok(Some(seq))
-    }
-
-    fn purge_idle(&self, now_ms: u64, ttl_ms: u64) -> Vec<String> {
-        let cutoff = now_ms.saturating_sub(ttl_ms);
-        let idle: Vec<String> = read_lock(&self.streams)
-            .iter()
-            .filter(|(_, c)| c.updated_at_ms.load(Ordering::SeqCst) < cutoff)
-            .map(|(n, _)| n.clone())
-            .collect();
-        idle.into_iter()
-            .filter(|name| {
-                // Re-check: an ingest may have touched it since the scan.
-                let still_idle = self
-                    .handle(name)
-                    .is_some_and(|c| c.updated_at_ms.load(Ordering::SeqCst) < cutoff);
-                still_idle
-                    && match self.delete(name) {
-                        Ok(found) => found.is_some(),
-                        Err(e) => {
-                            tracing::warn!(stream = %name, error = %e, "could not expire an idle stream");
-                            false
-                        }
-                    }
-            })
-            .collect()
-    }
-
-    fn gauges(&self) -> Gauges {
-        let cells: Vec<Arc<Cell>> = read_lock(&self.streams).values().cloned().collect();
-        let mut g = Gauges {
-            streams: cells.len(),
-            bytes: self.bytes.load(Ordering::SeqCst),
-            ..Gauges::default()
-        };
-        for cell in cells {
-            let s = read_lock(&cell.stream);
-            g.users += s.users.len();
-            g.records += s.count();
-        }
-        g
-    }
-
-    fn memory_headroom(&self) -> usize {
-        self.budgets
-            .memory_budget
-            .saturating_sub(self.bytes.load(Ordering::SeqCst))
-    }
-
-    fn export(&self, f: &mut dyn FnMut(&Stream) -> std::io::Result<()>) -> std::io::Result<()> {
-        let mut cells: Vec<(String, Arc<Cell>)> = read_lock(&self.streams)
-            .iter()
-            .map(|(n, c)| (n.clone(), c.clone()))
-            .collect();
-        cells.sort_by(|a, b| a.0.cmp(&b.0));
-        for (_, cell) in cells {
-            let s = read_lock(&cell.stream);
-            f(&s)?;
-        }
-        Ok(())
-    }
-
-    fn import(&self, streams: Vec<Stream>) {
-        let mut map = write_lock(&self.streams);
-        map.clear();
-        self.tenants
-            .reset(streams.iter().map(|s| (s.name.as_str(), s.heap_bytes())));
-        let mut bytes = 0;
-        for s in streams {
-            bytes += s.heap_bytes();
-            map.insert(s.name.clone(), Cell::new(s));
-        }
-        self.bytes.store(bytes, Ordering::SeqCst);
-        self.generation.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn replay(&self, record: LogRecord) -> bool {
-        let LogRecord {
-            seq,
-            stream: name,
-            at_ms,
-            entry,
-        } = record;
-        let mut map = write_lock(&self.streams);
-        let applied = match entry {
-            Entry::Delete => {
-                let newer = map
-                    .get(&name)
-                    .is_some_and(|c| seq > read_lock(&c.stream).last_seq);
-                if let Some(cell) = map.remove(&name).filter(|_| newer) {
-                    let freed = -signed(read_lock(&cell.stream).heap_bytes());
-                    self.adjust_bytes(freed);
-                    self.tenants.adjust(&name, freed);
-                }
-                newer
-            }
-            Entry::Ingest(batch) => {
-                let cell = map
-                    .entry(name.clone())
-                    .or_insert_with(|| Cell::new(Stream::new(&name, at_ms)));
-                let mut stream = write_lock(&cell.stream);
-                let newer = seq > stream.last_seq;
-                if newer {
-                    let b = &self.budgets;
-                    let delta =
-                        stream.apply(batch, b.max_scores_per_user, b.max_scores_per_stream, at_ms);
-                    stream.last_seq = seq;
-                    cell.updated_at_ms
-                        .store(stream.updated_at_ms, Ordering::SeqCst);
-                    self.adjust_bytes(delta);
-                    self.tenants.adjust(&name, delta);
-                }
-                newer
-            }
-        };
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        applied
-    }
-
-    fn attach_log(&self, wal: Arc<Wal>) {
-        let _ = self.log.set(wal);
-    }
-
-    fn log(&self) -> Option<Arc<Wal>> {
-        self.log.get().cloned()
-    }
-
-    fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::state::{BatchBuilder, Record};
-
-    fn budgets() -> Budgets {
-        Budgets {
-            max_streams: 2,
-            max_users_per_stream: 3,
-            max_scores_per_user: 100,
-            max_scores_per_stream: 1000,
-            memory_budget: 1 << 30,
-        }
-    }
-
-    fn batch(users: &[&str]) -> StagedBatch {
-        let mut b = BatchBuilder::new();
-        for (i, u) in users.iter().enumerate() {
-            let r = Record {
-                score: i as f64 / 10.0,
-                positive: i % 2 == 0,
-                weight: 1.0,
-            };
-            assert!(b.push(Some(u), r).is_ok());
-        }
-        b.finish()
-    }
-
-    /// (records, users, global entries) of a stream.
-    type View = (u64, usize, Vec<(f64, f64, f64)>);
-
-    fn snapshot_of(store: &MemoryStore, name: &str) -> Option<View> {
-        let mut out = None;
-        store
-            .read(name, &mut |s| {
-                out = Some((s.count(), s.users.len(), s.global.iter().collect()))
-            })
-            .ok()?;
-        out
-    }
-
-    #[test]
-    fn a_batch_over_the_user_limit_changes_nothing() {
-        let store = MemoryStore::new(budgets());
-        assert!(store.ingest("s", batch(&["a", "b"]), 1).is_ok());
-        let before = snapshot_of(&store, "s");
-        let err = store.ingest("s", batch(&["c", "d"]), 2);
-        assert!(
-            matches!(
-                err,
-                Err(StoreError::TooManyUsers {
-                    limit: 3,
-                    new_users: 2,
-                    ..
-                })
-            ),
-            "{err:?}"
-        );
-        assert_eq!(snapshot_of(&store, "s"), before);
-    }
-
-    #[test]
-    fn a_new_stream_over_the_stream_limit_is_refused_and_not_created() {
-        let store = MemoryStore::new(budgets());
-        assert!(store.ingest("a", batch(&["u"]), 1).is_ok());
-        assert!(store.ingest("b", batch(&["u"]), 1).is_ok());
-        assert_eq!(
-            store.ingest("c", batch(&["u"]), 1),
-            Err(StoreError::TooManyStreams { limit: 2 })
-        );
-        assert_eq!(store.list().len(), 2);
-    }
-
-    #[test]
-    fn a_batch_over_the_memory_budget_is_refused_and_a_new_stream_not_created() {
-        let store = MemoryStore::new(Budgets {
-            memory_budget: 64,
-            ..budgets()
-        });
-        let err = store.ingest("s", batch(&["a", "b"]), 1);
-        assert!(
-            matches!(err, Err(StoreError::OverMemory { limit: 64, .. })),
-            "{err:?}"
-        );
-        assert!(store.list().is_empty());
-        assert_eq!(store.gauges().bytes, 0);
-    }
-
-    #[test]
-    fn delete_and_ttl_purge_remove_streams_and_release_memory() {
-        let store = MemoryStore::new(budgets());
-        assert!(store.ingest("old", batch(&["a"]), 1_000).is_ok());
-        assert!(store.ingest("new", batch(&["a"]), 9_000).is_ok());
-        assert!(store.gauges().bytes > 0);
-        assert_eq!(store.purge_idle(10_000, 5_000), vec!["old".to_owned()]);
-        assert_eq!(store.delete("new"), Ok(Some(0)));
-        assert_eq!(store.delete("new"), Ok(None));
-        assert_eq!(store.gauges(), Gauges::default());
-    }
-
-    #[test]
-    fn concurrent_ingest_from_threads_equals_sequential_ingest() {
-        let concurrent = Arc::new(MemoryStore::new(budgets()));
-        let sequential = MemoryStore::new(budgets());
-        let batches: Vec<StagedBatch> = (0..8)
-            .map(|i| batch(&["a", "b", "c"][..(i % 3 + 1)]))
-            .collect();
-        for b in &batches {
-            assert!(sequential.ingest("s", b.clone(), 1).is_ok());
-        }
-        let handles: Vec<_> = batches
-            .into_iter()
-            .map(|b| {
-                let store = concurrent.clone();
-                std::thread::spawn(move || store.ingest("s", b, 1).is_ok())
-            })
-            .collect();
-        for h in handles {
-            assert_eq!(h.join().ok(), Some(true));
-        }
-        assert_eq!(snapshot_of(&concurrent, "s"), snapshot_of(&sequential, "s"));
-    }
+    /// Ends the store's own work after the requests drained (the memory
+    /// store writes its final snapshot and closes its log).
+    fn shutdown(&self) -> BoxFuture<'_, std::io::Result<()>>;
 }

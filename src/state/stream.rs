@@ -2,6 +2,9 @@
 
 use super::aggregate::ScoreAggregate;
 use super::batch::StagedBatch;
+use super::gauc::GaucSums;
+use super::recent::RecentBatches;
+use super::store::{StreamInfo, StreamRead};
 use super::UserMap;
 
 /// Approximate fixed heap cost of one user entry beyond its aggregate: the map
@@ -19,6 +22,8 @@ pub struct Stream {
     pub last_seq: u64,
     pub global: ScoreAggregate,
     pub users: UserMap<ScoreAggregate>,
+    /// Client batch ids applied recently (not saved in snapshots).
+    pub recent: RecentBatches,
 }
 
 impl Stream {
@@ -31,6 +36,7 @@ impl Stream {
             last_seq: 0,
             global: ScoreAggregate::default(),
             users: UserMap::default(),
+            recent: RecentBatches::default(),
         }
     }
 
@@ -80,11 +86,37 @@ impl Stream {
     /// Approximate heap bytes held by the stream.
     pub fn heap_bytes(&self) -> usize {
         self.global.heap_bytes()
+            + self.recent.heap_bytes()
             + self
                 .users
                 .iter()
                 .map(|(name, agg)| agg.heap_bytes() + name.len() + USER_OVERHEAD_BYTES)
                 .sum::<usize>()
+    }
+
+    /// The stream's summary.
+    pub fn info(&self) -> StreamInfo {
+        StreamInfo::new(
+            &self.name,
+            self.created_at_ms,
+            self.updated_at_ms,
+            self.users.len(),
+            &self.global,
+        )
+    }
+
+    /// The stream as a store read returns it: summary, a copy of the global
+    /// aggregate and (when asked) the GAUC sums over its users as one bucket.
+    pub fn read(&self, with_gauc: bool) -> StreamRead {
+        StreamRead {
+            info: self.info(),
+            global: self.global.clone(),
+            gauc: if with_gauc {
+                vec![GaucSums::of_users(self.users.values())]
+            } else {
+                Vec::new()
+            },
+        }
     }
 
     /// Records in the stream.

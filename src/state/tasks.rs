@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::health::Health;
+use super::memory::MemoryStore;
 use super::snapshot::{self, SnapshotError};
 use super::store::StreamStore;
 use super::wal::{self, FsyncMode, ReplayError, Wal};
@@ -48,7 +49,7 @@ impl RestoreError {
 /// The state kept in `--data-dir`: the snapshot and the write-ahead log.
 pub struct DataDir {
     dir: PathBuf,
-    store: Arc<dyn StreamStore>,
+    store: Arc<MemoryStore>,
     wal: Arc<Wal>,
     /// The store generation the last snapshot saved; held while a snapshot
     /// is written, so two never run at once (they share the temporary file).
@@ -61,7 +62,7 @@ impl DataDir {
     /// snapshot is a first start; a corrupt one, or a corrupt log record
     /// before the log's tail, is refused; a torn tail is cut off.
     pub fn open(
-        store: Arc<dyn StreamStore>,
+        store: Arc<MemoryStore>,
         dir: &Path,
         mode: FsyncMode,
     ) -> Result<DataDir, RestoreError> {
@@ -161,7 +162,7 @@ impl std::fmt::Debug for DataDir {
 /// # Errors
 /// A corrupt, truncated, foreign or unknown-version snapshot is refused. The
 /// operator moves the file aside to start empty.
-pub fn restore(store: &dyn StreamStore, dir: &Path) -> Result<u64, SnapshotError> {
+pub fn restore(store: &MemoryStore, dir: &Path) -> Result<u64, SnapshotError> {
     match snapshot::read(dir)? {
         Some(snap) => {
             let n = snap.streams.len();
@@ -241,11 +242,13 @@ impl Background {
         self.every(every, move || {
             let store = store.clone();
             async move {
-                let purged =
-                    tokio::task::spawn_blocking(move || store.purge_idle(super::now_ms(), ttl_ms))
-                        .await;
-                for name in purged.unwrap_or_default() {
-                    tracing::info!(stream = %name, "expired idle stream (--stream-ttl-secs)");
+                match store.purge_idle(super::now_ms(), ttl_ms).await {
+                    Ok(purged) => {
+                        for name in purged {
+                            tracing::info!(stream = %name, "expired idle stream (--stream-ttl-secs)");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not expire idle streams"),
                 }
             }
         });
@@ -264,7 +267,7 @@ impl Background {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{BatchBuilder, Budgets, MemoryStore, Record, StagedBatch};
+    use crate::state::{BatchBuilder, Budgets, Record, StagedBatch};
 
     fn temp_dir(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("evald-tasks-{tag}-{}", std::process::id()));
@@ -272,7 +275,7 @@ mod tests {
         dir
     }
 
-    fn store() -> Arc<dyn StreamStore> {
+    fn store() -> Arc<MemoryStore> {
         Arc::new(MemoryStore::new(Budgets {
             max_streams: 10,
             max_users_per_stream: 100,
@@ -295,14 +298,14 @@ mod tests {
         b.finish()
     }
 
-    async fn ingest(store: &Arc<dyn StreamStore>, name: &str, n: u32) {
+    async fn ingest(store: &Arc<MemoryStore>, name: &str, n: u32) {
         let summary = store.ingest(name, batch(n), 1);
         let seq = summary.map(|s| s.seq).unwrap_or_else(|e| panic!("{e}"));
         let wal = store.log().unwrap_or_else(|| panic!("no log"));
         assert_eq!(wal.durable(seq).await, Ok(()));
     }
 
-    fn counts(store: &Arc<dyn StreamStore>) -> Vec<(String, u64)> {
+    fn counts(store: &Arc<MemoryStore>) -> Vec<(String, u64)> {
         store
             .list()
             .into_iter()

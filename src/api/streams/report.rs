@@ -2,10 +2,10 @@
 //! aggregates and the metrics core.
 //!
 //! The stream's global aggregate becomes one `ScoreTable` (the same table
-//! `POST /metrics` builds from raw records) and each user's aggregate gives
-//! its AUC through the core's AUC functions ([`ScoreAggregate::auc`]), so a
-//! stream's answer equals the one-shot answer over the concatenation of its
-//! batches.
+//! `POST /metrics` builds from raw records) and GAUC comes from the store's
+//! per-bucket [`GaucSums`] (each user's AUC from the core's AUC functions,
+//! [`ScoreAggregate::auc`]), so a stream's answer equals the one-shot answer
+//! over the concatenation of its batches, whichever store holds it.
 
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use crate::api::metrics::{metrics_error, BinaryMetricsResponse, GaucWeightingParam};
 use crate::api::ApiError;
 use crate::core::metrics::{
-    evaluate_binary, BinaryParams, BinaryReport, CheckedBinaryParams, Gauc, GaucWeighting,
-    MetricsError, ScoreTable,
+    evaluate_binary, BinaryParams, BinaryReport, CheckedBinaryParams, GaucWeighting, MetricsError,
+    ScoreTable,
 };
-use crate::state::{tenants, ScoreAggregate, Stream};
+use crate::state::{tenants, GaucSums, ScoreAggregate, StreamRead};
 
 /// Query parameters of the metrics endpoints (defaults as `POST /metrics`).
 #[derive(Debug, Default, Deserialize)]
@@ -109,13 +109,6 @@ fn table_of(agg: &ScoreAggregate) -> Result<ScoreTable, MetricsError> {
     ScoreTable::from_aggregates(agg.iter())
 }
 
-/// The weight a user gets in the GAUC mean (the core's rule), or `None`
-/// when it is skipped (one class only).
-fn gauc_weight(agg: &ScoreAggregate, weighting: GaucWeighting) -> Option<f64> {
-    let (p, n) = agg.weight_totals();
-    (p > 0.0 && n > 0.0).then(|| weighting.user_weight(p, n))
-}
-
 /// Bound sentence added to `warnings` once an aggregate was compacted.
 fn compaction_warning(bound: f64) -> String {
     format!(
@@ -132,75 +125,44 @@ fn confusion_warning(threshold: f64, bound: f64) -> String {
     )
 }
 
-/// GAUC over the users of a stream, and its error bound.
-///
-/// Each user's AUC comes from the core run straight over the user's
-/// aggregate ([`ScoreAggregate::auc`]), with no per-user table: with
-/// 100,000 users a table per user costs most of a query. The weighting is the
-/// core's (`GaucAccumulator`): impressions = summed weight, clicks = summed
-/// positive weight, uniform = 1; users with one class are counted and skipped.
-/// The bound is the same weighted mean of the users' AUC bounds (each user's
-/// AUC moves by at most its bound; the weights are exact).
-fn gauc_of_users(stream: &Stream, weighting: GaucWeighting) -> (Gauc, f64) {
-    let (mut weighted, mut total, mut bound_sum, mut skipped) = (0.0, 0.0, 0.0, 0usize);
-    for agg in stream.users.values() {
-        match (agg.auc(), gauc_weight(agg, weighting)) {
-            (Some(auc), Some(w)) => {
-                weighted += w * auc;
-                total += w;
-                bound_sum += w * agg.auc_error_bound();
-            }
-            _ => skipped += 1,
-        }
-    }
-    let gauc = Gauc {
-        value: (total > 0.0).then(|| weighted / total),
-        users: stream.users.len(),
-        users_skipped: skipped,
-        weighting,
-    };
-    (gauc, if total > 0.0 { bound_sum / total } else { 0.0 })
-}
-
 /// Evaluates a whole stream: the global table, plus GAUC over its users
-/// when it has any.
+/// when it has any. GAUC, its bound (the weighted mean of the users' AUC
+/// bounds) and its weighting rule come from the store's [`GaucSums`]; users
+/// with one class are counted and skipped.
 pub fn evaluate_stream(
-    stream: &Stream,
+    read: &StreamRead,
     params: &CheckedBinaryParams,
     weighting: GaucWeighting,
 ) -> Result<StreamMetricsResponse, ApiError> {
-    let table = table_of(&stream.global).map_err(metrics_error)?;
-    let (gauc, gauc_bound) = if stream.users.is_empty() {
+    let table = table_of(&read.global).map_err(metrics_error)?;
+    let sums = GaucSums::total(&read.gauc);
+    let (gauc, gauc_bound) = if sums.users == 0 {
         (None, None)
     } else {
-        let (gauc, bound) = gauc_of_users(stream, weighting);
-        (Some(gauc), Some(bound))
+        let summary = sums.finish(weighting);
+        (Some(summary.gauc), Some(summary.error_bound))
     };
-    let report = evaluate_binary(&table, stream.global.counts(), gauc, params);
+    let report = evaluate_binary(&table, read.global.counts(), gauc, params);
     Ok(respond(
-        stream,
+        &read.info.name,
         None,
         report,
         Bounds {
-            auc: stream.global.auc_error_bound(),
-            confusion: stream.global.confusion_error_bound(params.threshold),
+            auc: read.global.auc_error_bound(),
+            confusion: read.global.confusion_error_bound(params.threshold),
             gauc: gauc_bound,
         },
     ))
 }
 
-/// Evaluates one user of a stream (no GAUC).
+/// Evaluates one user of stream `stream` (its stored name), whose aggregate
+/// is `agg` (no GAUC).
 pub fn evaluate_user(
-    stream: &Stream,
+    stream: &str,
     user_id: &str,
+    agg: &ScoreAggregate,
     params: &CheckedBinaryParams,
 ) -> Result<StreamMetricsResponse, ApiError> {
-    let agg = stream.users.get(user_id).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "stream '{}' has no user '{user_id}'",
-            tenants::local_name(&stream.name)
-        ))
-    })?;
     let table = table_of(agg).map_err(metrics_error)?;
     let report = evaluate_binary(&table, agg.counts(), None, params);
     Ok(respond(
@@ -223,7 +185,7 @@ struct Bounds {
 }
 
 fn respond(
-    stream: &Stream,
+    stream: &str,
     user_id: Option<&str>,
     report: BinaryReport,
     bounds: Bounds,
@@ -240,7 +202,7 @@ fn respond(
             .push(confusion_warning(threshold, bounds.confusion));
     }
     StreamMetricsResponse {
-        stream: tenants::local_name(&stream.name).to_owned(),
+        stream: tenants::local_name(stream).to_owned(),
         user_id: user_id.map(str::to_owned),
         metrics,
         auc_error_bound: bounds.auc,

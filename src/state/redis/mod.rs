@@ -29,17 +29,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::{AsyncCommands, RedisError, Script, Value};
+use tokio::sync::OnceCell;
 use tokio::task::JoinSet;
 
-use crate::core::metrics::GaucWeighting;
-use bucket::{decode_user, encode_user, Bucket, SUMS};
+use bucket::{decode_user, encode_user, Bucket};
 use conn::{Conn, Mode};
 use keys::{bucket_of, Keys};
 
 use super::aggregate::CodecError;
 use super::batch::StagedBatch;
-use super::store::{Budgets, IngestSummary, StoreError, StreamInfo};
+use super::gauc::GaucSums;
+use super::store::{
+    BatchId, BoxFuture, Budgets, Gauges, IngestSummary, StoreError, StreamInfo, StreamRead,
+    StreamStore,
+};
 use super::tenants::{TenantLedger, TenantLimits};
+use super::users::{UserPager, UsersPage};
 use super::ScoreAggregate;
 
 /// Settings of the Redis store besides the shared budgets.
@@ -54,11 +59,6 @@ pub struct RedisOptions {
     /// How long a batch id is remembered (retries within it are counted once).
     pub batch_ttl: Duration,
 }
-
-/// Default number of buckets of a stream: enough to spread one stream's
-/// writes over every primary of a mid-sized cluster, few enough that a GAUC
-/// query (one key per bucket) stays a few milliseconds.
-pub const DEFAULT_BUCKETS: u32 = 32;
 
 /// Times a bucket's compare-and-set is retried after a concurrent writer
 /// moved it, before the batch is answered 503 (applied buckets stay marked,
@@ -94,34 +94,12 @@ impl Registered {
     }
 }
 
-/// A stream read for a metrics query: the merged global aggregate and the
-/// GAUC sums of every bucket added up. Each bucket is read atomically; a
-/// batch being applied may be visible in some buckets and not yet in others.
-#[derive(Debug, Clone)]
-pub struct StreamView {
-    pub name: String,
-    pub count: u64,
-    pub users: u64,
-    pub skipped: u64,
-    pub created_at_ms: u64,
-    pub updated_at_ms: u64,
-    pub global: ScoreAggregate,
-    sums: [[f64; SUMS]; 3],
-}
-
-impl StreamView {
-    /// `(Σ w, Σ w·a, Σ w², Σ w²·a, Σ w²·a², Σ w·bound)` over the stream's
-    /// contributing users for `weighting`.
-    pub fn gauc_sums(&self, weighting: GaucWeighting) -> [f64; SUMS] {
-        self.sums[weighting as usize]
-    }
-}
-
 /// The Redis-backed stream store.
 #[derive(Debug)]
 pub struct RedisStore {
-    conn: Conn,
-    mode: Mode,
+    /// Connected on first use, and again after a failed attempt: evald
+    /// starts (not ready) while Redis is down and serves once it is up.
+    conn: OnceCell<(Conn, Mode)>,
     keys: Keys,
     budgets: Budgets,
     tenants: TenantLedger,
@@ -138,7 +116,11 @@ fn unavailable(e: RedisError) -> StoreError {
 
 fn corrupt(what: &str, e: CodecError) -> StoreError {
     tracing::error!(error = %e, what, "undecodable value in Redis");
-    StoreError::Corrupt(format!("{what} in Redis could not be decoded: {e}"))
+    StoreError::Internal(format!("{what} in Redis could not be decoded: {e}"))
+}
+
+fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Internal(format!("a Redis task failed: {e}")))
 }
 
 /// A bucket as read before a merge.
@@ -157,17 +139,11 @@ struct BucketPart {
 }
 
 impl RedisStore {
-    /// Connects (standalone or cluster, as the server says).
-    pub async fn connect(
-        options: RedisOptions,
-        budgets: Budgets,
-        tenants: TenantLimits,
-    ) -> Result<RedisStore, StoreError> {
-        let (conn, mode) = conn::connect(&options.urls).await.map_err(unavailable)?;
-        tracing::info!(?mode, "connected to Redis");
-        Ok(RedisStore {
-            conn,
-            mode,
+    /// The store at `options.urls`; connects on first use (standalone or
+    /// cluster, as the server says).
+    pub fn new(options: RedisOptions, budgets: Budgets, tenants: TenantLimits) -> RedisStore {
+        RedisStore {
+            conn: OnceCell::new(),
             keys: Keys::new(&options.prefix),
             budgets,
             tenants: TenantLedger::new(tenants),
@@ -179,12 +155,39 @@ impl RedisStore {
                 unregister: scripts::unregister(),
             },
             batch_counter: AtomicU64::new(0),
-        })
+        }
     }
 
-    /// Standalone or cluster.
-    pub fn mode(&self) -> Mode {
-        self.mode
+    /// Connects now (tests, and a start-up check); the store otherwise
+    /// connects on first use.
+    pub async fn connect(
+        options: RedisOptions,
+        budgets: Budgets,
+        tenants: TenantLimits,
+    ) -> Result<RedisStore, StoreError> {
+        let store = RedisStore::new(options, budgets, tenants);
+        store.conn().await?;
+        Ok(store)
+    }
+
+    /// A handle on the connection, connecting first when needed.
+    async fn conn(&self) -> Result<Conn, StoreError> {
+        let (conn, _) = self
+            .conn
+            .get_or_try_init(|| async {
+                let (conn, mode) = conn::connect(&self.options.urls)
+                    .await
+                    .map_err(unavailable)?;
+                tracing::info!(?mode, "connected to Redis");
+                Ok::<_, StoreError>((conn, mode))
+            })
+            .await?;
+        Ok(conn.clone())
+    }
+
+    /// Standalone or cluster, once connected.
+    pub fn mode(&self) -> Option<Mode> {
+        self.conn.get().map(|(_, mode)| *mode)
     }
 
     /// The configured budgets.
@@ -194,7 +197,7 @@ impl RedisStore {
 
     /// True when Redis answers a PING (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await?;
         redis::cmd("PING")
             .query_async::<String>(&mut c)
             .await
@@ -224,7 +227,7 @@ impl RedisStore {
     }
 
     async fn lookup(&self, name: &str) -> Result<Option<Registered>, StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await?;
         let v: Option<String> = c
             .hget(self.keys.registry(), name)
             .await
@@ -244,11 +247,11 @@ impl RedisStore {
             return Ok(r);
         }
         if self.tenants.limits().max_streams.is_some() {
-            let mut c = self.conn.clone();
+            let mut c = self.conn().await?;
             let names: Vec<String> = c.hkeys(self.keys.registry()).await.map_err(unavailable)?;
             self.tenants.check_new_stream(name, names.iter())?;
         }
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await?;
         let v: Option<String> = self
             .scripts
             .create
@@ -265,7 +268,7 @@ impl RedisStore {
             limit: self.budgets.max_streams,
         })?;
         Registered::parse(&v).ok_or_else(|| {
-            StoreError::Corrupt(format!("registry entry of stream '{name}' is '{v}'"))
+            StoreError::Internal(format!("registry entry of stream '{name}' is '{v}'"))
         })
     }
 
@@ -337,7 +340,7 @@ impl RedisStore {
         if interrupted {
             return Ok(None);
         }
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await?;
         let answer: String = self
             .scripts
             .apply_meta
@@ -354,7 +357,7 @@ impl RedisStore {
     }
 
     async fn first_answer(&self, id: u64, batch: &str) -> Result<Option<String>, StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await?;
         c.get(self.keys.stream_done(id, batch))
             .await
             .map_err(unavailable)
@@ -362,7 +365,7 @@ impl RedisStore {
 
     async fn check_users(&self, name: &str, id: u64, new_users: usize) -> Result<(), StoreError> {
         let limit = self.budgets.max_users_per_stream;
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await?;
         let users: Option<u64> = c
             .hget(self.keys.meta(id), "users")
             .await
@@ -388,7 +391,7 @@ impl RedisStore {
     ) -> Result<Vec<BucketRead>, StoreError> {
         let mut set = JoinSet::new();
         for (i, part) in parts.iter().enumerate() {
-            let conn = self.conn.clone();
+            let conn = self.conn().await?;
             let keys = self.keys.clone();
             let names: Vec<String> = part.users.iter().map(|(n, _)| n.clone()).collect();
             let (bucket, batch) = (part.bucket, batch.to_owned());
@@ -418,7 +421,7 @@ impl RedisStore {
         let mut set = JoinSet::new();
         for (part, read) in parts.into_iter().zip(reads) {
             let ctx = ApplyCtx {
-                conn: self.conn.clone(),
+                conn: self.conn().await?,
                 keys: self.keys.clone(),
                 script: self.scripts.apply_bucket.clone(),
                 id,
@@ -447,51 +450,43 @@ impl RedisStore {
         }
     }
 
-    /// The stream's global aggregate and GAUC sums.
-    pub async fn read_stream(&self, name: &str) -> Result<StreamView, StoreError> {
+    /// The stream's global aggregate (the buckets' partials merged, then
+    /// compacted at `--max-scores-per-stream`) and each bucket's GAUC sums.
+    /// Each bucket is read atomically; a batch being applied may be visible
+    /// in some buckets and not yet in others (README, "Scale out").
+    pub async fn read_stream(&self, name: &str) -> Result<StreamRead, StoreError> {
         let stream = self.lookup_existing(name).await?;
         let mut set = JoinSet::new();
         for b in 0..stream.buckets {
-            let mut c = self.conn.clone();
+            let mut c = self.conn().await?;
             let key = self.keys.sums(stream.id, b);
             set.spawn(async move { c.hget::<_, _, Option<Vec<u8>>>(key, "s").await });
         }
-        let mut c = self.conn.clone();
-        let (count, users, updated): (Option<u64>, Option<u64>, Option<u64>) = c
-            .hmget(self.keys.meta(stream.id), &["count", "users", "updated"])
+        let mut c = self.conn().await?;
+        let updated: Option<u64> = c
+            .hget(self.keys.meta(stream.id), "updated")
             .await
             .map_err(unavailable)?;
-        let mut view = StreamView {
-            name: name.to_owned(),
-            count: count.unwrap_or(0),
-            users: 0,
-            skipped: 0,
-            created_at_ms: stream.created_ms,
-            updated_at_ms: updated.unwrap_or(stream.created_ms),
-            global: ScoreAggregate::default(),
-            sums: [[0.0; SUMS]; 3],
-        };
-        let _ = users;
-        while let Some(joined) = set.join_next().await {
-            let blob = joined
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?
-                .map_err(unavailable)?;
-            let Some(blob) = blob else { continue };
+        let mut global = ScoreAggregate::default();
+        let mut gauc = Vec::with_capacity(stream.buckets as usize);
+        while let Some(read) = set.join_next().await {
+            let Some(blob) = joined(read)?.map_err(unavailable)? else {
+                continue;
+            };
             let b = Bucket::decode(&blob).map_err(|e| corrupt("a bucket", e))?;
-            view.users += b.users;
-            view.skipped += b.skipped;
-            view.global.merge(&b.global);
-            for w in GaucWeighting::ALL {
-                for (acc, x) in view.sums[w as usize].iter_mut().zip(b.sums(w)) {
-                    *acc += x;
-                }
-            }
+            global.merge(&b.global);
+            gauc.push(b.gauc);
         }
-        view.global.compact(self.budgets.max_scores_per_stream);
-        // The record count is the buckets' (read with the aggregates), so
-        // count and metrics agree even while a batch is being applied.
-        view.count = view.global.counts().count;
-        Ok(view)
+        global.compact(self.budgets.max_scores_per_stream);
+        let users = usize::try_from(GaucSums::total(&gauc).users).unwrap_or(usize::MAX);
+        let info = StreamInfo::new(
+            name,
+            stream.created_ms,
+            updated.unwrap_or(stream.created_ms),
+            users,
+            &global,
+        );
+        Ok(StreamRead { info, global, gauc })
     }
 
     /// One user's aggregate; `Ok(None)` when the stream has no such user.
@@ -501,7 +496,7 @@ impl RedisStore {
         user: &str,
     ) -> Result<Option<ScoreAggregate>, StoreError> {
         let stream = self.lookup_existing(name).await?;
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await?;
         let blob: Option<Vec<u8>> = c
             .hget(
                 self.keys.users(stream.id, bucket_of(user, stream.buckets)),
@@ -513,43 +508,52 @@ impl RedisStore {
             .transpose()
     }
 
-    /// The user ids of stream `name`, sorted.
-    pub async fn users(&self, name: &str) -> Result<Vec<String>, StoreError> {
+    /// Feeds every user of stream `name` to `pager`, one bucket at a time
+    /// (`HSCAN`, so a large bucket is read in pieces).
+    pub async fn page_users(
+        &self,
+        name: &str,
+        mut pager: UserPager,
+    ) -> Result<UsersPage, StoreError> {
         let stream = self.lookup_existing(name).await?;
-        let mut out = Vec::new();
+        let mut c = self.conn().await?;
         for b in 0..stream.buckets {
-            let mut c = self.conn.clone();
-            let names: Vec<String> = c
-                .hkeys(self.keys.users(stream.id, b))
-                .await
-                .map_err(unavailable)?;
-            out.extend(names);
+            let key = self.keys.users(stream.id, b);
+            let mut cursor = 0u64;
+            loop {
+                let (next, items): (u64, Vec<(String, Vec<u8>)>) = redis::cmd("HSCAN")
+                    .arg(&key)
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut c)
+                    .await
+                    .map_err(unavailable)?;
+                for (user, blob) in items {
+                    let agg = decode_user(&blob).map_err(|e| corrupt("a user aggregate", e))?;
+                    pager.offer(&user, &agg);
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
         }
-        out.sort();
-        Ok(out)
+        Ok(pager.finish())
     }
 
-    /// Every stream, sorted by name.
+    /// Every stream, sorted by name (each read as a metrics query reads it).
     pub async fn list(&self) -> Result<Vec<StreamInfo>, StoreError> {
-        let mut c = self.conn.clone();
-        let all: HashMap<String, String> =
-            c.hgetall(self.keys.registry()).await.map_err(unavailable)?;
-        let mut out = Vec::with_capacity(all.len());
-        for (name, v) in all {
-            let Some(r) = Registered::parse(&v) else {
-                continue;
-            };
-            let (count, users, updated): (Option<u64>, Option<u64>, Option<u64>) = c
-                .hmget(self.keys.meta(r.id), &["count", "users", "updated"])
-                .await
-                .map_err(unavailable)?;
-            out.push(StreamInfo {
-                name,
-                count: count.unwrap_or(0),
-                users: usize::try_from(users.unwrap_or(0)).unwrap_or(usize::MAX),
-                created_at_ms: r.created_ms,
-                updated_at_ms: updated.unwrap_or(r.created_ms),
-            });
+        let mut c = self.conn().await?;
+        let names: Vec<String> = c.hkeys(self.keys.registry()).await.map_err(unavailable)?;
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            match self.read_stream(&name).await {
+                Ok(read) => out.push(read.info),
+                // Deleted since the registry was read.
+                Err(StoreError::UnknownStream(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
@@ -562,7 +566,7 @@ impl RedisStore {
         let Some(stream) = self.lookup(name).await? else {
             return Ok(false);
         };
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await?;
         let removed: i64 = self
             .scripts
             .unregister
@@ -750,22 +754,24 @@ impl ApplyCtx {
         let mut new_users = 0u64;
         let mut pairs = Vec::with_capacity(part.users.len());
         for ((name, add), old) in part.users.iter().zip(&read.users) {
-            let merged = match old {
-                Some(bytes) => {
-                    let mut agg = decode_user(bytes).map_err(|e| corrupt("a user aggregate", e))?;
-                    bucket.account(&agg, -1.0);
+            let old = old
+                .as_deref()
+                .map(decode_user)
+                .transpose()
+                .map_err(|e| corrupt("a user aggregate", e))?;
+            let mut merged = match &old {
+                Some(agg) => {
+                    let mut agg = agg.clone();
                     agg.merge(add);
-                    agg.compact(self.budgets.max_scores_per_user);
                     agg
                 }
                 None => {
                     new_users += 1;
-                    let mut agg = add.clone();
-                    agg.compact(self.budgets.max_scores_per_user);
-                    agg
+                    add.clone()
                 }
             };
-            bucket.account(&merged, 1.0);
+            merged.compact(self.budgets.max_scores_per_user);
+            bucket.replace(old.as_ref(), &merged);
             pairs.push((name.clone(), encode_user(&merged)));
         }
         if let Some(global) = &part.global {
@@ -773,5 +779,102 @@ impl ApplyCtx {
             bucket.global.compact(self.budgets.max_scores_per_stream);
         }
         Ok((bucket.encode(), new_users, pairs))
+    }
+}
+
+impl StreamStore for RedisStore {
+    fn admit_staged(&self, _records: usize, _staged_bytes: usize) -> Result<(), StoreError> {
+        // No local memory budget: Redis's `maxmemory` bounds the state.
+        Ok(())
+    }
+
+    fn apply<'a>(
+        &'a self,
+        name: &'a str,
+        batch: StagedBatch,
+        id: &'a BatchId,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<IngestSummary, StoreError>> {
+        Box::pin(async move {
+            let key = id.is_from_client().then(|| id.key());
+            self.ingest(name, batch, key, now_ms).await
+        })
+    }
+
+    fn info<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<StreamInfo, StoreError>> {
+        Box::pin(async move { Ok(self.read_stream(name).await?.info) })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        name: &'a str,
+        with_gauc: bool,
+    ) -> BoxFuture<'a, Result<StreamRead, StoreError>> {
+        Box::pin(async move {
+            let mut read = self.read_stream(name).await?;
+            if !with_gauc {
+                read.gauc.clear();
+            }
+            Ok(read)
+        })
+    }
+
+    fn user<'a>(
+        &'a self,
+        name: &'a str,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ScoreAggregate>, StoreError>> {
+        Box::pin(self.read_user(name, user_id))
+    }
+
+    fn users<'a>(
+        &'a self,
+        name: &'a str,
+        pager: UserPager,
+    ) -> BoxFuture<'a, Result<UsersPage, StoreError>> {
+        Box::pin(self.page_users(name, pager))
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<StreamInfo>, StoreError>> {
+        Box::pin(RedisStore::list(self))
+    }
+
+    fn delete<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(RedisStore::delete(self, name))
+    }
+
+    fn purge_idle(
+        &self,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
+        Box::pin(RedisStore::purge_idle(self, now_ms, ttl_ms))
+    }
+
+    fn gauges(&self) -> BoxFuture<'_, Result<Gauges, StoreError>> {
+        Box::pin(async move {
+            let list = RedisStore::list(self).await?;
+            Ok(Gauges {
+                streams: list.len(),
+                users: list.iter().map(|i| i.users).sum(),
+                records: list.iter().map(|i| i.count).sum(),
+                // The state's bytes are Redis's (`INFO memory`), not this process's.
+                bytes: 0,
+            })
+        })
+    }
+
+    fn readiness(&self) -> BoxFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            match self.ping().await {
+                Ok(()) => Vec::new(),
+                Err(e) => vec![format!("redis: {e}")],
+            }
+        })
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, std::io::Result<()>> {
+        // Every acknowledged change is already in Redis.
+        Box::pin(async { Ok(()) })
     }
 }

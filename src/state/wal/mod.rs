@@ -45,7 +45,7 @@ pub use codec::{decode_segment, scan_segment, Entry, LogRecord, SegmentError, Se
 
 use super::batch::StagedBatch;
 use super::health::Health;
-use super::store::StreamStore;
+use super::memory::MemoryStore;
 
 /// When the log is fsynced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -474,7 +474,7 @@ pub enum ReplayError {
 
 /// Applies every segment in `dir`, in order, to `store` (which holds the
 /// last snapshot). A torn tail is cut off with a warning.
-pub fn replay(dir: &Path, store: &dyn StreamStore) -> Result<Replayed, ReplayError> {
+pub fn replay(dir: &Path, store: &MemoryStore) -> Result<Replayed, ReplayError> {
     let io_error = |path: &Path| {
         let path = path.to_owned();
         move |source| ReplayError::Io { path, source }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use evald::core::metrics::GaucWeighting;
 use evald::state::redis::{RedisOptions, RedisStore};
-use evald::state::{BatchBuilder, Budgets, Record, ScoreAggregate, StagedBatch, TenantLimits};
+use evald::state::{
+    BatchBuilder, Budgets, GaucSums, Record, ScoreAggregate, StagedBatch, TenantLimits,
+};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as PropConfig, TestRunner};
@@ -101,8 +103,8 @@ async fn check_stream(store: &RedisStore, name: &str, rows: &[Row]) {
         &global,
         &format!("global aggregate of {name}"),
     );
-    assert_eq!(view.count, rows.len() as u64);
-    assert_eq!(view.users, users.len() as u64);
+    assert_eq!(view.info.count, rows.len() as u64);
+    assert_eq!(view.info.users, users.len());
     for (user, agg) in &users {
         match store.read_user(name, user).await {
             Ok(Some(got)) => assert_agg_close(&got, agg, &format!("user {user}")),
@@ -118,9 +120,14 @@ async fn check_stream(store: &RedisStore, name: &str, rows: &[Row]) {
                 swa += w.user_weight(p, n) * auc;
             }
         }
-        let sums = view.gauc_sums(w);
-        assert!(close(sums[0], sw), "{w:?} Σw {} vs {sw}", sums[0]);
-        assert!(close(sums[1], swa), "{w:?} Σw·a {} vs {swa}", sums[1]);
+        let total = GaucSums::total(&view.gauc);
+        let sums = total.weighted(w);
+        assert!(close(sums.weight, sw), "{w:?} Σw {} vs {sw}", sums.weight);
+        assert!(
+            close(sums.weighted_auc, swa),
+            "{w:?} Σw·a {} vs {swa}",
+            sums.weighted_auc
+        );
     }
 }
 
