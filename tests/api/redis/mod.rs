@@ -5,6 +5,7 @@
 //! those servers; `scripts/ci-redis` runs them with `--ignored`. Run that way
 //! without the servers' addresses, each test fails (it never skips).
 
+mod http;
 mod store;
 
 /// The URL in `var`, or a failing test that says how to get one.
