@@ -5,6 +5,7 @@
 //! those servers; `scripts/ci-redis` runs them with `--ignored`. Run that way
 //! without the servers' addresses, each test fails (it never skips).
 
+mod faults;
 mod http;
 mod store;
 
