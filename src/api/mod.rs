@@ -183,3 +183,21 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(ops::method_not_allowed)
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn redis_without_a_redis_store_is_refused_at_start_saying_so() {
+        let mut config = Config::for_tests();
+        config.store = StoreKind::Redis;
+        let err = open_store(&config).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("--store redis")),
+            "{err:?}"
+        );
+        config.store = StoreKind::Memory;
+        assert!(open_store(&config).is_ok());
+    }
+}

@@ -248,7 +248,7 @@ mod tests {
     fn users() -> Vec<ScoreAggregate> {
         vec![
             user(&[(0.9, true), (0.1, false)]), // auc 1, 2 records
-            user(&[(0.2, true), (0.8, false), (0.5, true)]), // auc 0.25, 3 records
+            user(&[(0.2, true), (0.8, false), (0.5, true), (0.3, false)]), // auc 0.25, 4 records
             user(&[(0.3, true), (0.4, true)]),  // one class: skipped
             user(&[(0.6, true), (0.6, false)]), // auc 0.5, 2 records
         ]
@@ -258,16 +258,16 @@ mod tests {
     fn gauc_and_standard_error_by_hand() {
         let sums = GaucSums::of_users(&users());
         let s = sums.finish(GaucWeighting::Impressions);
-        // (2*1 + 3*0.25 + 2*0.5) / 7
-        let g = 3.75 / 7.0;
+        // (2*1 + 4*0.25 + 2*0.5) / 8
+        let g = 4.0 / 8.0;
         assert_eq!(s.gauc.users, 4);
         assert_eq!(s.gauc.users_skipped, 1);
         assert!(s.gauc.value.is_some_and(|v| (v - g).abs() < 1e-15));
-        let spread: f64 = [(2.0, 1.0), (3.0, 0.25), (2.0, 0.5)]
+        let spread: f64 = [(2.0, 1.0), (4.0, 0.25), (2.0, 0.5)]
             .iter()
             .map(|(w, a): &(f64, f64)| w * w * (a - g).powi(2))
             .sum();
-        let se = (3.0 / 2.0 * spread).sqrt() / 7.0;
+        let se = (3.0 / 2.0 * spread).sqrt() / 8.0;
         assert!(s.std_error.is_some_and(|v| (v - se).abs() < 1e-15), "{s:?}");
         assert_eq!(s.error_bound, 0.0);
         let uniform = sums.finish(GaucWeighting::Uniform);

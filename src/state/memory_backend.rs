@@ -266,3 +266,74 @@ impl StreamStore for MemoryBackend {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::conformance;
+
+    fn options() -> MemoryOptions {
+        MemoryOptions {
+            budgets: Budgets {
+                max_streams: 100,
+                max_users_per_stream: 1000,
+                max_scores_per_user: 1000,
+                max_scores_per_stream: 10_000,
+                memory_budget: 1 << 30,
+            },
+            tenants: TenantLimits::default(),
+            retention: Retention::default(),
+            data: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_memory_store_passes_the_store_conformance_checks() {
+        let store = MemoryBackend::open(options()).unwrap_or_else(|e| panic!("{e}"));
+        conformance::all(&store).await;
+        assert_eq!(store.gauges().await, Ok(Gauges::default()));
+    }
+
+    #[tokio::test]
+    async fn concurrent_attempts_with_one_key_apply_it_once() {
+        let store = Arc::new(MemoryBackend::open(options()).unwrap_or_else(|e| panic!("{e}")));
+        let attempts: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let id = BatchId::from_client("same");
+                    store.apply("s", conformance::batch(10), &id, 1).await
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for a in attempts {
+            answers.push(
+                a.await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string())),
+            );
+        }
+        assert!(
+            answers.iter().all(|a| a == &answers[0] && a.is_ok()),
+            "{answers:?}"
+        );
+        assert_eq!(store.info("s").await.map(|i| i.count), Ok(10));
+    }
+
+    #[tokio::test]
+    async fn a_staged_body_past_the_memory_headroom_is_refused() {
+        let mut opts = options();
+        opts.budgets.memory_budget = 1000;
+        let store = MemoryBackend::open(opts).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.admit_staged(10, 1000), Ok(()));
+        assert_eq!(
+            store.admit_staged(10, 1001),
+            Err(StoreError::StagedOverMemory {
+                records: 10,
+                staged: 1001,
+                headroom: 1000
+            })
+        );
+    }
+}

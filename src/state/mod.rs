@@ -16,6 +16,7 @@
 //! - [`memory_backend`]: [`MemoryBackend`], the memory store as the service
 //!   runs it (`--store memory`): writer threads, snapshots, the log.
 //! - [`recent`]: the client batch ids a stream applied recently.
+//! - `conformance` (tests only): the checks every store's tests run.
 //! - [`snapshot`]: the versioned, checksummed on-disk format and atomic writes.
 //! - [`wal`]: the write-ahead log of accepted batches and deletes, with group
 //!   commit, replayed at start on top of the snapshot.
@@ -27,6 +28,8 @@
 
 pub mod aggregate;
 pub mod batch;
+#[cfg(test)]
+pub mod conformance;
 pub mod gauc;
 pub mod health;
 pub mod memory;

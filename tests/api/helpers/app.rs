@@ -207,6 +207,32 @@ impl TestApp {
             .find(|s| s["name"] == stream)
             .cloned()
     }
+
+    /// `POST /streams/{stream}` with a JSON batch and an `Idempotency-Key`.
+    pub async fn post_batch_keyed(
+        &self,
+        stream: &str,
+        key: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        let request = self
+            .client
+            .post(self.url(&format!("/streams/{stream}")))
+            .header("idempotency-key", key)
+            .json(body);
+        self.send(request).await
+    }
+
+    /// `GET /streams/{stream}`: the stream's summary.
+    pub async fn stream_info(&self, stream: &str) -> reqwest::Response {
+        self.get(&format!("/streams/{stream}")).await
+    }
+
+    /// `GET /streams/{stream}/users?{query}`: one page of its users.
+    pub async fn stream_users(&self, stream: &str, query: &str) -> reqwest::Response {
+        self.get(&with_query(&format!("/streams/{stream}/users"), query))
+            .await
+    }
 }
 
 /// `path?query`, or `path` when `query` is empty.

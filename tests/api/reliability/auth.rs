@@ -103,7 +103,7 @@ enum Needs {
 /// and tenants"). The test below checks this table against the served spec,
 /// which `ops::every_path_in_the_openapi_spec_is_routed` checks against the
 /// router, so a new route cannot go untested.
-const ROUTES: [(&str, &str, Needs); 22] = [
+const ROUTES: [(&str, &str, Needs); 24] = [
     ("get", "/healthz", Needs::Nothing),
     ("get", "/readyz", Needs::Nothing),
     ("get", "/openapi.json", Needs::Read),
@@ -114,6 +114,8 @@ const ROUTES: [(&str, &str, Needs); 22] = [
     ("get", "/streams", Needs::Read),
     ("post", "/streams/{name}", Needs::Write),
     ("delete", "/streams/{name}", Needs::Write),
+    ("get", "/streams/{name}", Needs::Read),
+    ("get", "/streams/{name}/users", Needs::Read),
     ("get", "/streams/{name}/metrics", Needs::Read),
     (
         "get",
