@@ -878,3 +878,48 @@ impl StreamStore for RedisStore {
         Box::pin(async { Ok(()) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::conformance;
+
+    /// The store at `var` (set by scripts/redis-test-servers); a test run
+    /// without it fails, it never skips.
+    async fn store_at(var: &str) -> RedisStore {
+        let url =
+            std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set: run scripts/ci-redis"));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let options = RedisOptions {
+            urls: url,
+            prefix: format!("t:conformance:{nanos}:"),
+            buckets: 4,
+            batch_ttl: Duration::from_secs(600),
+        };
+        let budgets = Budgets {
+            max_streams: 100,
+            max_users_per_stream: 1000,
+            max_scores_per_user: 1000,
+            max_scores_per_stream: 10_000,
+            memory_budget: 1 << 30,
+        };
+        RedisStore::connect(options, budgets, TenantLimits::default())
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {var}: {e}"))
+    }
+
+    #[tokio::test]
+    #[ignore = "needs Redis: run scripts/ci-redis"]
+    async fn the_redis_store_passes_the_store_conformance_checks_standalone() {
+        conformance::all(&store_at("EVALD_TEST_REDIS_URL").await).await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs Redis: run scripts/ci-redis"]
+    async fn the_redis_store_passes_the_store_conformance_checks_on_a_cluster() {
+        conformance::all(&store_at("EVALD_TEST_REDIS_CLUSTER_URL").await).await;
+    }
+}
