@@ -295,6 +295,19 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_users_page: u64,
     // ---- end store flags ----
+    // ---- redis store flags ----
+    /// Prefix of every Redis key evald writes (`--store redis`), so several
+    /// deployments can share one cluster. Never inside a hash tag.
+    #[arg(long, env = "EVALD_REDIS_KEY_PREFIX", default_value = "evald:")]
+    pub redis_key_prefix: String,
+
+    /// Buckets of a new stream in Redis: its users are spread over this many
+    /// hash slots, and a GAUC query reads this many keys. Fixed per stream
+    /// at creation.
+    #[arg(long, env = "EVALD_REDIS_BUCKETS", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub redis_buckets: u32,
+    // ---- end redis store flags ----
     /// Directory for state snapshots; without it state lives in memory only.
     #[arg(long, global = true, env = "EVALD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,

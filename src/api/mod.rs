@@ -11,6 +11,7 @@ use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::config::{Config, Fsync, StoreKind};
+use crate::state::redis::{RedisOptions, RedisStore};
 use crate::state::wal::FsyncMode;
 use crate::state::{
     Budgets, DataDirOptions, MemoryBackend, MemoryOptions, Retention, StreamStore, TenantLimits,
@@ -91,10 +92,21 @@ pub fn open_store(config: &Config) -> std::io::Result<Arc<dyn StreamStore>> {
                 MemoryBackend::open(memory_options(config)).map_err(std::io::Error::other)?;
             Ok(Arc::new(store))
         }
-        StoreKind::Redis => Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "--store redis: this build has no Redis store yet; use --store memory",
-        )),
+        StoreKind::Redis => {
+            if config.redis_url.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "--store redis needs --redis-url (EVALD_REDIS_URL): one or more comma-separated seed nodes",
+                ));
+            }
+            // Connects on first use: evald starts (and /readyz says not
+            // ready) while Redis is still coming up.
+            Ok(Arc::new(RedisStore::new(
+                redis_options(config),
+                budgets(config),
+                tenant_limits(config),
+            )))
+        }
     }
 }
 
@@ -114,6 +126,16 @@ pub fn memory_options(config: &Config) -> MemoryOptions {
             },
             snapshot_interval: std::time::Duration::from_secs(config.snapshot_interval_secs),
         }),
+    }
+}
+
+/// The Redis store's options configured by `config`.
+pub fn redis_options(config: &Config) -> RedisOptions {
+    RedisOptions {
+        urls: config.redis_url.join(","),
+        prefix: config.redis_key_prefix.clone(),
+        buckets: config.redis_buckets,
+        batch_ttl: std::time::Duration::from_secs(config.idempotency_ttl_secs.max(1)),
     }
 }
 

@@ -23,6 +23,7 @@
 //! - [`health`]: whether the last snapshot and log writes succeeded.
 //! - [`tasks`]: restore at start, periodic and final snapshots, TTL purge.
 //! - [`writers`]: the dedicated threads that merge batches into streams.
+//! - [`redis`]: `--store redis`, the stream state in Redis / Redis Cluster.
 //! - [`tenants`]: tenant namespaces of stream names and per-tenant budgets.
 
 pub mod aggregate;
@@ -34,6 +35,7 @@ pub mod health;
 pub mod memory;
 pub mod memory_backend;
 pub mod recent;
+pub mod redis;
 pub mod snapshot;
 pub mod store;
 pub mod stream;

@@ -18,5 +18,7 @@ mod nn;
 mod ops;
 mod optim;
 mod plots;
+
+mod redis;
 mod reliability;
 mod streams;

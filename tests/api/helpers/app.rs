@@ -31,6 +31,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         evald::telemetry::init(evald::config::LogFormat::Pretty);
     }
     let mut config = Config::for_tests();
+    use_store_from_env(&mut config);
     configure(&mut config);
     let app = startup::build(config).await.expect("bind 127.0.0.1:0");
     let addr = app.local_addr().expect("local addr");
@@ -38,6 +39,31 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     TestApp {
         addr,
         client: reqwest::Client::new(),
+    }
+}
+
+/// `EVALD_TEST_STORE=redis` runs the app on the Redis store at
+/// `EVALD_TEST_REDIS_CLUSTER_URL` (scripts/ci-redis runs the stream tests a
+/// second time this way, so both stores pass the same suite), each app under
+/// a key prefix of its own. Without the variable: the memory store.
+fn use_store_from_env(config: &mut Config) {
+    match std::env::var("EVALD_TEST_STORE").as_deref() {
+        Err(_) | Ok("" | "memory") => {}
+        Ok("redis") => {
+            static APPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let url = std::env::var("EVALD_TEST_REDIS_CLUSTER_URL").unwrap_or_else(|_| {
+                panic!("EVALD_TEST_STORE=redis needs EVALD_TEST_REDIS_CLUSTER_URL: run scripts/ci-redis")
+            });
+            let n = APPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            config.store = evald::config::StoreKind::Redis;
+            config.redis_url = url.split(',').map(str::to_owned).collect();
+            config.redis_key_prefix = format!("t:{}:{nanos}:{n}:", std::process::id());
+        }
+        Ok(other) => panic!("EVALD_TEST_STORE must be memory or redis, not '{other}'"),
     }
 }
 
