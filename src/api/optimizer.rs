@@ -496,9 +496,12 @@ impl RunRequest {
     }
 }
 
-/// 422 when `features`, `labels` or `start` is over `--max-array-len` elements.
+/// 422 when `features`, `labels` or `start` is over `--max-array-len` elements,
+/// or `dimension` asks for more: checked before the objective allocates its
+/// `dimension` coefficients.
 fn check_input_lengths(body: &RunRequest, max_len: usize) -> ApiResult<()> {
     let lengths = [
+        ("dimension", body.dimension.unwrap_or(0)),
         ("features", body.features.as_ref().map_or(0, |f| f.0.len())),
         ("labels", body.labels.as_ref().map_or(0, Vec::len)),
         ("start", body.start.as_ref().map_or(0, Vec::len)),

@@ -576,6 +576,34 @@ async fn oversized_runs_are_refused_before_any_work() {
     assert_detail_contains(&problem, "--max-array-len");
 }
 
+/// A huge `dimension` once reached the objective's allocation before any
+/// check and aborted the server (found by schemathesis): it is a 422 naming
+/// `dimension`, for both objectives that take one, and the server lives on.
+#[tokio::test]
+async fn a_dimension_over_the_array_limit_is_refused_before_allocating() {
+    let app = spawn_app_with(|cfg| cfg.max_array_len = 1000).await;
+    for objective in ["quadratic", "rosenbrock"] {
+        let problem = assert_problem(
+            app.optimizer_run(
+                "adagrad",
+                &json!({"objective": objective, "steps": 1, "dimension": 60_210_472_370_019_872_u64}),
+            )
+            .await,
+            422,
+        )
+        .await;
+        assert_eq!(problem["field"], "dimension", "{problem}");
+        assert_detail_contains(&problem, "--max-array-len");
+    }
+    let ok = run_ok(
+        &app,
+        "adagrad",
+        &json!({"objective": "quadratic", "steps": 1, "dimension": 3}),
+    )
+    .await;
+    assert_eq!(ok["steps_taken"], 1);
+}
+
 #[tokio::test]
 async fn unknown_optimizers_and_objectives_are_404_listing_valid_names() {
     let app = spawn_app().await;
