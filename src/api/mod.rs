@@ -135,7 +135,7 @@ pub fn redis_options(config: &Config) -> RedisOptions {
         urls: config.redis_url.join(","),
         prefix: config.redis_key_prefix.clone(),
         buckets: config.redis_buckets,
-        batch_ttl: std::time::Duration::from_secs(config.idempotency_ttl_secs.max(1)),
+        batch_ttl: std::time::Duration::from_secs(config.idempotency_ttl_secs),
     }
 }
 

@@ -205,10 +205,9 @@ impl RedisStore {
             .map_err(unavailable)
     }
 
+    /// How long batch markers live; 0 (`--idempotency-ttl-secs 0`) writes none.
     fn ttl_ms(&self) -> u64 {
-        u64::try_from(self.options.batch_ttl.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1)
+        u64::try_from(self.options.batch_ttl.as_millis()).unwrap_or(u64::MAX)
     }
 
     /// A batch id no other batch has: the process, time and a counter,

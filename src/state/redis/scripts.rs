@@ -34,8 +34,8 @@ return v
 /// marker exists), `{0, version}` when the bucket changed since it was read
 /// (the caller reads again and retries).
 /// KEYS: users hash, sums hash, batch marker.
-/// ARGV: expected version, marker TTL (ms), new sums blob, new users in
-/// this bucket, then user/aggregate pairs.
+/// ARGV: expected version, marker TTL (ms; 0 leaves no marker), new sums
+/// blob, new users in this bucket, then user/aggregate pairs.
 pub fn apply_bucket() -> Script {
     Script::new(
         r"
@@ -50,7 +50,7 @@ while i <= #ARGV do
   redis.call('HSET', KEYS[1], unpack(ARGV, i, j))
   i = j + 1
 end
-redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[2])
+if ARGV[2] ~= '0' then redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[2]) end
 return {1, ARGV[4]}
 ",
     )
@@ -58,7 +58,8 @@ return {1, ARGV[4]}
 
 /// Adds a batch to the stream's totals, once; answers `"<count> <users>"`
 /// (the first answer again for a batch applied before).
-/// KEYS: meta hash, batch marker. ARGV: records, new users, now (ms), marker TTL (ms).
+/// KEYS: meta hash, batch marker. ARGV: records, new users, now (ms), marker
+/// TTL (ms; 0 leaves no marker).
 pub fn apply_meta() -> Script {
     Script::new(
         r"
@@ -69,7 +70,7 @@ local u = redis.call('HINCRBY', KEYS[1], 'users', ARGV[2])
 local t = tonumber(redis.call('HGET', KEYS[1], 'updated') or '0')
 if tonumber(ARGV[3]) > t then redis.call('HSET', KEYS[1], 'updated', ARGV[3]) end
 local r = c .. ' ' .. u
-redis.call('SET', KEYS[2], r, 'PX', ARGV[4])
+if ARGV[4] ~= '0' then redis.call('SET', KEYS[2], r, 'PX', ARGV[4]) end
 return r
 ",
     )

@@ -112,7 +112,7 @@ async fn a_bad_key_is_a_400_naming_the_header_and_changes_nothing() {
 }
 
 #[tokio::test]
-async fn keys_are_forgotten_past_the_configured_window_and_count() {
+async fn keys_are_forgotten_past_the_configured_window() {
     let app = spawn_app_with(|c| c.idempotency_ttl_secs = 0).await;
     assert_ok(app.post_batch_keyed("ctr", "k", &batch()).await).await;
     assert_ok(app.post_batch_keyed("ctr", "k", &batch()).await).await;
@@ -121,7 +121,11 @@ async fn keys_are_forgotten_past_the_configured_window_and_count() {
         Some(6),
         "a zero window keeps nothing"
     );
+}
 
+/// Memory store only: Redis forgets keys by TTL alone (scripts/ci-redis skips this).
+#[tokio::test]
+async fn the_oldest_key_is_forgotten_past_the_configured_count() {
     let app = spawn_app_with(|c| c.idempotency_max_keys = 1).await;
     for key in ["k1", "k2", "k1", "k1"] {
         assert_ok(app.post_batch_keyed("ctr", key, &batch()).await).await;
