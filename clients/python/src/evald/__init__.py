@@ -13,14 +13,20 @@ from ._client import AsyncClient, AsyncStream, Client, Stream
 from ._errors import EvaldError
 from ._results import (
     ArrayResult,
+    BestThreshold,
+    BestValue,
+    CalibrationCurve,
     CompareResult,
     Confusion,
     Interval,
     MetricsResult,
     PrCurve,
     PushResult,
+    Ranking,
     Result,
     RocCurve,
+    ThresholdRow,
+    TprAtFpr,
 )
 from ._version import __version__
 
@@ -28,6 +34,9 @@ __all__ = [
     "ArrayResult",
     "AsyncClient",
     "AsyncStream",
+    "BestThreshold",
+    "BestValue",
+    "CalibrationCurve",
     "Call",
     "Client",
     "CompareResult",
@@ -37,9 +46,12 @@ __all__ = [
     "MetricsResult",
     "PrCurve",
     "PushResult",
+    "Ranking",
     "Result",
     "Retry",
     "RocCurve",
     "Stream",
+    "ThresholdRow",
+    "TprAtFpr",
     "__version__",
 ]
