@@ -14,7 +14,14 @@ import httpx
 
 from ._encode import dumps, query
 from ._errors import EvaldError, retry_after_seconds
-from ._results import ArrayResult, CompareResult, MetricsResult, Result
+from ._results import (
+    ArrayResult,
+    CatalogueEntry,
+    CompareResult,
+    MetricsResult,
+    StreamSummary,
+    UsersPage,
+)
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -136,16 +143,43 @@ def as_json(response: httpx.Response) -> Any:
     return response.json() if response.content else None
 
 
-def metrics(
+def metrics_body(
     y_true: Any, y_score: Any, user_ids: Any, sample_weight: Any, options: Mapping[str, Any]
-) -> Call[MetricsResult]:
+) -> bytes:
+    """The ``POST /metrics`` body (also that of ``POST /plots/{kind}``)."""
     fields = {
         "labels": y_true,
         "predictions": y_score,
         "user_ids": user_ids,
         "sample_weights": sample_weight,
     }
-    return post_json("/metrics", json_body(fields, options), as_metrics)
+    return json_body(fields, options)
+
+
+def metrics(
+    y_true: Any, y_score: Any, user_ids: Any, sample_weight: Any, options: Mapping[str, Any]
+) -> Call[MetricsResult]:
+    body = metrics_body(y_true, y_score, user_ids, sample_weight, options)
+    return post_json("/metrics", body, as_metrics)
+
+
+def compare_body(
+    y_true: Any,
+    y_score_a: Any,
+    y_score_b: Any,
+    user_ids: Any,
+    sample_weight: Any,
+    options: Mapping[str, Any],
+) -> bytes:
+    """The ``POST /metrics/compare`` body (also that of ``POST /plots/compare/{kind}``)."""
+    fields = {
+        "labels": y_true,
+        "predictions_a": y_score_a,
+        "predictions_b": y_score_b,
+        "user_ids": user_ids,
+        "sample_weights": sample_weight,
+    }
+    return json_body(fields, options)
 
 
 def compare(
@@ -156,14 +190,7 @@ def compare(
     sample_weight: Any,
     options: Mapping[str, Any],
 ) -> Call[CompareResult]:
-    fields = {
-        "labels": y_true,
-        "predictions_a": y_score_a,
-        "predictions_b": y_score_b,
-        "user_ids": user_ids,
-        "sample_weights": sample_weight,
-    }
-    body = json_body(fields, options)
+    body = compare_body(y_true, y_score_a, y_score_b, user_ids, sample_weight, options)
     return post_json("/metrics/compare", body, lambda r: CompareResult(r.json()))
 
 
@@ -191,8 +218,36 @@ def optimizer_step(
     return post_json(f"/optimizer/{segment(name)}/step", body, as_array_result)
 
 
-def streams() -> Call[list[Result]]:
-    return Call("GET", "/streams", lambda r: [Result(s) for s in r.json()])
+def streams() -> Call[list[StreamSummary]]:
+    return Call("GET", "/streams", lambda r: [StreamSummary(s) for s in r.json()])
+
+
+def stream_summary(name: str) -> Call[StreamSummary]:
+    return Call("GET", f"/streams/{segment(name)}", lambda r: StreamSummary(r.json()))
+
+
+def stream_users(
+    name: str, limit: int | None, cursor: str | None, order: str | None
+) -> Call[UsersPage]:
+    params = query({"limit": limit, "cursor": cursor, "order": order})
+    return Call("GET", f"/streams/{segment(name)}/users", lambda r: UsersPage(r.json()), params)
+
+
+def stream_compare(name: str, other: str, options: Mapping[str, Any]) -> Call[CompareResult]:
+    path = f"/streams/{segment(name)}/compare/{segment(other)}"
+    return Call("GET", path, lambda r: CompareResult(r.json()), params=query(options))
+
+
+CATALOGUES = ("loss", "activation", "normalize", "optimizer")
+"""The routes whose ``GET /{route}`` lists entries and ``GET /{route}/{name}`` answers one."""
+
+
+def catalogue(route: str) -> Call[list[CatalogueEntry]]:
+    return Call("GET", f"/{route}", lambda r: [CatalogueEntry(e) for e in r.json()])
+
+
+def catalogue_entry(route: str, name: str) -> Call[CatalogueEntry]:
+    return Call("GET", f"/{route}/{segment(name)}", lambda r: CatalogueEntry(r.json()))
 
 
 def stream_metrics(name: str, options: Mapping[str, Any]) -> Call[MetricsResult]:

@@ -670,3 +670,151 @@ class PushResult:
     users: int
     requests: int
 
+
+class ParamInfo(Result):
+    """One parameter of a catalogue entry: ``name``, ``type`` (``number``, ``integer``,
+    ``boolean``, ``string``, ``array``, ``nested array``, ...), ``default`` (``None`` when
+    there is none), ``values`` (a string parameter's accepted values) and ``description``."""
+
+    @property
+    def name(self) -> str:
+        return str(self._data["name"])
+
+    @property
+    def type(self) -> str:
+        return str(self._data["type"])
+
+    @property
+    def default(self) -> Any:
+        return self._data.get("default")
+
+    @property
+    def values(self) -> list[str] | None:
+        values = self._data.get("values")
+        return None if values is None else [str(v) for v in values]
+
+    @property
+    def description(self) -> str:
+        return str(self._data.get("description", ""))
+
+
+class CatalogueEntry(Result):
+    """A loss, activation, normalization or optimizer as its catalogue describes it: ``name``,
+    ``aliases``, ``summary`` and ``parameters``; the resource's own keys (``formula``,
+    ``gradient``, ``stats_shape``, ``torch``, ``state_buffers``) are attributes too."""
+
+    @property
+    def name(self) -> str:
+        return str(self._data["name"])
+
+    @property
+    def aliases(self) -> list[str]:
+        return [str(a) for a in self._data.get("aliases", [])]
+
+    @property
+    def summary(self) -> str:
+        return str(self._data.get("summary", ""))
+
+    @property
+    def parameters(self) -> list[ParamInfo]:
+        return [ParamInfo(p) for p in self._data.get("parameters", [])]
+
+    def parameter(self, name: str) -> ParamInfo:
+        """The parameter ``name``; KeyError naming the valid ones when there is none."""
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        valid = ", ".join(p.name for p in self.parameters) or "none"
+        raise KeyError(f"{self.name} has no parameter {name!r}; it has: {valid}")
+
+
+class StreamSummary(Result):
+    """A stream as ``GET /streams`` lists it (``name``, ``count``, ``users``, ``created_at``,
+    ``updated_at``, timestamps as the server's RFC 3339 text); ``GET /streams/{name}`` adds
+    ``exact`` and ``auc_error_bound``."""
+
+    @property
+    def name(self) -> str:
+        return str(self._data["name"])
+
+    @property
+    def count(self) -> int:
+        return int(self._data["count"])
+
+    @property
+    def users(self) -> int:
+        return int(self._data["users"])
+
+    @property
+    def created_at(self) -> str:
+        return str(self._data["created_at"])
+
+    @property
+    def updated_at(self) -> str:
+        return str(self._data["updated_at"])
+
+    @property
+    def exact(self) -> bool | None:
+        """False once the stream's global aggregate was compacted (``GET /streams/{name}``)."""
+        exact = self._data.get("exact")
+        return None if exact is None else bool(exact)
+
+    @property
+    def auc_error_bound(self) -> float | None:
+        return self._optional_float("auc_error_bound")
+
+
+@dataclass(frozen=True)
+class StreamUser:
+    """One user of a stream: records, positive records and AUC (``None`` with one class)."""
+
+    user_id: str
+    count: int
+    positives: int
+    auc: float | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StreamUser:
+        return cls(
+            user_id=str(data["user_id"]),
+            count=int(data["count"]),
+            positives=int(data["positives"]),
+            auc=_optional_float(data.get("auc")),
+        )
+
+
+class UsersPage(Result):
+    """One page of ``GET /streams/{name}/users``: ``users`` in ``order``, and ``next_cursor``
+    (pass it as ``cursor`` for the next page; ``None`` on the last)."""
+
+    @property
+    def stream(self) -> str:
+        return str(self._data["stream"])
+
+    @property
+    def order(self) -> str:
+        return str(self._data["order"])
+
+    @property
+    def users(self) -> list[StreamUser]:
+        return [StreamUser.from_json(u) for u in self._data["users"]]
+
+    @property
+    def next_cursor(self) -> str | None:
+        cursor = self._data.get("next_cursor")
+        return None if cursor is None else str(cursor)
+
+    def __iter__(self) -> Iterator[StreamUser]:
+        return iter(self.users)
+
+    def __len__(self) -> int:
+        return len(self._data["users"])
+
+    def to_frame(self) -> pd.DataFrame:
+        """Columns ``user_id``, ``count``, ``positives``, ``auc``, one row per user."""
+        pandas = required("pandas", "to_frame", "pandas")
+        columns = ("user_id", "count", "positives", "auc")
+        frame = pandas.DataFrame(
+            {c: [u.get(c) for u in self._data["users"]] for c in columns}, columns=list(columns)
+        )
+        return cast("pd.DataFrame", frame)
