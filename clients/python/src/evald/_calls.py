@@ -20,6 +20,7 @@ from ._results import (
     CompareResult,
     MetricsResult,
     StreamSummary,
+    Svg,
     UsersPage,
 )
 
@@ -27,6 +28,7 @@ T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
 JSON = "application/json"
+SVG = "image/svg+xml"
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,41 @@ def catalogue(route: str) -> Call[list[CatalogueEntry]]:
 
 def catalogue_entry(route: str, name: str) -> Call[CatalogueEntry]:
     return Call("GET", f"/{route}/{segment(name)}", lambda r: CatalogueEntry(r.json()))
+
+
+def as_svg(response: httpx.Response) -> Svg:
+    return Svg(response.text)
+
+
+def _chart(width: int | None, height: int | None, title: str | None) -> dict[str, str]:
+    return query({"width": width, "height": height, "title": title})
+
+
+def plot(
+    kind: str,
+    body: bytes,
+    chart: tuple[int | None, int | None, str | None],
+    compare: bool = False,
+) -> Call[Svg]:
+    """``POST /plots/{kind}`` (or ``/plots/compare/{kind}``) of a metrics (compare) body; the
+    chart options travel as query parameters. Stateless, so always replay-safe."""
+    path = f"/plots/compare/{segment(kind)}" if compare else f"/plots/{segment(kind)}"
+    headers = {"content-type": JSON, "accept": SVG}
+    return Call("POST", path, as_svg, params=_chart(*chart), content=body, headers=headers)
+
+
+def stream_plot(
+    name: str,
+    user_id: str | int | None,
+    kind: str,
+    chart: tuple[int | None, int | None, str | None],
+    options: Mapping[str, Any],
+) -> Call[Svg]:
+    """``GET /streams/{name}/plots/{kind}``, or a user's with ``user_id``."""
+    user = "" if user_id is None else f"/users/{segment(user_id)}"
+    path = f"/streams/{segment(name)}{user}/plots/{segment(kind)}"
+    params = {**query(options), **_chart(*chart)}
+    return Call("GET", path, as_svg, params=params, headers={"accept": SVG})
 
 
 def stream_metrics(name: str, options: Mapping[str, Any]) -> Call[MetricsResult]:

@@ -22,6 +22,7 @@ from ._results import (
     PushResult,
     StreamSummary,
     StreamUser,
+    Svg,
     UsersPage,
 )
 from ._version import __version__
@@ -170,6 +171,45 @@ class Client(_Base):
     ) -> ArrayResult:
         """``POST /optimizer/{name}/step``; pass the answer's ``state`` back for the next step."""
         return self.send(calls.optimizer_step(name, params, grads, state, hyper))
+
+    def plot(
+        self,
+        kind: str,
+        y_true: Any,
+        y_score: Any,
+        user_ids: Any = None,
+        sample_weight: Any = None,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        title: str | None = None,
+        **options: Any,
+    ) -> Svg:
+        """``POST /plots/{kind}``: a chart (``roc``, ``pr``, ``calibration``, ``scores``,
+        ``thresholds``) of the ``metrics`` of these arrays, as SVG text (``.save(path)``
+        writes it). ``width``, ``height`` (pixels) and ``title`` are the chart's options;
+        ``options`` are the metrics request's (``threshold``, ``roc``, ``confidence``, ...)."""
+        body = calls.metrics_body(y_true, y_score, user_ids, sample_weight, options)
+        return self.send(calls.plot(kind, body, (width, height, title)))
+
+    def plot_compare(
+        self,
+        kind: str,
+        y_true: Any,
+        y_score_a: Any,
+        y_score_b: Any,
+        user_ids: Any = None,
+        sample_weight: Any = None,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        title: str | None = None,
+        **options: Any,
+    ) -> Svg:
+        """``POST /plots/compare/{kind}``: both models of ``compare`` on one chart (``roc``,
+        ``pr``, ``calibration``), as SVG text."""
+        body = calls.compare_body(y_true, y_score_a, y_score_b, user_ids, sample_weight, options)
+        return self.send(calls.plot(kind, body, (width, height, title), compare=True))
 
     def losses(self) -> list[CatalogueEntry]:
         """``GET /loss``: every loss with its summary and parameters."""
@@ -342,6 +382,34 @@ class Stream:
         other_name = other.name if isinstance(other, Stream) else other
         return self.client.send(calls.stream_compare(self.name, other_name, options))
 
+    def plot(
+        self,
+        kind: str,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        title: str | None = None,
+        **options: Any,
+    ) -> Svg:
+        """``GET /streams/{name}/plots/{kind}``: a chart of the stream, as SVG text;
+        ``options`` are the query parameters of ``metrics``."""
+        call = calls.stream_plot(self.name, None, kind, (width, height, title), options)
+        return self.client.send(call)
+
+    def user_plot(
+        self,
+        user_id: str | int,
+        kind: str,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        title: str | None = None,
+        **options: Any,
+    ) -> Svg:
+        """``GET /streams/{name}/users/{user_id}/plots/{kind}``: a chart of one user."""
+        call = calls.stream_plot(self.name, user_id, kind, (width, height, title), options)
+        return self.client.send(call)
+
     def delete(self) -> None:
         """``DELETE /streams/{name}``: the stream is gone (``EvaldError`` 404 if it was not)."""
         self.client.send(calls.delete_stream(self.name))
@@ -436,6 +504,41 @@ class AsyncClient(_Base):
     ) -> ArrayResult:
         """See ``Client.optimizer_step``."""
         return await self.send(calls.optimizer_step(name, params, grads, state, hyper))
+
+    async def plot(
+        self,
+        kind: str,
+        y_true: Any,
+        y_score: Any,
+        user_ids: Any = None,
+        sample_weight: Any = None,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        title: str | None = None,
+        **options: Any,
+    ) -> Svg:
+        """See ``Client.plot``."""
+        body = calls.metrics_body(y_true, y_score, user_ids, sample_weight, options)
+        return await self.send(calls.plot(kind, body, (width, height, title)))
+
+    async def plot_compare(
+        self,
+        kind: str,
+        y_true: Any,
+        y_score_a: Any,
+        y_score_b: Any,
+        user_ids: Any = None,
+        sample_weight: Any = None,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        title: str | None = None,
+        **options: Any,
+    ) -> Svg:
+        """See ``Client.plot_compare``."""
+        body = calls.compare_body(y_true, y_score_a, y_score_b, user_ids, sample_weight, options)
+        return await self.send(calls.plot(kind, body, (width, height, title), compare=True))
 
     async def losses(self) -> list[CatalogueEntry]:
         """See ``Client.losses``."""
@@ -591,6 +694,33 @@ class AsyncStream:
         """See ``Stream.compare``."""
         other_name = other.name if isinstance(other, AsyncStream) else other
         return await self.client.send(calls.stream_compare(self.name, other_name, options))
+
+    async def plot(
+        self,
+        kind: str,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        title: str | None = None,
+        **options: Any,
+    ) -> Svg:
+        """See ``Stream.plot``."""
+        call = calls.stream_plot(self.name, None, kind, (width, height, title), options)
+        return await self.client.send(call)
+
+    async def user_plot(
+        self,
+        user_id: str | int,
+        kind: str,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        title: str | None = None,
+        **options: Any,
+    ) -> Svg:
+        """See ``Stream.user_plot``."""
+        call = calls.stream_plot(self.name, user_id, kind, (width, height, title), options)
+        return await self.client.send(call)
 
     async def delete(self) -> None:
         """See ``Stream.delete``."""

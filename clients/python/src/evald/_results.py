@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union, cast
 
 from ._optional import optional, required
@@ -818,3 +820,19 @@ class UsersPage(Result):
             {c: [u.get(c) for u in self._data["users"]] for c in columns}, columns=list(columns)
         )
         return cast("pd.DataFrame", frame)
+
+
+class Svg(str):
+    """An SVG chart as the server drew it: the document's text (a ``str``), shown inline by
+    Jupyter, and ``save(path)`` writes it to a file."""
+
+    __slots__ = ()
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Writes the SVG to ``path`` (UTF-8) and returns the path."""
+        target = Path(path)
+        target.write_text(self, encoding="utf-8")
+        return target
+
+    def _repr_svg_(self) -> str:
+        return str(self)
