@@ -6,6 +6,7 @@
 >>> result.auc, result.gauc.value
 >>> fpr, tpr, thresholds = result.roc
 >>> client.stream("ctr-v7").push(df, prediction="score", label="click", user_id="uid")
+>>> client.stream("ctr-v7").plot("roc").save("roc.svg")
 """
 
 from ._calls import Call, Retry

@@ -240,11 +240,9 @@ def stream_compare(name: str, other: str, options: Mapping[str, Any]) -> Call[Co
     return Call("GET", path, lambda r: CompareResult(r.json()), params=query(options))
 
 
-CATALOGUES = ("loss", "activation", "normalize", "optimizer")
-"""The routes whose ``GET /{route}`` lists entries and ``GET /{route}/{name}`` answers one."""
-
-
 def catalogue(route: str) -> Call[list[CatalogueEntry]]:
+    """``GET /{route}`` of ``loss``, ``activation``, ``normalize`` or ``optimizer``: the list of
+    entries; ``catalogue_entry`` is ``GET /{route}/{name}``, one entry."""
     return Call("GET", f"/{route}", lambda r: [CatalogueEntry(e) for e in r.json()])
 
 

@@ -343,7 +343,8 @@ class Stream:
 
     def metrics(self, **options: Any) -> MetricsResult:
         """``GET /streams/{name}/metrics``; ``options`` are its query parameters (``threshold``,
-        ``beta``, ``max_points``, ``gauc_weighting``, ``thresholds=[...]``, ...)."""
+        ``beta``, ``max_points``, ``gauc_weighting``, ``thresholds=[...]``, ``tpr_at_fpr=[...]``,
+        ``max_fpr``, ``n_bins``, ``strategy``, ``pr_max_points``, ``confidence``, ...)."""
         return self.client.send(calls.stream_metrics(self.name, options))
 
     def user(self, user_id: str | int, **options: Any) -> MetricsResult:
