@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import httpx
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 
 import evald
+from evald._push import ARROW, NDJSON, Format
 
 
 def clicks(n: int = 1000, seed: int = 1) -> pd.DataFrame:
@@ -116,6 +118,7 @@ def test_a_bad_row_names_its_row_and_what_was_applied(
             label="click",
             records_per_request=40,
             records_per_line=8,
+            format="ndjson",
             progress=False,
         )
     error = caught.value
@@ -128,16 +131,53 @@ def test_a_bad_row_names_its_row_and_what_was_applied(
     assert stream.metrics().count == 40  # request 1 applied, request 2 wholly refused
 
 
+def test_a_bad_row_of_an_arrow_push_names_its_row(client: evald.Client, stream_name: str) -> None:
+    df = clicks(n=100)
+    df.loc[57, "click"] = 7
+    stream = client.stream(stream_name)
+    with pytest.raises(evald.EvaldError) as caught:
+        stream.push(
+            df,
+            prediction="score",
+            label="click",
+            records_per_request=40,
+            format="arrow",
+            progress=False,
+        )
+    error = caught.value
+    assert error.status == 422
+    assert error.field == "labels[17]"  # an Arrow body has no lines: row 17 of request 2
+    assert error.line is None
+    assert error.row == 57
+    assert error.records_applied == 40
+    assert "data row 57" in str(error)
+    assert stream.metrics().count == 40  # request 1 applied, request 2 wholly refused
+
+
+@pytest.mark.parametrize("format", ["ndjson", "arrow"])
 def test_missing_columns_and_non_finite_values_are_refused_locally(
-    client: evald.Client, stream_name: str
+    client: evald.Client, stream_name: str, format: Format
 ) -> None:
     df = clicks(n=10)
     stream = client.stream(stream_name)
     with pytest.raises(KeyError, match="'label'"):
-        stream.push(df, prediction="score", progress=False)
+        stream.push(df, prediction="score", progress=False, format=format)
     df.loc[6, "score"] = np.inf
     with pytest.raises(ValueError, match="column 'score', row 6"):
-        stream.push(df, prediction="score", label="click", records_per_line=4, progress=False)
+        stream.push(
+            df,
+            prediction="score",
+            label="click",
+            records_per_line=4,
+            progress=False,
+            format=format,
+        )
+    df.loc[6, "score"] = 0.5
+    df.loc[8, "w"] = np.nan
+    with pytest.raises(ValueError, match="column 'w', row 8"):
+        stream.push(
+            df, prediction="score", label="click", weight="w", progress=False, format=format
+        )
     with pytest.raises(evald.EvaldError, match="404"):
         stream.metrics()  # nothing was sent
 
@@ -151,5 +191,37 @@ def test_push_shows_a_tqdm_bar(
     assert "30/30" in err
 
 
-def test_ndjson_is_chosen_while_the_server_does_not_offer_arrow(client: evald.Client) -> None:
-    assert client.arrow_offered() is False
+class Recording(httpx.HTTPTransport):
+    """A transport noting the content type of every POST it sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            self.sent.append(request.headers["content-type"])
+        return super().handle_request(request)
+
+
+def test_arrow_is_chosen_when_the_server_offers_it(
+    client: evald.Client, server_url: str, stream_name: str
+) -> None:
+    # The server lists Arrow IPC for POST /streams/{name} in its OpenAPI document.
+    assert client.arrow_offered() is True
+    df = clicks(n=40)
+    transport = Recording()
+    with evald.Client(server_url, transport=transport) as recorded:
+        for format in ("auto", "ndjson", "arrow"):
+            recorded.stream(stream_name).push(
+                df, prediction="score", label="click", user_id="uid", format=format, progress=False
+            )
+    assert transport.sent == [ARROW, NDJSON, ARROW]
+    thrice = pd.concat([df] * 3)
+    one_shot = client.metrics(thrice["click"], thrice["score"], user_ids=thrice["uid"])
+    streamed = client.stream(stream_name).metrics()
+    assert streamed.count == 120
+    assert streamed.auc == pytest.approx(one_shot.auc, abs=1e-12)
+    assert streamed.gauc is not None
+    assert one_shot.gauc is not None
+    assert streamed.gauc.value == pytest.approx(one_shot.gauc.value, abs=1e-12)

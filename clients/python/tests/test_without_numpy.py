@@ -28,3 +28,21 @@ def test_curves_and_arrays_are_lists_without_numpy(monkeypatch: pytest.MonkeyPat
     assert isinstance(roc.thresholds, list)
     assert math.isinf(roc.thresholds[0])
     assert evald.ArrayResult({"output": [[1.0, 2.0]]}).output == [[1.0, 2.0]]
+
+
+def test_pr_and_calibration_are_lists_without_numpy(
+    client: evald.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_results, "optional", no_numpy)
+    m = client.metrics([1, 0, 1, 0, 1], [0.9, 0.2, 0.6, 0.4, 0.3], calibration={"n_bins": 2})
+    assert m.pr is not None
+    precision, recall, thresholds = m.pr
+    assert isinstance(precision, list)
+    assert recall[-1] == 0.0
+    assert thresholds == sorted(thresholds)
+    assert m.calibration is not None
+    prob_true, prob_pred = m.calibration
+    assert isinstance(prob_true, list)
+    assert isinstance(prob_pred, list)
+    assert isinstance(m.calibration.counts, list)
+    assert sum(m.calibration.counts) == 5

@@ -14,12 +14,21 @@ import httpx
 
 from ._encode import dumps, query
 from ._errors import EvaldError, retry_after_seconds
-from ._results import ArrayResult, CompareResult, MetricsResult, Result
+from ._results import (
+    ArrayResult,
+    CatalogueEntry,
+    CompareResult,
+    MetricsResult,
+    StreamSummary,
+    Svg,
+    UsersPage,
+)
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
 JSON = "application/json"
+SVG = "image/svg+xml"
 
 
 @dataclass(frozen=True)
@@ -136,16 +145,43 @@ def as_json(response: httpx.Response) -> Any:
     return response.json() if response.content else None
 
 
-def metrics(
+def metrics_body(
     y_true: Any, y_score: Any, user_ids: Any, sample_weight: Any, options: Mapping[str, Any]
-) -> Call[MetricsResult]:
+) -> bytes:
+    """The ``POST /metrics`` body (also that of ``POST /plots/{kind}``)."""
     fields = {
         "labels": y_true,
         "predictions": y_score,
         "user_ids": user_ids,
         "sample_weights": sample_weight,
     }
-    return post_json("/metrics", json_body(fields, options), as_metrics)
+    return json_body(fields, options)
+
+
+def metrics(
+    y_true: Any, y_score: Any, user_ids: Any, sample_weight: Any, options: Mapping[str, Any]
+) -> Call[MetricsResult]:
+    body = metrics_body(y_true, y_score, user_ids, sample_weight, options)
+    return post_json("/metrics", body, as_metrics)
+
+
+def compare_body(
+    y_true: Any,
+    y_score_a: Any,
+    y_score_b: Any,
+    user_ids: Any,
+    sample_weight: Any,
+    options: Mapping[str, Any],
+) -> bytes:
+    """The ``POST /metrics/compare`` body (also that of ``POST /plots/compare/{kind}``)."""
+    fields = {
+        "labels": y_true,
+        "predictions_a": y_score_a,
+        "predictions_b": y_score_b,
+        "user_ids": user_ids,
+        "sample_weights": sample_weight,
+    }
+    return json_body(fields, options)
 
 
 def compare(
@@ -156,14 +192,7 @@ def compare(
     sample_weight: Any,
     options: Mapping[str, Any],
 ) -> Call[CompareResult]:
-    fields = {
-        "labels": y_true,
-        "predictions_a": y_score_a,
-        "predictions_b": y_score_b,
-        "user_ids": user_ids,
-        "sample_weights": sample_weight,
-    }
-    body = json_body(fields, options)
+    body = compare_body(y_true, y_score_a, y_score_b, user_ids, sample_weight, options)
     return post_json("/metrics/compare", body, lambda r: CompareResult(r.json()))
 
 
@@ -191,8 +220,69 @@ def optimizer_step(
     return post_json(f"/optimizer/{segment(name)}/step", body, as_array_result)
 
 
-def streams() -> Call[list[Result]]:
-    return Call("GET", "/streams", lambda r: [Result(s) for s in r.json()])
+def streams() -> Call[list[StreamSummary]]:
+    return Call("GET", "/streams", lambda r: [StreamSummary(s) for s in r.json()])
+
+
+def stream_summary(name: str) -> Call[StreamSummary]:
+    return Call("GET", f"/streams/{segment(name)}", lambda r: StreamSummary(r.json()))
+
+
+def stream_users(
+    name: str, limit: int | None, cursor: str | None, order: str | None
+) -> Call[UsersPage]:
+    params = query({"limit": limit, "cursor": cursor, "order": order})
+    return Call("GET", f"/streams/{segment(name)}/users", lambda r: UsersPage(r.json()), params)
+
+
+def stream_compare(name: str, other: str, options: Mapping[str, Any]) -> Call[CompareResult]:
+    path = f"/streams/{segment(name)}/compare/{segment(other)}"
+    return Call("GET", path, lambda r: CompareResult(r.json()), params=query(options))
+
+
+def catalogue(route: str) -> Call[list[CatalogueEntry]]:
+    """``GET /{route}`` of ``loss``, ``activation``, ``normalize`` or ``optimizer``: the list of
+    entries; ``catalogue_entry`` is ``GET /{route}/{name}``, one entry."""
+    return Call("GET", f"/{route}", lambda r: [CatalogueEntry(e) for e in r.json()])
+
+
+def catalogue_entry(route: str, name: str) -> Call[CatalogueEntry]:
+    return Call("GET", f"/{route}/{segment(name)}", lambda r: CatalogueEntry(r.json()))
+
+
+def as_svg(response: httpx.Response) -> Svg:
+    return Svg(response.text)
+
+
+def _chart(width: int | None, height: int | None, title: str | None) -> dict[str, str]:
+    return query({"width": width, "height": height, "title": title})
+
+
+def plot(
+    kind: str,
+    body: bytes,
+    chart: tuple[int | None, int | None, str | None],
+    compare: bool = False,
+) -> Call[Svg]:
+    """``POST /plots/{kind}`` (or ``/plots/compare/{kind}``) of a metrics (compare) body; the
+    chart options travel as query parameters. Stateless, so always replay-safe."""
+    path = f"/plots/compare/{segment(kind)}" if compare else f"/plots/{segment(kind)}"
+    headers = {"content-type": JSON, "accept": SVG}
+    return Call("POST", path, as_svg, params=_chart(*chart), content=body, headers=headers)
+
+
+def stream_plot(
+    name: str,
+    user_id: str | int | None,
+    kind: str,
+    chart: tuple[int | None, int | None, str | None],
+    options: Mapping[str, Any],
+) -> Call[Svg]:
+    """``GET /streams/{name}/plots/{kind}``, or a user's with ``user_id``."""
+    user = "" if user_id is None else f"/users/{segment(user_id)}"
+    path = f"/streams/{segment(name)}{user}/plots/{segment(kind)}"
+    params = {**query(options), **_chart(*chart)}
+    return Call("GET", path, as_svg, params=params, headers={"accept": SVG})
 
 
 def stream_metrics(name: str, options: Mapping[str, Any]) -> Call[MetricsResult]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, TypeVar
 
 import httpx
@@ -14,7 +14,17 @@ from ._calls import Call, Retry
 from ._errors import EvaldError
 from ._optional import optional, required
 from ._push import Columns, Format, PushPlan, arrow_offered, progress_bar
-from ._results import ArrayResult, CompareResult, MetricsResult, PushResult, Result
+from ._results import (
+    ArrayResult,
+    CatalogueEntry,
+    CompareResult,
+    MetricsResult,
+    PushResult,
+    StreamSummary,
+    StreamUser,
+    Svg,
+    UsersPage,
+)
 from ._version import __version__
 
 T = TypeVar("T")
@@ -162,7 +172,78 @@ class Client(_Base):
         """``POST /optimizer/{name}/step``; pass the answer's ``state`` back for the next step."""
         return self.send(calls.optimizer_step(name, params, grads, state, hyper))
 
-    def streams(self) -> list[Result]:
+    def plot(
+        self,
+        kind: str,
+        y_true: Any,
+        y_score: Any,
+        user_ids: Any = None,
+        sample_weight: Any = None,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        title: str | None = None,
+        **options: Any,
+    ) -> Svg:
+        """``POST /plots/{kind}``: a chart (``roc``, ``pr``, ``calibration``, ``scores``,
+        ``thresholds``) of the ``metrics`` of these arrays, as SVG text (``.save(path)``
+        writes it). ``width``, ``height`` (pixels) and ``title`` are the chart's options;
+        ``options`` are the metrics request's (``threshold``, ``roc``, ``confidence``, ...)."""
+        body = calls.metrics_body(y_true, y_score, user_ids, sample_weight, options)
+        return self.send(calls.plot(kind, body, (width, height, title)))
+
+    def plot_compare(
+        self,
+        kind: str,
+        y_true: Any,
+        y_score_a: Any,
+        y_score_b: Any,
+        user_ids: Any = None,
+        sample_weight: Any = None,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        title: str | None = None,
+        **options: Any,
+    ) -> Svg:
+        """``POST /plots/compare/{kind}``: both models of ``compare`` on one chart (``roc``,
+        ``pr``, ``calibration``), as SVG text."""
+        body = calls.compare_body(y_true, y_score_a, y_score_b, user_ids, sample_weight, options)
+        return self.send(calls.plot(kind, body, (width, height, title), compare=True))
+
+    def losses(self) -> list[CatalogueEntry]:
+        """``GET /loss``: every loss with its summary and parameters."""
+        return self.send(calls.catalogue("loss"))
+
+    def loss_info(self, name: str) -> CatalogueEntry:
+        """``GET /loss/{name}`` (an alias resolves to its entry; unknown: ``EvaldError`` 404)."""
+        return self.send(calls.catalogue_entry("loss", name))
+
+    def activations(self) -> list[CatalogueEntry]:
+        """``GET /activation``: every activation with its summary and parameters."""
+        return self.send(calls.catalogue("activation"))
+
+    def activation_info(self, name: str) -> CatalogueEntry:
+        """``GET /activation/{name}``."""
+        return self.send(calls.catalogue_entry("activation", name))
+
+    def normalizations(self) -> list[CatalogueEntry]:
+        """``GET /normalize``: every normalization kind with its summary and parameters."""
+        return self.send(calls.catalogue("normalize"))
+
+    def normalization_info(self, kind: str) -> CatalogueEntry:
+        """``GET /normalize/{kind}``."""
+        return self.send(calls.catalogue_entry("normalize", kind))
+
+    def optimizers(self) -> list[CatalogueEntry]:
+        """``GET /optimizer``: every optimizer with its summary and hyperparameters."""
+        return self.send(calls.catalogue("optimizer"))
+
+    def optimizer_info(self, name: str) -> CatalogueEntry:
+        """``GET /optimizer/{name}``."""
+        return self.send(calls.catalogue_entry("optimizer", name))
+
+    def streams(self) -> list[StreamSummary]:
         """``GET /streams``: every stream's name, count, users, created_at, updated_at."""
         return self.send(calls.streams())
 
@@ -262,12 +343,73 @@ class Stream:
 
     def metrics(self, **options: Any) -> MetricsResult:
         """``GET /streams/{name}/metrics``; ``options`` are its query parameters (``threshold``,
-        ``beta``, ``max_points``, ``gauc_weighting``, ``thresholds=[...]``, ...)."""
+        ``beta``, ``max_points``, ``gauc_weighting``, ``thresholds=[...]``, ``tpr_at_fpr=[...]``,
+        ``max_fpr``, ``n_bins``, ``strategy``, ``pr_max_points``, ``confidence``, ...)."""
         return self.client.send(calls.stream_metrics(self.name, options))
 
     def user(self, user_id: str | int, **options: Any) -> MetricsResult:
         """``GET /streams/{name}/users/{user_id}/metrics``."""
         return self.client.send(calls.user_metrics(self.name, user_id, options))
+
+    def summary(self) -> StreamSummary:
+        """``GET /streams/{name}``: count, users, timestamps, ``exact`` and ``auc_error_bound``."""
+        return self.client.send(calls.stream_summary(self.name))
+
+    def users(
+        self, limit: int | None = None, cursor: str | None = None, order: str | None = None
+    ) -> UsersPage:
+        """``GET /streams/{name}/users``: one page of users (``order``: ``user_id``, the
+        default, ``auc`` worst first, or ``impressions``); pass its ``next_cursor`` as
+        ``cursor``, with the same ``order``, for the next one. ``iter_users`` follows them."""
+        return self.client.send(calls.stream_users(self.name, limit, cursor, order))
+
+    def iter_users(
+        self, order: str | None = None, page_size: int | None = None
+    ) -> Iterator[StreamUser]:
+        """Every user of the stream in ``order``, one ``users`` page of ``page_size`` at a time
+        (a user that does not change while paging is listed exactly once)."""
+        cursor: str | None = None
+        while True:
+            page = self.users(limit=page_size, cursor=cursor, order=order)
+            yield from page.users
+            cursor = page.next_cursor
+            if cursor is None:
+                return
+
+    def compare(self, other: str | Stream, **options: Any) -> CompareResult:
+        """``GET /streams/{name}/compare/{other}``: this stream is ``a``, ``other`` is ``b``,
+        with the unpaired DeLong test of AUC b - a; ``options`` are query parameters
+        (``confidence``, ``gauc_weighting``, ``threshold``, ...)."""
+        other_name = other.name if isinstance(other, Stream) else other
+        return self.client.send(calls.stream_compare(self.name, other_name, options))
+
+    def plot(
+        self,
+        kind: str,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        title: str | None = None,
+        **options: Any,
+    ) -> Svg:
+        """``GET /streams/{name}/plots/{kind}``: a chart of the stream, as SVG text;
+        ``options`` are the query parameters of ``metrics``."""
+        call = calls.stream_plot(self.name, None, kind, (width, height, title), options)
+        return self.client.send(call)
+
+    def user_plot(
+        self,
+        user_id: str | int,
+        kind: str,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        title: str | None = None,
+        **options: Any,
+    ) -> Svg:
+        """``GET /streams/{name}/users/{user_id}/plots/{kind}``: a chart of one user."""
+        call = calls.stream_plot(self.name, user_id, kind, (width, height, title), options)
+        return self.client.send(call)
 
     def delete(self) -> None:
         """``DELETE /streams/{name}``: the stream is gone (``EvaldError`` 404 if it was not)."""
@@ -364,7 +506,74 @@ class AsyncClient(_Base):
         """See ``Client.optimizer_step``."""
         return await self.send(calls.optimizer_step(name, params, grads, state, hyper))
 
-    async def streams(self) -> list[Result]:
+    async def plot(
+        self,
+        kind: str,
+        y_true: Any,
+        y_score: Any,
+        user_ids: Any = None,
+        sample_weight: Any = None,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        title: str | None = None,
+        **options: Any,
+    ) -> Svg:
+        """See ``Client.plot``."""
+        body = calls.metrics_body(y_true, y_score, user_ids, sample_weight, options)
+        return await self.send(calls.plot(kind, body, (width, height, title)))
+
+    async def plot_compare(
+        self,
+        kind: str,
+        y_true: Any,
+        y_score_a: Any,
+        y_score_b: Any,
+        user_ids: Any = None,
+        sample_weight: Any = None,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        title: str | None = None,
+        **options: Any,
+    ) -> Svg:
+        """See ``Client.plot_compare``."""
+        body = calls.compare_body(y_true, y_score_a, y_score_b, user_ids, sample_weight, options)
+        return await self.send(calls.plot(kind, body, (width, height, title), compare=True))
+
+    async def losses(self) -> list[CatalogueEntry]:
+        """See ``Client.losses``."""
+        return await self.send(calls.catalogue("loss"))
+
+    async def loss_info(self, name: str) -> CatalogueEntry:
+        """See ``Client.loss_info``."""
+        return await self.send(calls.catalogue_entry("loss", name))
+
+    async def activations(self) -> list[CatalogueEntry]:
+        """See ``Client.activations``."""
+        return await self.send(calls.catalogue("activation"))
+
+    async def activation_info(self, name: str) -> CatalogueEntry:
+        """See ``Client.activation_info``."""
+        return await self.send(calls.catalogue_entry("activation", name))
+
+    async def normalizations(self) -> list[CatalogueEntry]:
+        """See ``Client.normalizations``."""
+        return await self.send(calls.catalogue("normalize"))
+
+    async def normalization_info(self, kind: str) -> CatalogueEntry:
+        """See ``Client.normalization_info``."""
+        return await self.send(calls.catalogue_entry("normalize", kind))
+
+    async def optimizers(self) -> list[CatalogueEntry]:
+        """See ``Client.optimizers``."""
+        return await self.send(calls.catalogue("optimizer"))
+
+    async def optimizer_info(self, name: str) -> CatalogueEntry:
+        """See ``Client.optimizer_info``."""
+        return await self.send(calls.catalogue_entry("optimizer", name))
+
+    async def streams(self) -> list[StreamSummary]:
         """See ``Client.streams``."""
         return await self.send(calls.streams())
 
@@ -458,6 +667,61 @@ class AsyncStream:
     async def user(self, user_id: str | int, **options: Any) -> MetricsResult:
         """See ``Stream.user``."""
         return await self.client.send(calls.user_metrics(self.name, user_id, options))
+
+    async def summary(self) -> StreamSummary:
+        """See ``Stream.summary``."""
+        return await self.client.send(calls.stream_summary(self.name))
+
+    async def users(
+        self, limit: int | None = None, cursor: str | None = None, order: str | None = None
+    ) -> UsersPage:
+        """See ``Stream.users``."""
+        return await self.client.send(calls.stream_users(self.name, limit, cursor, order))
+
+    async def iter_users(
+        self, order: str | None = None, page_size: int | None = None
+    ) -> AsyncIterator[StreamUser]:
+        """See ``Stream.iter_users``: ``async for user in stream.iter_users()``."""
+        cursor: str | None = None
+        while True:
+            page = await self.users(limit=page_size, cursor=cursor, order=order)
+            for user in page.users:
+                yield user
+            cursor = page.next_cursor
+            if cursor is None:
+                return
+
+    async def compare(self, other: str | AsyncStream, **options: Any) -> CompareResult:
+        """See ``Stream.compare``."""
+        other_name = other.name if isinstance(other, AsyncStream) else other
+        return await self.client.send(calls.stream_compare(self.name, other_name, options))
+
+    async def plot(
+        self,
+        kind: str,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        title: str | None = None,
+        **options: Any,
+    ) -> Svg:
+        """See ``Stream.plot``."""
+        call = calls.stream_plot(self.name, None, kind, (width, height, title), options)
+        return await self.client.send(call)
+
+    async def user_plot(
+        self,
+        user_id: str | int,
+        kind: str,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        title: str | None = None,
+        **options: Any,
+    ) -> Svg:
+        """See ``Stream.user_plot``."""
+        call = calls.stream_plot(self.name, user_id, kind, (width, height, title), options)
+        return await self.client.send(call)
 
     async def delete(self) -> None:
         """See ``Stream.delete``."""

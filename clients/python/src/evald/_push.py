@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import re
 import uuid
 from collections.abc import Iterator, Mapping
@@ -82,9 +83,17 @@ class Columns:
 
     def arrow(self, start: int, stop: int) -> Any:
         """Rows ``start:stop`` as a pyarrow Table with columns named by role; user ids as text
-        (``7`` and ``"7"`` are one user)."""
+        (``7`` and ``"7"`` are one user). A NaN or infinity is refused here, naming its column
+        and row, as the NDJSON path refuses it (Arrow could carry it; the server refuses it)."""
         pa = required("pyarrow", "Arrow IPC push", "pyarrow")
         columns = self.lists(start, stop)
+        for role in ("prediction", "weight"):
+            for i, value in enumerate(columns.get(role, [])):
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise ValueError(
+                        f"column {self.names[role]!r}, row {start + i}: {_WIRE[role]}[{i}] is "
+                        f"{value}: not a finite number"
+                    )
         arrays = {
             role: pa.array([None if v is None else str(v) for v in values], pa.string())
             if role == "user_id"
@@ -135,7 +144,11 @@ class Chunk:
     """The data row each NDJSON line begins with (empty for Arrow)."""
 
     def locate(self, error: EvaldError) -> int | None:
-        """The data row an error names, when the line (and an index in ``field``) tell it."""
+        """The data row an error names, when the line (and an index in ``field``) tell it; in
+        an Arrow body (no lines) the index in ``field`` is the row of the request."""
+        if not self.line_starts:
+            found = _INDEX.search(error.field or "")
+            return self.start + int(found.group(1)) if found and error.line is None else None
         if error.line is None or not 1 <= error.line <= len(self.line_starts):
             return None
         first = self.line_starts[error.line - 1]
