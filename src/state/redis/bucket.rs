@@ -79,15 +79,16 @@ impl Bucket {
     }
 }
 
-/// Encodes one user's aggregate for its hash field.
+/// Encodes one user's aggregate for its hash field, in the compact layout
+/// (Redis memory is paid per user).
 pub fn encode_user(agg: &ScoreAggregate) -> Vec<u8> {
-    let mut out = Vec::with_capacity(25 + 16 * agg.len());
-    let _ = agg.encode(&mut out as &mut dyn Write);
+    let mut out = Vec::with_capacity(12 + 10 * agg.len());
+    agg.encode_compact(&mut out);
     out
 }
 
 pub fn decode_user(bytes: &[u8]) -> Result<ScoreAggregate, CodecError> {
-    ScoreAggregate::decode(&mut Reader::new(bytes))
+    ScoreAggregate::decode_compact(bytes)
 }
 
 #[cfg(test)]
