@@ -15,6 +15,7 @@ RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked --bin evald \
     && rm -rf src target/release/evald target/release/.fingerprint/evald-*
 COPY openapi ./openapi
+COPY ui ./ui
 COPY src ./src
 # Then the runtime root: the binary, the shared libraries it links (ldd), its user, an empty /data.
 RUN cargo build --release --locked --bin evald \
