@@ -307,6 +307,13 @@ pub struct Config {
     #[arg(long, env = "EVALD_REDIS_BUCKETS", default_value_t = 32,
           value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub redis_buckets: u32,
+
+    /// Bucket reads and writes one evald process keeps in flight to Redis
+    /// at once, over all requests: more only queue behind each other on the
+    /// connection and hit its 2 s response timeout under load.
+    #[arg(long, env = "EVALD_REDIS_MAX_INFLIGHT", default_value_t = 8,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub redis_max_inflight: u64,
     // ---- end redis store flags ----
     /// Directory for state snapshots; without it state lives in memory only.
     #[arg(long, global = true, env = "EVALD_DATA_DIR")]

@@ -136,6 +136,7 @@ pub fn redis_options(config: &Config) -> RedisOptions {
         prefix: config.redis_key_prefix.clone(),
         buckets: config.redis_buckets,
         batch_ttl: std::time::Duration::from_secs(config.idempotency_ttl_secs),
+        max_inflight: usize::try_from(config.redis_max_inflight).unwrap_or(1024),
     }
 }
 

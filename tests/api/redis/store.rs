@@ -31,6 +31,7 @@ async fn store(url: String, test: &str, buckets: u32) -> RedisStore {
         prefix: fresh_prefix(test),
         buckets,
         batch_ttl: Duration::from_secs(600),
+        max_inflight: 8,
     };
     match RedisStore::connect(options, budgets(), TenantLimits::default()).await {
         Ok(s) => s,
