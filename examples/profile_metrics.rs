@@ -92,7 +92,8 @@ fn json(d: &Data) -> Json {
     let predictions = join(d.scores.iter().map(f64::to_string).collect());
     let labels = join(d.labels.iter().map(|&l| u8::from(l).to_string()).collect());
     let user_ids = join(d.users.iter().map(|u| format!("\"{u}\"")).collect());
-    let arrays = format!("\"predictions\":{predictions},\"labels\":{labels},\"user_ids\":{user_ids}");
+    let arrays =
+        format!("\"predictions\":{predictions},\"labels\":{labels},\"user_ids\":{user_ids}");
     let body = format!("{{{arrays}}}").into_bytes();
     let body_full = format!("{{{arrays},{}}}", full_options()).into_bytes();
     Json {
