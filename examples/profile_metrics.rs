@@ -13,7 +13,8 @@
 //! ```
 //! `profile_metrics core` runs only `stage_core` and `stage_core_full`, on
 //! requests built in memory (a few minutes under callgrind instead of half
-//! an hour). Without valgrind it prints each stage's wall-clock time (noise on a
+//! an hour); with `PROFILE_METRICS_OUT=<dir>` it writes the two answers
+//! there (`basic.json`, `full.json`) to compare two builds byte for byte. Without valgrind it prints each stage's wall-clock time (noise on a
 //! loaded machine; README → Performance says how the figures were taken).
 //!
 //! The same records are also sent as the "full" request, every field of
@@ -22,6 +23,21 @@
 //! and `ranking`), so `stage_core` and `stage_core_full` (and the two whole
 //! requests, `stage_request` and `stage_request_full`) compare the basic
 //! request with the full one.
+//!
+//! The core sorts on two threads and builds the GAUC buckets (and the
+//! ranking) on a second one, which an inclusive cost on the main thread
+//! leaves out. Dumps at the stage boundaries count every thread:
+//!
+//! ```sh
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
+//!   --dump-before='*stage_core*' --dump-before='*stage_serialize_response*' \
+//!   target/release/examples/profile_metrics core
+//! grep -H totals /tmp/cg.out.*   # part 2: stage_core, part 3: stage_core_full
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
+//!   --dump-before='*stage_request*' --dump-before='*stage_floor_radix_sort*' \
+//!   target/release/examples/profile_metrics
+//! grep -H totals /tmp/cg.out.*   # part 2: stage_request, part 3: stage_request_full
+//! ```
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -314,11 +330,21 @@ fn core_only(d: &Data) {
     let full = stage_check_into_job(in_memory_request(d, &full_options()));
     let basic = timed("core: sort, ROC, AUC, GAUC", || stage_core(basic));
     let full = timed("core, full request", || stage_core_full(full));
+    let (basic, full) = (
+        stage_serialize_response(&basic),
+        stage_serialize_response(&full),
+    );
     println!(
         "response {} bytes, full response {} bytes",
-        stage_serialize_response(&basic).len(),
-        stage_serialize_response(&full).len()
+        basic.len(),
+        full.len()
     );
+    // PROFILE_METRICS_OUT=dir keeps the two answers, to compare builds.
+    if let Some(dir) = std::env::var_os("PROFILE_METRICS_OUT") {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::write(dir.join("basic.json"), &basic).expect("basic.json written");
+        std::fs::write(dir.join("full.json"), &full).expect("full.json written");
+    }
 }
 
 fn main() {
