@@ -20,9 +20,10 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use evald::api::extract::parse_json_with;
 use evald::api::metrics::{short_key, Interner, MetricsRequest};
+use evald::core::metrics::ranking::RankingParams;
 use evald::core::metrics::{
-    evaluate_records, evaluate_records_beyond, BeyondNames, BeyondParams, BinStrategy,
-    BinaryParams, BinaryRecords, GaucWeighting, ScoreTable, UserIndex,
+    evaluate_records, evaluate_records_beyond, evaluate_records_ranked, BeyondNames, BeyondParams,
+    BinStrategy, BinaryParams, BinaryRecords, GaucWeighting, ScoreTable, UserIndex,
 };
 use evald::core::rng::SplitMix64;
 use indexmap::{IndexMap, IndexSet};
@@ -198,6 +199,47 @@ fn bench(c: &mut Criterion) {
                 &params,
                 GaucWeighting::Impressions,
                 &beyond,
+            )
+        })
+    });
+    // The basic request as `POST /metrics` runs it (the extended fields
+    // with their defaults are always answered): the base of the 1.3x target.
+    let defaults = BeyondParams::default()
+        .check(BeyondNames::BODY, 10_000)
+        .unwrap_or_else(|e| panic!("bench parameters: {e}"));
+    group.bench_function("core_basic_request", |b| {
+        b.iter(|| {
+            evaluate_records_beyond(
+                black_box(&records),
+                &params,
+                GaucWeighting::Impressions,
+                &defaults,
+            )
+        })
+    });
+    // The full request of `examples/profile_metrics.rs` (README →
+    // Performance, "New fields"): every extended field and the ranking
+    // metrics; compare with core_confusion_roc_auc_gauc for the 1.3x target.
+    let full = BeyondParams {
+        n_bins: 20,
+        strategy: BinStrategy::Quantile,
+        thresholds: (0..10_000).map(|i| f64::from(i) / 10_000.0).collect(),
+        tpr_at_fpr: vec![0.001, 0.01, 0.1],
+        max_fpr: Some(0.1),
+        ..BeyondParams::default()
+    }
+    .check(BeyondNames::BODY, 10_000)
+    .unwrap_or_else(|e| panic!("bench parameters: {e}"));
+    let cutoffs = RankingParams::check(vec![1, 3, 5, 10, 50], 100)
+        .unwrap_or_else(|e| panic!("bench cutoffs: {e}"));
+    group.bench_function("core_full_request_with_ranking", |b| {
+        b.iter(|| {
+            evaluate_records_ranked(
+                black_box(&records),
+                &params,
+                GaucWeighting::Impressions,
+                &full,
+                Some(&cutoffs),
             )
         })
     });

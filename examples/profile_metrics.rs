@@ -11,8 +11,33 @@
 //! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out target/release/examples/profile_metrics
 //! callgrind_annotate --inclusive=yes /tmp/cg.out | grep stage_
 //! ```
-//! Without valgrind it prints each stage's wall-clock time (noise on a
+//! `profile_metrics core` runs only `stage_core` and `stage_core_full`, on
+//! requests built in memory (a few minutes under callgrind instead of half
+//! an hour); with `PROFILE_METRICS_OUT=<dir>` it writes the two answers
+//! there (`basic.json`, `full.json`) to compare two builds byte for byte. Without valgrind it prints each stage's wall-clock time (noise on a
 //! loaded machine; README → Performance says how the figures were taken).
+//!
+//! The same records are also sent as the "full" request, every field of
+//! the evaluation beyond the basics asked for ([`full_options`]: 10,000
+//! `thresholds`, `tpr_at_fpr`, `max_fpr`, quantile calibration, the PR curve
+//! and `ranking`), so `stage_core` and `stage_core_full` (and the two whole
+//! requests, `stage_request` and `stage_request_full`) compare the basic
+//! request with the full one.
+//!
+//! The core sorts on two threads and builds the GAUC buckets (and the
+//! ranking) on a second one, which an inclusive cost on the main thread
+//! leaves out. Dumps at the stage boundaries count every thread:
+//!
+//! ```sh
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
+//!   --dump-before='*stage_core*' --dump-before='*stage_serialize_response*' \
+//!   target/release/examples/profile_metrics core
+//! grep -H totals /tmp/cg.out.*   # part 2: stage_core, part 3: stage_core_full
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
+//!   --dump-before='*stage_request*' --dump-before='*stage_floor_radix_sort*' \
+//!   target/release/examples/profile_metrics
+//! grep -H totals /tmp/cg.out.*   # part 2: stage_request, part 3: stage_request_full
+//! ```
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -29,6 +54,24 @@ use evald::core::rng::SplitMix64;
 
 const N: usize = 1_000_000;
 const USERS: u64 = 20_000;
+
+/// Every option of the evaluation beyond the basics, appended to the basic
+/// body: 10,000 thresholds (the `--max-thresholds` default), three maximum
+/// FPRs, a partial AUC, quantile calibration with 20 bins, the PR curve
+/// thinned to 1000 points, and ranking at five cutoffs.
+fn full_options() -> String {
+    let thresholds: Vec<String> = (0..10_000)
+        .map(|i| (f64::from(i) / 10_000.0).to_string())
+        .collect();
+    format!(
+        concat!(
+            "\"thresholds\":[{}],\"tpr_at_fpr\":[0.001,0.01,0.1],\"max_fpr\":0.1,",
+            "\"calibration\":{{\"n_bins\":20,\"strategy\":\"quantile\"}},",
+            "\"pr\":{{\"max_points\":1000}},\"ranking\":{{\"k\":[1,3,5,10,50]}}"
+        ),
+        thresholds.join(",")
+    )
+}
 
 struct Data {
     scores: Vec<f64>,
@@ -56,6 +99,8 @@ struct Json {
     labels: String,
     user_ids: String,
     body: Vec<u8>,
+    /// The same records with every option of [`full_options`].
+    body_full: Vec<u8>,
 }
 
 fn json(d: &Data) -> Json {
@@ -63,14 +108,16 @@ fn json(d: &Data) -> Json {
     let predictions = join(d.scores.iter().map(f64::to_string).collect());
     let labels = join(d.labels.iter().map(|&l| u8::from(l).to_string()).collect());
     let user_ids = join(d.users.iter().map(|u| format!("\"{u}\"")).collect());
-    let body =
-        format!("{{\"predictions\":{predictions},\"labels\":{labels},\"user_ids\":{user_ids}}}")
-            .into_bytes();
+    let arrays =
+        format!("\"predictions\":{predictions},\"labels\":{labels},\"user_ids\":{user_ids}");
+    let body = format!("{{{arrays}}}").into_bytes();
+    let body_full = format!("{{{arrays},{}}}", full_options()).into_bytes();
     Json {
         predictions,
         labels,
         user_ids,
         body,
+        body_full,
     }
 }
 
@@ -132,6 +179,40 @@ fn stage_check_into_job(request: MetricsRequest) -> MetricsJob {
 #[inline(never)]
 fn stage_core(job: MetricsJob) -> MetricsResponse {
     job.run().expect("metrics")
+}
+
+/// The core of the full request: the basic core plus every field beyond
+/// the basics and the ranking metrics.
+#[inline(never)]
+fn stage_core_full(job: MetricsJob) -> MetricsResponse {
+    job.run().expect("metrics of the full request")
+}
+
+/// The whole basic request after the body is read: parse (one thread),
+/// check, core, serialization and the negative-zero pass.
+#[inline(never)]
+fn stage_request(body: &[u8]) -> Vec<u8> {
+    whole_request(body, "the basic request")
+}
+
+/// Parse, check, core, serialization and the negative-zero pass; `what`
+/// names the request in a panic (and keeps the two stages distinct
+/// functions, which the compiler would otherwise merge).
+#[inline(always)]
+fn whole_request(body: &[u8], what: &str) -> Vec<u8> {
+    let request: MetricsRequest =
+        serde_json::from_slice(body).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let job = MetricsJob::from_request(request, usize::MAX, usize::MAX, usize::MAX)
+        .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    let response = job.run().unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    let out = serde_json::to_vec(&response).unwrap_or_else(|e| panic!("{what}: {e}"));
+    without_negative_zeros(&out).unwrap_or(out)
+}
+
+/// [`stage_request`] for the full request.
+#[inline(never)]
+fn stage_request_full(body: &[u8]) -> Vec<u8> {
+    whole_request(body, "the full request")
 }
 
 #[inline(never)]
@@ -209,8 +290,69 @@ fn timed<T>(name: &str, f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// The request over `d` with the options of `options` (JSON members, may be
+/// empty), built in memory: the arrays are not parsed, the options are.
+/// User ids are interned in order of first appearance, as the parser does.
+fn in_memory_request(d: &Data, options: &str) -> MetricsRequest {
+    let separator = if options.is_empty() { "" } else { "," };
+    let small = format!(
+        "{{\"predictions\":[0.5],\"labels\":[1],\"user_ids\":[\"u0\"]{separator}{options}}}"
+    );
+    let mut request: MetricsRequest = serde_json::from_str(&small).expect("the options parse");
+    request.predictions = Tensor::from(
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[N]), d.scores.clone()).expect("a shape"),
+    );
+    request.labels = Labels {
+        values: d.labels.iter().map(|&l| u32::from(l)).collect(),
+        first_bool: None,
+    };
+    let mut dense = std::collections::HashMap::new();
+    let mut names = Vec::new();
+    let indices = d
+        .users
+        .iter()
+        .map(|u| {
+            *dense.entry(u.as_str()).or_insert_with(|| {
+                names.push(Box::<str>::from(u.as_str()));
+                names.len() as u32 - 1
+            })
+        })
+        .collect();
+    request.user_ids = Some(UserIds { indices, names });
+    request
+}
+
+/// `profile_metrics core`: only the core of the basic and of the full
+/// request, on requests built in memory (no JSON body): the quick way to
+/// compare the two under callgrind.
+fn core_only(d: &Data) {
+    let basic = stage_check_into_job(in_memory_request(d, ""));
+    let full = stage_check_into_job(in_memory_request(d, &full_options()));
+    let basic = timed("core: sort, ROC, AUC, GAUC", || stage_core(basic));
+    let full = timed("core, full request", || stage_core_full(full));
+    let (basic, full) = (
+        stage_serialize_response(&basic),
+        stage_serialize_response(&full),
+    );
+    println!(
+        "response {} bytes, full response {} bytes",
+        basic.len(),
+        full.len()
+    );
+    // PROFILE_METRICS_OUT=dir keeps the two answers, to compare builds.
+    if let Some(dir) = std::env::var_os("PROFILE_METRICS_OUT") {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::write(dir.join("basic.json"), &basic).expect("basic.json written");
+        std::fs::write(dir.join("full.json"), &full).expect("full.json written");
+    }
+}
+
 fn main() {
     let d = data();
+    if std::env::args().nth(1).as_deref() == Some("core") {
+        core_only(&d);
+        return;
+    }
     let j = json(&d);
     let arrow_body = Bytes::from(arrow(&d));
     println!(
@@ -243,9 +385,19 @@ fn main() {
         out,
         "Arrow and JSON give the same answer"
     );
+    let request = stage_parse_whole_body(&j.body_full);
+    let job = stage_check_into_job(request);
+    let full = timed("core, full request", || stage_core_full(job));
+    let full_out = stage_serialize_response(&full);
+    timed("whole request (after read)", || stage_request(&j.body));
+    timed("whole request, full", || stage_request_full(&j.body_full));
     timed("floor: radix sort 1M", || stage_floor_radix_sort(&d.scores));
     timed("floor: f64::from_str 1M", || {
         stage_floor_float_parse(&j.predictions)
     });
-    println!("response {} bytes", out.len());
+    println!(
+        "response {} bytes, full response {} bytes",
+        out.len(),
+        full_out.len()
+    );
 }

@@ -17,9 +17,9 @@ use super::extract::parse_off_the_async_workers;
 use super::labels::binary_of_index;
 use super::limits::check_array_len;
 use super::AppState;
-use crate::core::metrics::ranking::{ranking, RankingParams};
+use crate::core::metrics::ranking::RankingParams;
 use crate::core::metrics::{
-    check_confidence, evaluate_multiclass, evaluate_records_beyond, BeyondNames, BinaryParams,
+    check_confidence, evaluate_multiclass, evaluate_records_ranked, BeyondNames, BinaryParams,
     BinaryRecords, CheckedBeyondParams, CheckedBinaryParams, GaucWeighting, MetricsError,
     MulticlassParams, UserIndex,
 };
@@ -260,13 +260,19 @@ impl MetricsJob {
                     weights: weights.as_deref(),
                     users: user_index,
                 };
-                let (report, extra) =
-                    evaluate_records_beyond(&records, &params, weighting, &beyond)
-                        .map_err(metrics_error)?;
+                // Ranking needs users (checked into the job); it reads the
+                // user buckets of the one sort.
+                let cutoffs = cutoffs.filter(|_| user_index.is_some());
+                let (report, extra, ranked) = evaluate_records_ranked(
+                    &records,
+                    &params,
+                    weighting,
+                    &beyond,
+                    cutoffs.as_ref(),
+                )
+                .map_err(metrics_error)?;
                 let mut body = BinaryMetricsResponse::from(report).with_beyond(extra);
-                if let (Some(cutoffs), Some(users)) = (cutoffs, user_index) {
-                    let report =
-                        ranking(&scores, &labels, users, &cutoffs).map_err(metrics_error)?;
+                if let Some(report) = ranked {
                     body.warnings.extend(report.warning());
                     body.ranking = Some(report.into());
                 }

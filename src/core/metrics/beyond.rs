@@ -6,9 +6,7 @@
 use super::calibration::{calibration, BinStrategy, Calibration};
 use super::confusion::Confusion;
 use super::pr::{average_precision, pr_curve, PrCurve};
-use super::probability::{
-    brier_score, calibration_ratio, is_probability, log_loss, normalized_entropy,
-};
+use super::probability::{is_probability, ProbabilityMetrics};
 use super::table::ScoreTable;
 use super::threshold::{
     at_thresholds, best_threshold, partial_auc, tpr_at_fpr, BestThreshold, ThresholdRow, TprAtFpr,
@@ -198,10 +196,17 @@ pub fn evaluate_beyond(
     if pr_curve.is_none() {
         warnings.push(format!("pr_curve is undefined (null): {no_positive}"));
     }
-    let log_loss = note(&mut warnings, log_loss(table), "log_loss", not_probability);
+    // One pass for the four, the logarithms taken once.
+    let probabilities = ProbabilityMetrics::of(table);
+    let log_loss = note(
+        &mut warnings,
+        probabilities.log_loss,
+        "log_loss",
+        not_probability,
+    );
     let brier_score = note(
         &mut warnings,
-        brier_score(table),
+        probabilities.brier_score,
         "brier_score",
         not_probability,
     );
@@ -243,7 +248,7 @@ pub fn evaluate_beyond(
     }
     let calibration_ratio = note(
         &mut warnings,
-        calibration_ratio(table),
+        probabilities.calibration_ratio,
         "calibration_ratio",
         if probability {
             no_positive
@@ -253,7 +258,7 @@ pub fn evaluate_beyond(
     );
     let normalized_entropy = note(
         &mut warnings,
-        normalized_entropy(table),
+        probabilities.normalized_entropy,
         "normalized_entropy",
         if probability {
             "the labels are all one class, so the base-rate entropy is 0"

@@ -153,7 +153,13 @@ impl Edges {
     /// `np.searchsorted(edges[1:-1], p)`: the number of inner edges below
     /// `p`, by binary search over the edge indices `1..n_bins`.
     fn bin_of(&self, p: f64) -> usize {
-        let (mut lo, mut hi) = (1, self.n_bins);
+        self.bin_below(p, self.n_bins)
+    }
+
+    /// [`Edges::bin_of`] when `p` is known to be in a bin below `limit`
+    /// (`edge(limit) >= p`): the search is over the indices `1..limit`.
+    fn bin_below(&self, p: f64, limit: usize) -> usize {
+        let (mut lo, mut hi) = (1, limit);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if self.edge(mid) < p {
@@ -163,6 +169,35 @@ impl Edges {
             }
         }
         lo - 1
+    }
+}
+
+/// [`Edges::bin_of`] for scores read in descending order: the bins come in
+/// non-increasing order, so a score is first tried against the lower edge
+/// of the previous score's bin (one comparison, the edge kept), and only a
+/// score below it searches the lower bins. The same bins as a search per
+/// score, as the edges are non-decreasing (numpy's percentiles are
+/// monotonic, and so are the uniform edges).
+struct DescendingBins<'a> {
+    edges: &'a Edges,
+    /// The previous score's bin and its lower edge (`-inf` for bin 0).
+    current: Option<(usize, f64)>,
+}
+
+impl DescendingBins<'_> {
+    fn bin_of(&mut self, p: f64) -> usize {
+        let bin = match self.current {
+            Some((bin, lower)) if lower < p => return bin,
+            Some((bin, _)) => self.edges.bin_below(p, bin),
+            None => self.edges.bin_of(p),
+        };
+        let lower = if bin == 0 {
+            f64::NEG_INFINITY
+        } else {
+            self.edges.edge(bin)
+        };
+        self.current = Some((bin, lower));
+        bin
     }
 }
 
@@ -188,8 +223,12 @@ pub fn calibration(
     let edges = Edges::new(table, n_bins, strategy);
     // Scores come highest first, so bins come in non-increasing order.
     let mut bins: Vec<BinSums> = Vec::new();
+    let mut descending = DescendingBins {
+        edges: &edges,
+        current: None,
+    };
     for (p, pos, neg) in table.iter() {
-        let bin = edges.bin_of(p);
+        let bin = descending.bin_of(p);
         match bins.last_mut() {
             Some(last) if last.bin == bin => {
                 last.weight += pos + neg;
@@ -272,6 +311,27 @@ mod tests {
             edges(&w, 3, BinStrategy::Quantile),
             edges(&r, 3, BinStrategy::Quantile)
         );
+    }
+
+    #[test]
+    fn the_descending_walk_finds_each_scores_bin() {
+        let scores: Vec<f64> = (0..500)
+            .map(|i| f64::from((i * 7919) % 1009) / 1008.0)
+            .collect();
+        let labels: Vec<bool> = (0..500).map(|i| i % 3 == 0).collect();
+        let t = table(&scores, &labels, None);
+        for strategy in [BinStrategy::Uniform, BinStrategy::Quantile] {
+            for n_bins in [1, 2, 3, 10, 64, 1000, 5000] {
+                let edges = Edges::new(&t, n_bins, strategy);
+                let mut walk = DescendingBins {
+                    edges: &edges,
+                    current: None,
+                };
+                for &p in t.scores() {
+                    assert_eq!(walk.bin_of(p), edges.bin_of(p), "{strategy:?} {n_bins} {p}");
+                }
+            }
+        }
     }
 
     #[test]

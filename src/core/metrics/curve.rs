@@ -1,6 +1,6 @@
 //! The exact ROC curve, as `sklearn.metrics.roc_curve` (scikit-learn >= 1.6).
 
-use super::table::ScoreTable;
+use super::table::{CumulativeIter, ScoreTable};
 
 /// An ROC curve: one point per kept threshold, first point `(0, 0)` at
 /// threshold +infinity (`None`, which JSON cannot carry).
@@ -52,10 +52,10 @@ impl RocCurve {
 /// One point of the curve before normalization: cumulative false-positive and
 /// true-positive weight at a threshold (scikit-learn's `fps`, `tps`).
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Point {
-    fps: f64,
-    tps: f64,
-    threshold: f64,
+pub(crate) struct Point {
+    pub fps: f64,
+    pub tps: f64,
+    pub threshold: f64,
 }
 
 /// The points scikit-learn keeps, one per distinct score, highest first.
@@ -68,37 +68,72 @@ struct Point {
 /// compared with 0 exactly. A rolling window of three points keeps memory at
 /// the size of the kept curve.
 fn kept_points(table: &ScoreTable, drop_intermediate: bool) -> Vec<Point> {
-    let n = table.len();
-    let mut cumulative =
-        table
-            .scores()
-            .iter()
-            .zip(table.cumulative())
-            .map(|(&threshold, (fps, tps))| Point {
-                fps,
-                tps,
-                threshold,
-            });
-    if !drop_intermediate || n <= 2 {
-        return cumulative.collect();
+    kept_points_iter(table, drop_intermediate).collect()
+}
+
+/// [`kept_points`] lazily, for a reader that stops early (the partial AUC).
+pub(crate) fn kept_points_iter(table: &ScoreTable, drop_intermediate: bool) -> KeptPoints<'_> {
+    KeptPoints {
+        points: table.scores().iter().zip(table.cumulative()),
+        drop: drop_intermediate && table.len() > 2,
+        started: false,
+        before: None,
+        middle: None,
     }
-    let corner = |a: &Point, b: &Point, c: &Point| {
-        (c.fps - b.fps) - (b.fps - a.fps) != 0.0 || (c.tps - b.tps) - (b.tps - a.tps) != 0.0
-    };
-    let mut kept = Vec::new();
-    let (Some(mut before), Some(mut middle)) = (cumulative.next(), cumulative.next()) else {
-        return kept;
-    };
-    kept.push(before);
-    for after in cumulative {
-        if corner(&before, &middle, &after) {
-            kept.push(middle);
+}
+
+/// The iterator of [`kept_points_iter`].
+pub(crate) struct KeptPoints<'a> {
+    points: std::iter::Zip<std::slice::Iter<'a, f64>, CumulativeIter<'a>>,
+    /// Whether collinear points are dropped (more than 2 points only).
+    drop: bool,
+    started: bool,
+    /// The window: the last two points read.
+    before: Option<Point>,
+    middle: Option<Point>,
+}
+
+impl KeptPoints<'_> {
+    fn read(&mut self) -> Option<Point> {
+        self.points.next().map(|(&threshold, (fps, tps))| Point {
+            fps,
+            tps,
+            threshold,
+        })
+    }
+}
+
+impl Iterator for KeptPoints<'_> {
+    type Item = Point;
+
+    fn next(&mut self) -> Option<Point> {
+        if !self.drop {
+            return self.read();
         }
-        before = middle;
-        middle = after;
+        if !self.started {
+            self.started = true;
+            let first = self.read()?;
+            self.before = Some(first);
+            self.middle = self.read();
+            return Some(first);
+        }
+        let corner = |a: &Point, b: &Point, c: &Point| {
+            (c.fps - b.fps) - (b.fps - a.fps) != 0.0 || (c.tps - b.tps) - (b.tps - a.tps) != 0.0
+        };
+        loop {
+            let middle = self.middle?;
+            let Some(after) = self.read() else {
+                // The last point is always kept.
+                self.middle = None;
+                return Some(middle);
+            };
+            let before = self.before.replace(middle)?;
+            self.middle = Some(after);
+            if corner(&before, &middle, &after) {
+                return Some(middle);
+            }
+        }
     }
-    kept.push(middle);
-    kept
 }
 
 /// `max_points` indices evenly spaced over `0..len`, first and last included;
@@ -163,6 +198,57 @@ pub fn roc_curve_at_most(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::metrics::table::test_tables;
+    use proptest::prelude::*;
+
+    /// The first implementation of [`kept_points`]: a window over the
+    /// points, pushing into a `Vec`.
+    fn reference_kept_points(table: &ScoreTable, drop_intermediate: bool) -> Vec<Point> {
+        let mut cumulative =
+            table
+                .scores()
+                .iter()
+                .zip(table.cumulative())
+                .map(|(&threshold, (fps, tps))| Point {
+                    fps,
+                    tps,
+                    threshold,
+                });
+        if !drop_intermediate || table.len() <= 2 {
+            return cumulative.collect();
+        }
+        let corner = |a: &Point, b: &Point, c: &Point| {
+            (c.fps - b.fps) - (b.fps - a.fps) != 0.0 || (c.tps - b.tps) - (b.tps - a.tps) != 0.0
+        };
+        let mut kept = Vec::new();
+        let (Some(mut before), Some(mut middle)) = (cumulative.next(), cumulative.next()) else {
+            return kept;
+        };
+        kept.push(before);
+        for after in cumulative {
+            if corner(&before, &middle, &after) {
+                kept.push(middle);
+            }
+            before = middle;
+            middle = after;
+        }
+        kept.push(middle);
+        kept
+    }
+
+    proptest! {
+        #[test]
+        fn the_lazy_window_keeps_the_same_points(
+            records in prop::collection::vec((0u8..12, any::<bool>(), 0u8..8), 0..60),
+            drop_intermediate in any::<bool>(),
+        ) {
+            for t in test_tables(&records) {
+                let got = kept_points(&t, drop_intermediate);
+                let want = reference_kept_points(&t, drop_intermediate);
+                prop_assert_eq!(format!("{got:?}"), format!("{want:?}"));
+            }
+        }
+    }
 
     #[test]
     fn matches_the_scikit_learn_docstring_example() {

@@ -214,11 +214,14 @@ impl UserIndex<'_> {
 ///
 /// A stable counting sort by user keeps each user's records in score order, so
 /// no per-user sort is needed: `O(n + users)` after the global sort. `users`
-/// counts the distinct indices that have records.
+/// counts the distinct indices that have records. Each user's records (in
+/// score order, not empty) also go to `each_user`, in user order: the
+/// per-user ranking metrics read the same buckets.
 pub(crate) fn accumulate_ranked(
     ranked: &SortedRecords,
     weights: Option<&[f64]>,
     n_users: usize,
+    mut each_user: impl FnMut(&mut [Ranked]),
 ) -> GaucAccumulator {
     let mut starts = vec![0usize; n_users + 1];
     for r in ranked.unordered() {
@@ -242,9 +245,10 @@ pub(crate) fn accumulate_ranked(
     }
     let mut acc = GaucAccumulator::new();
     for bounds in starts.windows(2) {
-        let run = bucketed.get(bounds[0]..bounds[1]).unwrap_or(&[]);
+        let run = bucketed.get_mut(bounds[0]..bounds[1]).unwrap_or(&mut []);
         if !run.is_empty() {
             acc.add_sums(AreaSums::of(ScoreGroups { run, weights }));
+            each_user(run);
         }
     }
     acc
@@ -294,7 +298,7 @@ mod tests {
     ) -> Result<GaucAccumulator, MetricsError> {
         UserIndex { users, n_users }.check(scores.len())?;
         let ranked = rank_records(scores, labels, Some(users))?;
-        Ok(accumulate_ranked(&ranked, weights, n_users))
+        Ok(accumulate_ranked(&ranked, weights, n_users, |_| {}))
     }
 
     #[test]

@@ -432,11 +432,47 @@ pub fn evaluate_records_beyond(
     Ok((report, extra))
 }
 
+/// [`evaluate_records_beyond`] plus, with users, the per-user ranking
+/// metrics at the cutoffs of `ranking`: the user buckets of the one sort
+/// (those of the GAUC) rank each user's records, so no second sort.
+/// Equal to [`ranking::ranking`] over the same records.
+///
+/// # Errors
+/// As [`evaluate_records`].
+pub fn evaluate_records_ranked(
+    records: &BinaryRecords<'_>,
+    params: &impl BinaryParamGuard,
+    weighting: GaucWeighting,
+    beyond: &CheckedBeyondParams,
+    ranking: Option<&ranking::RankingParams>,
+) -> Result<(BinaryReport, BeyondReport, Option<ranking::RankingReport>), MetricsError> {
+    let params = params.checked()?;
+    let (table, gauc, ranked) = table_gauc_ranking(records, weighting, ranking)?;
+    let report = evaluate_binary(
+        &table,
+        RecordCounts::of_labels(records.labels),
+        gauc,
+        &params,
+    );
+    let extra = evaluate_beyond(&table, &report.confusion, report.beta, beyond);
+    Ok((report, extra, ranked))
+}
+
 /// The checked records' table and, with users, their GAUC: ONE sort.
 fn table_and_gauc(
     records: &BinaryRecords<'_>,
     weighting: GaucWeighting,
 ) -> Result<(ScoreTable, Option<Gauc>), MetricsError> {
+    let (table, gauc, _) = table_gauc_ranking(records, weighting, None)?;
+    Ok((table, gauc))
+}
+
+/// [`table_and_gauc`] and, with users and `ranking`, the ranking metrics.
+fn table_gauc_ranking(
+    records: &BinaryRecords<'_>,
+    weighting: GaucWeighting,
+    ranking: Option<&ranking::RankingParams>,
+) -> Result<(ScoreTable, Option<Gauc>, Option<ranking::RankingReport>), MetricsError> {
     table::check_records(records.scores, records.labels, records.weights)?;
     if let Some(users) = &records.users {
         users.check(records.scores.len())?;
@@ -446,8 +482,15 @@ fn table_and_gauc(
         records.labels,
         records.users.map(|u| u.users),
     )?;
-    let accumulate =
-        |u: UserIndex<'_>| gauc::accumulate_ranked(&ranked, records.weights, u.n_users);
+    let accumulate = |u: UserIndex<'_>| {
+        let mut ranker = ranking.map(ranking::Ranker::new);
+        let acc = gauc::accumulate_ranked(&ranked, records.weights, u.n_users, |run| {
+            if let Some(ranker) = ranker.as_mut() {
+                ranker.add_ranked(run, records.scores);
+            }
+        });
+        (acc, ranker.map(ranking::Ranker::finish))
+    };
     let (table, accumulator) = if ranked.len() < table::PARALLEL_MIN {
         let table = ScoreTable::from_ranked(&ranked, records.weights);
         (table, records.users.map(accumulate))
@@ -462,8 +505,9 @@ fn table_and_gauc(
             (table, accumulator)
         })
     };
+    let (accumulator, ranked) = accumulator.map_or((None, None), |(acc, r)| (Some(acc), r));
     let gauc = accumulator.map(|acc| acc.finish(weighting));
-    Ok((table, gauc))
+    Ok((table, gauc, ranked))
 }
 
 #[cfg(test)]

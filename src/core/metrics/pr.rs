@@ -55,7 +55,10 @@ fn precision_of(p: &Point) -> f64 {
 /// by the table's weights. `None` when there is no positive weight (recall is
 /// 0/0; scikit-learn warns and returns a meaningless number).
 pub fn average_precision(table: &ScoreTable) -> Option<f64> {
-    let total_pos = table.cumulative().last().map(|(_, tps)| tps)?;
+    if table.is_empty() {
+        return None;
+    }
+    let total_pos = table.cumulative_totals().1;
     if total_pos <= 0.0 {
         return None;
     }
@@ -68,64 +71,103 @@ pub fn average_precision(table: &ScoreTable) -> Option<f64> {
     Some(ap)
 }
 
+/// The points left by `drop_intermediate`, highest threshold first: of the
+/// points sharing one `tps` value, only the first and the last
+/// (scikit-learn's test `np.diff(tps)` is exact, so this compares the
+/// cumulative sums exactly too); the first and last thresholds are always
+/// kept. All the points without `drop_intermediate` or with at most 2.
+fn kept_points(table: &ScoreTable, drop_intermediate: bool) -> impl Iterator<Item = Point> + '_ {
+    let drop = drop_intermediate && table.len() > 2;
+    let mut previous: Option<f64> = None;
+    let mut rest = points(table).peekable();
+    std::iter::from_fn(move || loop {
+        let p = rest.next()?;
+        let keep = !drop
+            || match (previous, rest.peek()) {
+                (Some(before), Some(after)) => before != p.tps || after.tps != p.tps,
+                _ => true,
+            };
+        previous = Some(p.tps);
+        if keep {
+            return Some(p);
+        }
+    })
+}
+
+/// The points at the (ascending) positions `wanted` of `points`.
+fn pick(points: impl Iterator<Item = Point>, wanted: &[usize]) -> Vec<Point> {
+    let mut found = Vec::with_capacity(wanted.len());
+    let mut next = wanted.iter().copied();
+    let Some(mut want) = next.next() else {
+        return found;
+    };
+    for (i, p) in points.enumerate() {
+        if i == want {
+            found.push(p);
+            match next.next() {
+                Some(w) => want = w,
+                None => break,
+            }
+        }
+    }
+    found
+}
+
 /// The precision-recall curve, thinned to at most `max_points` points
 /// (counting the final (recall 0, precision 1) point; first and last always
 /// kept, as the ROC curve's thinning). `None` when there is no positive
-/// weight.
+/// weight. `drop_intermediate`: see [`kept_points`].
 ///
-/// `drop_intermediate` keeps, of the points sharing one `tps` value, only the
-/// first and the last (scikit-learn's test `np.diff(tps)` is exact, so this
-/// compares the cumulative sums exactly too); the first and last thresholds
-/// are always kept.
+/// One pass over the table picks the points thinning keeps (a second one
+/// counts the points `drop_intermediate` keeps, when asked): a million
+/// distinct scores are never gathered into a million points.
 pub fn pr_curve(
     table: &ScoreTable,
     drop_intermediate: bool,
     max_points: Option<usize>,
 ) -> Option<PrCurve> {
-    let all: Vec<Point> = points(table).collect();
-    let total_pos = all.last().map(|p| p.tps)?;
+    if table.is_empty() {
+        return None;
+    }
+    let total_pos = table.cumulative_totals().1;
     if total_pos <= 0.0 {
         return None;
     }
-    let kept: Vec<Point> = if drop_intermediate && all.len() > 2 {
-        let last = all.len() - 1;
-        all.iter()
-            .enumerate()
-            .filter(|&(i, p)| {
-                i == 0
-                    || i == last
-                    || all.get(i - 1).is_some_and(|b| b.tps != p.tps)
-                    || all.get(i + 1).is_some_and(|a| a.tps != p.tps)
-            })
-            .map(|(_, p)| *p)
-            .collect()
+    let n = if drop_intermediate && table.len() > 2 {
+        kept_points(table, true).count()
     } else {
-        all
+        table.len()
     };
-    // Output index j in 0..=n: j < n is kept[n - 1 - j] (ascending
+    // Output index j in 0..=n: j < n is kept point n - 1 - j (ascending
     // thresholds); j == n is the (recall 0, precision 1) end point.
-    let n = kept.len();
     let picked = thinned_indices(n + 1, max_points);
+    let mut wanted: Vec<usize> = picked
+        .iter()
+        .filter(|&&j| j < n)
+        .map(|&j| n - 1 - j)
+        .collect();
+    wanted.reverse();
+    let found = if drop_intermediate && table.len() > 2 {
+        pick(kept_points(table, true), &wanted)
+    } else {
+        pick(points(table), &wanted)
+    };
     let mut curve = PrCurve {
         precision: Vec::with_capacity(picked.len()),
         recall: Vec::with_capacity(picked.len()),
         thresholds: Vec::with_capacity(picked.len()),
         points_dropped: n + 1 - picked.len(),
     };
+    let mut descending = found.iter().rev();
     for j in picked {
-        match kept
-            .get(n.wrapping_sub(1).wrapping_sub(j))
-            .filter(|_| j < n)
-        {
-            Some(p) => {
-                curve.precision.push(precision_of(p));
-                curve.recall.push(p.tps / total_pos);
-                curve.thresholds.push(p.threshold);
-            }
-            None => {
-                curve.precision.push(1.0);
-                curve.recall.push(0.0);
-            }
+        if j < n {
+            let p = descending.next()?;
+            curve.precision.push(precision_of(p));
+            curve.recall.push(p.tps / total_pos);
+            curve.thresholds.push(p.threshold);
+        } else {
+            curve.precision.push(1.0);
+            curve.recall.push(0.0);
         }
     }
     Some(curve)
@@ -134,6 +176,76 @@ pub fn pr_curve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::metrics::table::test_tables;
+    use proptest::prelude::*;
+
+    /// The first implementation: every point gathered, then thinned.
+    fn reference_pr_curve(
+        table: &ScoreTable,
+        drop_intermediate: bool,
+        max_points: Option<usize>,
+    ) -> Option<PrCurve> {
+        let all: Vec<Point> = points(table).collect();
+        let total_pos = all.last().map(|p| p.tps)?;
+        if total_pos <= 0.0 {
+            return None;
+        }
+        let kept: Vec<Point> = if drop_intermediate && all.len() > 2 {
+            let last = all.len() - 1;
+            all.iter()
+                .enumerate()
+                .filter(|&(i, p)| {
+                    i == 0
+                        || i == last
+                        || all.get(i - 1).is_some_and(|b| b.tps != p.tps)
+                        || all.get(i + 1).is_some_and(|a| a.tps != p.tps)
+                })
+                .map(|(_, p)| *p)
+                .collect()
+        } else {
+            all
+        };
+        let n = kept.len();
+        let picked = thinned_indices(n + 1, max_points);
+        let mut curve = PrCurve {
+            precision: Vec::new(),
+            recall: Vec::new(),
+            thresholds: Vec::new(),
+            points_dropped: n + 1 - picked.len(),
+        };
+        for j in picked {
+            match kept
+                .get(n.wrapping_sub(1).wrapping_sub(j))
+                .filter(|_| j < n)
+            {
+                Some(p) => {
+                    curve.precision.push(precision_of(p));
+                    curve.recall.push(p.tps / total_pos);
+                    curve.thresholds.push(p.threshold);
+                }
+                None => {
+                    curve.precision.push(1.0);
+                    curve.recall.push(0.0);
+                }
+            }
+        }
+        Some(curve)
+    }
+
+    proptest! {
+        #[test]
+        fn the_one_pass_curve_gives_the_gathered_curves_bits(
+            records in prop::collection::vec((0u8..12, any::<bool>(), 0u8..8), 0..60),
+            drop_intermediate in any::<bool>(),
+            max_points in prop::option::of(2usize..12),
+        ) {
+            for t in test_tables(&records) {
+                let got = pr_curve(&t, drop_intermediate, max_points);
+                let want = reference_pr_curve(&t, drop_intermediate, max_points);
+                prop_assert_eq!(format!("{got:?}"), format!("{want:?}"));
+            }
+        }
+    }
 
     fn table(scores: &[f64], labels: &[bool]) -> ScoreTable {
         ScoreTable::from_records(scores, labels, None).unwrap()

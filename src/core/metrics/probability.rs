@@ -37,28 +37,84 @@ fn weighted_mean(table: &ScoreTable, loss: impl Fn(f64, bool) -> f64) -> Option<
     (total > 0.0).then(|| sum / total)
 }
 
+/// The log loss of one record: scikit-learn clips both columns [1 − p, p]
+/// to `[eps, 1 − eps]`, so the negative class sees clip(1 − p), not
+/// 1 − clip(p).
+#[inline]
+fn log_term(p: f64, y: bool) -> f64 {
+    let clip = |p: f64| p.clamp(f64::EPSILON, 1.0 - f64::EPSILON);
+    if y {
+        -clip(p).ln()
+    } else {
+        -clip(1.0 - p).ln()
+    }
+}
+
+/// The Brier loss of one record, `(y − p)²`.
+#[inline]
+fn brier_term(p: f64, y: bool) -> f64 {
+    let d = f64::from(u8::from(y)) - p;
+    d * d
+}
+
 /// Binary log loss (cross-entropy, nats) as `sklearn.metrics.log_loss`:
 /// probabilities clipped to `[eps, 1 − eps]` with `eps` the f64 machine
 /// epsilon, so a confident miss costs `−ln(eps)` instead of infinity.
 pub fn log_loss(table: &ScoreTable) -> Option<f64> {
-    let clip = |p: f64| p.clamp(f64::EPSILON, 1.0 - f64::EPSILON);
-    weighted_mean(table, |p, y| {
-        // scikit-learn clips both columns [1 − p, p], so the negative class
-        // sees clip(1 − p), not 1 − clip(p).
-        if y {
-            -clip(p).ln()
-        } else {
-            -clip(1.0 - p).ln()
-        }
-    })
+    weighted_mean(table, log_term)
 }
 
 /// Brier score `Σ w (y − p)² / Σ w` (`brier_score_loss`).
 pub fn brier_score(table: &ScoreTable) -> Option<f64> {
-    weighted_mean(table, |p, y| {
-        let d = f64::from(u8::from(y)) - p;
-        d * d
-    })
+    weighted_mean(table, brier_term)
+}
+
+/// [`log_loss`], [`brier_score`], [`calibration_ratio`] and
+/// [`normalized_entropy`] of one table from ONE pass over it, each the same
+/// bits as its own function (every sum takes the same terms in the same
+/// order), and the logarithms taken once for the log loss and the
+/// normalized entropy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbabilityMetrics {
+    pub log_loss: Option<f64>,
+    pub brier_score: Option<f64>,
+    pub calibration_ratio: Option<f64>,
+    pub normalized_entropy: Option<f64>,
+}
+
+impl ProbabilityMetrics {
+    pub fn of(table: &ScoreTable) -> ProbabilityMetrics {
+        if !is_probability(table) {
+            return ProbabilityMetrics {
+                log_loss: None,
+                brier_score: None,
+                calibration_ratio: None,
+                normalized_entropy: None,
+            };
+        }
+        let (mut log_sum, mut brier_sum, mut total) = (0.0, 0.0, 0.0);
+        let (mut predicted, mut observed) = (0.0, 0.0);
+        for (p, pos, neg) in table.iter() {
+            if pos > 0.0 {
+                log_sum += pos * log_term(p, true);
+                brier_sum += pos * brier_term(p, true);
+            }
+            if neg > 0.0 {
+                log_sum += neg * log_term(p, false);
+                brier_sum += neg * brier_term(p, false);
+            }
+            total += pos + neg;
+            predicted += p * (pos + neg);
+            observed += pos;
+        }
+        let log_loss = (total > 0.0).then(|| log_sum / total);
+        ProbabilityMetrics {
+            log_loss,
+            brier_score: (total > 0.0).then(|| brier_sum / total),
+            calibration_ratio: (observed > 0.0).then(|| predicted / observed),
+            normalized_entropy: log_loss.and_then(|loss| entropy_ratio(table, loss)),
+        }
+    }
 }
 
 /// `Σ w·p / Σ w·y`: mean prediction over observed positive rate (1 =
@@ -81,7 +137,11 @@ pub fn calibration_ratio(table: &ScoreTable) -> Option<f64> {
 /// log loss of always predicting the base rate is `H(q)`, so NE < 1 means the
 /// model beats it. `None` when `q` is 0 or 1 (`H = 0`).
 pub fn normalized_entropy(table: &ScoreTable) -> Option<f64> {
-    let loss = log_loss(table)?;
+    entropy_ratio(table, log_loss(table)?)
+}
+
+/// `loss / H(q)`, `None` when `H(q)` is 0.
+fn entropy_ratio(table: &ScoreTable, loss: f64) -> Option<f64> {
     let (pos, neg) = (table.total_pos(), table.total_neg());
     let q = pos / (pos + neg);
     if !(q > 0.0 && q < 1.0) {
@@ -128,6 +188,27 @@ mod tests {
         let h = -q * q.ln() - (1.0 - q) * (1.0 - q).ln();
         let ne = normalized_entropy(&t).unwrap();
         assert!((ne - log_loss(&t).unwrap() / h).abs() < 1e-15);
+    }
+
+    #[test]
+    fn the_one_pass_equals_each_function_bit_for_bit() {
+        let scores = [0.9, 0.2, 0.6, 0.6, 0.0, 1.0, 0.33, 0.2];
+        let labels = [true, false, false, true, true, false, true, true];
+        let weights = [0.3, 1.7, 2.0, 0.1, 1.0, 0.25, 3.5, 0.0];
+        for t in [
+            table(&scores, &labels, None),
+            table(&scores, &labels, Some(&weights)),
+            table(&[0.5, 0.2], &[false, false], None),
+            table(&[1.5, 0.2], &[true, false], None),
+            ScoreTable::default(),
+        ] {
+            let all = ProbabilityMetrics::of(&t);
+            let bits = |v: Option<f64>| v.map(f64::to_bits);
+            assert_eq!(bits(all.log_loss), bits(log_loss(&t)));
+            assert_eq!(bits(all.brier_score), bits(brier_score(&t)));
+            assert_eq!(bits(all.calibration_ratio), bits(calibration_ratio(&t)));
+            assert_eq!(bits(all.normalized_entropy), bits(normalized_entropy(&t)));
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! part.
 
 use super::gauc::UserIndex;
+use super::table::Ranked;
 use super::MetricsError;
 
 /// Cutoffs that passed [`RankingParams::check`].
@@ -122,42 +123,118 @@ pub fn ranking(
     }
     users.check(scores.len())?;
     let by_user = group_by_user(users);
-    let ks = &params.k;
-    let mut sums = Sums {
-        hit: vec![0.0; ks.len()],
-        precision: vec![0.0; ks.len()],
-        recall: vec![0.0; ks.len()],
-        ndcg: vec![0.0; ks.len()],
-        map: vec![0.0; ks.len()],
-        ..Sums::default()
-    };
-    let mut present = 0usize;
-    let mut ideal = IdealDcg::default();
-    let mut run: Vec<(f64, bool)> = Vec::new();
+    let mut ranker = Ranker::new(params);
     for records in by_user.windows() {
         if records.is_empty() {
             continue;
         }
-        present += 1;
-        run.clear();
-        run.extend(records.iter().map(|&i| (scores[i], labels[i])));
+        ranker.run.clear();
+        ranker
+            .run
+            .extend(records.iter().map(|&i| (scores[i], labels[i])));
         // Stable: ties keep input order.
-        run.sort_by(|a, b| b.0.total_cmp(&a.0));
-        add_user(&run, ks, &mut ideal, &mut sums);
+        ranker.run.sort_by(|a, b| b.0.total_cmp(&a.0));
+        ranker.add_run();
     }
-    let mean = |total: f64| (sums.users > 0).then(|| total / sums.users as f64);
-    let means = |totals: &[f64]| totals.iter().map(|&t| mean(t)).collect();
-    Ok(RankingReport {
-        k: ks.clone(),
-        hit_rate: means(&sums.hit),
-        precision: means(&sums.precision),
-        recall: means(&sums.recall),
-        ndcg: means(&sums.ndcg),
-        map: means(&sums.map),
-        mrr: mean(sums.mrr),
-        users: present,
-        users_skipped: present - sums.users,
-    })
+    Ok(ranker.finish())
+}
+
+/// The ranking metrics of users added one at a time, each as its records
+/// ranked (score descending, ties in input order): what [`ranking`] does
+/// after its own sort, and what `POST /metrics` does with the user buckets
+/// of its one global sort ([`Ranker::add_ranked`]), in user order both.
+#[derive(Debug)]
+pub(crate) struct Ranker<'p> {
+    ks: &'p [usize],
+    sums: Sums,
+    ideal: IdealDcg,
+    discounts: Discounts,
+    /// Users with records.
+    present: usize,
+    /// The user being added, ranked: `(score, label)`.
+    run: Vec<(f64, bool)>,
+    /// Running hits, DCG and AP sum after each rank of the user.
+    at: Vec<(usize, f64, f64)>,
+}
+
+impl<'p> Ranker<'p> {
+    pub(crate) fn new(params: &'p RankingParams) -> Self {
+        let n = params.k.len();
+        Ranker {
+            ks: &params.k,
+            sums: Sums {
+                hit: vec![0.0; n],
+                precision: vec![0.0; n],
+                recall: vec![0.0; n],
+                ndcg: vec![0.0; n],
+                map: vec![0.0; n],
+                ..Sums::default()
+            },
+            ideal: IdealDcg::default(),
+            discounts: Discounts::default(),
+            present: 0,
+            run: Vec::new(),
+            at: Vec::new(),
+        }
+    }
+
+    /// Adds one user's records from the global sort (descending score,
+    /// ties in any order; not empty): ties are put in [`ranking`]'s order,
+    /// `scores` (the records' scores as given) descending by `total_cmp`
+    /// (which puts 0.0 before -0.0, one key in the sort), then input order.
+    pub(crate) fn add_ranked(&mut self, records: &mut [Ranked], scores: &[f64]) {
+        let score = |r: &Ranked| scores.get(r.index()).copied().unwrap_or(0.0);
+        let mut start = 0;
+        while let Some(first) = records.get(start).copied() {
+            let len = records.get(start..).map_or(0, |rest| {
+                rest.iter().take_while(|r| r.same_score(&first)).count()
+            });
+            if len > 1 {
+                if let Some(tie) = records.get_mut(start..start + len) {
+                    tie.sort_unstable_by(|a, b| {
+                        score(b)
+                            .total_cmp(&score(a))
+                            .then(a.index().cmp(&b.index()))
+                    });
+                }
+            }
+            start += len.max(1);
+        }
+        self.run.clear();
+        self.run
+            .extend(records.iter().map(|r| (r.score(), r.positive())));
+        self.add_run();
+    }
+
+    /// Adds the user in `self.run` (ranked, not empty).
+    fn add_run(&mut self) {
+        self.present += 1;
+        add_user(
+            &self.run,
+            self.ks,
+            &mut self.ideal,
+            &mut self.discounts,
+            &mut self.at,
+            &mut self.sums,
+        );
+    }
+
+    pub(crate) fn finish(self) -> RankingReport {
+        let sums = &self.sums;
+        let mean = |total: f64| (sums.users > 0).then(|| total / sums.users as f64);
+        let means = |totals: &[f64]| totals.iter().map(|&t| mean(t)).collect();
+        RankingReport {
+            k: self.ks.to_vec(),
+            hit_rate: means(&sums.hit),
+            precision: means(&sums.precision),
+            recall: means(&sums.recall),
+            ndcg: means(&sums.ndcg),
+            map: means(&sums.map),
+            mrr: mean(sums.mrr),
+            users: self.present,
+            users_skipped: self.present - sums.users,
+        }
+    }
 }
 
 /// Record indices grouped by user, input order kept inside each group.
@@ -219,8 +296,31 @@ fn discount(rank: usize) -> f64 {
     1.0 / (rank as f64 + 1.0).log2()
 }
 
-/// Adds one user's ranked records (`(score, label)`, descending).
-fn add_user(run: &[(f64, bool)], ks: &[usize], ideal: &mut IdealDcg, sums: &mut Sums) {
+/// [`discount`] of each rank, computed once per rank (the same bits): a
+/// million records would otherwise take a logarithm per positive.
+#[derive(Debug, Default)]
+struct Discounts(Vec<f64>);
+
+impl Discounts {
+    fn of(&mut self, rank: usize) -> f64 {
+        while self.0.len() <= rank {
+            let r = self.0.len();
+            self.0.push(if r == 0 { 0.0 } else { discount(r) });
+        }
+        self.0[rank]
+    }
+}
+
+/// Adds one user's ranked records (`(score, label)`, descending); `at` is
+/// scratch space.
+fn add_user(
+    run: &[(f64, bool)],
+    ks: &[usize],
+    ideal: &mut IdealDcg,
+    discounts: &mut Discounts,
+    at: &mut Vec<(usize, f64, f64)>,
+    sums: &mut Sums,
+) {
     let positives = run.iter().filter(|r| r.1).count();
     if positives == 0 {
         return;
@@ -229,14 +329,14 @@ fn add_user(run: &[(f64, bool)], ks: &[usize], ideal: &mut IdealDcg, sums: &mut 
     // Running hits, DCG and the AP sum after each rank; cutoff c reads
     // index min(k, len).
     let (mut hits, mut dcg, mut ap) = (0usize, 0.0, 0.0);
-    let mut at = Vec::with_capacity(run.len() + 1);
+    at.clear();
     at.push((0usize, 0.0, 0.0));
     let mut first = None;
     for (r, &(_, positive)) in run.iter().enumerate() {
         let rank = r + 1;
         if positive {
             hits += 1;
-            dcg += discount(rank);
+            dcg += discounts.of(rank);
             ap += hits as f64 / rank as f64;
             first.get_or_insert(rank);
         }
@@ -335,6 +435,85 @@ mod tests {
                 prop_assert_eq!(got.users - got.users_skipped, per_user.len());
             }
         }
+    }
+
+    /// `POST /metrics`' path: the user buckets of the one global sort.
+    fn from_the_one_sort(
+        scores: &[f64],
+        labels: &[bool],
+        users: &[u32],
+        n_users: usize,
+        params: &RankingParams,
+    ) -> Option<RankingReport> {
+        use crate::core::metrics::{
+            evaluate_records_ranked, BeyondNames, BeyondParams, BinaryParams, BinaryRecords,
+            GaucWeighting,
+        };
+        let records = BinaryRecords {
+            scores,
+            labels,
+            weights: None,
+            users: Some(UserIndex { users, n_users }),
+        };
+        let beyond = BeyondParams::default()
+            .check(BeyondNames::BODY, 10)
+            .unwrap();
+        let (_, _, ranked) = evaluate_records_ranked(
+            &records,
+            &BinaryParams::default(),
+            GaucWeighting::Impressions,
+            &beyond,
+            Some(params),
+        )
+        .unwrap();
+        ranked
+    }
+
+    proptest! {
+        #[test]
+        fn the_one_sorts_buckets_give_the_same_bits(
+            records in prop::collection::vec((0u8..6, any::<bool>(), 0u32..5, any::<bool>()), 1..80),
+            ks in prop::collection::btree_set(1usize..12, 1..5),
+        ) {
+            // Few distinct scores: many ties, 0.0 and -0.0 among them.
+            let scores: Vec<f64> = records
+                .iter()
+                .map(|r| if r.3 { -f64::from(r.0) / 5.0 } else { f64::from(r.0) / 5.0 })
+                .collect();
+            let labels: Vec<bool> = records.iter().map(|r| r.1).collect();
+            let users: Vec<u32> = records.iter().map(|r| r.2).collect();
+            let params = RankingParams::check(ks.iter().copied().collect(), 100).unwrap();
+            let want = ranking(&scores, &labels, UserIndex { users: &users, n_users: 5 }, &params).unwrap();
+            let got = from_the_one_sort(&scores, &labels, &users, 5, &params);
+            prop_assert_eq!(format!("{got:?}"), format!("{:?}", Some(want)));
+        }
+    }
+
+    #[test]
+    fn the_two_thread_sort_gives_the_same_bits() {
+        let n = crate::core::metrics::table::PARALLEL_MIN + 1_000;
+        let scores: Vec<f64> = (0..n)
+            .map(|i| match i % 11 {
+                0 => 0.0,
+                1 => -0.0,
+                _ => ((i * 7919) % 101) as f64 / 100.0,
+            })
+            .collect();
+        let labels: Vec<bool> = (0..n).map(|i| (i * 31) % 7 < 3).collect();
+        let users: Vec<u32> = (0..n).map(|i| ((i * 17) % 300) as u32).collect();
+        let params = RankingParams::check(vec![1, 3, 10, 1000], 100).unwrap();
+        let want = ranking(
+            &scores,
+            &labels,
+            UserIndex {
+                users: &users,
+                n_users: 300,
+            },
+            &params,
+        )
+        .unwrap();
+        let got = from_the_one_sort(&scores, &labels, &users, 300, &params);
+        assert_eq!(format!("{got:?}"), format!("{:?}", Some(want)));
     }
 
     #[test]

@@ -279,17 +279,33 @@ impl ScoreTable {
     /// differences for exact zero, and a sum rounded differently can keep or
     /// drop a point. Otherwise (counts, or a table from aggregates, whose
     /// record order is gone) they are running sums of the per-score weights.
-    pub fn cumulative(&self) -> Box<dyn Iterator<Item = (f64, f64)> + '_> {
+    ///
+    /// A concrete iterator (not a boxed one): the passes over a million
+    /// distinct scores inline it.
+    pub fn cumulative(&self) -> CumulativeIter<'_> {
         match &self.sequential {
-            Some(c) => Box::new(c.fps.iter().copied().zip(c.tps.iter().copied())),
-            None => Box::new(self.neg.iter().zip(&self.pos).scan(
-                (0.0, 0.0),
-                |(fps, tps), (&n, &p)| {
-                    *fps += n;
-                    *tps += p;
-                    Some((*fps, *tps))
-                },
-            )),
+            Some(c) => CumulativeIter::Sequential {
+                fps: c.fps.iter(),
+                tps: c.tps.iter(),
+            },
+            None => CumulativeIter::Running {
+                neg: self.neg.iter(),
+                pos: self.pos.iter(),
+                fps: 0.0,
+                tps: 0.0,
+            },
+        }
+    }
+
+    /// The last `(fps, tps)` of [`ScoreTable::cumulative`] (`(0, 0)` for an
+    /// empty table), the same bits, in one pass without the pairs.
+    pub fn cumulative_totals(&self) -> (f64, f64) {
+        match &self.sequential {
+            Some(c) => (
+                c.fps.last().copied().unwrap_or(0.0),
+                c.tps.last().copied().unwrap_or(0.0),
+            ),
+            None => self.cumulative().last().unwrap_or((0.0, 0.0)),
         }
     }
 
@@ -313,6 +329,49 @@ impl ScoreTable {
         self.neg.iter().sum()
     }
 }
+
+/// The iterator of [`ScoreTable::cumulative`].
+#[derive(Debug, Clone)]
+pub enum CumulativeIter<'a> {
+    /// The record-by-record sums of a weighted table.
+    Sequential {
+        fps: std::slice::Iter<'a, f64>,
+        tps: std::slice::Iter<'a, f64>,
+    },
+    /// Running sums of the per-score weights.
+    Running {
+        neg: std::slice::Iter<'a, f64>,
+        pos: std::slice::Iter<'a, f64>,
+        fps: f64,
+        tps: f64,
+    },
+}
+
+impl Iterator for CumulativeIter<'_> {
+    type Item = (f64, f64);
+
+    #[inline]
+    fn next(&mut self) -> Option<(f64, f64)> {
+        match self {
+            CumulativeIter::Sequential { fps, tps } => Some((*fps.next()?, *tps.next()?)),
+            CumulativeIter::Running { neg, pos, fps, tps } => {
+                *fps += *neg.next()?;
+                *tps += *pos.next()?;
+                Some((*fps, *tps))
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let len = match self {
+            CumulativeIter::Sequential { fps, .. } => fps.len(),
+            CumulativeIter::Running { neg, .. } => neg.len(),
+        };
+        (len, Some(len))
+    }
+}
+
+impl ExactSizeIterator for CumulativeIter<'_> {}
 
 /// A sample weight must be finite and >= 0; `index` names it in the error.
 fn check_weight(index: usize, w: f64) -> Result<(), MetricsError> {
@@ -524,6 +583,32 @@ pub(crate) fn check_weights(weights: &[f64], expected: usize) -> Result<(), Metr
         check_weight(index, w)?;
     }
     Ok(())
+}
+
+/// Tables of every kind from one set of small records, for tests that
+/// compare two computations of a metric on them.
+#[cfg(test)]
+pub(crate) fn test_tables(records: &[(u8, bool, u8)]) -> Vec<ScoreTable> {
+    // Scores on a grid of 12 values in [0, 1] (ties, 0 and 1 included);
+    // weights in quarters, 0 included.
+    let scores: Vec<f64> = records.iter().map(|r| f64::from(r.0) / 11.0).collect();
+    let labels: Vec<bool> = records.iter().map(|r| r.1).collect();
+    let weights: Vec<f64> = records.iter().map(|r| f64::from(r.2) / 4.0).collect();
+    let mut tables = vec![
+        ScoreTable::from_records(&scores, &labels, None).unwrap_or_default(),
+        ScoreTable::from_records(&scores, &labels, Some(&weights)).unwrap_or_default(),
+    ];
+    let triples = records.iter().map(|r| {
+        let w = f64::from(r.2) / 3.0;
+        let s = f64::from(r.0) / 11.0;
+        if r.1 {
+            (s, w, 0.0)
+        } else {
+            (s, 0.0, w)
+        }
+    });
+    tables.push(ScoreTable::from_aggregates(triples).unwrap_or_default());
+    tables
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! Youden's J, TPR at a fixed FPR, and the partial AUC.
 
 use super::confusion::{f_beta, Confusion};
-use super::curve::roc_curve;
+use super::curve::kept_points_iter;
 use super::table::ScoreTable;
 
 /// Confusion counts and rates at one requested threshold.
@@ -18,69 +18,56 @@ pub struct ThresholdRow {
     pub specificity: Option<f64>,
 }
 
-/// Prefix sums of the table's weights, so each threshold costs a binary
-/// search. `pos[k]`, `neg[k]`: weight of the `k` highest distinct scores,
-/// summed from the top, as [`Confusion::at_threshold`] sums them; the
-/// complements are summed from the bottom.
-struct Prefix {
-    pos: Vec<f64>,
-    neg: Vec<f64>,
-    pos_below: Vec<f64>,
-    neg_below: Vec<f64>,
-}
-
-impl Prefix {
-    fn of(table: &ScoreTable) -> Self {
-        let running = |w: &[f64], rev: bool| -> Vec<f64> {
-            let mut out = Vec::with_capacity(w.len() + 1);
-            let mut sum = 0.0;
-            out.push(0.0);
-            let items: Box<dyn Iterator<Item = &f64>> = if rev {
-                Box::new(w.iter().rev())
-            } else {
-                Box::new(w.iter())
-            };
-            for x in items {
-                sum += x;
-                out.push(sum);
-            }
-            if rev {
-                out.reverse();
-            }
-            out
-        };
-        Prefix {
-            pos: running(table.pos_weights(), false),
-            neg: running(table.neg_weights(), false),
-            pos_below: running(table.pos_weights(), true),
-            neg_below: running(table.neg_weights(), true),
-        }
-    }
-
-    /// Counts when the `above` highest distinct scores are predicted positive.
-    fn confusion(&self, above: usize) -> Confusion {
-        let at = |v: &[f64]| v.get(above).copied().unwrap_or(0.0);
-        Confusion {
-            tp: at(&self.pos),
-            fp: at(&self.neg),
-            fn_: at(&self.pos_below),
-            tn: at(&self.neg_below),
-        }
-    }
-}
-
 /// One row per threshold, in the given order; a record is predicted
 /// positive iff `score >= threshold` (as the main `threshold`).
+///
+/// Each threshold's cut (the number of distinct scores at or above it) is a
+/// binary search; the counts at the cuts come from one walk down the table
+/// (tp, fp: summed from the top, as [`Confusion::at_threshold`] sums them)
+/// and one walk up (fn, tn: summed from the bottom), stopping at each cut
+/// in turn, so 10,000 thresholds cost two passes, not 10,000.
 pub fn at_thresholds(table: &ScoreTable, thresholds: &[f64], beta: f64) -> Vec<ThresholdRow> {
     if thresholds.is_empty() {
         return Vec::new();
     }
-    let prefix = Prefix::of(table);
+    let scores = table.scores();
+    let cut_of: Vec<usize> = thresholds
+        .iter()
+        .map(|&t| scores.partition_point(|&s| s >= t))
+        .collect();
+    let mut cuts = cut_of.clone();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let (pos, neg) = (table.pos_weights(), table.neg_weights());
+    // above[c] = (tp, fp) and below[c] = (fn, tn) at cuts[c].
+    let mut above = Vec::with_capacity(cuts.len());
+    let (mut i, mut tp, mut fp) = (0, 0.0, 0.0);
+    for &cut in &cuts {
+        while i < cut {
+            tp += pos.get(i).copied().unwrap_or(0.0);
+            fp += neg.get(i).copied().unwrap_or(0.0);
+            i += 1;
+        }
+        above.push((tp, fp));
+    }
+    let mut below = vec![(0.0, 0.0); cuts.len()];
+    let (mut i, mut fn_, mut tn) = (scores.len(), 0.0, 0.0);
+    for (&cut, slot) in cuts.iter().zip(below.iter_mut()).rev() {
+        while i > cut {
+            i -= 1;
+            fn_ += pos.get(i).copied().unwrap_or(0.0);
+            tn += neg.get(i).copied().unwrap_or(0.0);
+        }
+        *slot = (fn_, tn);
+    }
     thresholds
         .iter()
-        .map(|&threshold| {
-            let above = table.scores().partition_point(|&s| s >= threshold);
-            let c = prefix.confusion(above);
+        .zip(&cut_of)
+        .map(|(&threshold, cut)| {
+            let c = cuts.binary_search(cut).unwrap_or(0);
+            let (tp, fp) = above.get(c).copied().unwrap_or((0.0, 0.0));
+            let (fn_, tn) = below.get(c).copied().unwrap_or((0.0, 0.0));
+            let c = Confusion { tp, fp, tn, fn_ };
             ThresholdRow {
                 threshold,
                 confusion: c,
@@ -114,36 +101,48 @@ pub struct BestThreshold {
 /// a tie in exact arithmetic is not broken by rounding.
 const TIE: f64 = 1e-12;
 
-/// The largest threshold whose value is within [`TIE`] (relative) of the
-/// maximum. `candidates` yields `(threshold, value)` highest threshold first;
-/// it is called twice (two passes, no buffer of a million pairs).
-fn best_of<I>(candidates: impl Fn() -> I) -> Option<Best>
-where
-    I: Iterator<Item = (f64, f64)>,
-{
-    let max = candidates().map(|(_, v)| v).reduce(f64::max)?;
-    let floor = max - TIE * max.abs();
-    candidates()
-        .find(|&(_, v)| v >= floor)
-        .map(|(threshold, value)| Best { threshold, value })
-}
-
 /// Every distinct score as a threshold (scikit-learn's cumulative sums),
-/// highest first: F-beta from tp, fp, fn, and TPR − FPR.
+/// highest first: F-beta from tp, fp, fn, and TPR − FPR. Of equal maxima
+/// (within [`TIE`], relative) the largest threshold wins.
+///
+/// Two passes over the table, both criteria at once: the maxima, then the
+/// first threshold reaching each (which stops as soon as both are found).
 pub fn best_threshold(table: &ScoreTable, beta: f64) -> BestThreshold {
-    let (total_neg, total_pos) = table.cumulative().last().unwrap_or((0.0, 0.0));
-    let points = || table.scores().iter().copied().zip(table.cumulative());
-    let f_beta = best_of(|| {
-        points().filter_map(move |(s, (fps, tps))| {
-            f_beta(tps, fps, total_pos - tps, beta).map(|f| (s, f))
-        })
-    });
-    let youden_j = if total_pos > 0.0 && total_neg > 0.0 {
-        best_of(|| points().map(move |(s, (fps, tps))| (s, tps / total_pos - fps / total_neg)))
-    } else {
-        None
-    };
-    BestThreshold { f_beta, youden_j }
+    let (total_neg, total_pos) = table.cumulative_totals();
+    let youden = total_pos > 0.0 && total_neg > 0.0;
+    let f_of = |fps: f64, tps: f64| f_beta(tps, fps, total_pos - tps, beta);
+    let j_of = |fps: f64, tps: f64| tps / total_pos - fps / total_neg;
+    let (mut f_max, mut j_max): (Option<f64>, Option<f64>) = (None, None);
+    for (fps, tps) in table.cumulative() {
+        if let Some(f) = f_of(fps, tps) {
+            f_max = Some(f_max.map_or(f, |m| m.max(f)));
+        }
+        if youden {
+            let j = j_of(fps, tps);
+            j_max = Some(j_max.map_or(j, |m| m.max(j)));
+        }
+    }
+    let floor = |max: f64| max - TIE * max.abs();
+    let (f_floor, j_floor) = (f_max.map(floor), j_max.map(floor));
+    let (mut f_best, mut j_best) = (None, None);
+    for (&threshold, (fps, tps)) in table.scores().iter().zip(table.cumulative()) {
+        if let (None, Some(floor)) = (f_best, f_floor) {
+            f_best = f_of(fps, tps)
+                .filter(|&value| value >= floor)
+                .map(|value| Best { threshold, value });
+        }
+        if let (None, Some(floor)) = (j_best, j_floor) {
+            let value = j_of(fps, tps);
+            j_best = (value >= floor).then_some(Best { threshold, value });
+        }
+        if f_best.is_some() == f_floor.is_some() && j_best.is_some() == j_floor.is_some() {
+            break;
+        }
+    }
+    BestThreshold {
+        f_beta: f_best,
+        youden_j: j_best,
+    }
 }
 
 /// TPR at a maximum FPR.
@@ -160,35 +159,46 @@ pub struct TprAtFpr {
 /// For each `x`, the largest TPR among the exact ROC points (every distinct
 /// score, no interpolation) with FPR <= x. `None` unless both classes have
 /// weight.
+///
+/// One walk along the curve with the targets in ascending order, which
+/// stops at the largest target: both rates are non-decreasing along the
+/// curve, so the last point with FPR <= x has the largest TPR, and the first
+/// point reaching that TPR starts the run of points sharing it.
 pub fn tpr_at_fpr(table: &ScoreTable, targets: &[f64]) -> Option<Vec<TprAtFpr>> {
-    let (total_neg, total_pos) = table.cumulative().last()?;
+    let (total_neg, total_pos) = table.cumulative_totals();
     if !(total_pos > 0.0 && total_neg > 0.0) {
         return None;
     }
-    // Point 0 is (0, 0) at +infinity, then one per distinct score; both
-    // rates are non-decreasing along the curve.
-    let mut fpr = vec![0.0];
-    let mut tpr = vec![0.0];
-    for (fps, tps) in table.cumulative() {
-        fpr.push(fps / total_neg);
-        tpr.push(tps / total_pos);
-    }
-    let rows = targets
-        .iter()
-        .map(|&x| {
-            let last = fpr.partition_point(|&f| f <= x).saturating_sub(1);
-            let best = tpr.get(last).copied().unwrap_or(0.0);
-            let first = tpr.partition_point(|&t| t < best);
-            TprAtFpr {
+    let mut order: Vec<usize> = (0..targets.len()).collect();
+    order.sort_unstable_by(|&a, &b| targets[a].total_cmp(&targets[b]));
+    // Point 0 is (0, 0) at +infinity, point i >= 1 the (i − 1)-th distinct
+    // score. `run_start`: the first point whose TPR equals the current one.
+    let mut points = table
+        .cumulative()
+        .map(|(fps, tps)| (fps / total_neg, tps / total_pos))
+        .peekable();
+    let (mut at, mut tpr, mut run_start) = (0usize, 0.0, 0usize);
+    let mut rows = vec![None; targets.len()];
+    for k in order {
+        let x = targets.get(k).copied().unwrap_or(0.0);
+        while let Some((_, next_tpr)) = points.next_if(|&(next_fpr, _)| next_fpr <= x) {
+            at += 1;
+            if next_tpr != tpr {
+                run_start = at;
+            }
+            tpr = next_tpr;
+        }
+        if let Some(row) = rows.get_mut(k) {
+            *row = Some(TprAtFpr {
                 fpr: x,
-                tpr: best,
-                threshold: first
+                tpr,
+                threshold: run_start
                     .checked_sub(1)
                     .and_then(|i| table.scores().get(i).copied()),
-            }
-        })
-        .collect();
-    Some(rows)
+            });
+        }
+    }
+    rows.into_iter().collect()
 }
 
 /// `roc_auc_score(max_fpr=...)`: the area under the ROC curve up to
@@ -197,26 +207,44 @@ pub fn tpr_at_fpr(table: &ScoreTable, targets: &[f64]) -> Option<Vec<TprAtFpr>> 
 /// m²/2)) / 2`. `max_fpr` = 1 gives the plain AUC, as scikit-learn.
 /// `max_fpr` must be in (0, 1]; `None` unless both classes have weight.
 pub fn partial_auc(table: &ScoreTable, max_fpr: f64) -> Option<f64> {
-    let roc = roc_curve(table, true);
-    let (fpr, tpr) = (roc.fpr?, roc.tpr?);
-    let trapezoid = |x: &[f64], y: &[f64]| -> f64 {
-        x.windows(2)
-            .zip(y.windows(2))
-            .map(|(dx, dy)| (dx[1] - dx[0]) * (dy[1] + dy[0]) / 2.0)
-            .sum()
-    };
-    if max_fpr >= 1.0 {
-        return Some(trapezoid(&fpr, &tpr));
+    // The curve of `roc_curve(table, true)`, read lazily: below `max_fpr`
+    // only the points up to the first one past it are needed.
+    let (total_neg, total_pos) = table.cumulative_totals();
+    if !(total_pos > 0.0 && total_neg > 0.0) {
+        return None;
     }
-    let stop = fpr.partition_point(|&f| f <= max_fpr);
-    let (x0, x1) = (fpr.get(stop.checked_sub(1)?)?, fpr.get(stop)?);
-    let (y0, y1) = (tpr.get(stop - 1)?, tpr.get(stop)?);
-    let y = (y1 - y0) / (x1 - x0) * (max_fpr - x0) + y0;
-    let mut xs: Vec<f64> = fpr.get(..stop)?.to_vec();
-    let mut ys: Vec<f64> = tpr.get(..stop)?.to_vec();
-    xs.push(max_fpr);
-    ys.push(y);
-    let area = trapezoid(&xs, &ys);
+    let origin = (0.0, 0.0);
+    let points = std::iter::once(origin)
+        .chain(kept_points_iter(table, true).map(|p| (p.fps / total_neg, p.tps / total_pos)));
+    let term = |(x0, y0): (f64, f64), (x1, y1): (f64, f64)| (x1 - x0) * (y1 + y0) / 2.0;
+    if max_fpr >= 1.0 {
+        let area = points
+            .scan(None, |previous: &mut Option<(f64, f64)>, point| {
+                Some(previous.replace(point).map(|before| term(before, point)))
+            })
+            .flatten()
+            .sum();
+        return Some(area);
+    }
+    // The trapezoids up to the last point with FPR <= max_fpr, then the one
+    // to the curve linearly interpolated at max_fpr.
+    // (Every term is >= +0, so a running sum is `Iterator::sum`'s bits.)
+    let mut area = 0.0;
+    let mut previous = origin;
+    let mut interpolated = None;
+    for (i, point) in points.enumerate() {
+        if point.0 > max_fpr {
+            let ((x0, y0), (x1, y1)) = (previous, point);
+            let y = (y1 - y0) / (x1 - x0) * (max_fpr - x0) + y0;
+            interpolated = Some((max_fpr, y));
+            break;
+        }
+        if i > 0 {
+            area += term(previous, point);
+        }
+        previous = point;
+    }
+    area += term(previous, interpolated?);
     let min_area = 0.5 * max_fpr * max_fpr;
     Some(0.5 * (1.0 + (area - min_area) / (max_fpr - min_area)))
 }
@@ -224,6 +252,179 @@ pub fn partial_auc(table: &ScoreTable, max_fpr: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::metrics::table::test_tables;
+    use proptest::prelude::*;
+
+    /// The first implementations (prefix vectors, a search per threshold,
+    /// materialized curves): the passes above must give their bits.
+    mod reference {
+        use super::super::*;
+        use crate::core::metrics::curve::roc_curve;
+
+        pub fn at_thresholds(
+            table: &ScoreTable,
+            thresholds: &[f64],
+            beta: f64,
+        ) -> Vec<ThresholdRow> {
+            let running = |w: &[f64], rev: bool| -> Vec<f64> {
+                let mut out = vec![0.0];
+                let mut sum = 0.0;
+                let items: Vec<f64> = if rev {
+                    w.iter().rev().copied().collect()
+                } else {
+                    w.to_vec()
+                };
+                for x in items {
+                    sum += x;
+                    out.push(sum);
+                }
+                if rev {
+                    out.reverse();
+                }
+                out
+            };
+            let pos = running(table.pos_weights(), false);
+            let neg = running(table.neg_weights(), false);
+            let pos_below = running(table.pos_weights(), true);
+            let neg_below = running(table.neg_weights(), true);
+            thresholds
+                .iter()
+                .map(|&threshold| {
+                    let above = table.scores().partition_point(|&s| s >= threshold);
+                    let c = Confusion {
+                        tp: pos[above],
+                        fp: neg[above],
+                        fn_: pos_below[above],
+                        tn: neg_below[above],
+                    };
+                    ThresholdRow {
+                        threshold,
+                        confusion: c,
+                        precision: c.precision(),
+                        recall: c.recall(),
+                        f_beta: c.f_beta(beta),
+                        fpr: c.fpr(),
+                        specificity: c.specificity(),
+                    }
+                })
+                .collect()
+        }
+
+        fn best_of<I>(candidates: impl Fn() -> I) -> Option<Best>
+        where
+            I: Iterator<Item = (f64, f64)>,
+        {
+            let max = candidates().map(|(_, v)| v).reduce(f64::max)?;
+            let floor = max - TIE * max.abs();
+            candidates()
+                .find(|&(_, v)| v >= floor)
+                .map(|(threshold, value)| Best { threshold, value })
+        }
+
+        pub fn best_threshold(table: &ScoreTable, beta: f64) -> BestThreshold {
+            let (total_neg, total_pos) = table.cumulative().last().unwrap_or((0.0, 0.0));
+            let points = || table.scores().iter().copied().zip(table.cumulative());
+            let f_beta = best_of(|| {
+                points().filter_map(move |(s, (fps, tps))| {
+                    f_beta(tps, fps, total_pos - tps, beta).map(|f| (s, f))
+                })
+            });
+            let youden_j = if total_pos > 0.0 && total_neg > 0.0 {
+                best_of(|| {
+                    points().map(move |(s, (fps, tps))| (s, tps / total_pos - fps / total_neg))
+                })
+            } else {
+                None
+            };
+            BestThreshold { f_beta, youden_j }
+        }
+
+        pub fn tpr_at_fpr(table: &ScoreTable, targets: &[f64]) -> Option<Vec<TprAtFpr>> {
+            let (total_neg, total_pos) = table.cumulative().last()?;
+            if !(total_pos > 0.0 && total_neg > 0.0) {
+                return None;
+            }
+            let mut fpr = vec![0.0];
+            let mut tpr = vec![0.0];
+            for (fps, tps) in table.cumulative() {
+                fpr.push(fps / total_neg);
+                tpr.push(tps / total_pos);
+            }
+            Some(
+                targets
+                    .iter()
+                    .map(|&x| {
+                        let last = fpr.partition_point(|&f| f <= x).saturating_sub(1);
+                        let best = tpr[last];
+                        let first = tpr.partition_point(|&t| t < best);
+                        TprAtFpr {
+                            fpr: x,
+                            tpr: best,
+                            threshold: first
+                                .checked_sub(1)
+                                .and_then(|i| table.scores().get(i).copied()),
+                        }
+                    })
+                    .collect(),
+            )
+        }
+
+        pub fn partial_auc(table: &ScoreTable, max_fpr: f64) -> Option<f64> {
+            let roc = roc_curve(table, true);
+            let (fpr, tpr) = (roc.fpr?, roc.tpr?);
+            let trapezoid = |x: &[f64], y: &[f64]| -> f64 {
+                x.windows(2)
+                    .zip(y.windows(2))
+                    .map(|(dx, dy)| (dx[1] - dx[0]) * (dy[1] + dy[0]) / 2.0)
+                    .sum()
+            };
+            if max_fpr >= 1.0 {
+                return Some(trapezoid(&fpr, &tpr));
+            }
+            let stop = fpr.partition_point(|&f| f <= max_fpr);
+            let (x0, x1) = (fpr.get(stop.checked_sub(1)?)?, fpr.get(stop)?);
+            let (y0, y1) = (tpr.get(stop - 1)?, tpr.get(stop)?);
+            let y = (y1 - y0) / (x1 - x0) * (max_fpr - x0) + y0;
+            let mut xs: Vec<f64> = fpr.get(..stop)?.to_vec();
+            let mut ys: Vec<f64> = tpr.get(..stop)?.to_vec();
+            xs.push(max_fpr);
+            ys.push(y);
+            let area = trapezoid(&xs, &ys);
+            let min_area = 0.5 * max_fpr * max_fpr;
+            Some(0.5 * (1.0 + (area - min_area) / (max_fpr - min_area)))
+        }
+    }
+
+    /// `Debug` prints every f64 with all its digits, so equal text is equal
+    /// bits (and `None` equals `None`).
+    fn same<T: std::fmt::Debug>(a: &T, b: &T) -> bool {
+        format!("{a:?}") == format!("{b:?}")
+    }
+
+    proptest! {
+        #[test]
+        fn the_passes_give_the_first_implementations_bits(
+            records in prop::collection::vec((0u8..12, any::<bool>(), 0u8..8), 0..60),
+            cuts in prop::collection::vec(-2i8..14, 0..8),
+            fprs in prop::collection::vec(0u8..=20, 0..8),
+            max_fpr in 1u8..=20,
+            beta in 1u8..4,
+        ) {
+            let thresholds: Vec<f64> = cuts.iter().map(|&c| f64::from(c) / 11.0).collect();
+            let targets: Vec<f64> = fprs.iter().map(|&f| f64::from(f) / 20.0).collect();
+            let (max_fpr, beta) = (f64::from(max_fpr) / 20.0, f64::from(beta) / 2.0);
+            for t in test_tables(&records) {
+                let (got, want) = (at_thresholds(&t, &thresholds, beta), reference::at_thresholds(&t, &thresholds, beta));
+                prop_assert!(same(&got, &want), "{got:?} {want:?}");
+                let (got, want) = (best_threshold(&t, beta), reference::best_threshold(&t, beta));
+                prop_assert!(same(&got, &want), "{got:?} {want:?}");
+                let (got, want) = (tpr_at_fpr(&t, &targets), reference::tpr_at_fpr(&t, &targets));
+                prop_assert!(same(&got, &want), "{got:?} {want:?}");
+                let (got, want) = (partial_auc(&t, max_fpr), reference::partial_auc(&t, max_fpr));
+                prop_assert!(same(&got, &want), "{max_fpr} {got:?} {want:?}");
+            }
+        }
+    }
 
     fn table(scores: &[f64], labels: &[bool]) -> ScoreTable {
         ScoreTable::from_records(scores, labels, None).unwrap()
