@@ -1,6 +1,7 @@
-//! Columnar input: `POST /metrics` and `POST /streams/{name}` bodies sent as
-//! an Arrow IPC stream (`application/vnd.apache.arrow.stream`, what pyarrow
-//! and polars write) instead of JSON (README, "Arrow IPC input").
+//! Columnar input: `POST /metrics`, `POST /metrics/compare` and
+//! `POST /streams/{name}` bodies sent as an Arrow IPC stream
+//! (`application/vnd.apache.arrow.stream`, what pyarrow and polars write)
+//! instead of JSON (README, "Arrow IPC input").
 //!
 //! The columns become the same values the JSON parse yields (the predictions,
 //! labels read by the shared label rules, interned user ids, weights), and
@@ -37,6 +38,7 @@ use super::extract::{
 };
 use super::labels::{JsonLabel, LabelError};
 use super::limits::check_array_len_or;
+use super::metrics::compare::CompareRequest;
 use super::metrics::{Interner, Labels, MetricsRequest, UserIds};
 use super::streams::dto::{stage_batch, BatchBody, Label, Origin};
 use super::AppState;
@@ -128,12 +130,32 @@ impl ArrowBody {
     /// 400 for bytes that are not an Arrow IPC stream; 422 naming the column,
     /// value or query parameter otherwise.
     pub async fn metrics_request(self) -> ApiResult<MetricsRequest> {
+        self.read_off_the_async_workers(Self::read_metrics_request)
+            .await
+    }
+
+    /// The `POST /metrics/compare` request this body and query say, read as
+    /// [`ArrowBody::metrics_request`] reads its own.
+    ///
+    /// # Errors
+    /// As [`ArrowBody::metrics_request`].
+    pub async fn compare_request(self) -> ApiResult<CompareRequest> {
+        self.read_off_the_async_workers(Self::read_compare_request)
+            .await
+    }
+
+    /// Runs `read` on this body: on the blocking pool for a large body, as
+    /// the JSON parse, else on the current thread.
+    async fn read_off_the_async_workers<T: Send + 'static>(
+        self,
+        read: fn(&ArrowBody) -> ApiResult<T>,
+    ) -> ApiResult<T> {
         if self.bytes.len() > BLOCKING_PARSE_THRESHOLD {
-            tokio::task::spawn_blocking(move || self.read_metrics_request())
+            tokio::task::spawn_blocking(move || read(&self))
                 .await
                 .map_err(ApiError::internal)?
         } else {
-            self.read_metrics_request()
+            read(&self)
         }
     }
 
@@ -142,15 +164,31 @@ impl ArrowBody {
         let options: MetricsRequest = options_from_query(&self.query, METRICS_DATA_FIELDS)?;
         let table = Table::decode(&self.bytes, METRICS_COLUMNS)?;
         let predictions = table.predictions(PREDICTION)?;
-        let labels = table.labels(|label| label.class_index())?;
+        let labels = table.json_labels()?;
         let user_ids = table.user_ids()?;
         let sample_weights = table.weights()?;
         Ok(MetricsRequest {
             predictions: ndarray::Array1::from(predictions).into_dyn().into(),
-            labels: Labels {
-                first_bool: labels.iter().position(|l| l.boolean),
-                values: labels.into_iter().map(|l| l.value).collect(),
-            },
+            labels,
+            user_ids,
+            sample_weights,
+            ..options
+        })
+    }
+
+    /// [`ArrowBody::compare_request`] on the current thread.
+    pub fn read_compare_request(&self) -> ApiResult<CompareRequest> {
+        let options: CompareRequest = options_from_query(&self.query, COMPARE_DATA_FIELDS)?;
+        let table = Table::decode(&self.bytes, COMPARE_COLUMNS)?;
+        let predictions_a = table.predictions(PREDICTION_A)?;
+        let predictions_b = table.predictions(PREDICTION_B)?;
+        let labels = table.json_labels()?;
+        let user_ids = table.user_ids()?;
+        let sample_weights = table.weights()?;
+        Ok(CompareRequest {
+            labels,
+            predictions_a,
+            predictions_b,
             user_ids,
             sample_weights,
             ..options
@@ -200,6 +238,16 @@ impl ArrowBody {
 /// The fields of the JSON `POST /metrics` body that an Arrow body carries as
 /// columns, so never as query parameters.
 const METRICS_DATA_FIELDS: &[&str] = &["predictions", "labels", "user_ids", "sample_weights"];
+
+/// The fields of the JSON `POST /metrics/compare` body that an Arrow body
+/// carries as columns.
+const COMPARE_DATA_FIELDS: &[&str] = &[
+    "labels",
+    "predictions_a",
+    "predictions_b",
+    "user_ids",
+    "sample_weights",
+];
 
 /// A column of the Arrow body and the JSON field it stands for.
 #[derive(Debug, Clone, Copy)]
@@ -276,6 +324,23 @@ const WEIGHT: Column = Column {
 
 /// The columns of a `POST /metrics` or `POST /streams/{name}` Arrow body.
 pub const METRICS_COLUMNS: &[Column] = &[PREDICTION, LABEL, USER_ID, WEIGHT];
+
+/// `prediction_a`, model a's scores, standing for `predictions_a`.
+pub const PREDICTION_A: Column = Column {
+    name: "prediction_a",
+    field: "predictions_a",
+    ..PREDICTION
+};
+
+/// `prediction_b`, model b's scores, standing for `predictions_b`.
+pub const PREDICTION_B: Column = Column {
+    name: "prediction_b",
+    field: "predictions_b",
+    ..PREDICTION
+};
+
+/// The columns of a `POST /metrics/compare` Arrow body.
+pub const COMPARE_COLUMNS: &[Column] = &[LABEL, PREDICTION_A, PREDICTION_B, USER_ID, WEIGHT];
 
 /// Parses the query string as the JSON body `T` would be parsed with the
 /// same options: `threshold=0.3&roc.max_points=null&average=weighted` is
@@ -465,6 +530,19 @@ impl Table {
             })?;
         }
         Ok(labels)
+    }
+
+    /// The `label` column as the JSON `labels` (class indices, and where
+    /// the first boolean is), for the JSON request's own label checks.
+    ///
+    /// # Errors
+    /// As [`Table::labels`].
+    fn json_labels(&self) -> ApiResult<Labels> {
+        let labels = self.labels(|label| label.class_index())?;
+        Ok(Labels {
+            first_bool: labels.iter().position(|l| l.boolean),
+            values: labels.into_iter().map(|l| l.value).collect(),
+        })
     }
 
     /// Calls `f` with each record's user id, if the column is present.

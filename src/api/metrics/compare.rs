@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::request::{GaucWeightingParam, Labels, UserIds};
 use super::{binary_labels, metrics_error, BinaryMetricsResponse, DifferenceBody};
+use crate::api::arrow::JsonOrArrow;
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::extract::ApiJson;
+use crate::api::extract::parse_off_the_async_workers;
 use crate::api::limits::check_array_len;
 use crate::api::AppState;
 use crate::core::metrics::compare::{paired_auc_diff, paired_gauc_diff, Difference};
@@ -30,7 +31,9 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/metrics/compare", post(post_compare))
 }
 
-/// `POST /metrics/compare` body (`CompareRequest` in `openapi/openapi.yaml`).
+/// `POST /metrics/compare` body (`CompareRequest` in `openapi/openapi.yaml`),
+/// or its Arrow form (`ArrowCompareRecords`: columns, and the options as
+/// query parameters).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompareRequest {
@@ -79,8 +82,15 @@ pub struct CompareResponse<M> {
 
 async fn post_compare(
     State(state): State<AppState>,
-    ApiJson(request): ApiJson<CompareRequest>,
+    body: JsonOrArrow,
 ) -> ApiResult<Json<CompareResponse<BinaryMetricsResponse>>> {
+    let request = match body {
+        JsonOrArrow::Json(body) => {
+            parse_off_the_async_workers(body, |b| serde_json::from_slice::<CompareRequest>(b))
+                .await?
+        }
+        JsonOrArrow::Arrow(body) => body.compare_request().await?,
+    };
     let job = CompareJob::from_request(request, state.config.max_array_len)?;
     let response = if job.labels.len() > BLOCKING_THRESHOLD {
         tokio::task::spawn_blocking(move || job.run())
