@@ -40,6 +40,16 @@ pub struct UserContribution {
 }
 
 impl UserContribution {
+    /// A total order on the fields' bits (see [`GaucSums::of_users`]).
+    fn order_key(&self) -> (u64, u64, u64, u64) {
+        (
+            self.auc.map_or(u64::MAX, f64::to_bits),
+            self.pos.to_bits(),
+            self.neg.to_bits(),
+            self.auc_error_bound.to_bits(),
+        )
+    }
+
     /// The contribution of a user's aggregate. The AUC comes from the core
     /// run straight over the aggregate ([`ScoreAggregate::auc`]), no table.
     pub fn of(agg: &ScoreAggregate) -> UserContribution {
@@ -129,11 +139,22 @@ fn slot(weighting: GaucWeighting) -> usize {
 }
 
 impl GaucSums {
-    /// The sums over `users`' aggregates (the in-memory store's single bucket).
+    /// The sums over `users`' aggregates (the in-memory store's single
+    /// bucket), the same bits in whatever order `users` come. Floating-point
+    /// sums change in the last bits with the order (the standard error most,
+    /// a difference of near-equal sums), and a map's order changes from
+    /// process to process: a restart would answer other bits. So the
+    /// contributions are added in the order of their own bits; equal keys
+    /// are equal contributions. Sorting them reads no user id and walks the
+    /// map in its own order, where sorting the users by id read every key
+    /// and then the map at random (README, Performance).
     pub fn of_users<'a>(users: impl IntoIterator<Item = &'a ScoreAggregate>) -> GaucSums {
+        let mut contributions: Vec<UserContribution> =
+            users.into_iter().map(UserContribution::of).collect();
+        contributions.sort_unstable_by_key(UserContribution::order_key);
         let mut sums = GaucSums::default();
-        for agg in users {
-            sums.add(&UserContribution::of(agg));
+        for user in &contributions {
+            sums.add(user);
         }
         sums
     }
@@ -247,6 +268,41 @@ mod tests {
             user(&[(0.3, true), (0.4, true)]),  // one class: skipped
             user(&[(0.6, true), (0.6, false)]), // auc 0.5, 2 records
         ]
+    }
+
+    #[test]
+    fn the_sums_have_the_same_bits_in_any_user_order() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let many: Vec<ScoreAggregate> = (0..2000)
+            .map(|_| {
+                let n = 2 + next() % 9;
+                let records: Vec<(f64, bool)> = (0..n)
+                    .map(|_| ((next() % 1000) as f64 / 999.0, next() % 3 == 0))
+                    .collect();
+                user(&records)
+            })
+            .collect();
+        let forward = GaucSums::of_users(&many);
+        let backward = GaucSums::of_users(many.iter().rev());
+        let rotated = GaucSums::of_users(many[700..].iter().chain(&many[..700]));
+        for weighting in GaucWeighting::ALL {
+            let bits = |s: &GaucSums| {
+                let f = s.finish(weighting);
+                (
+                    f.gauc.value.map(f64::to_bits),
+                    f.gauc.std_error.map(f64::to_bits),
+                )
+            };
+            assert!(bits(&forward).1.is_some(), "{weighting:?}");
+            assert_eq!(bits(&forward), bits(&backward), "{weighting:?}");
+            assert_eq!(bits(&forward), bits(&rotated), "{weighting:?}");
+        }
     }
 
     #[test]

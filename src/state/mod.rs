@@ -64,53 +64,10 @@ pub use writers::{WriterGone, Writers};
 /// be precomputed to collide.
 pub type UserMap<V> = std::collections::HashMap<String, V, foldhash::fast::RandomState>;
 
-/// The users in an order that depends on their ids alone: by a fixed-seed
-/// hash of the id, then the id. A [`UserMap`]'s own order changes with its
-/// per-process seed, and sums over users in floating point (GAUC and, above
-/// all, its standard error, a difference of near-equal sums) change in the
-/// last bits with the order: a restart would answer other bits than before.
-/// A hash sorts faster than the ids themselves (the GAUC query walks them).
-pub fn users_in_fixed_order<V>(users: &UserMap<V>) -> Vec<(&str, &V)> {
-    use std::hash::BuildHasher;
-    let fixed = foldhash::fast::FixedState::with_seed(0);
-    let mut keyed: Vec<(u64, &str, &V)> = users
-        .iter()
-        .map(|(id, v)| (fixed.hash_one(id), id.as_str(), v))
-        .collect();
-    keyed.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-    keyed.into_iter().map(|(_, id, v)| (id, v)).collect()
-}
-
 /// Milliseconds since the Unix epoch, the store's clock.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod fixed_order_tests {
-    use super::*;
-
-    #[test]
-    fn the_fixed_user_order_ignores_the_maps_seed_and_insertion_order() {
-        let ids: Vec<String> = (0..1000).map(|i| format!("u{i}")).collect();
-        let (mut a, mut b) = (UserMap::default(), UserMap::default());
-        for (i, id) in ids.iter().enumerate() {
-            a.insert(id.clone(), i);
-        }
-        for (i, id) in ids.iter().enumerate().rev() {
-            b.insert(id.clone(), i);
-        }
-        let order = |m: &UserMap<usize>| -> Vec<(String, usize)> {
-            users_in_fixed_order(m)
-                .into_iter()
-                .map(|(id, v)| (id.to_owned(), *v))
-                .collect()
-        };
-        let (in_a, in_b) = (order(&a), order(&b));
-        assert_eq!(in_a.len(), 1000);
-        assert_eq!(in_a, in_b);
-    }
 }

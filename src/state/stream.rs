@@ -5,7 +5,7 @@ use super::batch::StagedBatch;
 use super::gauc::GaucSums;
 use super::recent::RecentBatches;
 use super::store::{StreamInfo, StreamRead};
-use super::{users_in_fixed_order, UserMap};
+use super::UserMap;
 
 /// Approximate fixed heap cost of one user entry beyond its aggregate: the map
 /// slot, the key `String` header and the aggregate struct.
@@ -112,11 +112,7 @@ impl Stream {
             info: self.info(),
             global: self.global.clone(),
             gauc: if with_gauc {
-                vec![GaucSums::of_users(
-                    users_in_fixed_order(&self.users)
-                        .into_iter()
-                        .map(|(_, u)| u),
-                )]
+                vec![GaucSums::of_users(self.users.values())]
             } else {
                 Vec::new()
             },
