@@ -18,6 +18,21 @@ pub struct ThresholdRow {
     pub specificity: Option<f64>,
 }
 
+impl ThresholdRow {
+    /// The row of `confusion` at `threshold`, its rates derived from it.
+    pub fn of(threshold: f64, confusion: Confusion, beta: f64) -> ThresholdRow {
+        ThresholdRow {
+            threshold,
+            confusion,
+            precision: confusion.precision(),
+            recall: confusion.recall(),
+            f_beta: confusion.f_beta(beta),
+            fpr: confusion.fpr(),
+            specificity: confusion.specificity(),
+        }
+    }
+}
+
 /// One row per threshold, in the given order; a record is predicted
 /// positive iff `score >= threshold` (as the main `threshold`).
 ///
@@ -67,16 +82,7 @@ pub fn at_thresholds(table: &ScoreTable, thresholds: &[f64], beta: f64) -> Vec<T
             let c = cuts.binary_search(cut).unwrap_or(0);
             let (tp, fp) = above.get(c).copied().unwrap_or((0.0, 0.0));
             let (fn_, tn) = below.get(c).copied().unwrap_or((0.0, 0.0));
-            let c = Confusion { tp, fp, tn, fn_ };
-            ThresholdRow {
-                threshold,
-                confusion: c,
-                precision: c.precision(),
-                recall: c.recall(),
-                f_beta: c.f_beta(beta),
-                fpr: c.fpr(),
-                specificity: c.specificity(),
-            }
+            ThresholdRow::of(threshold, Confusion { tp, fp, tn, fn_ }, beta)
         })
         .collect()
 }
@@ -297,15 +303,7 @@ mod tests {
                         fn_: pos_below[above],
                         tn: neg_below[above],
                     };
-                    ThresholdRow {
-                        threshold,
-                        confusion: c,
-                        precision: c.precision(),
-                        recall: c.recall(),
-                        f_beta: c.f_beta(beta),
-                        fpr: c.fpr(),
-                        specificity: c.specificity(),
-                    }
+                    ThresholdRow::of(threshold, c, beta)
                 })
                 .collect()
         }
