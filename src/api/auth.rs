@@ -466,6 +466,7 @@ mod tests {
         assert_eq!(required_scope(&Method::GET, "/ui/streams/a"), None);
         // a POST to the page is no page: it needs a key
         assert_eq!(required_scope(&Method::POST, "/"), Some(Scope::Read));
+        // not a route: a path that only starts like `/ui` is no page, so it needs a key
         assert_eq!(required_scope(&Method::GET, "/uix"), Some(Scope::Read));
         assert_eq!(required_scope(&Method::GET, "/readyz"), None);
         assert_eq!(required_scope(&Method::GET, "/healthz/"), Some(Scope::Read));
