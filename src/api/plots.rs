@@ -320,7 +320,11 @@ async fn post_compare_plot(
 ) -> ApiResult<Response> {
     let kind = kind_of(&kind, &Kind::CURVES)?;
     let options = options.check(state.config.max_plot_side)?;
-    let job = CompareJob::from_request(request, state.config.max_array_len)?;
+    let job = CompareJob::from_request(
+        request,
+        state.config.max_array_len,
+        state.config.max_thresholds,
+    )?;
     let svg = tokio::task::spawn_blocking(move || draw_comparison(kind, &job, &options))
         .await
         .map_err(ApiError::internal)??;

@@ -479,7 +479,8 @@ async fn compare_from_arrow_answers_the_json_requests_bytes() {
     let json_body = json!({
         "labels": r.labels, "predictions_a": r.scores, "predictions_b": b,
         "user_ids": r.users, "sample_weights": r.weights,
-        "confidence": 0.9, "gauc_weighting": "clicks", "threshold": 0.3, "beta": 2.0
+        "confidence": 0.9, "gauc_weighting": "clicks", "threshold": 0.3, "beta": 2.0,
+        "max_fpr": 0.5, "thresholds": [0.2, 0.6], "calibration": {"n_bins": 5, "strategy": "quantile"}
     });
     let expected = ok_bytes(app.post_json("/metrics/compare", &json_body).await).await;
     let half = r.scores.len() / 2;
@@ -508,7 +509,8 @@ async fn compare_from_arrow_answers_the_json_requests_bytes() {
         ]
     };
     let body = arrow_stream(&[batch(0..half), batch(half..r.scores.len())]);
-    let query = "/metrics/compare?confidence=0.9&gauc_weighting=clicks&threshold=0.3&beta=2";
+    let query = "/metrics/compare?confidence=0.9&gauc_weighting=clicks&threshold=0.3&beta=2\
+                 &max_fpr=0.5&thresholds=%5B0.2,0.6%5D&calibration.n_bins=5&calibration.strategy=quantile";
     let got = ok_bytes(post_arrow(&app, query, body).await).await;
     assert_eq!(
         String::from_utf8_lossy(&got),
@@ -517,6 +519,11 @@ async fn compare_from_arrow_answers_the_json_requests_bytes() {
     let answer: Value = serde_json::from_slice(&got).expect("JSON");
     assert!(answer["gauc_diff"]["value"].as_f64().is_some(), "{answer}");
     assert_eq!(answer["a"]["threshold"], 0.3, "{answer}");
+    assert!(answer["b"]["partial_auc"].as_f64().is_some(), "{answer}");
+    assert_eq!(
+        answer["a"]["calibration"]["strategy"], "quantile",
+        "{answer}"
+    );
 
     // without user ids and weights: float32 scores, integer labels, defaults
     let a32: Vec<f32> = r.scores.iter().map(|&s| s as f32).collect();

@@ -10,6 +10,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use super::beyond::{BeyondOptions, CalibrationParams, PrParams};
 use super::request::{GaucWeightingParam, Labels, UserIds};
 use super::{binary_labels, metrics_error, BinaryMetricsResponse, DifferenceBody};
 use crate::api::arrow::JsonOrArrow;
@@ -19,8 +20,8 @@ use crate::api::limits::check_array_len;
 use crate::api::AppState;
 use crate::core::metrics::compare::{paired_auc_diff, paired_gauc_diff, Difference};
 use crate::core::metrics::{
-    evaluate_records, BinaryParams, BinaryRecords, CheckedBinaryParams, GaucWeighting, ScoreTable,
-    UserIndex,
+    evaluate_records_beyond, BeyondNames, BinaryParams, BinaryRecords, CheckedBeyondParams,
+    CheckedBinaryParams, GaucWeighting, ScoreTable, UserIndex,
 };
 
 /// Records past this many are compared on the blocking pool.
@@ -52,6 +53,18 @@ pub struct CompareRequest {
     pub threshold: f64,
     #[serde(default = "default_beta")]
     pub beta: f64,
+    // Evaluation beyond the basics, applied to both models as `POST /metrics`
+    // applies them to its one (see `super::beyond`).
+    #[serde(default)]
+    pub pr: Option<PrParams>,
+    #[serde(default)]
+    pub calibration: Option<CalibrationParams>,
+    #[serde(default)]
+    pub thresholds: Option<Vec<f64>>,
+    #[serde(default)]
+    pub tpr_at_fpr: Option<Vec<f64>>,
+    #[serde(default)]
+    pub max_fpr: Option<f64>,
 }
 
 // The defaults are the core's (`BinaryParams::default`).
@@ -91,7 +104,11 @@ async fn post_compare(
         }
         JsonOrArrow::Arrow(body) => body.compare_request().await?,
     };
-    let job = CompareJob::from_request(request, state.config.max_array_len)?;
+    let job = CompareJob::from_request(
+        request,
+        state.config.max_array_len,
+        state.config.max_thresholds,
+    )?;
     let response = if job.labels.len() > BLOCKING_THRESHOLD {
         tokio::task::spawn_blocking(move || job.run())
             .await
@@ -112,12 +129,18 @@ pub(crate) struct CompareJob {
     pub(crate) weights: Option<Vec<f64>>,
     pub(crate) params: CheckedBinaryParams,
     weighting: GaucWeighting,
+    beyond: CheckedBeyondParams,
 }
 
 impl CompareJob {
     /// Checks a `POST /metrics/compare` body (also the body of
-    /// `POST /plots/compare/{kind}`).
-    pub(crate) fn from_request(request: CompareRequest, max_array_len: usize) -> ApiResult<Self> {
+    /// `POST /plots/compare/{kind}`); `max_thresholds` bounds the lists of
+    /// the extended evaluation, as for `POST /metrics`.
+    pub(crate) fn from_request(
+        request: CompareRequest,
+        max_array_len: usize,
+        max_thresholds: usize,
+    ) -> ApiResult<Self> {
         let rows = request.predictions_a.len();
         let sizes = [
             ("predictions_a", rows),
@@ -157,6 +180,16 @@ impl CompareJob {
         }
         .check()
         .map_err(metrics_error)?;
+        let beyond = BeyondOptions {
+            pr: request.pr,
+            calibration: request.calibration,
+            thresholds: request.thresholds,
+            tpr_at_fpr: request.tpr_at_fpr,
+            max_fpr: request.max_fpr,
+        }
+        .params()
+        .check(BeyondNames::BODY, max_thresholds)
+        .map_err(metrics_error)?;
         Ok(CompareJob {
             labels: binary_labels(&request.labels)?,
             a: request.predictions_a,
@@ -165,6 +198,7 @@ impl CompareJob {
             weights: request.sample_weights,
             params,
             weighting: request.gauc_weighting.into(),
+            beyond,
         })
     }
 
@@ -181,11 +215,15 @@ impl CompareJob {
                 weights,
                 users,
             };
-            let report =
-                evaluate_records(&records, &self.params, self.weighting).map_err(metrics_error)?;
+            let (report, extra) =
+                evaluate_records_beyond(&records, &self.params, self.weighting, &self.beyond)
+                    .map_err(metrics_error)?;
             let table =
                 ScoreTable::from_records(scores, &self.labels, weights).map_err(metrics_error)?;
-            Ok((report.into(), table))
+            Ok((
+                BinaryMetricsResponse::from(report).with_beyond(extra),
+                table,
+            ))
         };
         let (a, table_a) = evaluate(&self.a).map_err(|e| rename(e, "predictions_a"))?;
         let (b, table_b) = evaluate(&self.b).map_err(|e| rename(e, "predictions_b"))?;

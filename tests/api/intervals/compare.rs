@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_ok, spawn_app};
+use crate::helpers::{assert_ok, assert_problem, spawn_app};
 
 /// AUC of one user by the pairwise definition (ties one half).
 fn pairwise_auc(scores: &[f64], labels: &[u8]) -> Option<f64> {
@@ -145,4 +145,72 @@ async fn records_of_weight_zero_are_left_out_of_the_paired_test() {
     assert_eq!(weighted["auc_diff"], filtered["auc_diff"]);
     assert!(weighted["auc_diff"]["z"].as_f64().is_some(), "{weighted}");
     assert_eq!(weighted["a"]["auc_ci"], filtered["a"]["auc_ci"]);
+}
+
+#[tokio::test]
+async fn each_side_is_the_metrics_answer_of_its_model_with_the_same_options() {
+    let app = spawn_app().await;
+    let labels = [1, 0, 1, 0, 1, 0, 0, 1, 1, 0, 1, 0];
+    let a = [
+        0.9, 0.4, 0.7, 0.3, 0.35, 0.5, 0.2, 0.8, 0.6, 0.1, 0.55, 0.45,
+    ];
+    let b = [
+        0.8, 0.3, 0.75, 0.1, 0.6, 0.45, 0.25, 0.9, 0.4, 0.2, 0.65, 0.5,
+    ];
+    let users = ["p", "p", "p", "q", "q", "q", "r", "r", "r", "s", "s", "s"];
+    let options = json!({
+        "user_ids": users, "threshold": 0.42, "beta": 2.0, "confidence": 0.9,
+        "gauc_weighting": "clicks", "pr": {"max_points": 4, "drop_intermediate": true},
+        "calibration": {"n_bins": 3, "strategy": "quantile"}, "thresholds": [0.3, 0.7],
+        "tpr_at_fpr": [0.1, 0.5], "max_fpr": 0.4
+    });
+    let with = |extra: Value| {
+        let mut body = options.clone();
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        body
+    };
+    let answer = assert_ok(
+        app.post_json(
+            "/metrics/compare",
+            &with(json!({"labels": labels, "predictions_a": a, "predictions_b": b})),
+        )
+        .await,
+    )
+    .await;
+    for (side, scores) in [("a", a), ("b", b)] {
+        let alone = assert_ok(
+            app.post_metrics(&with(json!({"labels": labels, "predictions": scores})))
+                .await,
+        )
+        .await;
+        assert_eq!(answer[side], alone, "side {side}");
+    }
+    for field in ["partial_auc", "average_precision", "log_loss"] {
+        assert!(answer["a"][field].as_f64().is_some(), "{field}: {answer}");
+    }
+    assert_eq!(answer["b"]["at_thresholds"][1]["threshold"], 0.7);
+    assert_eq!(answer["b"]["tpr_at_fpr"][0]["fpr"], 0.1);
+}
+
+#[tokio::test]
+async fn a_bad_extended_option_is_refused_naming_it_as_post_metrics_does() {
+    let app = spawn_app().await;
+    let records = json!({"labels": [1, 0, 1, 0], "predictions_a": [0.9, 0.2, 0.6, 0.4],
+                         "predictions_b": [0.8, 0.3, 0.7, 0.1]});
+    for (option, value, field) in [
+        ("max_fpr", json!(0.0), "max_fpr"),
+        ("tpr_at_fpr", json!([0.1, 1.5]), "tpr_at_fpr"),
+        ("calibration", json!({"n_bins": 0}), "calibration.n_bins"),
+    ] {
+        let mut body = records.clone();
+        body[option] = value.clone();
+        let problem = assert_problem(app.post_json("/metrics/compare", &body).await, 422).await;
+        let mut alone = json!({"labels": [1, 0, 1, 0], "predictions": [0.9, 0.2, 0.6, 0.4]});
+        alone[option] = value;
+        let expected = assert_problem(app.post_metrics(&alone).await, 422).await;
+        assert_eq!(problem["field"], field, "{problem}");
+        assert_eq!(problem["detail"], expected["detail"], "{problem}");
+    }
 }
