@@ -426,12 +426,18 @@ fn parse_only(d: &Data) {
         timed("parse predictions (serde)", || {
             stage_parse_predictions_serde(&j.predictions)
         }),
-        timed("parse labels (serde)", || stage_parse_labels_serde(&j.labels)),
+        timed("parse labels (serde)", || {
+            stage_parse_labels_serde(&j.labels)
+        }),
         timed("parse + intern user_ids (serde)", || {
             stage_parse_and_intern_user_ids_serde(&j.user_ids)
         }),
     );
-    assert_eq!(format!("{fast:?}"), format!("{serde:?}"), "fast and serde agree");
+    assert_eq!(
+        format!("{fast:?}"),
+        format!("{serde:?}"),
+        "fast and serde agree"
+    );
     let whole = timed("parse whole body (one thread)", || {
         stage_parse_whole_body(&j.body)
     });
@@ -441,7 +447,9 @@ fn parse_only(d: &Data) {
     assert_eq!(format!("{whole:?}"), format!("{whole_serde:?}"));
     for rows in [1_000, 100_000] {
         let body = body_of_rows(d, rows);
-        let a = timed(&format!("parse {rows} rows"), || stage_parse_body_rows(&body));
+        let a = timed(&format!("parse {rows} rows"), || {
+            stage_parse_body_rows(&body)
+        });
         let b = timed(&format!("parse {rows} rows (serde)"), || {
             stage_parse_body_rows_serde(&body)
         });

@@ -219,8 +219,12 @@ impl MetricsRequest {
 /// guessed position; `None` when the fast parser does not read the body.
 fn fast_on_two_threads(bytes: &[u8]) -> Option<MetricsRequest> {
     std::thread::scope(|scope| {
-        let mut guess = user_ids_guess(bytes)
-            .map(|start| (start, scope.spawn(move || fast::user_ids_value(bytes, start))));
+        let mut guess = user_ids_guess(bytes).map(|start| {
+            (
+                start,
+                scope.spawn(move || fast::user_ids_value(bytes, start)),
+            )
+        });
         fast::request(bytes, |start| match guess.take() {
             Some((guessed, handle)) if guessed == start => handle.join().ok().flatten(),
             other => {
@@ -475,7 +479,11 @@ impl Interner {
     /// One hash and one probe: the index of `key` if known, else `name()`
     /// is recorded under the next index (the table's free slot found by
     /// the same probe). `None` past 2^32 ids or if `name()` is `None`.
-    fn short_index<'n>(&mut self, key: u128, name: impl FnOnce() -> Option<&'n str>) -> Option<u32> {
+    fn short_index<'n>(
+        &mut self,
+        key: u128,
+        name: impl FnOnce() -> Option<&'n str>,
+    ) -> Option<u32> {
         let next = u32::try_from(self.ids.names.len()).ok();
         let hash = self.short.hasher.hash_one(key);
         let (keys, hasher) = (&self.short.keys, &self.short.hasher);
