@@ -11,6 +11,11 @@
 //! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out target/release/examples/profile_metrics
 //! callgrind_annotate --inclusive=yes /tmp/cg.out | grep stage_
 //! ```
+//! `profile_metrics parse` runs only the parse stages (each through the
+//! fast parser and through serde alone, the "before"), on the 1M-row arrays
+//! and on whole bodies of 1k, 100k and 1M rows; `profile_metrics answer`
+//! only builds and serializes the 1k-row answer (basic, and with the PR
+//! curve and calibration), 100 times (`ANSWER_ROUNDS`).
 //! `profile_metrics core` runs only `stage_core` and `stage_core_full`, on
 //! requests built in memory (a few minutes under callgrind instead of half
 //! an hour); with `PROFILE_METRICS_OUT=<dir>` it writes the two answers
@@ -47,9 +52,12 @@ use arrow_array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray
 use arrow_ipc::writer::StreamWriter;
 use bytes::Bytes;
 use evald::api::arrow::ArrowBody;
-use evald::api::metrics::{Labels, MetricsJob, MetricsRequest, MetricsResponse, UserIds};
+use evald::api::metrics::{
+    fast, BinaryMetricsResponse, Labels, MetricsJob, MetricsRequest, MetricsResponse, UserIds,
+};
 use evald::api::negative_zero::without_negative_zeros;
 use evald::api::tensor::Tensor;
+use evald::core::metrics::{evaluate_records_ranked, BinaryRecords, UserIndex};
 use evald::core::rng::SplitMix64;
 
 const N: usize = 1_000_000;
@@ -147,26 +155,65 @@ fn stage_body_read(body: &[u8]) -> Vec<u8> {
     buffer
 }
 
+/// The predictions array as the server reads it (the fast parser).
 #[inline(never)]
 fn stage_parse_predictions(text: &str) -> Tensor {
-    serde_json::from_str(text).expect("predictions")
+    fast::predictions_value(text.as_bytes(), 0)
+        .expect("predictions")
+        .0
 }
 
 #[inline(never)]
 fn stage_parse_labels(text: &str) -> Labels {
-    serde_json::from_str(text).expect("labels")
+    fast::labels_value(text.as_bytes(), 0).expect("labels").0
 }
 
 /// Parsing the strings and interning them (the two are one pass).
 #[inline(never)]
 fn stage_parse_and_intern_user_ids(text: &str) -> UserIds {
-    serde_json::from_str(text).expect("user ids")
+    fast::user_ids_value(text.as_bytes(), 0)
+        .and_then(|(ids, _)| ids)
+        .expect("user ids")
 }
 
 /// The whole body on one thread (the server uses two above 256 KiB; callgrind
 /// runs threads one at a time, so this is the instruction count either way).
 #[inline(never)]
 fn stage_parse_whole_body(body: &[u8]) -> MetricsRequest {
+    MetricsRequest::from_json(body).expect("request")
+}
+
+/// The serde path alone (what the fast parser falls back to, and what the
+/// server ran before it): the "before" of each parse stage.
+#[inline(never)]
+fn stage_parse_predictions_serde(text: &str) -> Tensor {
+    serde_json::from_str(text).expect("predictions")
+}
+
+#[inline(never)]
+fn stage_parse_labels_serde(text: &str) -> Labels {
+    serde_json::from_str(text).expect("labels")
+}
+
+#[inline(never)]
+fn stage_parse_and_intern_user_ids_serde(text: &str) -> UserIds {
+    serde_json::from_str(text).expect("user ids")
+}
+
+#[inline(never)]
+fn stage_parse_whole_body_serde(body: &[u8]) -> MetricsRequest {
+    serde_json::from_slice(body).expect("request")
+}
+
+/// The body of the first `rows` records (1k, 100k) on one thread, fast.
+#[inline(never)]
+fn stage_parse_body_rows(body: &[u8]) -> MetricsRequest {
+    MetricsRequest::from_json(body).expect("request")
+}
+
+/// [`stage_parse_body_rows`] through serde alone.
+#[inline(never)]
+fn stage_parse_body_rows_serde(body: &[u8]) -> MetricsRequest {
     serde_json::from_slice(body).expect("request")
 }
 
@@ -200,8 +247,7 @@ fn stage_request(body: &[u8]) -> Vec<u8> {
 /// functions, which the compiler would otherwise merge).
 #[inline(always)]
 fn whole_request(body: &[u8], what: &str) -> Vec<u8> {
-    let request: MetricsRequest =
-        serde_json::from_slice(body).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let request = MetricsRequest::from_json(body).unwrap_or_else(|e| panic!("{what}: {e}"));
     let job = MetricsJob::from_request(request, usize::MAX, usize::MAX, usize::MAX)
         .unwrap_or_else(|e| panic!("{what}: {e:?}"));
     let response = job.run().unwrap_or_else(|e| panic!("{what}: {e:?}"));
@@ -347,11 +393,185 @@ fn core_only(d: &Data) {
     }
 }
 
+/// The body of the first `rows` records, as the server receives it.
+fn body_of_rows(d: &Data, rows: usize) -> Vec<u8> {
+    let join = |items: Vec<String>| format!("[{}]", items.join(","));
+    let predictions = join(d.scores[..rows].iter().map(f64::to_string).collect());
+    let labels = join(
+        d.labels[..rows]
+            .iter()
+            .map(|&l| u8::from(l).to_string())
+            .collect(),
+    );
+    let user_ids = join(d.users[..rows].iter().map(|u| format!("\"{u}\"")).collect());
+    format!("{{\"predictions\":{predictions},\"labels\":{labels},\"user_ids\":{user_ids}}}")
+        .into_bytes()
+}
+
+/// `profile_metrics parse`: only the parse stages, each through the fast
+/// parser and through serde alone (the "before"), on the 1M-row arrays and
+/// whole bodies of 1k, 100k and 1M rows.
+fn parse_only(d: &Data) {
+    let j = json(d);
+    let fast = (
+        timed("parse predictions", || {
+            stage_parse_predictions(&j.predictions)
+        }),
+        timed("parse labels", || stage_parse_labels(&j.labels)),
+        timed("parse + intern user_ids", || {
+            stage_parse_and_intern_user_ids(&j.user_ids)
+        }),
+    );
+    let serde = (
+        timed("parse predictions (serde)", || {
+            stage_parse_predictions_serde(&j.predictions)
+        }),
+        timed("parse labels (serde)", || {
+            stage_parse_labels_serde(&j.labels)
+        }),
+        timed("parse + intern user_ids (serde)", || {
+            stage_parse_and_intern_user_ids_serde(&j.user_ids)
+        }),
+    );
+    assert_eq!(
+        format!("{fast:?}"),
+        format!("{serde:?}"),
+        "fast and serde agree"
+    );
+    let whole = timed("parse whole body (one thread)", || {
+        stage_parse_whole_body(&j.body)
+    });
+    let whole_serde = timed("parse whole body (serde)", || {
+        stage_parse_whole_body_serde(&j.body)
+    });
+    assert_eq!(format!("{whole:?}"), format!("{whole_serde:?}"));
+    for rows in [1_000, 100_000] {
+        let body = body_of_rows(d, rows);
+        let a = timed(&format!("parse {rows} rows"), || {
+            stage_parse_body_rows(&body)
+        });
+        let b = timed(&format!("parse {rows} rows (serde)"), || {
+            stage_parse_body_rows_serde(&body)
+        });
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    }
+}
+
+/// Building the answer of a binary request from the core's reports (what
+/// `MetricsJob::run` does after the core).
+#[inline(never)]
+fn stage_build_answer(job: MetricsJob) -> MetricsResponse {
+    let MetricsJob::Binary {
+        scores,
+        labels,
+        weights,
+        users,
+        params,
+        weighting,
+        beyond,
+        ranking,
+    } = job
+    else {
+        panic!("a binary request");
+    };
+    let user_index = users.as_ref().map(|u| UserIndex {
+        users: &u.indices,
+        n_users: u.names.len(),
+    });
+    let records = BinaryRecords {
+        scores: &scores,
+        labels: &labels,
+        weights: weights.as_deref(),
+        users: user_index,
+    };
+    let (report, extra, ranked) =
+        evaluate_records_ranked(&records, &params, weighting, &beyond, ranking.as_ref())
+            .expect("metrics");
+    assert!(ranked.is_none(), "no ranking asked");
+    stage_answer_from_reports(report, extra)
+}
+
+#[inline(never)]
+fn stage_answer_from_reports(
+    report: evald::core::metrics::BinaryReport,
+    extra: evald::core::metrics::BeyondReport,
+) -> MetricsResponse {
+    let body = BinaryMetricsResponse::from(report).with_beyond(extra);
+    MetricsResponse::Binary(Box::new(body))
+}
+
+/// The serialization the server does: `axum::Json` writes into a growing
+/// buffer, then the negative-zero middleware scans it.
+#[inline(never)]
+fn stage_serialize_answer(response: &MetricsResponse) -> Vec<u8> {
+    let out = serde_json::to_vec(response).expect("serialized");
+    without_negative_zeros(&out).unwrap_or(out)
+}
+
+/// Number tokens (outside strings) in a JSON text.
+fn count_numbers(json: &[u8]) -> usize {
+    let (mut count, mut in_string, mut escaped, mut in_number) = (0, false, false, false);
+    for &b in json {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        let number_byte = b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E');
+        if number_byte && !in_number && (b.is_ascii_digit() || b == b'-') {
+            count += 1;
+        }
+        in_number = number_byte && (in_number || b.is_ascii_digit() || b == b'-');
+        in_string = b == b'"';
+    }
+    count
+}
+
+/// `profile_metrics answer`: the 1k-row request's answer (ROC and PR
+/// curves, calibration), built from the core's reports and serialized,
+/// `ANSWER_ROUNDS` (default 100) times, so callgrind's inclusive cost of
+/// `stage_answer_from_reports` and `stage_serialize_answer` divided by the
+/// calls is the per-request cost.
+fn answer_only(d: &Data) {
+    let rows = 1_000;
+    let options = r#","pr":{},"calibration":{}"#;
+    let body = body_of_rows(d, rows);
+    let mut full = body[..body.len() - 1].to_vec();
+    full.extend_from_slice(options.as_bytes());
+    full.push(b'}');
+    let rounds: usize = std::env::var("ANSWER_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    for (name, body) in [("basic", &body), ("pr + calibration", &full)] {
+        let mut out = Vec::new();
+        let start = Instant::now();
+        for _ in 0..rounds {
+            let request = MetricsRequest::from_json(body).expect("request");
+            let job = stage_check_into_job(request);
+            let response = stage_build_answer(job);
+            out = black_box(stage_serialize_answer(&response));
+        }
+        println!(
+            "{name}: answer {} bytes, {} numbers, {:.1} µs per request (core + build + serialize)",
+            out.len(),
+            count_numbers(&out),
+            start.elapsed().as_secs_f64() * 1e6 / rounds as f64
+        );
+    }
+}
+
 fn main() {
     let d = data();
-    if std::env::args().nth(1).as_deref() == Some("core") {
-        core_only(&d);
-        return;
+    match std::env::args().nth(1).as_deref() {
+        Some("core") => return core_only(&d),
+        Some("parse") => return parse_only(&d),
+        Some("answer") => return answer_only(&d),
+        _ => {}
     }
     let j = json(&d);
     let arrow_body = Bytes::from(arrow(&d));

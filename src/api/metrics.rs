@@ -26,6 +26,7 @@ use crate::core::metrics::{
 
 pub mod beyond;
 pub mod compare;
+pub mod fast;
 mod request;
 mod response;
 

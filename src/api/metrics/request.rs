@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::beyond::{CalibrationParams, PrParams};
+use super::fast;
 use crate::api::labels::{ClassLabel, JsonLabel};
 use crate::api::tensor::Tensor;
 use crate::core::metrics::{Average, BinaryParams, GaucWeighting};
@@ -26,13 +27,15 @@ use crate::core::metrics::{Average, BinaryParams, GaucWeighting};
 pub type MetricsRequest = MetricsRequestWith<UserIds>;
 
 /// The request with `user_ids` read as `U`: [`UserIds`] for the request
-/// itself, raw JSON text for the first pass of the two-thread parse.
+/// itself, raw JSON text for the first pass of the two-thread parse; and
+/// with placeholders for all three arrays (`P`, `L`) when the fast parser
+/// (`fast.rs`) leaves only the options to serde.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MetricsRequestWith<U> {
+pub struct MetricsRequestWith<U, P = Tensor, L = Labels> {
     /// Flat binary scores, or an N x C matrix of class scores.
-    pub predictions: Tensor,
-    pub labels: Labels,
+    pub predictions: P,
+    pub labels: L,
     #[serde(default = "Option::default")]
     pub user_ids: Option<U>,
     #[serde(default)]
@@ -167,6 +170,18 @@ struct SpeculativeUsers {
 }
 
 impl MetricsRequest {
+    /// Parses a body on one thread: the fast parser ([`super::fast`]) for
+    /// the common shape, serde for anything else. Same value as
+    /// deserializing `MetricsRequest` with serde_json, and the same bodies
+    /// fail. Errors carry no JSON path: callers re-parse a failing body with
+    /// path tracking to report it (`parse_json_with`).
+    pub fn from_json(bytes: &[u8]) -> Result<MetricsRequest, serde_json::Error> {
+        match fast::request(bytes, |_| None) {
+            Some(request) => Ok(request),
+            None => serde_json::from_slice(bytes),
+        }
+    }
+
     /// Parses a valid body on two threads: `user_ids`, the costliest array (a
     /// string and a hash lookup per record), on one; everything else on the
     /// other.
@@ -174,25 +189,50 @@ impl MetricsRequest {
     /// The second thread cannot know where `user_ids` starts without a scan
     /// of the whole body, which would cost as much as it saves, so it guesses:
     /// it parses the array after the first `"user_ids":` in the text. The
-    /// main parse reads the real `user_ids` as raw text and takes the guessed
-    /// result only when it covers exactly that text; otherwise (say, a user id
-    /// spelled `"user_ids"` came first) it parses the raw text itself. Either
-    /// way the value equals deserializing `MetricsRequest` directly, and the
-    /// same bodies fail. Errors carry no JSON path: callers re-parse a
-    /// failing body with path tracking to report it (`parse_json_with`).
+    /// main parse takes the guessed result only when the real `user_ids`
+    /// value starts exactly there; otherwise (say, a user id spelled
+    /// `"user_ids"` came first) it parses the value itself. Either way the
+    /// value equals deserializing `MetricsRequest` directly, and the same
+    /// bodies fail. Both threads use the fast parser; a body it does not
+    /// read falls back to the serde parse on two threads. Errors carry no
+    /// JSON path (see [`MetricsRequest::from_json`]).
     pub fn from_json_parallel(bytes: &[u8]) -> Result<MetricsRequest, serde_json::Error> {
         if bytes.len() < PARALLEL_PARSE_MIN_BYTES {
-            return serde_json::from_slice(bytes);
+            return Self::from_json(bytes);
         }
-        parse_on_two_threads(bytes)
+        Self::from_json_two_threads(bytes)
     }
 
     /// The two-thread parse whatever the body size. Crate-visible for
-    /// [`crate::fuzzing`], which checks it against the one-thread parse on
-    /// the small bodies a fuzzer makes.
+    /// [`crate::fuzzing`], which checks it against the one-thread serde
+    /// parse on the small bodies a fuzzer makes (so the fuzzer checks the
+    /// fast parser too).
     pub(crate) fn from_json_two_threads(bytes: &[u8]) -> Result<MetricsRequest, serde_json::Error> {
-        parse_on_two_threads(bytes)
+        match fast_on_two_threads(bytes) {
+            Some(request) => Ok(request),
+            None => parse_on_two_threads(bytes),
+        }
     }
+}
+
+/// The fast parse with `user_ids` read ahead on a second thread from the
+/// guessed position; `None` when the fast parser does not read the body.
+fn fast_on_two_threads(bytes: &[u8]) -> Option<MetricsRequest> {
+    std::thread::scope(|scope| {
+        let mut guess = user_ids_guess(bytes).map(|start| {
+            (
+                start,
+                scope.spawn(move || fast::user_ids_value(bytes, start)),
+            )
+        });
+        fast::request(bytes, |start| match guess.take() {
+            Some((guessed, handle)) if guessed == start => handle.join().ok().flatten(),
+            other => {
+                guess = other;
+                None
+            }
+        })
+    })
 }
 
 /// The two-thread parse of [`MetricsRequest::from_json_parallel`].
@@ -387,30 +427,6 @@ struct ShortKeys {
 /// A key no short id packs to (its length byte would be 255).
 const NOT_SHORT: u128 = u128::MAX;
 
-impl ShortKeys {
-    fn get(&self, key: u128) -> Option<u32> {
-        let keys = &self.keys;
-        self.table
-            .find(self.hasher.hash_one(key), |&i| {
-                keys.get(i as usize) == Some(&key)
-            })
-            .copied()
-    }
-
-    /// Records `key` (or [`NOT_SHORT`]) for the next dense index, `index`.
-    fn push(&mut self, key: u128, index: u32) {
-        self.keys.push(key);
-        if key != NOT_SHORT {
-            let (keys, hasher) = (&self.keys, &self.hasher);
-            // Every index in the table has its key in `keys` (pushed above).
-            let rehash =
-                |&i: &u32| hasher.hash_one(keys.get(i as usize).copied().unwrap_or(NOT_SHORT));
-            self.table
-                .insert_unique(hasher.hash_one(key), index, rehash);
-        }
-    }
-}
-
 /// `name` packed into a `u128` (bytes, then the length in byte 15), when it
 /// has at most 15 bytes. Distinct strings give distinct keys.
 pub fn short_key(name: &str) -> Option<u128> {
@@ -432,22 +448,73 @@ pub fn short_key(name: &str) -> Option<u128> {
 impl Interner {
     /// The dense index of user id `name`, the next free one on first sight.
     pub fn string<E: de::Error>(&mut self, name: &str) -> Result<u32, E> {
-        let short = short_key(name);
-        let known = match short {
-            Some(key) => self.short.get(key),
-            None => self.by_name.get(name).copied(),
-        };
-        if let Some(i) = known {
-            return Ok(i);
+        self.string_with_key(name, short_key(name))
+    }
+
+    /// [`Interner::string`] for a caller that already has `short_key(name)`
+    /// (the fast parser builds it from the bytes it loaded to find the
+    /// closing quote), so the id is not packed again. `key` must be
+    /// `short_key(name)`.
+    pub fn string_with_key<E: de::Error>(
+        &mut self,
+        name: &str,
+        key: Option<u128>,
+    ) -> Result<u32, E> {
+        debug_assert_eq!(key, short_key(name));
+        match key {
+            Some(key) => self.short_index(key, || Some(name)),
+            None => self.long_index(name),
         }
-        let i = u32::try_from(self.ids.names.len())
-            .map_err(|_| E::custom("more than 2^32 distinct user ids"))?;
-        if short.is_none() {
-            self.by_name.insert(name.into(), i);
+        .ok_or_else(|| E::custom("more than 2^32 distinct user ids"))
+    }
+
+    /// The dense index of a short id given as its key and its bytes, which
+    /// are read (and checked to be UTF-8) only on first sight; `None` past
+    /// 2^32 ids or for bytes that are not UTF-8. `key` must be the
+    /// [`short_key`] of `name`.
+    pub(super) fn short_bytes(&mut self, key: u128, name: &[u8]) -> Option<u32> {
+        self.short_index(key, || std::str::from_utf8(name).ok())
+    }
+
+    /// One hash and one probe: the index of `key` if known, else `name()`
+    /// is recorded under the next index (the table's free slot found by
+    /// the same probe). `None` past 2^32 ids or if `name()` is `None`.
+    fn short_index<'n>(
+        &mut self,
+        key: u128,
+        name: impl FnOnce() -> Option<&'n str>,
+    ) -> Option<u32> {
+        let next = u32::try_from(self.ids.names.len()).ok();
+        let hash = self.short.hasher.hash_one(key);
+        let (keys, hasher) = (&self.short.keys, &self.short.hasher);
+        // Every index in the table has its key in `keys`.
+        let entry = self.short.table.entry(
+            hash,
+            |&i| keys.get(i as usize) == Some(&key),
+            |&i| hasher.hash_one(keys.get(i as usize).copied().unwrap_or(NOT_SHORT)),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(found) => Some(*found.get()),
+            hashbrown::hash_table::Entry::Vacant(free) => {
+                let (i, name) = (next?, name()?);
+                free.insert(i);
+                self.short.keys.push(key);
+                self.ids.names.push(name.into());
+                Some(i)
+            }
         }
-        self.short.push(short.unwrap_or(NOT_SHORT), i);
+    }
+
+    /// The index of an id of more than 15 bytes (the ordinary map).
+    fn long_index(&mut self, name: &str) -> Option<u32> {
+        if let Some(&i) = self.by_name.get(name) {
+            return Some(i);
+        }
+        let i = u32::try_from(self.ids.names.len()).ok()?;
+        self.by_name.insert(name.into(), i);
+        self.short.keys.push(NOT_SHORT);
         self.ids.names.push(name.into());
-        Ok(i)
+        Some(i)
     }
 
     /// The dense index of integer user id `value` (the same user as its
@@ -494,7 +561,7 @@ impl<'de> Visitor<'de> for UserIdsVisitor {
     }
 }
 
-struct UserIdSeed<'a>(&'a mut Interner);
+pub(super) struct UserIdSeed<'a>(pub(super) &'a mut Interner);
 
 impl<'de> DeserializeSeed<'de> for UserIdSeed<'_> {
     type Value = u32;
