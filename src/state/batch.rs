@@ -43,20 +43,21 @@ struct Staged {
 
 /// The user ids of one request, each interned once to a dense index.
 ///
-/// Why not a `HashMap<String, u32>`: that is one allocation per user plus a
-/// 32-byte bucket holding the `String`; here the ids sit back to back in one
-/// buffer and the table holds only 4-byte indices, so interning 100,000
-/// users allocates a handful of times and probes a smaller table. An id of
-/// at most 15 bytes is also kept packed in a `u128` ([`short_key`]), hashed
-/// and compared as one number: a probe then reads the table and one key,
-/// not the id's bounds and then its bytes (each a cache miss at 100,000
-/// users, the most of interning's time).
+/// Why not a `HashMap<String, u32>`: its 32-byte buckets hold the `String`,
+/// and a probe follows the `String` to its bytes. Here the table holds only
+/// 4-byte indices, and an id of at most 15 bytes is also kept packed in a
+/// `u128` ([`short_key`]), hashed and compared as one number: a probe reads
+/// the table and one key (each a cache miss at 100,000 users, the most of
+/// interning's time). The ids themselves are allocated one by one as they
+/// are first seen, as the map did, and handed to the staged batch as they
+/// are. (Keeping them back to back in one buffer and allocating each user's
+/// `String` only in `finish` raised the peak RSS of the streams benchmark
+/// by ~25 MB, also with bodies too small to fold or to parse on two
+/// threads, the stream state being the same.)
 #[derive(Default)]
 struct UserIds {
-    /// Every id, back to back, in index order.
-    text: String,
-    /// `ends[i]`: where id `i` ends in `text` (it starts where id `i - 1` ends).
-    ends: Vec<usize>,
+    /// Every id, in index order.
+    names: Vec<String>,
     /// `keys[i]`: id `i` packed, or [`NOT_SHORT`].
     keys: Vec<u128>,
     table: hashbrown::HashTable<u32>,
@@ -83,16 +84,10 @@ fn short_key(id: &str) -> u128 {
         })
 }
 
-/// Id `i` of `text` split at `ends` (empty for an index out of range, which
-/// the table never holds).
-fn id_of<'a>(text: &'a str, ends: &[usize], i: u32) -> &'a str {
-    let i = i as usize;
-    let start = match i.checked_sub(1) {
-        Some(before) => ends.get(before).copied().unwrap_or(0),
-        None => 0,
-    };
-    let end = ends.get(i).copied().unwrap_or(start);
-    text.get(start..end).unwrap_or_default()
+/// Id `i` of `names` (empty for an index out of range, which the table
+/// never holds).
+fn id_of(names: &[String], i: u32) -> &str {
+    names.get(i as usize).map_or("", String::as_str)
 }
 
 /// The table hash of an id: of its short key, or of its bytes when long.
@@ -106,41 +101,46 @@ fn hash_id(hasher: &foldhash::fast::RandomState, key: u128, name: &str) -> u64 {
 
 impl UserIds {
     fn len(&self) -> usize {
-        self.ends.len()
+        self.names.len()
     }
 
+    #[cfg(test)]
     fn id(&self, i: u32) -> &str {
-        id_of(&self.text, &self.ends, i)
+        id_of(&self.names, i)
     }
 
-    fn intern(&mut self, name: &str) -> Result<u32, RecordError> {
-        let key = short_key(name);
-        let hash = self.hash(key, name);
-        let (text, ends, keys) = (&self.text, &self.ends, &self.keys);
-        let same = |&i: &u32| match keys.get(i as usize) {
-            Some(&k) if k != NOT_SHORT => k == key,
-            _ => key == NOT_SHORT && id_of(text, ends, i) == name,
+    /// The index of user id `name`, the next free one on first sight (then
+    /// `name` is kept: a `String` moves in, a `&str` is copied).
+    fn intern<S: AsRef<str> + Into<String>>(&mut self, name: S) -> Result<u32, RecordError> {
+        let (key, hash) = {
+            let id = name.as_ref();
+            let key = short_key(id);
+            let hash = self.hash(key, id);
+            let (names, keys) = (&self.names, &self.keys);
+            let same = |&i: &u32| match keys.get(i as usize) {
+                Some(&k) if k != NOT_SHORT => k == key,
+                _ => key == NOT_SHORT && id_of(names, i) == id,
+            };
+            if let Some(&i) = self.table.find(hash, same) {
+                return Ok(i);
+            }
+            (key, hash)
         };
-        if let Some(&i) = self.table.find(hash, same) {
-            return Ok(i);
-        }
-        let i = u32::try_from(self.ends.len())
+        let i = u32::try_from(self.names.len())
             .ok()
             .filter(|&i| i < NO_USER)
             .ok_or(RecordError::TooManyUsers(NO_USER as usize))?;
-        self.text.push_str(name);
-        self.ends.push(self.text.len());
+        self.names.push(name.into());
         self.keys.push(key);
         let UserIds {
-            text,
-            ends,
+            names,
             keys,
             table,
             hasher,
         } = self;
         table.insert_unique(hash, i, |&j| {
             let key = keys.get(j as usize).copied().unwrap_or(NOT_SHORT);
-            hash_id(hasher, key, id_of(text, ends, j))
+            hash_id(hasher, key, id_of(names, j))
         });
         Ok(i)
     }
@@ -316,27 +316,25 @@ impl BatchBuilder {
 
     /// A builder for records that will be [`BatchBuilder::append`]ed to
     /// another: it never folds, and it has room for `records` records and
-    /// `id_bytes` bytes of user ids, allocated here (by the calling thread)
-    /// rather than by whichever thread fills it. Why: mimalloc returns a
-    /// block freed by another thread to its owner's heap only lazily, so
-    /// staging grown on a short-lived parsing thread and freed by the
-    /// request's thread lingers as resident memory.
-    pub fn for_append(records: usize, id_bytes: usize) -> Self {
+    /// users, allocated here (by the calling thread) rather than by
+    /// whichever thread fills it. Why: mimalloc returns a block freed by
+    /// another thread to its owner's heap only lazily, so staging grown on a
+    /// short-lived parsing thread and freed by the request's thread would
+    /// linger as resident memory.
+    pub fn for_append(records: usize) -> Self {
         let mut b = Self::with_fold_every(usize::MAX);
         b.records.reserve_exact(records);
-        b.users.text.reserve_exact(id_bytes);
-        b.users.ends.reserve_exact(records);
+        b.users.names.reserve_exact(records);
         b.users.keys.reserve_exact(records);
         let UserIds {
-            text,
-            ends,
+            names,
             keys,
             table,
             hasher,
         } = &mut b.users;
         table.reserve(records, |&j| {
             let key = keys.get(j as usize).copied().unwrap_or(NOT_SHORT);
-            hash_id(hasher, key, id_of(text, ends, j))
+            hash_id(hasher, key, id_of(names, j))
         });
         b
     }
@@ -345,9 +343,11 @@ impl BatchBuilder {
     /// they had been pushed here one by one (the same user indices, fold
     /// points and weights), then empties `other` keeping its capacity.
     pub fn append(&mut self, other: &mut BatchBuilder) -> Result<(), RecordError> {
-        let map = (0..other.users.len())
-            .zip(0u32..)
-            .map(|(_, i)| self.users.intern(other.users.id(i)))
+        // A new user's id moves over; a known one's is dropped.
+        let names = std::mem::take(&mut other.users.names);
+        let map = names
+            .into_iter()
+            .map(|name| self.users.intern(name))
             .collect::<Result<Vec<u32>, _>>()?;
         if other.folded_records > 0 {
             // Not reached by the parser (its side builders never fold); kept
@@ -406,8 +406,7 @@ impl BatchBuilder {
 
     /// Empties the builder, keeping its capacity.
     fn clear(&mut self) {
-        self.users.text.clear();
-        self.users.ends.clear();
+        self.users.names.clear();
         self.users.keys.clear();
         self.users.table.clear();
         self.records.clear();
@@ -511,8 +510,8 @@ impl BatchBuilder {
             ..
         } = self;
         folded.resize_with(users.len(), Default::default);
-        for ((name, _), i) in folded.iter_mut().zip(0u32..) {
-            name.push_str(users.id(i));
+        for ((slot, _), name) in folded.iter_mut().zip(users.names) {
+            *slot = name;
         }
         StagedBatch {
             global,

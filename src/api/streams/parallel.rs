@@ -46,9 +46,6 @@ const MIN_SPLIT_BYTES: usize = 256 << 10;
 /// bytes), to size the side builder for any half window.
 const MIN_RECORD_BYTES: usize = 24;
 
-/// User id bytes the side builder has room for before it grows.
-const SIDE_ID_BYTES: usize = 512 << 10;
-
 /// NDJSON bodies being parsed now, in the whole process.
 static PARSING: AtomicUsize = AtomicUsize::new(0);
 
@@ -192,7 +189,7 @@ impl<'a> NdjsonParser<'a> {
         self.budget.extra = EXTRA_BYTES;
         self.halves = Some(Halves {
             window: Vec::with_capacity(self.window_bytes),
-            side: BatchBuilder::for_append(WINDOW_BYTES / 2 / MIN_RECORD_BYTES, SIDE_ID_BYTES),
+            side: BatchBuilder::for_append(WINDOW_BYTES / 2 / MIN_RECORD_BYTES),
         });
     }
 
