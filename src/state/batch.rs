@@ -779,7 +779,7 @@ mod tests {
         let mut ids = UserIds::default();
         let long = "a-user-id-longer-than-15-bytes";
         let names = ["b", "", "a", "é", "ab", long, "0123456789abcde", "b", "a", long];
-        let got: Vec<_> = names.iter().map(|n| ids.intern(n)).collect();
+        let got: Vec<_> = names.iter().map(|n| ids.intern(*n)).collect();
         assert_eq!(got, [0, 1, 2, 3, 4, 5, 6, 0, 2, 5].map(Ok));
         for (i, n) in names.iter().take(7).enumerate() {
             assert_eq!(ids.id(i as u32), *n);

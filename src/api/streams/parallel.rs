@@ -154,12 +154,12 @@ impl<'a> NdjsonParser<'a> {
     }
 
     /// Takes the two-thread path past `bytes` instead of [`PARALLEL_FROM`],
-    /// in windows of 300 kB, whatever other bodies are being parsed: tests
+    /// in windows of 1 MB, whatever other bodies are being parsed: tests
     /// use small bodies, and run beside each other.
     #[cfg(test)]
     fn parallel_from(mut self, bytes: usize) -> Self {
         self.parallel_from = bytes;
-        self.window_bytes = 300_000;
+        self.window_bytes = 1_000_000;
         self.even_if_busy = true;
         self
     }
