@@ -352,11 +352,8 @@ impl Staging<'_> {
     fn check(&self, builder: &BatchBuilder, extra: usize) -> Result<(), ApiError> {
         check_staging(builder, self.store, self.max_users)?;
         let staged = builder.staged_bytes();
-        self.permit.reserve_up_to(
-            self.reading
-                .saturating_add(extra)
-                .saturating_add(staged),
-        )
+        self.permit
+            .reserve_up_to(self.reading.saturating_add(extra).saturating_add(staged))
     }
 }
 

@@ -491,7 +491,10 @@ impl BatchBuilder {
                 fold_into(agg, ScoreAggregate::from_records_by(run, score, view));
             }
         }
-        fold_into(global, ScoreAggregate::from_records_by(records, score, view));
+        fold_into(
+            global,
+            ScoreAggregate::from_records_by(records, score, view),
+        );
         *folded_records += records.len();
         records.clear();
         weights.clear();
@@ -778,7 +781,18 @@ mod tests {
     fn user_ids_intern_to_dense_indices_in_first_seen_order() {
         let mut ids = UserIds::default();
         let long = "a-user-id-longer-than-15-bytes";
-        let names = ["b", "", "a", "é", "ab", long, "0123456789abcde", "b", "a", long];
+        let names = [
+            "b",
+            "",
+            "a",
+            "é",
+            "ab",
+            long,
+            "0123456789abcde",
+            "b",
+            "a",
+            long,
+        ];
         let got: Vec<_> = names.iter().map(|n| ids.intern(*n)).collect();
         assert_eq!(got, [0, 1, 2, 3, 4, 5, 6, 0, 2, 5].map(Ok));
         for (i, n) in names.iter().take(7).enumerate() {

@@ -288,7 +288,9 @@ impl<'a> NdjsonParser<'a> {
         match theirs {
             // No thread could be started: parse the second half here.
             None => self.one_thread(second),
-            Some(Err(_)) => Err(ApiError::internal("the second NDJSON parsing thread failed")),
+            Some(Err(_)) => Err(ApiError::internal(
+                "the second NDJSON parsing thread failed",
+            )),
             Some(Ok(Err(e))) => Err(e),
             Some(Ok(Ok(last_line))) => {
                 self.reader.skip_to(last_line);
@@ -340,7 +342,11 @@ mod tests {
         (parser.finish().map(BatchBuilder::finish), splits)
     }
 
-    fn parse(body: &[u8], chunk: usize, from: usize) -> Result<crate::state::StagedBatch, ApiError> {
+    fn parse(
+        body: &[u8],
+        chunk: usize,
+        from: usize,
+    ) -> Result<crate::state::StagedBatch, ApiError> {
         parse_counting(body, chunk, from).0
     }
 
@@ -396,7 +402,12 @@ mod tests {
 
     #[test]
     fn two_threads_name_the_first_bad_line() {
-        for bad in [[Some(3), None], [Some(12_000), Some(25_000)], [Some(29_990), None], [Some(17_000), Some(17_001)]] {
+        for bad in [
+            [Some(3), None],
+            [Some(12_000), Some(25_000)],
+            [Some(29_990), None],
+            [Some(17_000), Some(17_001)],
+        ] {
             let mut body = body(30_000, bad[0]);
             if let Some(second) = bad[1] {
                 // a second bad line later in the body (never reported)
@@ -416,7 +427,10 @@ mod tests {
         let mut body = body(30_000, None);
         let at = body.len() * 3 / 4;
         let at = at + memchr(b'\n', &body[at..]).unwrap_or(0) + 1;
-        let long = format!("{{\"prediction\":0.5,\"label\":1,\"user_id\":\"{}\"}}\n", "x".repeat(2000));
+        let long = format!(
+            "{{\"prediction\":0.5,\"label\":1,\"user_id\":\"{}\"}}\n",
+            "x".repeat(2000)
+        );
         body.splice(at..at, long.bytes());
         let one = outcome(parse(&body, 64 << 10, usize::MAX));
         assert_eq!(one.as_ref().err().map(|e| e.0), Some(413));
