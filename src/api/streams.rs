@@ -37,12 +37,13 @@ pub mod fast;
 pub mod intervals;
 pub mod name;
 pub mod ndjson;
+pub mod parallel;
 pub mod report;
 
 use super::auth::Tenant;
 use dto::{stage_batch, BatchBody, Origin};
 use name::{visible, StreamName};
-use ndjson::{parse_line, LineReader};
+use parallel::NdjsonParser;
 use report::{evaluate_stream, evaluate_user, MetricsQuery, StreamMetricsResponse};
 
 /// Routes of this resource.
@@ -282,7 +283,9 @@ fn stage_body(body: BatchBody) -> Result<BatchBuilder, ApiError> {
 /// stops too (the rest of the body is not read).
 ///
 /// In flight it holds the partial line (up to `--max-line-bytes`), the chunk
-/// queue and the staged records; all count against the request's permit.
+/// queue, the staged records (folded into per-user aggregates as they grow)
+/// and, for a large body parsed on two threads, the window and side builder
+/// of [`parallel`]; all count against the request's permit.
 async fn read_ndjson(state: &AppState, mut body: BodyReader) -> Result<BatchBuilder, ApiError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(CHUNK_QUEUE);
     let max_line = state.config.max_line_bytes;
@@ -298,23 +301,12 @@ async fn read_ndjson(state: &AppState, mut body: BodyReader) -> Result<BatchBuil
             permit: &permit,
             reading,
         };
-        let mut reader = LineReader::new(max_line);
-        let mut builder = BatchBuilder::new();
-        let mut next_check = BUDGET_CHECK_EVERY;
-        let mut on_line = |n: u64, line: &[u8]| {
-            parse_line(&mut builder, n, line)?;
-            if builder.len() >= next_check {
-                next_check += BUDGET_CHECK_EVERY;
-                staging.check(&builder)?;
-            }
-            Ok(())
-        };
+        let check = Box::new(|b: &BatchBuilder, extra: usize| staging.check(b, extra));
+        let mut parser = NdjsonParser::new(max_line, BUDGET_CHECK_EVERY, check);
         while let Some(chunk) = rx.blocking_recv() {
-            reader.feed(&chunk, &mut on_line)?;
+            parser.feed(&chunk)?;
         }
-        reader.finish(&mut on_line)?;
-        staging.check(&builder)?;
-        Ok::<_, ApiError>(builder)
+        parser.finish()
     });
     let mut read_error = None;
     loop {
@@ -355,12 +347,13 @@ impl Staging<'_> {
     /// Refuses (503) a body whose staged records would not fit the memory
     /// budget or whose users alone exceed the per-stream user limit, before
     /// the whole body is read; and grows the request's in-flight reservation
-    /// by the staged bytes (503 with Retry-After when that budget is full).
-    fn check(&self, builder: &BatchBuilder) -> Result<(), ApiError> {
+    /// by the staged bytes and the `extra` bytes the parser holds (503 with
+    /// Retry-After when that budget is full).
+    fn check(&self, builder: &BatchBuilder, extra: usize) -> Result<(), ApiError> {
         check_staging(builder, self.store, self.max_users)?;
         let staged = builder.staged_bytes();
         self.permit
-            .reserve_up_to(self.reading.saturating_add(staged))
+            .reserve_up_to(self.reading.saturating_add(extra).saturating_add(staged))
     }
 }
 

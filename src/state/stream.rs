@@ -60,14 +60,16 @@ impl Stream {
     ) -> isize {
         let mut delta = 0isize;
         let before = self.global.heap_bytes();
-        self.global.merge(&batch.global);
+        // Owned merges: a new stream takes the batch's aggregates as they
+        // are instead of copying them (see `ScoreAggregate::merge_owned`).
+        self.global.merge_owned(batch.global);
         self.global.compact(max_scores_per_stream);
         delta += signed(self.global.heap_bytes()) - signed(before);
         for (name, agg) in batch.users {
             match self.users.get_mut(&name) {
                 Some(existing) => {
                     let before = existing.heap_bytes();
-                    existing.merge(&agg);
+                    existing.merge_owned(agg);
                     existing.compact(max_scores_per_user);
                     delta += signed(existing.heap_bytes()) - signed(before);
                 }

@@ -576,6 +576,21 @@ impl ScoreAggregate {
         self.entries = merged;
     }
 
+    /// [`ScoreAggregate::merge`] of an aggregate the caller no longer needs:
+    /// merging into an empty aggregate takes `other`'s entries instead of
+    /// copying them. Why: a large request folds its records into per-user
+    /// aggregates chunk by chunk, and a new stream (or a new user) receives
+    /// the staged aggregates whole; copying them would briefly hold every
+    /// user's records twice.
+    pub fn merge_owned(&mut self, other: ScoreAggregate) {
+        if self.is_empty() && !other.is_empty() {
+            self.counts.add(other.counts);
+            self.entries = other.entries;
+        } else {
+            self.merge(&other);
+        }
+    }
+
     /// When more than `budget` distinct scores are held, merges adjacent scores
     /// into at most `max(budget / 2, 1)` bins of about equal weight (halving
     /// leaves room, so compaction is not redone on every batch). Returns whether
@@ -819,6 +834,24 @@ mod tests {
                 prop_assert_eq!(x.0, y.0);
                 // epsilon 1e-12: only the order of the weight sums differs
                 prop_assert!((x.1 - y.1).abs() < 1e-12 && (x.2 - y.2).abs() < 1e-12);
+            }
+        }
+
+        #[test]
+        fn an_owned_merge_equals_a_borrowed_one(
+            a in records_strategy(), b in records_strategy()
+        ) {
+            for first in [ScoreAggregate::default(), ScoreAggregate::from_records(&mut a.clone())] {
+                let other = ScoreAggregate::from_records(&mut b.clone());
+                let mut borrowed = first.clone();
+                borrowed.merge(&other);
+                let mut owned = first;
+                owned.merge_owned(other);
+                prop_assert_eq!(owned.counts(), borrowed.counts());
+                let bits = |x: &ScoreAggregate| -> Vec<[u64; 3]> {
+                    x.iter().map(|(s, p, n)| [s.to_bits(), p.to_bits(), n.to_bits()]).collect()
+                };
+                prop_assert_eq!(bits(&owned), bits(&borrowed));
             }
         }
 
