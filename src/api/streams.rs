@@ -37,13 +37,12 @@ pub mod fast;
 pub mod intervals;
 pub mod name;
 pub mod ndjson;
-pub mod parallel;
 pub mod report;
 
 use super::auth::Tenant;
 use dto::{stage_batch, BatchBody, Origin};
 use name::{visible, StreamName};
-use parallel::NdjsonParser;
+use ndjson::{parse_line, LineReader};
 use report::{evaluate_stream, evaluate_user, MetricsQuery, StreamMetricsResponse};
 
 /// Routes of this resource.
@@ -283,9 +282,8 @@ fn stage_body(body: BatchBody) -> Result<BatchBuilder, ApiError> {
 /// stops too (the rest of the body is not read).
 ///
 /// In flight it holds the partial line (up to `--max-line-bytes`), the chunk
-/// queue, the staged records (folded into per-user aggregates as they grow)
-/// and, for a large body parsed on two threads, the window and side builder
-/// of [`parallel`]; all count against the request's permit.
+/// queue and the staged records (folded into per-user aggregates as they
+/// grow); all count against the request's permit.
 async fn read_ndjson(state: &AppState, mut body: BodyReader) -> Result<BatchBuilder, ApiError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(CHUNK_QUEUE);
     let max_line = state.config.max_line_bytes;
@@ -301,12 +299,23 @@ async fn read_ndjson(state: &AppState, mut body: BodyReader) -> Result<BatchBuil
             permit: &permit,
             reading,
         };
-        let check = Box::new(|b: &BatchBuilder, extra: usize| staging.check(b, extra));
-        let mut parser = NdjsonParser::new(max_line, BUDGET_CHECK_EVERY, check);
+        let mut reader = LineReader::new(max_line);
+        let mut builder = BatchBuilder::new();
+        let mut next_check = BUDGET_CHECK_EVERY;
+        let mut on_line = |n: u64, line: &[u8]| {
+            parse_line(&mut builder, n, line)?;
+            if builder.len() >= next_check {
+                next_check += BUDGET_CHECK_EVERY;
+                staging.check(&builder)?;
+            }
+            Ok(())
+        };
         while let Some(chunk) = rx.blocking_recv() {
-            parser.feed(&chunk)?;
+            reader.feed(&chunk, &mut on_line)?;
         }
-        parser.finish()
+        reader.finish(&mut on_line)?;
+        staging.check(&builder)?;
+        Ok::<_, ApiError>(builder)
     });
     let mut read_error = None;
     loop {
@@ -347,13 +356,12 @@ impl Staging<'_> {
     /// Refuses (503) a body whose staged records would not fit the memory
     /// budget or whose users alone exceed the per-stream user limit, before
     /// the whole body is read; and grows the request's in-flight reservation
-    /// by the staged bytes and the `extra` bytes the parser holds (503 with
-    /// Retry-After when that budget is full).
-    fn check(&self, builder: &BatchBuilder, extra: usize) -> Result<(), ApiError> {
+    /// by the staged bytes (503 with Retry-After when that budget is full).
+    fn check(&self, builder: &BatchBuilder) -> Result<(), ApiError> {
         check_staging(builder, self.store, self.max_users)?;
         let staged = builder.staged_bytes();
         self.permit
-            .reserve_up_to(self.reading.saturating_add(extra).saturating_add(staged))
+            .reserve_up_to(self.reading.saturating_add(staged))
     }
 }
 

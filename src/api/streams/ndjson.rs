@@ -40,27 +40,6 @@ impl LineReader {
         self.line_no
     }
 
-    /// A reader for a part of a body that starts after its line
-    /// `line_no` (numbers its first line `line_no + 1`).
-    pub fn after_line(max_line_bytes: usize, line_no: u64) -> Self {
-        LineReader {
-            line_no,
-            ..LineReader::new(max_line_bytes)
-        }
-    }
-
-    /// True when no partial line is kept (the bytes fed so far ended with a
-    /// newline).
-    pub fn at_line_start(&self) -> bool {
-        self.partial.is_empty()
-    }
-
-    /// Continues after line `line_no`, read by another reader from the bytes
-    /// following this one's (see [`LineReader::after_line`]).
-    pub fn skip_to(&mut self, line_no: u64) {
-        self.line_no = self.line_no.max(line_no);
-    }
-
     fn too_long(&self) -> ApiError {
         let n = self.line_no + 1;
         ApiError::too_large(format!(
