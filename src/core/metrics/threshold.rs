@@ -140,18 +140,32 @@ pub fn best_threshold(table: &ScoreTable, beta: f64) -> BestThreshold {
 /// maximum so far; the floor only rises, so a record below it never comes
 /// back, and the front is the answer. Only values within [`TIE`] of each
 /// other stay (a handful), so the pass costs one comparison a point.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Leader {
     records: std::collections::VecDeque<Best>,
+    /// The maximum so far (the last record's value), kept apart so the
+    /// common case, no new maximum, is one comparison of two locals.
+    top: f64,
+}
+
+impl Default for Leader {
+    fn default() -> Self {
+        Leader {
+            records: std::collections::VecDeque::new(),
+            top: f64::NEG_INFINITY,
+        }
+    }
 }
 
 impl Leader {
+    #[inline]
     fn offer(&mut self, threshold: f64, value: f64) {
         // A NaN is never the maximum (`f64::max` skips it) nor reaches a
-        // floor; skipping it keeps the comparisons below total.
-        if value.is_nan() || self.records.back().is_some_and(|b| value <= b.value) {
+        // floor; `!(value > top)` skips it with the points below the top.
+        if (!(value > self.top) && !self.records.is_empty()) || value.is_nan() {
             return;
         }
+        self.top = value;
         let floor = value - TIE * value.abs();
         while self.records.front().is_some_and(|b| b.value < floor) {
             self.records.pop_front();
