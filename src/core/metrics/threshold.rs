@@ -161,8 +161,8 @@ impl Leader {
     #[inline]
     fn offer(&mut self, threshold: f64, value: f64) {
         // A NaN is never the maximum (`f64::max` skips it) nor reaches a
-        // floor; `!(value > top)` skips it with the points below the top.
-        if (!(value > self.top) && !self.records.is_empty()) || value.is_nan() {
+        // floor, so it is skipped like a point at or below the top.
+        if value.is_nan() || (value <= self.top && !self.records.is_empty()) {
             return;
         }
         self.top = value;
