@@ -161,8 +161,10 @@ impl Leader {
     #[inline]
     fn offer(&mut self, threshold: f64, value: f64) {
         // A NaN is never the maximum (`f64::max` skips it) nor reaches a
-        // floor, so it is skipped like a point at or below the top.
-        if value.is_nan() || (value <= self.top && !self.records.is_empty()) {
+        // floor, so it is skipped like a point at or below the top (one
+        // comparison on the common path: `value > top` is false for NaN).
+        let new_top = value > self.top || (self.records.is_empty() && !value.is_nan());
+        if !new_top {
             return;
         }
         self.top = value;
