@@ -67,8 +67,63 @@ pub(crate) struct Point {
 /// computed exactly as numpy does, `(x[i+1] - x[i]) - (x[i] - x[i-1])`, and
 /// compared with 0 exactly. A rolling window of three points keeps memory at
 /// the size of the kept curve.
+///
+/// A plain loop over the table, one per kind of cumulative sums (no
+/// per-point `match` on the kind nor the window's `Option`s of
+/// [`KeptPoints`]): the whole curve of a million distinct scores is read
+/// here for every ROC.
 fn kept_points(table: &ScoreTable, drop_intermediate: bool) -> Vec<Point> {
-    kept_points_iter(table, drop_intermediate).collect()
+    let scores = table.scores();
+    let drop = drop_intermediate && table.len() > 2;
+    match table.cumulative() {
+        CumulativeIter::Sequential { fps, tps } => {
+            kept_of(scores, fps.copied().zip(tps.copied()), drop)
+        }
+        CumulativeIter::Running { neg, pos, .. } => {
+            let (mut fps, mut tps) = (0.0, 0.0);
+            let running = neg.zip(pos).map(move |(&n, &p)| {
+                fps += n;
+                tps += p;
+                (fps, tps)
+            });
+            kept_of(scores, running, drop)
+        }
+    }
+}
+
+/// [`kept_points`] of `scores` and their `(fps, tps)`.
+#[inline(always)]
+fn kept_of(scores: &[f64], cumulative: impl Iterator<Item = (f64, f64)>, drop: bool) -> Vec<Point> {
+    // Sized for every point: untouched capacity costs no memory, growing by
+    // doubling copies the points again.
+    let mut kept = Vec::with_capacity(scores.len());
+    let mut points = scores
+        .iter()
+        .zip(cumulative)
+        .map(|(&threshold, (fps, tps))| Point {
+            fps,
+            tps,
+            threshold,
+        });
+    if !drop {
+        kept.extend(points);
+        return kept;
+    }
+    let (Some(mut before), Some(mut middle)) = (points.next(), points.next()) else {
+        return kept;
+    };
+    kept.push(before);
+    for after in points {
+        if (after.fps - middle.fps) - (middle.fps - before.fps) != 0.0
+            || (after.tps - middle.tps) - (middle.tps - before.tps) != 0.0
+        {
+            kept.push(middle);
+        }
+        before = middle;
+        middle = after;
+    }
+    kept.push(middle);
+    kept
 }
 
 /// [`kept_points`] lazily, for a reader that stops early (the partial AUC).

@@ -309,6 +309,18 @@ pub fn evaluate_binary(
     params: &CheckedBinaryParams,
 ) -> BinaryReport {
     let confusion = Confusion::at_threshold(table, params.threshold);
+    evaluate_binary_at(table, counts, gauc, params, confusion)
+}
+
+/// [`evaluate_binary`] with the confusion at the threshold already counted
+/// (the evaluation beyond the basics needs it too, and may run beside this).
+fn evaluate_binary_at(
+    table: &ScoreTable,
+    counts: RecordCounts,
+    gauc: Option<Gauc>,
+    params: &CheckedBinaryParams,
+    confusion: Confusion,
+) -> BinaryReport {
     let mut warnings = Vec::new();
     let mut note = |value: Option<f64>, reason: &dyn Fn() -> String| {
         if value.is_none() {
@@ -422,14 +434,42 @@ pub fn evaluate_records_beyond(
 ) -> Result<(BinaryReport, BeyondReport), MetricsError> {
     let params = params.checked()?;
     let (table, gauc) = table_and_gauc(records, weighting)?;
-    let report = evaluate_binary(
+    Ok(binary_and_beyond(
         &table,
         RecordCounts::of_labels(records.labels),
         gauc,
         &params,
-    );
-    let extra = evaluate_beyond(&table, &report.confusion, report.beta, beyond);
-    Ok((report, extra))
+        beyond,
+    ))
+}
+
+/// [`evaluate_binary`] and [`evaluate_beyond`] of one table: equal to
+/// calling the two in turn. On a large table ([`table::PARALLEL_MIN`]
+/// distinct scores or more) the second runs on another thread: both only
+/// read the table, and each is a few passes over it (ROC, AUC and DeLong on
+/// one side; PR curve, calibration, best threshold and the requested
+/// thresholds on the other). A small table never spawns.
+fn binary_and_beyond(
+    table: &ScoreTable,
+    counts: RecordCounts,
+    gauc: Option<Gauc>,
+    params: &CheckedBinaryParams,
+    beyond: &CheckedBeyondParams,
+) -> (BinaryReport, BeyondReport) {
+    let confusion = Confusion::at_threshold(table, params.threshold);
+    if table.len() < table::PARALLEL_MIN {
+        let report = evaluate_binary_at(table, counts, gauc, params, confusion);
+        let extra = evaluate_beyond(table, &confusion, params.beta, beyond);
+        return (report, extra);
+    }
+    std::thread::scope(|scope| {
+        let extra = scope.spawn(|| evaluate_beyond(table, &confusion, params.beta, beyond));
+        let report = evaluate_binary_at(table, counts, gauc, params, confusion);
+        let extra = extra
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (report, extra)
+    })
 }
 
 /// [`evaluate_records_beyond`] plus, with users, the per-user ranking
@@ -448,13 +488,13 @@ pub fn evaluate_records_ranked(
 ) -> Result<(BinaryReport, BeyondReport, Option<ranking::RankingReport>), MetricsError> {
     let params = params.checked()?;
     let (table, gauc, ranked) = table_gauc_ranking(records, weighting, ranking)?;
-    let report = evaluate_binary(
+    let (report, extra) = binary_and_beyond(
         &table,
         RecordCounts::of_labels(records.labels),
         gauc,
         &params,
+        beyond,
     );
-    let extra = evaluate_beyond(&table, &report.confusion, report.beta, beyond);
     Ok((report, extra, ranked))
 }
 

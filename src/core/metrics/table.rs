@@ -140,7 +140,8 @@ impl ScoreTable {
                 tie.push((r.index(), r.positive()));
             }
             // scikit-learn sorts descending with a stable sort, so a tie is
-            // summed in record order; the sort above left it in any order.
+            // summed in record order; the sort is stable too, so this only
+            // checks that (linear on sorted input) rather than trusting it.
             tie.sort_unstable_by_key(|&(index, _)| index);
             let (mut pos, mut neg) = (0.0, 0.0);
             for &(index, positive) in &tie {
@@ -168,13 +169,63 @@ impl ScoreTable {
     }
 
     /// Unit weights: counts, exact in any order, so no sequential sums.
+    ///
+    /// Each distinct score's records are counted as integers and the counts
+    /// converted once (the same bits as adding 1.0 per record: counts below
+    /// 2^53 are exact). Large input is counted in two parts on two threads,
+    /// cut at a key so no tie is split; the second part is appended to the
+    /// first, which is the table one thread would have built.
     fn from_unweighted(ranked: &SortedRecords) -> Self {
+        let (left, right) = ranked.runs();
         let mut table = Self::with_capacity(ranked.len());
-        for r in ranked.iter() {
-            let (pos, neg) = if r.positive() { (1.0, 0.0) } else { (0.0, 1.0) };
-            table.push_group(r.score(), pos, neg);
+        if ranked.len() < PARALLEL_MIN {
+            table.count_groups(left, right);
+            return table;
         }
+        // The middle key of the first run: both runs are halves of the
+        // records, so the cut splits the work about evenly.
+        let key = left.get(left.len() / 2).map_or(0, |r| r.key);
+        let (first, second) = ranked.split_at_key(key);
+        let tail = std::thread::scope(|scope| {
+            let tail = scope.spawn(|| {
+                let mut tail = Self::with_capacity(second.0.len() + second.1.len());
+                tail.count_groups(second.0, second.1);
+                tail
+            });
+            table.count_groups(first.0, first.1);
+            tail.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        });
+        table.scores.extend_from_slice(&tail.scores);
+        table.pos.extend_from_slice(&tail.pos);
+        table.neg.extend_from_slice(&tail.neg);
         table
+    }
+
+    /// Appends the distinct scores of the two sorted runs `left` and
+    /// `right` (read merged) with their positive and negative counts. The
+    /// records' keys must all be above the table's last key.
+    fn count_groups(&mut self, left: &[Ranked], right: &[Ranked]) {
+        let mut records = merge_by(left, right, |a, b| a.key < b.key);
+        let Some(first) = records.next() else {
+            return;
+        };
+        let (mut key, mut count, mut positives) = (first.key, 1u32, u32::from(first.positive()));
+        for r in records {
+            if r.key != key {
+                self.push_counts(key, count, positives);
+                (key, count, positives) = (r.key, 0, 0);
+            }
+            count += 1;
+            positives += u32::from(r.positive());
+        }
+        self.push_counts(key, count, positives);
+    }
+
+    /// Pushes a new distinct score (by its key) with its record counts.
+    fn push_counts(&mut self, key: u64, count: u32, positives: u32) {
+        self.scores.push(score_of_key(key));
+        self.pos.push(f64::from(positives));
+        self.neg.push(f64::from(count - positives));
     }
 
     /// Sized for the worst case (all scores distinct): untouched capacity
@@ -454,9 +505,10 @@ impl Ranked {
     }
 }
 
-/// The one sort of the records: descending score, ties in unspecified order
-/// (every consumer groups equal scores, so the order within a tie never
-/// changes a result). `users[i]` rides along for the GAUC buckets.
+/// The one sort of the records: descending score, ties in record order (a
+/// stable sort of records built in index order; consumers group equal
+/// scores, and the weighted ones sum a tie in record order, scikit-learn's
+/// order). `users[i]` rides along for the GAUC buckets.
 ///
 /// # Errors
 /// [`MetricsError::TooMany`] past [`MAX_RECORDS`]. Inputs must otherwise have
@@ -507,34 +559,71 @@ impl SortedRecords {
 
     /// The records in key order (ties: the first run's records first).
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &Ranked> + '_ {
-        let (left, right) = self.records.split_at(self.mid.min(self.records.len()));
+        let (left, right) = self.runs();
         merge_by(left, right, |a, b| a.key < b.key)
+    }
+
+    /// The two sorted runs (the second empty for small input).
+    fn runs(&self) -> (&[Ranked], &[Ranked]) {
+        self.records.split_at(self.mid.min(self.records.len()))
     }
 
     /// The records in storage order, for order-insensitive passes.
     pub fn unordered(&self) -> &[Ranked] {
         &self.records
     }
+
+    /// The merged order cut in two at a key: the records of keys below
+    /// `key` (the first part of the order) and those of keys `>= key`, each
+    /// as its pair of runs, so two threads can each read one part in order
+    /// and no tie is cut.
+    #[allow(clippy::type_complexity)]
+    fn split_at_key(&self, key: u64) -> ((&[Ranked], &[Ranked]), (&[Ranked], &[Ranked])) {
+        let (left, right) = self.runs();
+        let (a, b) = left.split_at(left.partition_point(|r| r.key < key));
+        let (c, d) = right.split_at(right.partition_point(|r| r.key < key));
+        ((a, c), (b, d))
+    }
 }
 
 /// Below this many records one thread does the work; above, two threads sort
-/// the halves (the service has two cores per instance), and the GAUC buckets
-/// are built beside the table.
+/// the halves (the service has two cores per instance), the table is built
+/// in two parts, and the GAUC buckets and the evaluation beyond the basics
+/// are built beside it. Small requests never spawn a thread.
 pub(crate) const PARALLEL_MIN: usize = 100_000;
 
+/// From this many records on, a run is sorted by an LSD radix sort on the
+/// 8-byte key (a pass per byte that differs, linear); below it the standard
+/// library's stable comparison sort wins (the radix sort's 256-bucket
+/// histograms and scratch buffer cost more than a few `n log n` compares).
+const RADIX_MIN: usize = 4096;
+
+/// Sorts one run by key, stably: ties keep their order, which is record
+/// order (the records are built in index order), whichever sort runs, so
+/// the order is one function of the input and every answer keeps its bits.
+fn sort_run(run: &mut [Ranked]) {
+    if run.len() >= RADIX_MIN {
+        radsort::sort_by_key(run, |r| r.key);
+    } else {
+        run.sort_by_key(|r| r.key);
+    }
+}
+
 /// Sorts by key: one run for small input, halves sorted on two threads for
-/// large input.
+/// large input. Each run is stable, and the merge takes the first run's
+/// record first on a tie, so the merged order is the stable order: ties in
+/// record order.
 fn sort_by_key(mut records: Vec<Ranked>) -> SortedRecords {
     if records.len() < PARALLEL_MIN {
-        records.sort_unstable_by_key(|r| r.key);
+        sort_run(&mut records);
         let mid = records.len();
         return SortedRecords { records, mid };
     }
     let mid = records.len() / 2;
     let (left, right) = records.split_at_mut(mid);
     std::thread::scope(|scope| {
-        scope.spawn(|| left.sort_unstable_by_key(|r| r.key));
-        right.sort_unstable_by_key(|r| r.key);
+        scope.spawn(|| sort_run(left));
+        sort_run(right);
     });
     SortedRecords { records, mid }
 }
@@ -681,6 +770,91 @@ mod tests {
         let mut indices: Vec<usize> = ranked.iter().map(Ranked::index).collect();
         indices.sort_unstable();
         assert!(indices.iter().enumerate().all(|(i, &j)| i == j));
+    }
+
+    /// Scores with many ties, both zeros, negatives and extremes.
+    const GRID: [f64; 12] = [
+        0.0,
+        -0.0,
+        1.0,
+        0.5,
+        -0.5,
+        1e-300,
+        -1e-300,
+        f64::MAX,
+        f64::MIN,
+        0.25,
+        0.125,
+        -3.0,
+    ];
+
+    fn records_of(picks: &[(usize, bool)]) -> Vec<Ranked> {
+        picks
+            .iter()
+            .enumerate()
+            .map(|(i, &(g, l))| Ranked {
+                key: descending_key(GRID[g % GRID.len()]),
+                tag: i as u32 | (u32::from(l) << 31),
+                user: (i % 7) as u32,
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// The radix sort (runs of `RADIX_MIN` records or more) and the
+        /// comparison sort of short runs give the order the comparison
+        /// sort gave before: the same keys in the same order, each tie the
+        /// same records; and within a tie record order (stable), so the
+        /// order is one function of the input.
+        #[test]
+        fn the_run_sort_is_the_old_sort_made_stable(
+            picks in proptest::collection::vec((0usize..12, proptest::bool::ANY), 0..(3 * RADIX_MIN)),
+        ) {
+            let records = records_of(&picks);
+            let mut got = records.clone();
+            sort_run(&mut got);
+            let mut old = records.clone();
+            old.sort_unstable_by_key(|r| r.key);
+            let keys = |v: &[Ranked]| v.iter().map(|r| r.key).collect::<Vec<_>>();
+            proptest::prop_assert_eq!(keys(&got), keys(&old));
+            let ties = |v: &[Ranked]| {
+                let mut v = v.to_vec();
+                v.sort_unstable_by_key(|r| (r.key, r.tag & !(1 << 31)));
+                v
+            };
+            proptest::prop_assert_eq!(ties(&got), ties(&old));
+            let mut stable = records;
+            stable.sort_by_key(|r| r.key);
+            proptest::prop_assert_eq!(got, stable);
+        }
+    }
+
+    #[test]
+    fn the_two_run_order_is_the_stable_order_and_the_table_cut_splits_no_tie() {
+        let n = PARALLEL_MIN * 2 + 7;
+        let picks: Vec<(usize, bool)> = (0..n)
+            .map(|i| ((i.wrapping_mul(2654435761) >> 7) % 12, i % 3 == 0))
+            .collect();
+        let scores: Vec<f64> = picks.iter().map(|&(g, _)| GRID[g]).collect();
+        let labels: Vec<bool> = picks.iter().map(|&(_, l)| l).collect();
+        let ranked = rank_records(&scores, &labels, None).unwrap();
+        let got: Vec<Ranked> = ranked.iter().copied().collect();
+        let mut stable = records_of(&picks);
+        stable.sort_by_key(|r| r.key);
+        for r in &mut stable {
+            r.user = 0;
+        }
+        assert_eq!(got, stable);
+        // The two-thread table equals the one built record by record.
+        let table = ScoreTable::from_records(&scores, &labels, None).unwrap();
+        let mut expected = ScoreTable::with_capacity(n);
+        for r in &stable {
+            let (p, q) = if r.positive() { (1.0, 0.0) } else { (0.0, 1.0) };
+            expected.push_group(r.score(), p, q);
+        }
+        assert_eq!(table, expected);
+        assert_eq!(table.len(), 11, "{:?}", table.scores());
     }
 
     #[test]

@@ -111,43 +111,72 @@ const TIE: f64 = 1e-12;
 /// highest first: F-beta from tp, fp, fn, and TPR − FPR. Of equal maxima
 /// (within [`TIE`], relative) the largest threshold wins.
 ///
-/// Two passes over the table, both criteria at once: the maxima, then the
-/// first threshold reaching each (which stops as soon as both are found).
+/// One pass over the table, both criteria at once (see [`Leader`]): the
+/// answer is the first point whose value reaches the maximum less [`TIE`],
+/// found without a second walk down a million-score table.
 pub fn best_threshold(table: &ScoreTable, beta: f64) -> BestThreshold {
     let (total_neg, total_pos) = table.cumulative_totals();
     let youden = total_pos > 0.0 && total_neg > 0.0;
-    let f_of = |fps: f64, tps: f64| f_beta(tps, fps, total_pos - tps, beta);
-    let j_of = |fps: f64, tps: f64| tps / total_pos - fps / total_neg;
-    let (mut f_max, mut j_max): (Option<f64>, Option<f64>) = (None, None);
-    for (fps, tps) in table.cumulative() {
-        if let Some(f) = f_of(fps, tps) {
-            f_max = Some(f_max.map_or(f, |m| m.max(f)));
+    let (mut f_lead, mut j_lead) = (Leader::default(), Leader::default());
+    for (&threshold, (fps, tps)) in table.scores().iter().zip(table.cumulative()) {
+        if let Some(value) = f_beta(tps, fps, total_pos - tps, beta) {
+            f_lead.offer(threshold, value);
         }
         if youden {
-            let j = j_of(fps, tps);
-            j_max = Some(j_max.map_or(j, |m| m.max(j)));
-        }
-    }
-    let floor = |max: f64| max - TIE * max.abs();
-    let (f_floor, j_floor) = (f_max.map(floor), j_max.map(floor));
-    let (mut f_best, mut j_best) = (None, None);
-    for (&threshold, (fps, tps)) in table.scores().iter().zip(table.cumulative()) {
-        if let (None, Some(floor)) = (f_best, f_floor) {
-            f_best = f_of(fps, tps)
-                .filter(|&value| value >= floor)
-                .map(|value| Best { threshold, value });
-        }
-        if let (None, Some(floor)) = (j_best, j_floor) {
-            let value = j_of(fps, tps);
-            j_best = (value >= floor).then_some(Best { threshold, value });
-        }
-        if f_best.is_some() == f_floor.is_some() && j_best.is_some() == j_floor.is_some() {
-            break;
+            j_lead.offer(threshold, tps / total_pos - fps / total_neg);
         }
     }
     BestThreshold {
-        f_beta: f_best,
-        youden_j: j_best,
+        f_beta: f_lead.best(),
+        youden_j: j_lead.best(),
+    }
+}
+
+/// The first point reaching the maximum less [`TIE`], in one pass.
+///
+/// That point beats every point before it (they are all below the floor,
+/// it is not), so it is one of the running maxima. `records` keeps the
+/// running maxima (strictly increasing) that still reach the floor of the
+/// maximum so far; the floor only rises, so a record below it never comes
+/// back, and the front is the answer. Only values within [`TIE`] of each
+/// other stay (a handful), so the pass costs one comparison a point.
+#[derive(Debug)]
+struct Leader {
+    records: std::collections::VecDeque<Best>,
+    /// The maximum so far (the last record's value), kept apart so the
+    /// common case, no new maximum, is one comparison of two locals.
+    top: f64,
+}
+
+impl Default for Leader {
+    fn default() -> Self {
+        Leader {
+            records: std::collections::VecDeque::new(),
+            top: f64::NEG_INFINITY,
+        }
+    }
+}
+
+impl Leader {
+    #[inline]
+    fn offer(&mut self, threshold: f64, value: f64) {
+        // A NaN is never the maximum (`f64::max` skips it) nor reaches a
+        // floor, so it is skipped like a point at or below the top (one
+        // comparison on the common path: `value > top` is false for NaN).
+        let new_top = value > self.top || (self.records.is_empty() && !value.is_nan());
+        if !new_top {
+            return;
+        }
+        self.top = value;
+        let floor = value - TIE * value.abs();
+        while self.records.front().is_some_and(|b| b.value < floor) {
+            self.records.pop_front();
+        }
+        self.records.push_back(Best { threshold, value });
+    }
+
+    fn best(&self) -> Option<Best> {
+        self.records.front().copied()
     }
 }
 
