@@ -648,16 +648,35 @@ mod tests {
                 .chain(chunked.users.iter().map(|(_, a)| a).zip(whole.users.iter().map(|(_, a)| a)));
             for (x, y) in pairs {
                 proptest::prop_assert_eq!(x.counts(), y.counts());
-                let (xs, ys): (Vec<_>, Vec<_>) = (x.iter().collect(), y.iter().collect());
-                proptest::prop_assert_eq!(xs.len(), ys.len());
-                for (a, b) in xs.iter().zip(&ys) {
-                    // epsilon relative 1e-12: only the order of the weight sums differs
-                    proptest::prop_assert_eq!(a.0, b.0);
-                    proptest::prop_assert!((a.1 - b.1).abs() <= 1e-12 * b.1.max(1.0), "{:?} vs {:?}", a, b);
-                    proptest::prop_assert!((a.2 - b.2).abs() <= 1e-12 * b.2.max(1.0), "{:?} vs {:?}", a, b);
-                }
+                same_entries_up_to_sum_order(x, y)?;
             }
         }
+    }
+
+    /// The same scores with the same weight sums up to a relative 1e-12
+    /// (only the order of the weight sums may differ).
+    fn same_entries_up_to_sum_order(
+        x: &ScoreAggregate,
+        y: &ScoreAggregate,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let (xs, ys): (Vec<_>, Vec<_>) = (x.iter().collect(), y.iter().collect());
+        proptest::prop_assert_eq!(xs.len(), ys.len());
+        for (a, b) in xs.iter().zip(&ys) {
+            proptest::prop_assert_eq!(a.0, b.0);
+            proptest::prop_assert!(
+                (a.1 - b.1).abs() <= 1e-12 * b.1.max(1.0),
+                "{:?} vs {:?}",
+                a,
+                b
+            );
+            proptest::prop_assert!(
+                (a.2 - b.2).abs() <= 1e-12 * b.2.max(1.0),
+                "{:?} vs {:?}",
+                a,
+                b
+            );
+        }
+        Ok(())
     }
 
     #[test]
@@ -720,15 +739,7 @@ mod tests {
             let mut all: Vec<Record> = rows.iter().map(|&(s, p, _, w)| record(s, p, w)).collect();
             let whole = ScoreAggregate::from_records(&mut all);
             proptest::prop_assert_eq!(staged.global.counts(), whole.counts());
-            let got: Vec<_> = staged.global.iter().collect();
-            let want: Vec<_> = whole.iter().collect();
-            proptest::prop_assert_eq!(got.len(), want.len());
-            for (x, y) in got.iter().zip(&want) {
-                // epsilon relative 1e-12: only the order of the weight sums differs
-                proptest::prop_assert_eq!(x.0, y.0);
-                proptest::prop_assert!((x.1 - y.1).abs() <= 1e-12 * y.1.max(1.0), "{:?} vs {:?}", x, y);
-                proptest::prop_assert!((x.2 - y.2).abs() <= 1e-12 * y.2.max(1.0), "{:?} vs {:?}", x, y);
-            }
+            same_entries_up_to_sum_order(&staged.global, &whole)?;
         }
     }
 
