@@ -765,22 +765,29 @@ fn intern_strings<O: OffsetSizeTrait>(
 ) -> ApiResult<()> {
     let bytes: &[u8] = strings.values();
     for (i, ends) in strings.value_offsets().windows(2).enumerate() {
-        let from = ends[0].as_usize();
-        let len = ends[1].as_usize().saturating_sub(from);
-        let name = strings.value(i);
-        let key = match bytes.get(from..from + 16) {
-            // Bytes 0..len of the word, the length in byte 15: `short_key`.
-            Some(chunk) if len < 16 => {
+        let (from, to) = (ends[0].as_usize(), ends[1].as_usize());
+        // Bytes 0..len of the word, the length in byte 15: `short_key`.
+        // The id's text is read (and its UTF-8 checked) only on first sight.
+        let short = match (bytes.get(from..from + 16), bytes.get(from..to)) {
+            (Some(chunk), Some(name)) if name.len() < 16 => {
                 let mut word = [0u8; 16];
                 word.copy_from_slice(chunk);
-                let mask = (1u128 << (8 * len)) - 1;
-                Some((u128::from_le_bytes(word) & mask) | (len as u128) << 120)
+                let mask = (1u128 << (8 * name.len())) - 1;
+                let key = (u128::from_le_bytes(word) & mask) | (name.len() as u128) << 120;
+                interner.short_bytes(key, name)
             }
-            _ => short_key(name),
+            _ => None,
         };
-        let index = interner
-            .string_with_key::<serde_json::Error>(name, key)
-            .map_err(user_id_error)?;
+        let index = match short {
+            Some(index) => index,
+            // A long id, one of the buffer's last, or a refusal to word.
+            None => {
+                let name = strings.value(i);
+                interner
+                    .string_with_key::<serde_json::Error>(name, short_key(name))
+                    .map_err(user_id_error)?
+            }
+        };
         interner.push_record(index);
     }
     Ok(())

@@ -473,7 +473,7 @@ impl Interner {
     /// are read (and checked to be UTF-8) only on first sight; `None` past
     /// 2^32 ids or for bytes that are not UTF-8. `key` must be the
     /// [`short_key`] of `name`.
-    pub(super) fn short_bytes(&mut self, key: u128, name: &[u8]) -> Option<u32> {
+    pub fn short_bytes(&mut self, key: u128, name: &[u8]) -> Option<u32> {
         self.short_index(key, || std::str::from_utf8(name).ok())
     }
 
