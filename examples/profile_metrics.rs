@@ -16,6 +16,12 @@
 //! and on whole bodies of 1k, 100k and 1M rows; `profile_metrics answer`
 //! only builds and serializes the 1k-row answer (basic, and with the PR
 //! curve and calibration), 100 times (`ANSWER_ROUNDS`).
+//! `profile_metrics arrow` runs only the Arrow stages: the body to the
+//! request (`stage_arrow_to_request`), the check into the job
+//! (`stage_arrow_check_into_job`), the core, and the same body staged as a
+//! `POST /streams/{name}` batch (`stage_arrow_stage_batch`); the answer is
+//! asserted equal to the one of the same records built in memory, and a
+//! 1k-row body is read too (`stage_arrow_small_to_request`).
 //! `profile_metrics core` runs only `stage_core` and `stage_core_full`, on
 //! requests built in memory (a few minutes under callgrind instead of half
 //! an hour); with `PROFILE_METRICS_OUT=<dir>` it writes the two answers
@@ -279,6 +285,69 @@ fn stage_arrow_to_request(body: Bytes) -> MetricsRequest {
     }
     .read_metrics_request()
     .expect("arrow request")
+}
+
+/// The 1M-row request's check into the job (label domain, lengths), for the
+/// Arrow request on its own.
+#[inline(never)]
+fn stage_arrow_check_into_job(request: MetricsRequest) -> MetricsJob {
+    MetricsJob::from_request(request, usize::MAX, usize::MAX, usize::MAX).expect("a valid request")
+}
+
+/// A 1k-row Arrow body to its request (no second thread below the
+/// threshold).
+#[inline(never)]
+fn stage_arrow_small_to_request(body: Bytes) -> MetricsRequest {
+    ArrowBody {
+        bytes: body,
+        query: String::new(),
+    }
+    .read_metrics_request()
+    .expect("small arrow request")
+}
+
+/// The same body staged as a `POST /streams/{name}` batch.
+#[inline(never)]
+fn stage_arrow_stage_batch(body: Bytes) -> evald::state::BatchBuilder {
+    ArrowBody {
+        bytes: body,
+        query: String::new(),
+    }
+    .stage_batch(usize::MAX)
+    .unwrap_or_else(|e| panic!("stage batch: {e:?}"))
+}
+
+/// `profile_metrics arrow`: only the Arrow stages (see the module doc).
+fn arrow_only(d: &Data) {
+    let expected = stage_core(stage_check_into_job(in_memory_request(d, "")));
+    let expected = stage_serialize_response(&expected);
+    let body = Bytes::from(arrow(d));
+    let request = timed("arrow: decode + columns + intern", || {
+        stage_arrow_to_request(body.clone())
+    });
+    let job = timed("arrow: check into job", || {
+        stage_arrow_check_into_job(request)
+    });
+    let response = timed("core: sort, ROC, AUC, GAUC", || stage_core(job));
+    assert_eq!(
+        stage_serialize_response(&response),
+        expected,
+        "Arrow and in-memory give the same answer"
+    );
+    let batch = timed("arrow: stage a stream batch", || {
+        stage_arrow_stage_batch(body.clone())
+    });
+    drop(black_box(batch));
+    let small = Data {
+        scores: d.scores[..1000].to_vec(),
+        labels: d.labels[..1000].to_vec(),
+        users: d.users[..1000].to_vec(),
+    };
+    let small_body = Bytes::from(arrow(&small));
+    let small_request = timed("arrow: 1k rows to request", || {
+        stage_arrow_small_to_request(small_body.clone())
+    });
+    assert_eq!(small_request.labels.values.len(), 1000);
 }
 
 /// The physical floor of the sort: an LSD radix sort (8 passes of 8 bits)
@@ -571,6 +640,7 @@ fn main() {
         Some("core") => return core_only(&d),
         Some("parse") => return parse_only(&d),
         Some("answer") => return answer_only(&d),
+        Some("arrow") => return arrow_only(&d),
         _ => {}
     }
     let j = json(&d);

@@ -21,8 +21,8 @@ use arrow_array::types::{
     Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type,
     UInt64Type, UInt8Type,
 };
-use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_buffer::Buffer;
+use arrow_array::{Array, ArrayRef, GenericStringArray, OffsetSizeTrait, RecordBatch};
+use arrow_buffer::{BooleanBuffer, Buffer};
 use arrow_ipc::reader::StreamDecoder;
 use arrow_schema::{DataType, SchemaRef};
 use axum::extract::{FromRequest, Request};
@@ -39,10 +39,54 @@ use super::extract::{
 use super::labels::{JsonLabel, LabelError};
 use super::limits::check_array_len_or;
 use super::metrics::compare::CompareRequest;
-use super::metrics::{Interner, Labels, MetricsRequest, UserIds};
+use super::metrics::{
+    short_key, Interner, Labels, MetricsRequest, UserIds, PARALLEL_PARSE_MIN_BYTES,
+};
 use super::streams::dto::{stage_batch, BatchBody, Label, Origin};
 use super::AppState;
 use crate::state::BatchBuilder;
+
+/// Calls `$body` with `$values`, the primitive values of `$array` as `$t`
+/// where `$t` is each integer type in turn.
+macro_rules! with_integers {
+    ($array:expr, |$values:ident| $body:expr, else $other:expr) => {
+        match $array.data_type() {
+            DataType::Int8 => {
+                let $values = $array.as_primitive::<Int8Type>().values();
+                $body
+            }
+            DataType::Int16 => {
+                let $values = $array.as_primitive::<Int16Type>().values();
+                $body
+            }
+            DataType::Int32 => {
+                let $values = $array.as_primitive::<Int32Type>().values();
+                $body
+            }
+            DataType::Int64 => {
+                let $values = $array.as_primitive::<Int64Type>().values();
+                $body
+            }
+            DataType::UInt8 => {
+                let $values = $array.as_primitive::<UInt8Type>().values();
+                $body
+            }
+            DataType::UInt16 => {
+                let $values = $array.as_primitive::<UInt16Type>().values();
+                $body
+            }
+            DataType::UInt32 => {
+                let $values = $array.as_primitive::<UInt32Type>().values();
+                $body
+            }
+            DataType::UInt64 => {
+                let $values = $array.as_primitive::<UInt64Type>().values();
+                $body
+            }
+            _ => $other,
+        }
+    };
+}
 
 /// The media type of an Arrow IPC stream.
 pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
@@ -163,9 +207,10 @@ impl ArrowBody {
     pub fn read_metrics_request(&self) -> ApiResult<MetricsRequest> {
         let options: MetricsRequest = options_from_query(&self.query, METRICS_DATA_FIELDS)?;
         let table = Table::decode(&self.bytes, METRICS_COLUMNS)?;
-        let predictions = table.predictions(PREDICTION)?;
-        let labels = table.json_labels()?;
-        let user_ids = table.user_ids()?;
+        let ((predictions, labels), user_ids) = table
+            .beside_user_ids(self.bytes.len(), |table| {
+                Ok((table.predictions(PREDICTION)?, table.class_labels()?))
+            })?;
         let sample_weights = table.weights()?;
         Ok(MetricsRequest {
             predictions: ndarray::Array1::from(predictions).into_dyn().into(),
@@ -180,10 +225,14 @@ impl ArrowBody {
     pub fn read_compare_request(&self) -> ApiResult<CompareRequest> {
         let options: CompareRequest = options_from_query(&self.query, COMPARE_DATA_FIELDS)?;
         let table = Table::decode(&self.bytes, COMPARE_COLUMNS)?;
-        let predictions_a = table.predictions(PREDICTION_A)?;
-        let predictions_b = table.predictions(PREDICTION_B)?;
-        let labels = table.json_labels()?;
-        let user_ids = table.user_ids()?;
+        let ((predictions_a, predictions_b, labels), user_ids) =
+            table.beside_user_ids(self.bytes.len(), |table| {
+                Ok((
+                    table.predictions(PREDICTION_A)?,
+                    table.predictions(PREDICTION_B)?,
+                    table.class_labels()?,
+                ))
+            })?;
         let sample_weights = table.weights()?;
         Ok(CompareRequest {
             labels,
@@ -521,10 +570,7 @@ impl Table {
         for (start, array) in self.chunks(LABEL).unwrap_or_default() {
             no_nulls(array, start, LABEL)?;
             for_each_label(array, |i, label| {
-                let label = read(label).map_err(|err| {
-                    let field = format!("{}[{}]", LABEL.field, start + i);
-                    ApiError::invalid(field.clone(), format!("{field}: {err}"))
-                })?;
+                let label = read(label).map_err(|err| label_problem(start + i, &err))?;
                 labels.push(label);
                 Ok(())
             })?;
@@ -533,15 +579,73 @@ impl Table {
     }
 
     /// The `label` column as the JSON `labels` (class indices, and where
-    /// the first boolean is), for the JSON request's own label checks.
+    /// the first boolean is), for the JSON request's own label checks: a
+    /// boolean column is expanded 64 bits at a time, an integer column
+    /// copied with one range check per value (the refusals are
+    /// [`JsonLabel::class_index`]'s, as [`Table::labels`] gives them).
     ///
     /// # Errors
     /// As [`Table::labels`].
-    fn json_labels(&self) -> ApiResult<Labels> {
-        let labels = self.labels(|label| label.class_index())?;
-        Ok(Labels {
-            first_bool: labels.iter().position(|l| l.boolean),
-            values: labels.into_iter().map(|l| l.value).collect(),
+    fn class_labels(&self) -> ApiResult<Labels> {
+        let mut values = Vec::with_capacity(self.rows);
+        let mut first_bool = None;
+        for (start, array) in self.chunks(LABEL).unwrap_or_default() {
+            no_nulls(array, start, LABEL)?;
+            if let Some(bools) = array.as_boolean_opt() {
+                if first_bool.is_none() && !bools.is_empty() {
+                    first_bool = Some(start);
+                }
+                push_bits(bools.values(), &mut values);
+                continue;
+            }
+            with_integers!(array, |ints| push_class_indices(ints, start, &mut values)?,
+                else return Err(unexpected_type(array)));
+        }
+        Ok(Labels { values, first_bool })
+    }
+
+    /// `columns(self)` and the `user_id` column interned as the JSON
+    /// `user_ids` are. For a body of [`PARALLEL_PARSE_MIN_BYTES`] or more
+    /// (the JSON parse's threshold for its second thread), the interning,
+    /// the costliest part, is split in two: a second thread interns the
+    /// last rows ([`SECOND_THREAD_SHARE`]) while this one reads `columns`
+    /// and interns the first rows; the second part's users are then
+    /// appended to the first's ([`append_ids`]), which gives the dense
+    /// indices of one pass over all rows. A smaller body, or one where no
+    /// thread can be started, is read on this thread alone. The errors come
+    /// in the order of the one-thread reading: `columns`' first, then the
+    /// first user id refused.
+    ///
+    /// # Errors
+    /// `columns`' error, else the first refused user id.
+    fn beside_user_ids<T: Send>(
+        &self,
+        body_len: usize,
+        columns: impl FnOnce(&Table) -> ApiResult<T> + Send,
+    ) -> ApiResult<(T, Option<UserIds>)> {
+        if self.chunks(USER_ID).is_none() {
+            return Ok((columns(self)?, None));
+        }
+        if body_len < PARALLEL_PARSE_MIN_BYTES {
+            return self.one_thread(columns);
+        }
+        let split = self.rows - self.rows / SECOND_THREAD_SHARE.1 * SECOND_THREAD_SHARE.0;
+        std::thread::scope(|scope| {
+            let spawned = std::thread::Builder::new()
+                .name("evald-arrow-users".into())
+                .spawn_scoped(scope, || {
+                    self.intern_rows(split..self.rows).map(Interner::into_ids)
+                });
+            let Ok(rest) = spawned else {
+                return self.one_thread(columns);
+            };
+            let columns = columns(self)?;
+            let mut users = self.intern_rows(0..split)?;
+            let rest = rest.join().map_err(|_| {
+                ApiError::internal("the thread interning the Arrow user ids panicked")
+            })??;
+            append_ids(&mut users, rest)?;
+            Ok((columns, Some(users.into_ids())))
         })
     }
 
@@ -563,21 +667,170 @@ impl Table {
         Ok(true)
     }
 
-    /// The `user_id` column interned as the JSON `user_ids` are.
-    fn user_ids(&self) -> ApiResult<Option<UserIds>> {
+    /// [`Table::beside_user_ids`] on this thread alone (the column present).
+    fn one_thread<T>(
+        &self,
+        columns: impl FnOnce(&Table) -> ApiResult<T>,
+    ) -> ApiResult<(T, Option<UserIds>)> {
+        let columns = columns(self)?;
+        let users = self.intern_rows(0..self.rows)?;
+        Ok((columns, Some(users.into_ids())))
+    }
+
+    /// The user ids of rows `rows` interned as the JSON `user_ids` are
+    /// (the column must be present). A utf8 or large_utf8 column is read
+    /// straight from its offsets and bytes, each id of up to 15 bytes keyed
+    /// by one 16-byte load as the JSON fast parser keys it
+    /// ([`Interner::string_with_key`]).
+    ///
+    /// # Errors
+    /// 422 naming the first null id in `rows`.
+    fn intern_rows(&self, rows: std::ops::Range<usize>) -> ApiResult<Interner> {
         type E = serde_json::Error;
         let mut interner = Interner::default();
-        let present = self.for_each_user(|user| {
-            let index = match user {
-                UserRef::Str(name) => interner.string::<E>(name),
-                UserRef::Int(value) => interner.integer::<E>(value),
+        interner.reserve_records(rows.len());
+        for (start, array) in self.chunks(USER_ID).unwrap_or_default() {
+            let (from, to) = (rows.start.max(start), rows.end.min(start + array.len()));
+            if from >= to {
+                continue;
             }
-            .map_err(|err| ApiError::invalid(USER_ID.field, err.to_string()))?;
-            interner.push_record(index);
-            Ok(())
-        })?;
-        Ok(present.then(|| interner.into_ids()))
+            let part = if to - from == array.len() {
+                array.clone()
+            } else {
+                array.slice(from - start, to - from)
+            };
+            let array = &part;
+            no_nulls(array, from, USER_ID)?;
+            if let Some(strings) = array.as_string_opt::<i32>() {
+                intern_strings(strings, &mut interner)?;
+            } else if let Some(strings) = array.as_string_opt::<i64>() {
+                intern_strings(strings, &mut interner)?;
+            } else {
+                for_each_user_id(array, &mut |user| {
+                    let index = match user {
+                        UserRef::Str(name) => interner.string::<E>(name),
+                        UserRef::Int(value) => interner.integer::<E>(value),
+                    }
+                    .map_err(user_id_error)?;
+                    interner.push_record(index);
+                    Ok(())
+                })?;
+            }
+        }
+        Ok(interner)
     }
+}
+
+/// The share of the rows whose user ids the second thread interns, as
+/// (numerator, denominator): a little over half, as the first thread also
+/// reads the predictions and labels and appends the second part (with 7/16
+/// the first thread ran 175 M instructions against the second's 90 M on
+/// the profile's 1M-row body).
+const SECOND_THREAD_SHARE: (usize, usize) = (9, 16);
+
+/// Appends the records of `rest` (interned on their own, after the records
+/// of `interner`) to `interner`: each of its users gets its index in
+/// `interner` (a new one, in `rest`'s order of first appearance, when
+/// unseen), so the result equals interning all records in one pass.
+///
+/// # Errors
+/// 422 past 2^32 distinct user ids, as [`Interner::string`].
+fn append_ids(interner: &mut Interner, rest: UserIds) -> ApiResult<()> {
+    let dense = rest
+        .names
+        .iter()
+        .map(|name| interner.string::<serde_json::Error>(name))
+        .collect::<Result<Vec<u32>, _>>()
+        .map_err(user_id_error)?;
+    interner.reserve_records(rest.indices.len());
+    for i in rest.indices {
+        let index = dense
+            .get(i as usize)
+            .copied()
+            .ok_or_else(|| ApiError::internal("an interned user index past the interned names"))?;
+        interner.push_record(index);
+    }
+    Ok(())
+}
+
+/// The interner's refusal (past 2^32 distinct ids) as the JSON request's.
+fn user_id_error(err: serde_json::Error) -> ApiError {
+    ApiError::invalid(USER_ID.field, err.to_string())
+}
+
+/// Interns every id of a utf8 or large_utf8 array (checked free of nulls).
+fn intern_strings<O: OffsetSizeTrait>(
+    strings: &GenericStringArray<O>,
+    interner: &mut Interner,
+) -> ApiResult<()> {
+    let bytes: &[u8] = strings.values();
+    for (i, ends) in strings.value_offsets().windows(2).enumerate() {
+        let (from, to) = (ends[0].as_usize(), ends[1].as_usize());
+        // Bytes 0..len of the word, the length in byte 15: `short_key`.
+        // The id's text is read (and its UTF-8 checked) only on first sight.
+        let short = match (bytes.get(from..from + 16), bytes.get(from..to)) {
+            (Some(chunk), Some(name)) if name.len() < 16 => {
+                let mut word = [0u8; 16];
+                word.copy_from_slice(chunk);
+                let mask = (1u128 << (8 * name.len())) - 1;
+                let key = (u128::from_le_bytes(word) & mask) | (name.len() as u128) << 120;
+                interner.short_bytes(key, name)
+            }
+            _ => None,
+        };
+        let index = match short {
+            Some(index) => index,
+            // A long id, one of the buffer's last, or a refusal to word.
+            None => {
+                let name = strings.value(i);
+                interner
+                    .string_with_key::<serde_json::Error>(name, short_key(name))
+                    .map_err(user_id_error)?
+            }
+        };
+        interner.push_record(index);
+    }
+    Ok(())
+}
+
+/// Appends the bits of `bits` as 0/1, 64 at a time.
+fn push_bits(bits: &BooleanBuffer, out: &mut Vec<u32>) {
+    let chunks = bits.bit_chunks();
+    out.reserve(bits.len());
+    for word in chunks.iter() {
+        out.extend((0..64).map(|j| ((word >> j) & 1) as u32));
+    }
+    let rest = chunks.remainder_bits();
+    out.extend((0..chunks.remainder_len()).map(|j| ((rest >> j) & 1) as u32));
+}
+
+/// Appends integer labels as class indices; the first one that is not
+/// (negative, or past `u32`) is refused as [`Table::labels`] refuses it.
+fn push_class_indices<T: Copy + Into<i128>>(
+    values: &[T],
+    start: usize,
+    out: &mut Vec<u32>,
+) -> ApiResult<()> {
+    out.reserve(values.len());
+    for (i, &v) in values.iter().enumerate() {
+        let v: i128 = v.into();
+        match u32::try_from(v) {
+            Ok(index) => out.push(index),
+            Err(_) => {
+                let index = integer_label(v)
+                    .class_index()
+                    .map_err(|err| label_problem(start + i, &err))?;
+                out.push(index.value);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// 422 for label `row`, as the JSON request words it.
+fn label_problem(row: usize, err: &LabelError) -> ApiError {
+    let field = format!("{}[{row}]", LABEL.field);
+    ApiError::invalid(field.clone(), format!("{field}: {err}"))
 }
 
 /// One user id as the column holds it: a string, or an integer (the same user
@@ -682,48 +935,6 @@ fn unexpected_type(array: &ArrayRef) -> ApiError {
     ))
 }
 
-/// Calls `$body` with `$values`, the primitive values of `$array` as `$t`
-/// where `$t` is each integer type in turn.
-macro_rules! with_integers {
-    ($array:expr, |$values:ident| $body:expr, else $other:expr) => {
-        match $array.data_type() {
-            DataType::Int8 => {
-                let $values = $array.as_primitive::<Int8Type>().values();
-                $body
-            }
-            DataType::Int16 => {
-                let $values = $array.as_primitive::<Int16Type>().values();
-                $body
-            }
-            DataType::Int32 => {
-                let $values = $array.as_primitive::<Int32Type>().values();
-                $body
-            }
-            DataType::Int64 => {
-                let $values = $array.as_primitive::<Int64Type>().values();
-                $body
-            }
-            DataType::UInt8 => {
-                let $values = $array.as_primitive::<UInt8Type>().values();
-                $body
-            }
-            DataType::UInt16 => {
-                let $values = $array.as_primitive::<UInt16Type>().values();
-                $body
-            }
-            DataType::UInt32 => {
-                let $values = $array.as_primitive::<UInt32Type>().values();
-                $body
-            }
-            DataType::UInt64 => {
-                let $values = $array.as_primitive::<UInt64Type>().values();
-                $body
-            }
-            _ => $other,
-        }
-    };
-}
-
 /// Appends the values of a float or integer array as `f64`.
 fn append_numbers(array: &ArrayRef, out: &mut Vec<f64>) -> ApiResult<()> {
     match array.data_type() {
@@ -792,4 +1003,176 @@ fn for_each_user_id<'a>(
         .iter()
         .try_for_each(|&v| f(UserRef::Int(i128::from(v)))),
         else Err(unexpected_type(array)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{BooleanArray, Float64Array, Int64Array, LargeStringArray, StringArray};
+    use arrow_ipc::writer::StreamWriter;
+
+    use super::*;
+
+    /// An Arrow IPC stream of `batches`, each one column list.
+    fn stream(batches: Vec<Vec<(&str, ArrayRef)>>) -> Bytes {
+        let batches: Vec<RecordBatch> = batches
+            .into_iter()
+            .map(|columns| {
+                let nullable = columns.into_iter().map(|(name, array)| (name, array, true));
+                RecordBatch::try_from_iter_with_nullable(nullable).unwrap()
+            })
+            .collect();
+        let mut out = Vec::new();
+        let mut writer = StreamWriter::try_new(&mut out, &batches[0].schema()).unwrap();
+        for batch in &batches {
+            writer.write(batch).unwrap();
+        }
+        writer.finish().unwrap();
+        drop(writer);
+        Bytes::from(out)
+    }
+
+    /// Batches of `sizes` rows over `users` (scores 0.5, labels true).
+    fn table_of(users: ArrayRef, sizes: &[usize]) -> Table {
+        let mut start = 0;
+        let batches = sizes
+            .iter()
+            .map(|&n| {
+                let part = users.slice(start, n);
+                start += n;
+                let columns: Vec<(&str, ArrayRef)> = vec![
+                    ("prediction", Arc::new(Float64Array::from(vec![0.5; n]))),
+                    ("label", Arc::new(BooleanArray::from(vec![true; n]))),
+                    ("user_id", part),
+                ];
+                columns
+            })
+            .collect();
+        Table::decode(&stream(batches), METRICS_COLUMNS).unwrap()
+    }
+
+    /// Dense indices in order of first appearance, the plain way.
+    fn first_appearance(ids: &[String]) -> (Vec<u32>, Vec<Box<str>>) {
+        let mut names: Vec<Box<str>> = Vec::new();
+        let indices = ids
+            .iter()
+            .map(|id| match names.iter().position(|n| **n == **id) {
+                Some(i) => i as u32,
+                None => {
+                    names.push(id.as_str().into());
+                    names.len() as u32 - 1
+                }
+            })
+            .collect();
+        (indices, names)
+    }
+
+    fn users_of(table: &Table, body_len: usize) -> ApiResult<Option<UserIds>> {
+        table.beside_user_ids(body_len, |_| Ok(())).map(|(_, u)| u)
+    }
+
+    #[test]
+    fn user_ids_split_over_two_threads_equal_one_pass() {
+        let ids: Vec<String> = (0..3001)
+            .map(|i| match i % 4 {
+                0 => format!("u{}", (i * 7919) % 500),
+                1 => format!("a-long-user-identifier-{}", (i * 31) % 300),
+                2 => "é".repeat(i % 9),
+                _ => format!("exactly15bytes{}", i % 10),
+            })
+            .collect();
+        let (indices, names) = first_appearance(&ids);
+        let expected = Some(UserIds { indices, names });
+        let utf8: ArrayRef = Arc::new(StringArray::from(ids.clone()));
+        let large: ArrayRef = Arc::new(LargeStringArray::from(ids.clone()));
+        for users in [utf8, large] {
+            for sizes in [&[3001][..], &[1000, 0, 1, 2000], &[1312, 1, 1688]] {
+                let table = table_of(users.clone(), sizes);
+                assert_eq!(users_of(&table, usize::MAX).unwrap(), expected, "{sizes:?}");
+                assert_eq!(users_of(&table, 0).unwrap(), expected, "{sizes:?}");
+            }
+        }
+        let numbers: Vec<i64> = (0..3001).map(|i| (i * 7919) % 701 - 300).collect();
+        let as_text: Vec<String> = numbers.iter().map(i64::to_string).collect();
+        let (indices, names) = first_appearance(&as_text);
+        let integers: ArrayRef = Arc::new(Int64Array::from(numbers));
+        let table = table_of(integers, &[1500, 1501]);
+        let expected = Some(UserIds { indices, names });
+        assert_eq!(users_of(&table, usize::MAX).unwrap(), expected);
+        assert_eq!(users_of(&table, 0).unwrap(), expected);
+    }
+
+    #[test]
+    fn split_reading_reports_the_first_error_of_one_pass() {
+        let with_nulls = |nulls: &[usize]| -> ArrayRef {
+            let ids: Vec<Option<String>> = (0..3000)
+                .map(|i| (!nulls.contains(&i)).then(|| format!("u{}", i % 40)))
+                .collect();
+            Arc::new(StringArray::from(ids))
+        };
+        for nulls in [&[2900][..], &[2500, 2900], &[100, 2500], &[1686, 1687]] {
+            let table = table_of(with_nulls(nulls), &[1000, 2000]);
+            for body_len in [usize::MAX, 0] {
+                let err = users_of(&table, body_len).unwrap_err();
+                assert_eq!(
+                    err.field.as_deref(),
+                    Some(&*format!("user_ids[{}]", nulls[0]))
+                );
+            }
+            let err = table
+                .beside_user_ids(usize::MAX, |_| -> ApiResult<()> {
+                    Err(ApiError::invalid("predictions[0]", "first"))
+                })
+                .unwrap_err();
+            assert_eq!(err.field.as_deref(), Some("predictions[0]"));
+        }
+        let table = table_of(with_nulls(&[]), &[3000]);
+        assert!(users_of(&table, usize::MAX).unwrap().is_some());
+    }
+
+    #[test]
+    fn labels_read_straight_equal_the_shared_label_rules() {
+        let bools: Vec<bool> = (0..200).map(|i| i % 3 == 0).collect();
+        let n = bools.len();
+        let body = stream(vec![
+            vec![
+                (
+                    "prediction",
+                    Arc::new(Float64Array::from(vec![0.5; 130])) as ArrayRef,
+                ),
+                ("label", Arc::new(BooleanArray::from(bools[..130].to_vec()))),
+            ],
+            vec![
+                (
+                    "prediction",
+                    Arc::new(Float64Array::from(vec![0.5; n - 130])) as ArrayRef,
+                ),
+                ("label", Arc::new(BooleanArray::from(bools[130..].to_vec()))),
+            ],
+        ]);
+        let table = Table::decode(&body, METRICS_COLUMNS).unwrap();
+        let labels = table.class_labels().unwrap();
+        let expected: Vec<u32> = bools.iter().map(|&b| u32::from(b)).collect();
+        assert_eq!(labels.values, expected);
+        assert_eq!(labels.first_bool, Some(0));
+        let sliced = BooleanArray::from(bools.clone()).slice(3, 150);
+        let mut out = Vec::new();
+        push_bits(sliced.values(), &mut out);
+        assert_eq!(out, expected[3..153]);
+        let ints: Vec<i64> = vec![0, 1, 7, 4_294_967_295];
+        let mut out = Vec::new();
+        push_class_indices(&ints, 0, &mut out).unwrap();
+        assert_eq!(out, vec![0, 1, 7, u32::MAX]);
+        for (bad, sentence) in [(-1_i64, "is negative"), (4_294_967_296, "too large")] {
+            let err = push_class_indices(&[0, bad], 5, &mut Vec::new()).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some("labels[6]"));
+            assert!(err.detail.contains(sentence), "{}", err.detail);
+            assert!(
+                err.detail.starts_with("labels[6]: label "),
+                "{}",
+                err.detail
+            );
+        }
+    }
 }

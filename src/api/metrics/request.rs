@@ -159,8 +159,9 @@ impl From<GaucWeightingParam> for GaucWeighting {
     }
 }
 
-/// Below this body size a second thread costs more than it saves.
-const PARALLEL_PARSE_MIN_BYTES: usize = 256 * 1024;
+/// Below this body size a second thread costs more than it saves (the JSON
+/// parse's threshold, and the Arrow reading's).
+pub const PARALLEL_PARSE_MIN_BYTES: usize = 256 * 1024;
 
 /// `user_ids` as parsed ahead of time from a guessed position: the ids and
 /// the byte range of the array they were read from.
@@ -472,7 +473,7 @@ impl Interner {
     /// are read (and checked to be UTF-8) only on first sight; `None` past
     /// 2^32 ids or for bytes that are not UTF-8. `key` must be the
     /// [`short_key`] of `name`.
-    pub(super) fn short_bytes(&mut self, key: u128, name: &[u8]) -> Option<u32> {
+    pub fn short_bytes(&mut self, key: u128, name: &[u8]) -> Option<u32> {
         self.short_index(key, || std::str::from_utf8(name).ok())
     }
 
@@ -534,6 +535,12 @@ impl Interner {
     /// [`Interner::integer`]), for input read column by column.
     pub fn push_record(&mut self, index: u32) {
         self.ids.indices.push(index);
+    }
+
+    /// Makes room for `records` more [`Interner::push_record`] calls, for a
+    /// caller that knows the count.
+    pub fn reserve_records(&mut self, records: usize) {
+        self.ids.indices.reserve(records);
     }
 
     /// The records' user indices and the interned names.
