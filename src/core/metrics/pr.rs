@@ -63,11 +63,16 @@ pub fn average_precision(table: &ScoreTable) -> Option<f64> {
         return None;
     }
     let (mut ap, mut previous_recall) = (0.0, 0.0);
-    for p in points(table) {
+    table.each_cumulative(|threshold, fps, tps| {
+        let p = Point {
+            fps,
+            tps,
+            threshold,
+        };
         let recall = p.tps / total_pos;
         ap += (recall - previous_recall) * precision_of(&p);
         previous_recall = recall;
-    }
+    });
     Some(ap)
 }
 
