@@ -582,17 +582,26 @@ pub(crate) fn rank_records(
             max: MAX_RECORDS,
         });
     }
-    let user = |i: usize| users.and_then(|u| u.get(i).copied()).unwrap_or(0);
-    let ranked: Vec<Ranked> = scores
-        .iter()
-        .zip(labels)
-        .enumerate()
-        .map(|(i, (&s, &l))| Ranked {
-            key: descending_key(s),
-            tag: i as u32 | (u32::from(l) << 31),
-            user: user(i),
-        })
-        .collect();
+    let record = |(i, ((&s, &l), user)): (usize, ((&f64, &bool), u32))| Ranked {
+        key: descending_key(s),
+        tag: i as u32 | (u32::from(l) << 31),
+        user,
+    };
+    let columns = scores.iter().zip(labels);
+    // Users zipped in when they cover every record (the checked case): no
+    // per-record lookup of an optional slice.
+    let ranked: Vec<Ranked> = match users {
+        Some(u) if u.len() == scores.len() => columns
+            .zip(u.iter().copied())
+            .enumerate()
+            .map(record)
+            .collect(),
+        _ => {
+            let user = |i: usize| users.and_then(|u| u.get(i).copied()).unwrap_or(0);
+            let columns = columns.enumerate().map(|(i, c)| (i, (c, user(i))));
+            columns.map(record).collect()
+        }
+    };
     Ok(sort_by_key(ranked))
 }
 
