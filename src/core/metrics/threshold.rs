@@ -118,14 +118,19 @@ pub fn best_threshold(table: &ScoreTable, beta: f64) -> BestThreshold {
     let (total_neg, total_pos) = table.cumulative_totals();
     let youden = total_pos > 0.0 && total_neg > 0.0;
     let (mut f_lead, mut j_lead) = (Leader::default(), Leader::default());
-    table.each_cumulative(|threshold, fps, tps| {
-        if let Some(value) = f_beta(tps, fps, total_pos - tps, beta) {
-            f_lead.offer(threshold, value);
-        }
-        if youden {
-            j_lead.offer(threshold, tps / total_pos - fps / total_neg);
-        }
-    });
+    // Inlined into the loop: called once per distinct score, a call frame
+    // with the captures reloaded cost ~20 instructions a point.
+    table.each_cumulative(
+        #[inline(always)]
+        |threshold, fps, tps| {
+            if let Some(value) = f_beta(tps, fps, total_pos - tps, beta) {
+                f_lead.offer(threshold, value);
+            }
+            if youden {
+                j_lead.offer(threshold, tps / total_pos - fps / total_neg);
+            }
+        },
+    );
     BestThreshold {
         f_beta: f_lead.best(),
         youden_j: j_lead.best(),
