@@ -118,6 +118,28 @@ fn pick(points: impl Iterator<Item = Point>, wanted: &[usize]) -> Vec<Point> {
     found
 }
 
+/// [`pick`] over every point of the table, in one plain loop of the
+/// cumulative sums (the table's kind of sums matched once, not per point).
+fn pick_points(table: &ScoreTable, wanted: &[usize]) -> Vec<Point> {
+    let mut found = Vec::with_capacity(wanted.len());
+    let mut next = wanted.iter().copied().peekable();
+    let mut index = 0;
+    table.each_cumulative(
+        #[inline(always)]
+        |threshold, fps, tps| {
+            if next.next_if_eq(&index).is_some() {
+                found.push(Point {
+                    fps,
+                    tps,
+                    threshold,
+                });
+            }
+            index += 1;
+        },
+    );
+    found
+}
+
 /// The precision-recall curve, thinned to at most `max_points` points
 /// (counting the final (recall 0, precision 1) point; first and last always
 /// kept, as the ROC curve's thinning). `None` when there is no positive
@@ -155,7 +177,7 @@ pub fn pr_curve(
     let found = if drop_intermediate && table.len() > 2 {
         pick(kept_points(table, true), &wanted)
     } else {
-        pick(points(table), &wanted)
+        pick_points(table, &wanted)
     };
     let mut curve = PrCurve {
         precision: Vec::with_capacity(picked.len()),
