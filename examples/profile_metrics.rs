@@ -400,6 +400,9 @@ fn in_memory_rows(d: &Data, options: &str, rows: usize) -> MetricsRequest {
 /// request, on requests built in memory (no JSON body): the quick way to
 /// compare the two under callgrind.
 fn core_only(d: &Data) {
+    if let Ok(stage) = std::env::var("PROFILE_METRICS_CORE_STAGE") {
+        return one_core_stage(d, &stage);
+    }
     let basic = stage_check_into_job(in_memory_request(d, ""));
     let full = stage_check_into_job(in_memory_request(d, &full_options()));
     let rows_100k = stage_check_into_job(in_memory_rows(d, "", 100_000));
@@ -425,6 +428,31 @@ fn core_only(d: &Data) {
         std::fs::write(dir.join("full.json"), &full).expect("full.json written");
         std::fs::write(dir.join("basic_100k.json"), &small.0).expect("written");
         std::fs::write(dir.join("basic_1k.json"), &small.1).expect("written");
+    }
+}
+
+/// `PROFILE_METRICS_CORE_STAGE=basic|full|100k|1k profile_metrics core`:
+/// that core stage alone, in a fresh process, so its page faults do not
+/// depend on what the allocator kept from the stages before it.
+fn one_core_stage(d: &Data, stage: &str) {
+    let (options, rows) = match stage {
+        "basic" => ("".to_owned(), N),
+        "full" => (full_options(), N),
+        "100k" => ("".to_owned(), 100_000),
+        _ => ("".to_owned(), 1_000),
+    };
+    let mut jobs: Vec<MetricsJob> = (0..if rows == 1_000 { CORE_1K_ROUNDS } else { 1 })
+        .map(|_| stage_check_into_job(in_memory_rows(d, &options, rows)))
+        .collect();
+    match (stage, jobs.pop()) {
+        ("basic", Some(job)) => drop(timed_faults("core", || stage_core(job))),
+        ("full", Some(job)) => drop(timed_faults("core, full", || stage_core_full(job))),
+        ("100k", Some(job)) => drop(timed_faults("core, 100k", || stage_core_100k(job))),
+        (_, Some(job)) => {
+            jobs.push(job);
+            drop(timed_faults("core, 1k x 100", || stage_core_1k(jobs)));
+        }
+        (_, None) => {}
     }
 }
 

@@ -523,7 +523,10 @@ fn table_gauc_ranking(
         records.labels,
         records.users.map(|u| u.users),
     )?;
+    // Only the ranking's buckets use the sort's scratch; otherwise it is
+    // freed now, before the table is built, so its pages can serve the table.
     let spare = ranked.take_spare();
+    let spare = if ranking.is_some() { spare } else { Vec::new() };
     let ranked = &ranked;
     let accumulate = move |u: UserIndex<'_>| {
         if ranking.is_none() {
