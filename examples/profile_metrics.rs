@@ -22,8 +22,9 @@
 //! `POST /streams/{name}` batch (`stage_arrow_stage_batch`); the answer is
 //! asserted equal to the one of the same records built in memory, and a
 //! 1k-row body is read too (`stage_arrow_small_to_request`).
-//! `profile_metrics core` runs only `stage_core` and `stage_core_full`, on
-//! requests built in memory (a few minutes under callgrind instead of half
+//! `profile_metrics core` runs only `stage_core` and `stage_core_full`
+//! (then the basic core at 100k records, `stage_core_100k`, and 100 times
+//! at 1k records, `stage_core_1k`), on requests built in memory (a few minutes under callgrind instead of half
 //! an hour); with `PROFILE_METRICS_OUT=<dir>` it writes the two answers
 //! there (`basic.json`, `full.json`) to compare two builds byte for byte. Without valgrind it prints each stage's wall-clock time (noise on a
 //! loaded machine; README → Performance says how the figures were taken).
@@ -44,6 +45,7 @@
 //!   --dump-before='*stage_core*' --dump-before='*stage_serialize_response*' \
 //!   target/release/examples/profile_metrics core
 //! grep -H totals /tmp/cg.out.*   # part 2: stage_core, part 3: stage_core_full
+//! # core only: part 6: stage_core_100k, part 7: stage_core_1k (100 requests)
 //! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
 //!   --dump-before='*stage_request*' --dump-before='*stage_floor_radix_sort*' \
 //!   target/release/examples/profile_metrics
@@ -405,26 +407,52 @@ fn timed<T>(name: &str, f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// The process's minor page faults so far (field 10 of `/proc/self/stat`;
+/// 0 where it cannot be read).
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    after_name
+        .split_whitespace()
+        .nth(7)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0)
+}
+
+/// [`timed`] plus the page faults the stage took (every thread): on this
+/// VM each fresh page of a large buffer costs a fault.
+fn timed_faults<T>(name: &str, f: impl FnOnce() -> T) -> T {
+    let before = minor_faults();
+    let out = timed(name, f);
+    println!("{:<34} {:>9} page faults", "", minor_faults() - before);
+    out
+}
+
 /// The request over `d` with the options of `options` (JSON members, may be
 /// empty), built in memory: the arrays are not parsed, the options are.
 /// User ids are interned in order of first appearance, as the parser does.
 fn in_memory_request(d: &Data, options: &str) -> MetricsRequest {
+    in_memory_rows(d, options, N)
+}
+
+/// [`in_memory_request`] over the first `rows` records.
+fn in_memory_rows(d: &Data, options: &str, rows: usize) -> MetricsRequest {
     let separator = if options.is_empty() { "" } else { "," };
     let small = format!(
         "{{\"predictions\":[0.5],\"labels\":[1],\"user_ids\":[\"u0\"]{separator}{options}}}"
     );
     let mut request: MetricsRequest = serde_json::from_str(&small).expect("the options parse");
     request.predictions = Tensor::from(
-        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[N]), d.scores.clone()).expect("a shape"),
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[rows]), d.scores[..rows].to_vec())
+            .expect("a shape"),
     );
     request.labels = Labels {
-        values: d.labels.iter().map(|&l| u32::from(l)).collect(),
+        values: d.labels[..rows].iter().map(|&l| u32::from(l)).collect(),
         first_bool: None,
     };
     let mut dense = std::collections::HashMap::new();
     let mut names = Vec::new();
-    let indices = d
-        .users
+    let indices = d.users[..rows]
         .iter()
         .map(|u| {
             *dense.entry(u.as_str()).or_insert_with(|| {
@@ -441,14 +469,22 @@ fn in_memory_request(d: &Data, options: &str) -> MetricsRequest {
 /// request, on requests built in memory (no JSON body): the quick way to
 /// compare the two under callgrind.
 fn core_only(d: &Data) {
+    if let Ok(stage) = std::env::var("PROFILE_METRICS_CORE_STAGE") {
+        return one_core_stage(d, &stage);
+    }
     let basic = stage_check_into_job(in_memory_request(d, ""));
     let full = stage_check_into_job(in_memory_request(d, &full_options()));
-    let basic = timed("core: sort, ROC, AUC, GAUC", || stage_core(basic));
-    let full = timed("core, full request", || stage_core_full(full));
+    let rows_100k = stage_check_into_job(in_memory_rows(d, "", 100_000));
+    let rows_1k: Vec<MetricsJob> = (0..CORE_1K_ROUNDS)
+        .map(|_| stage_check_into_job(in_memory_rows(d, "", 1_000)))
+        .collect();
+    let basic = timed_faults("core: sort, ROC, AUC, GAUC", || stage_core(basic));
+    let full = timed_faults("core, full request", || stage_core_full(full));
     let (basic, full) = (
         stage_serialize_response(&basic),
         stage_serialize_response(&full),
     );
+    let small = core_small(rows_100k, rows_1k);
     println!(
         "response {} bytes, full response {} bytes",
         basic.len(),
@@ -459,7 +495,68 @@ fn core_only(d: &Data) {
         let dir = std::path::PathBuf::from(dir);
         std::fs::write(dir.join("basic.json"), &basic).expect("basic.json written");
         std::fs::write(dir.join("full.json"), &full).expect("full.json written");
+        std::fs::write(dir.join("basic_100k.json"), &small.0).expect("written");
+        std::fs::write(dir.join("basic_1k.json"), &small.1).expect("written");
     }
+}
+
+/// `PROFILE_METRICS_CORE_STAGE=basic|full|100k|1k profile_metrics core`:
+/// that core stage alone, in a fresh process, so its page faults do not
+/// depend on what the allocator kept from the stages before it.
+fn one_core_stage(d: &Data, stage: &str) {
+    let (options, rows) = match stage {
+        "basic" => ("".to_owned(), N),
+        "full" => (full_options(), N),
+        "100k" => ("".to_owned(), 100_000),
+        _ => ("".to_owned(), 1_000),
+    };
+    let mut jobs: Vec<MetricsJob> = (0..if rows == 1_000 { CORE_1K_ROUNDS } else { 1 })
+        .map(|_| stage_check_into_job(in_memory_rows(d, &options, rows)))
+        .collect();
+    match (stage, jobs.pop()) {
+        ("basic", Some(job)) => drop(timed_faults("core", || stage_core(job))),
+        ("full", Some(job)) => drop(timed_faults("core, full", || stage_core_full(job))),
+        ("100k", Some(job)) => drop(timed_faults("core, 100k", || stage_core_100k(job))),
+        (_, Some(job)) => {
+            jobs.push(job);
+            drop(timed_faults("core, 1k x 100", || stage_core_1k(jobs)));
+        }
+        (_, None) => {}
+    }
+}
+
+/// How many 1k-record cores `stage_core_1k` runs (fixed costs per request
+/// are its cost divided by this).
+const CORE_1K_ROUNDS: usize = 100;
+
+/// The basic core at 100k records (the smallest size that takes the two
+/// threads) and at 1k records ([`CORE_1K_ROUNDS`] requests, one thread),
+/// each answer serialized.
+fn core_small(rows_100k: MetricsJob, rows_1k: Vec<MetricsJob>) -> (Vec<u8>, Vec<u8>) {
+    let mid = timed_faults("core, 100k records", || stage_core_100k(rows_100k));
+    let small = timed_faults("core, 1k records x 100", || stage_core_1k(rows_1k));
+    (
+        stage_serialize_response(&mid),
+        stage_serialize_response(&small),
+    )
+}
+
+/// [`stage_core`] at 100k records.
+#[inline(never)]
+fn stage_core_100k(job: MetricsJob) -> MetricsResponse {
+    job.run().expect("metrics of 100k records")
+}
+
+/// [`stage_core`] of [`CORE_1K_ROUNDS`] requests of 1k records: the
+/// fixed cost per request, which dominates small requests. Returns the
+/// last answer.
+#[inline(never)]
+fn stage_core_1k(jobs: Vec<MetricsJob>) -> MetricsResponse {
+    let mut last = None;
+    for job in jobs {
+        last = Some(black_box(job.run().expect("metrics of 1k records")));
+    }
+    last.expect("at least one round")
 }
 
 /// The body of the first `rows` records, as the server receives it.

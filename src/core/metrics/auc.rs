@@ -120,11 +120,18 @@ impl AreaSums {
     pub fn of(groups: impl IntoIterator<Item = (f64, f64)>) -> Self {
         let mut sums = AreaSums::default();
         for (pos, neg) in groups {
-            sums.area += neg * (sums.pos + 0.5 * pos);
-            sums.pos += pos;
-            sums.neg += neg;
+            sums.add_group(pos, neg);
         }
         sums
+    }
+
+    /// Adds the next score's group (scores descending): the one update
+    /// rule, shared by every way of walking the groups.
+    #[inline(always)]
+    pub fn add_group(&mut self, pos: f64, neg: f64) {
+        self.area += neg * (self.pos + 0.5 * pos);
+        self.pos += pos;
+        self.neg += neg;
     }
 
     /// `area / (P * N)`, `None` when either class has no weight.

@@ -50,6 +50,7 @@ pub mod histogram;
 pub mod multiclass;
 pub mod pr;
 pub mod probability;
+mod radix;
 pub mod ranking;
 pub mod stats;
 pub mod table;
@@ -517,14 +518,25 @@ fn table_gauc_ranking(
     if let Some(users) = &records.users {
         users.check(records.scores.len())?;
     }
-    let ranked = table::rank_records(
+    let mut ranked = table::rank_records(
         records.scores,
         records.labels,
         records.users.map(|u| u.users),
     )?;
-    let accumulate = |u: UserIndex<'_>| {
+    // Only the ranking's buckets use the sort's scratch; otherwise it is
+    // freed now, before the table is built, so its pages can serve the table.
+    let spare = ranked.take_spare();
+    let spare = if ranking.is_some() { spare } else { Vec::new() };
+    let ranked = &ranked;
+    let accumulate = move |u: UserIndex<'_>| {
+        if ranking.is_none() {
+            return (
+                gauc::accumulate_streamed(ranked, records.weights, u.n_users),
+                None,
+            );
+        }
         let mut ranker = ranking.map(ranking::Ranker::new);
-        let acc = gauc::accumulate_ranked(&ranked, records.weights, u.n_users, |run| {
+        let acc = gauc::accumulate_ranked(ranked, spare, records.weights, u.n_users, |run| {
             if let Some(ranker) = ranker.as_mut() {
                 ranker.add_ranked(run, records.scores);
             }
@@ -532,14 +544,14 @@ fn table_gauc_ranking(
         (acc, ranker.map(ranking::Ranker::finish))
     };
     let (table, accumulator) = if ranked.len() < table::PARALLEL_MIN {
-        let table = ScoreTable::from_ranked(&ranked, records.weights);
+        let table = ScoreTable::from_ranked(ranked, records.weights);
         (table, records.users.map(accumulate))
     } else {
         // The GAUC buckets and the global table only read the sorted records,
         // so on large input they are built side by side.
         std::thread::scope(|scope| {
             let handle = records.users.map(|u| scope.spawn(move || accumulate(u)));
-            let table = ScoreTable::from_ranked(&ranked, records.weights);
+            let table = ScoreTable::from_ranked(ranked, records.weights);
             let accumulator =
                 handle.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
             (table, accumulator)

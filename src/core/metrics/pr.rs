@@ -63,11 +63,16 @@ pub fn average_precision(table: &ScoreTable) -> Option<f64> {
         return None;
     }
     let (mut ap, mut previous_recall) = (0.0, 0.0);
-    for p in points(table) {
+    table.each_cumulative(|threshold, fps, tps| {
+        let p = Point {
+            fps,
+            tps,
+            threshold,
+        };
         let recall = p.tps / total_pos;
         ap += (recall - previous_recall) * precision_of(&p);
         previous_recall = recall;
-    }
+    });
     Some(ap)
 }
 
@@ -113,6 +118,28 @@ fn pick(points: impl Iterator<Item = Point>, wanted: &[usize]) -> Vec<Point> {
     found
 }
 
+/// [`pick`] over every point of the table, in one plain loop of the
+/// cumulative sums (the table's kind of sums matched once, not per point).
+fn pick_points(table: &ScoreTable, wanted: &[usize]) -> Vec<Point> {
+    let mut found = Vec::with_capacity(wanted.len());
+    let mut next = wanted.iter().copied().peekable();
+    let mut index = 0;
+    table.each_cumulative(
+        #[inline(always)]
+        |threshold, fps, tps| {
+            if next.next_if_eq(&index).is_some() {
+                found.push(Point {
+                    fps,
+                    tps,
+                    threshold,
+                });
+            }
+            index += 1;
+        },
+    );
+    found
+}
+
 /// The precision-recall curve, thinned to at most `max_points` points
 /// (counting the final (recall 0, precision 1) point; first and last always
 /// kept, as the ROC curve's thinning). `None` when there is no positive
@@ -150,7 +177,7 @@ pub fn pr_curve(
     let found = if drop_intermediate && table.len() > 2 {
         pick(kept_points(table, true), &wanted)
     } else {
-        pick(points(table), &wanted)
+        pick_points(table, &wanted)
     };
     let mut curve = PrCurve {
         precision: Vec::with_capacity(picked.len()),

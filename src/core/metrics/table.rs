@@ -7,7 +7,7 @@
 //! prefix sum over this table, so after the single `O(n log n)` sort every
 //! metric is `O(distinct scores)`.
 
-use super::MetricsError;
+use super::{radix, MetricsError};
 use crate::core::merge::merge_by;
 
 /// Distinct scores, descending, with the positive and negative weight at each.
@@ -26,6 +26,11 @@ pub struct ScoreTable {
     sequential: Option<Cumulative>,
     /// What the weights are; DeLong's variance needs counts.
     weights: TableWeights,
+    /// `(positives, records)` when every per-score weight is a record
+    /// count summed as an integer (the unweighted tables of records): the
+    /// totals are then known without a pass, and every partial sum of the
+    /// weights is exact, in any order (see [`ScoreTable::exact_totals`]).
+    counted: Option<(u64, u64)>,
 }
 
 /// What a table's per-score weights are. Metrics that hold for counts only
@@ -179,46 +184,53 @@ impl ScoreTable {
         let (left, right) = ranked.runs();
         let mut table = Self::with_capacity(ranked.len());
         if ranked.len() < PARALLEL_MIN {
-            table.count_groups(left, right);
+            let positives = table.count_groups(left, right);
+            table.counted = Some((positives, ranked.len() as u64));
             return table;
         }
         // The middle key of the first run: both runs are halves of the
         // records, so the cut splits the work about evenly.
         let key = left.get(left.len() / 2).map_or(0, |r| r.key);
         let (first, second) = ranked.split_at_key(key);
-        let tail = std::thread::scope(|scope| {
+        let (positives, (tail, tail_positives)) = std::thread::scope(|scope| {
             let tail = scope.spawn(|| {
                 let mut tail = Self::with_capacity(second.0.len() + second.1.len());
-                tail.count_groups(second.0, second.1);
-                tail
+                let positives = tail.count_groups(second.0, second.1);
+                (tail, positives)
             });
-            table.count_groups(first.0, first.1);
-            tail.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+            let positives = table.count_groups(first.0, first.1);
+            let tail = tail.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (positives, tail)
         });
         table.scores.extend_from_slice(&tail.scores);
         table.pos.extend_from_slice(&tail.pos);
         table.neg.extend_from_slice(&tail.neg);
+        table.counted = Some((positives + tail_positives, ranked.len() as u64));
         table
     }
 
     /// Appends the distinct scores of the two sorted runs `left` and
-    /// `right` (read merged) with their positive and negative counts. The
-    /// records' keys must all be above the table's last key.
-    fn count_groups(&mut self, left: &[Ranked], right: &[Ranked]) {
+    /// `right` (read merged) with their positive and negative counts, and
+    /// returns how many of the records are positive. The records' keys
+    /// must all be above the table's last key.
+    fn count_groups(&mut self, left: &[Ranked], right: &[Ranked]) -> u64 {
         let mut records = merge_by(left, right, |a, b| a.key < b.key);
         let Some(first) = records.next() else {
-            return;
+            return 0;
         };
+        let mut all_positives = 0u64;
         let (mut key, mut count, mut positives) = (first.key, 1u32, u32::from(first.positive()));
         for r in records {
             if r.key != key {
                 self.push_counts(key, count, positives);
+                all_positives += u64::from(positives);
                 (key, count, positives) = (r.key, 0, 0);
             }
             count += 1;
             positives += u32::from(r.positive());
         }
         self.push_counts(key, count, positives);
+        all_positives + u64::from(positives)
     }
 
     /// Pushes a new distinct score (by its key) with its record counts.
@@ -238,6 +250,7 @@ impl ScoreTable {
             neg: Vec::with_capacity(n),
             sequential: None,
             weights: TableWeights::Counts,
+            counted: None,
         }
     }
 
@@ -348,6 +361,29 @@ impl ScoreTable {
         }
     }
 
+    /// Calls `f(score, fps, tps)` for each distinct score, descending, with
+    /// the pairs of [`ScoreTable::cumulative`]: the kind of sums is matched
+    /// once, not per point, so a pass over a million scores is one plain
+    /// loop.
+    #[inline(always)]
+    pub(crate) fn each_cumulative(&self, mut f: impl FnMut(f64, f64, f64)) {
+        match &self.sequential {
+            Some(c) => {
+                for ((&s, &fps), &tps) in self.scores.iter().zip(&c.fps).zip(&c.tps) {
+                    f(s, fps, tps);
+                }
+            }
+            None => {
+                let (mut fps, mut tps) = (0.0, 0.0);
+                for ((&s, &n), &p) in self.scores.iter().zip(&self.neg).zip(&self.pos) {
+                    fps += n;
+                    tps += p;
+                    f(s, fps, tps);
+                }
+            }
+        }
+    }
+
     /// The last `(fps, tps)` of [`ScoreTable::cumulative`] (`(0, 0)` for an
     /// empty table), the same bits, in one pass without the pairs.
     pub fn cumulative_totals(&self) -> (f64, f64) {
@@ -372,12 +408,29 @@ impl ScoreTable {
 
     /// Total positive weight (the positive count without weights).
     pub fn total_pos(&self) -> f64 {
-        self.pos.iter().sum()
+        match self.exact_totals() {
+            Some((pos, _)) => pos,
+            None => self.pos.iter().sum(),
+        }
     }
 
     /// Total negative weight (the negative count without weights).
     pub fn total_neg(&self) -> f64 {
-        self.neg.iter().sum()
+        match self.exact_totals() {
+            Some((_, neg)) => neg,
+            None => self.neg.iter().sum(),
+        }
+    }
+
+    /// `(total_pos, total_neg)` of a non-empty table of integer record
+    /// counts, known from its build: the bits of summing the weights in
+    /// any order (integers below 2^53 add exactly), without the pass. Also
+    /// says that every partial sum of the weights is exact, so a suffix
+    /// sum is the total minus a prefix sum (DeLong's placements use it).
+    /// `None` for other tables (and the empty one, whose sum is `-0.0`).
+    pub(crate) fn exact_totals(&self) -> Option<(f64, f64)> {
+        let (positives, records) = self.counted.filter(|_| !self.scores.is_empty())?;
+        Some((positives as f64, (records - positives) as f64))
     }
 }
 
@@ -492,6 +545,11 @@ impl Ranked {
         score_of_key(self.key)
     }
 
+    /// The sort key: equal keys are equal scores.
+    pub fn key(&self) -> u64 {
+        self.key
+    }
+
     pub fn same_score(&self, other: &Ranked) -> bool {
         self.key == other.key
     }
@@ -524,17 +582,26 @@ pub(crate) fn rank_records(
             max: MAX_RECORDS,
         });
     }
-    let user = |i: usize| users.and_then(|u| u.get(i).copied()).unwrap_or(0);
-    let ranked: Vec<Ranked> = scores
-        .iter()
-        .zip(labels)
-        .enumerate()
-        .map(|(i, (&s, &l))| Ranked {
-            key: descending_key(s),
-            tag: i as u32 | (u32::from(l) << 31),
-            user: user(i),
-        })
-        .collect();
+    let record = |(i, ((&s, &l), user)): (usize, ((&f64, &bool), u32))| Ranked {
+        key: descending_key(s),
+        tag: i as u32 | (u32::from(l) << 31),
+        user,
+    };
+    let columns = scores.iter().zip(labels);
+    // Users zipped in when they cover every record (the checked case): no
+    // per-record lookup of an optional slice.
+    let ranked: Vec<Ranked> = match users {
+        Some(u) if u.len() == scores.len() => columns
+            .zip(u.iter().copied())
+            .enumerate()
+            .map(record)
+            .collect(),
+        _ => {
+            let user = |i: usize| users.and_then(|u| u.get(i).copied()).unwrap_or(0);
+            let columns = columns.enumerate().map(|(i, c)| (i, (c, user(i))));
+            columns.map(record).collect()
+        }
+    };
     Ok(sort_by_key(ranked))
 }
 
@@ -550,11 +617,21 @@ pub(crate) struct SortedRecords {
     /// `records[..mid]` and `records[mid..]` are each sorted by key.
     records: Vec<Ranked>,
     mid: usize,
+    /// The radix sort's scratch buffer (as long as `records`, or empty
+    /// when no run was long enough for it), free after the sort: the GAUC
+    /// buckets are written into it rather than into fresh memory.
+    spare: Vec<Ranked>,
 }
 
 impl SortedRecords {
     pub fn len(&self) -> usize {
         self.records.len()
+    }
+
+    /// Takes the sort's scratch buffer ([`SortedRecords::spare`]): as long
+    /// as the records, or empty.
+    pub fn take_spare(&mut self) -> Vec<Ranked> {
+        std::mem::take(&mut self.spare)
     }
 
     /// The records in key order (ties: the first run's records first).
@@ -601,9 +678,10 @@ const RADIX_MIN: usize = 4096;
 /// Sorts one run by key, stably: ties keep their order, which is record
 /// order (the records are built in index order), whichever sort runs, so
 /// the order is one function of the input and every answer keeps its bits.
-fn sort_run(run: &mut [Ranked]) {
+/// `scratch` is as long as `run` from [`RADIX_MIN`] records on.
+fn sort_run(run: &mut [Ranked], scratch: &mut [Ranked]) {
     if run.len() >= RADIX_MIN {
-        radsort::sort_by_key(run, |r| r.key);
+        radix::sort_by_key(run, scratch, |r| r.key);
     } else {
         run.sort_by_key(|r| r.key);
     }
@@ -612,20 +690,36 @@ fn sort_run(run: &mut [Ranked]) {
 /// Sorts by key: one run for small input, halves sorted on two threads for
 /// large input. Each run is stable, and the merge takes the first run's
 /// record first on a tie, so the merged order is the stable order: ties in
-/// record order.
+/// record order. The radix sort's scratch is one buffer for both halves,
+/// a copy of the records (a plain `memcpy`; every page of it is written by
+/// the sort anyway), kept as [`SortedRecords::spare`].
 fn sort_by_key(mut records: Vec<Ranked>) -> SortedRecords {
+    let mut spare = if records.len() >= RADIX_MIN {
+        records.clone()
+    } else {
+        Vec::new()
+    };
     if records.len() < PARALLEL_MIN {
-        sort_run(&mut records);
+        sort_run(&mut records, &mut spare);
         let mid = records.len();
-        return SortedRecords { records, mid };
+        return SortedRecords {
+            records,
+            mid,
+            spare,
+        };
     }
     let mid = records.len() / 2;
     let (left, right) = records.split_at_mut(mid);
+    let (left_scratch, right_scratch) = spare.split_at_mut(mid);
     std::thread::scope(|scope| {
-        scope.spawn(|| sort_run(left));
-        sort_run(right);
+        scope.spawn(|| sort_run(left, left_scratch));
+        sort_run(right, right_scratch);
     });
-    SortedRecords { records, mid }
+    SortedRecords {
+        records,
+        mid,
+        spare,
+    }
 }
 
 /// Checks lengths, finiteness and weight signs of binary records.
@@ -813,7 +907,7 @@ mod tests {
         ) {
             let records = records_of(&picks);
             let mut got = records.clone();
-            sort_run(&mut got);
+            sort_run(&mut got, &mut records.clone());
             let mut old = records.clone();
             old.sort_unstable_by_key(|r| r.key);
             let keys = |v: &[Ranked]| v.iter().map(|r| r.key).collect::<Vec<_>>();
