@@ -137,7 +137,7 @@ fn format_f64(value: f64, out: &mut [u8; FLOAT_BYTES]) -> io::Result<usize> {
 const SHORT_PLACES: u32 = 6;
 const SHORT_SCALE: f64 = 1e6;
 /// Below 1e-5 serde_json switches to exponent notation (`5e-6`).
-const SHORT_MIN_UNITS: u64 = 10;
+const SHORT_MIN_UNITS: u32 = 10;
 
 /// `value` written as `0.` and its digits when it is in [1e-5, 1) and the
 /// double nearest a decimal `m / 10^6`: that decimal then is its shortest
@@ -150,26 +150,24 @@ fn short_decimal(value: f64, out: &mut [u8; FLOAT_BYTES]) -> Option<usize> {
     if !(0.0..1.0).contains(&value) {
         return None;
     }
-    // value < 1, so this is below 10^6 + 1; `as` saturates and truncates.
-    let units = (value * SHORT_SCALE + 0.5) as u64;
+    // value < 1, so this is at most 10^6; `as` truncates.
+    let units = (value * SHORT_SCALE + 0.5) as u32;
     // Division of two exact integers rounds as parsing the decimal does.
-    if units < SHORT_MIN_UNITS || units >= 1_000_000 || units as f64 / SHORT_SCALE != value {
+    if !(SHORT_MIN_UNITS..1_000_000).contains(&units) || f64::from(units) / SHORT_SCALE != value {
         return None;
     }
-    let (mut digits, mut places) = (units, SHORT_PLACES);
-    while digits % 10 == 0 {
-        digits /= 10;
-        places -= 1;
-    }
-    // `0.` then `places` digits: leading zeros, then those of `digits`.
-    let len = 2 + places as usize;
+    // `0.` and six digits (leading zeros included), then without the
+    // trailing zeros (there is a nonzero digit: units >= 10).
+    let pairs = [units / 10_000, units / 100 % 100, units % 100];
     out[0] = b'0';
     out[1] = b'.';
-    let mut at = len;
-    for _ in 0..places {
-        at -= 1;
-        out[at] = b'0' + (digits % 10) as u8;
-        digits /= 10;
+    for (i, pair) in pairs.into_iter().enumerate() {
+        out[2 + 2 * i] = b'0' + (pair / 10) as u8;
+        out[3 + 2 * i] = b'0' + (pair % 10) as u8;
+    }
+    let mut len = 2 + SHORT_PLACES as usize;
+    while out[len - 1] == b'0' {
+        len -= 1;
     }
     Some(len)
 }
