@@ -136,6 +136,13 @@ fn format_f64(value: f64, out: &mut [u8; FLOAT_BYTES]) -> io::Result<usize> {
 /// Decimal places of the fast path.
 const SHORT_PLACES: u32 = 6;
 const SHORT_SCALE: f64 = 1e6;
+/// "00", "01", ... "99": two digits per lookup.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
 /// Below 1e-5 serde_json switches to exponent notation (`5e-6`).
 const SHORT_MIN_UNITS: u32 = 10;
 
@@ -162,8 +169,8 @@ fn short_decimal(value: f64, out: &mut [u8; FLOAT_BYTES]) -> Option<usize> {
     out[0] = b'0';
     out[1] = b'.';
     for (i, pair) in pairs.into_iter().enumerate() {
-        out[2 + 2 * i] = b'0' + (pair / 10) as u8;
-        out[3 + 2 * i] = b'0' + (pair % 10) as u8;
+        let at = 2 * pair as usize;
+        out[2 + 2 * i..4 + 2 * i].copy_from_slice(&DIGIT_PAIRS[at..at + 2]);
     }
     let mut len = 2 + SHORT_PLACES as usize;
     while out[len - 1] == b'0' {
