@@ -7,8 +7,9 @@
 //! [`MetricsResponse`].
 
 use axum::extract::State;
+use axum::response::Response;
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Router;
 use ndarray::{Array2, Ix2};
 
 use super::arrow::JsonOrArrow;
@@ -36,8 +37,8 @@ pub use request::{
     MetricsRequestWith, RankingRequest, RocParams, UserIds, PARALLEL_PARSE_MIN_BYTES,
 };
 pub use response::{
-    AucCiBody, BinaryMetricsResponse, ConfusionBody, DifferenceBody, GaucBody, MetricsResponse,
-    MulticlassMetricsResponse, PerClassBody, RankingBody, RocBody,
+    json_answer, AnswerFormatter, AucCiBody, BinaryMetricsResponse, ConfusionBody, DifferenceBody,
+    GaucBody, MetricsResponse, MulticlassMetricsResponse, PerClassBody, RankingBody, RocBody,
 };
 
 /// Inputs with more values than this are evaluated on the blocking pool so a
@@ -51,10 +52,7 @@ pub fn router() -> Router<AppState> {
         .merge(compare::router())
 }
 
-async fn post_metrics(
-    State(state): State<AppState>,
-    body: JsonOrArrow,
-) -> ApiResult<Json<MetricsResponse>> {
+async fn post_metrics(State(state): State<AppState>, body: JsonOrArrow) -> ApiResult<Response> {
     let request = match body {
         JsonOrArrow::Json(body) => {
             parse_off_the_async_workers(body, MetricsRequest::from_json_parallel).await?
@@ -74,7 +72,7 @@ async fn post_metrics(
     } else {
         job.run()?
     };
-    Ok(Json(response))
+    json_answer(&response, response.json_capacity()).map_err(ApiError::internal)
 }
 
 /// A core error as a 422 naming the field (with its index for arrays).

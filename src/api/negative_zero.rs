@@ -18,10 +18,19 @@ use memchr::memchr_iter;
 
 use super::extract::is_json_media_type;
 
+/// A response extension saying that its JSON body was written without a
+/// negative zero (see `api::metrics::response::json_answer`), so
+/// [`canonical_zeros`] passes it on without reading it.
+#[derive(Debug, Clone, Copy)]
+pub struct ZerosCanonical;
+
 /// Middleware: rewrites `-0`, `-0.0`, `-0e0`... number tokens of a JSON
 /// response as the same token without its sign.
 pub async fn canonical_zeros(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
+    if response.extensions().get::<ZerosCanonical>().is_some() {
+        return response;
+    }
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
