@@ -167,22 +167,34 @@ fn picked_points(
         picked.push(origin);
     }
     let rows = wanted.iter().filter_map(|&w| w.checked_sub(1));
-    let mut rows = rows
-        .filter_map(|k| kept_at.get(k))
-        .map(|&i| i as usize)
-        .peekable();
-    let mut index = 0;
-    table.each_cumulative(|threshold, fps, tps| {
-        if rows.next_if_eq(&index).is_some() {
-            picked.push(Point {
-                fps,
-                tps,
-                threshold,
-            });
-        }
-        index += 1;
-    });
+    let rows = rows.filter_map(|k| kept_at.get(k)).map(|&i| i as usize);
+    push_points_at(table, rows, &mut picked);
     (picked, len)
+}
+
+/// Pushes onto `out` the points at the table indices `rows` (ascending), in
+/// one plain loop of the cumulative sums (the table's kind of sums matched
+/// once, not per point): the ROC's and the PR curve's thinned picks.
+pub(crate) fn push_points_at(
+    table: &ScoreTable,
+    rows: impl Iterator<Item = usize>,
+    out: &mut Vec<Point>,
+) {
+    let mut rows = rows.peekable();
+    let mut index = 0;
+    table.each_cumulative(
+        #[inline(always)]
+        |threshold, fps, tps| {
+            if rows.next_if_eq(&index).is_some() {
+                out.push(Point {
+                    fps,
+                    tps,
+                    threshold,
+                });
+            }
+            index += 1;
+        },
+    );
 }
 
 /// [`kept_points`] lazily, for a reader that stops early (the partial AUC).

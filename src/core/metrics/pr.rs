@@ -2,7 +2,7 @@
 //! 1.3 or later, with its `drop_intermediate`) and `average_precision_score`, both
 //! read off the one [`ScoreTable`].
 
-use super::curve::thinned_indices;
+use super::curve::{push_points_at, thinned_indices, Point};
 use super::table::ScoreTable;
 
 /// A precision-recall curve laid out as scikit-learn's: `thresholds`
@@ -15,14 +15,6 @@ pub struct PrCurve {
     pub thresholds: Vec<f64>,
     /// Points removed by thinning to `max_points` (not by `drop_intermediate`).
     pub points_dropped: usize,
-}
-
-/// One point before normalization: cumulative weights at a threshold.
-#[derive(Debug, Clone, Copy)]
-struct Point {
-    fps: f64,
-    tps: f64,
-    threshold: f64,
 }
 
 /// Every distinct score as a threshold, highest first, with scikit-learn's
@@ -118,25 +110,10 @@ fn pick(points: impl Iterator<Item = Point>, wanted: &[usize]) -> Vec<Point> {
     found
 }
 
-/// [`pick`] over every point of the table, in one plain loop of the
-/// cumulative sums (the table's kind of sums matched once, not per point).
+/// [`pick`] over every point of the table, in one pass of the cumulative sums.
 fn pick_points(table: &ScoreTable, wanted: &[usize]) -> Vec<Point> {
     let mut found = Vec::with_capacity(wanted.len());
-    let mut next = wanted.iter().copied().peekable();
-    let mut index = 0;
-    table.each_cumulative(
-        #[inline(always)]
-        |threshold, fps, tps| {
-            if next.next_if_eq(&index).is_some() {
-                found.push(Point {
-                    fps,
-                    tps,
-                    threshold,
-                });
-            }
-            index += 1;
-        },
-    );
+    push_points_at(table, wanted.iter().copied(), &mut found);
     found
 }
 
