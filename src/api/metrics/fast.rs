@@ -734,7 +734,10 @@ mod tests {
                 assert_number_is_serde(trimmed, ",");
                 assert_number_is_serde(&format!("-{trimmed}"), "]");
             }
-            assert!(number(format!("{token},").as_bytes(), 0).is_some(), "{token}");
+            assert!(
+                number(format!("{token},").as_bytes(), 0).is_some(),
+                "{token}"
+            );
         }
     }
 
@@ -742,7 +745,9 @@ mod tests {
     fn digit_runs_of_every_length_and_alignment() {
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
             state >> 33
         };
         for int_len in 0..22 {
@@ -750,7 +755,9 @@ mod tests {
                 let mut token = String::new();
                 for i in 0..int_len {
                     let d = next() % 10;
-                    token.push(char::from(b'0' + if i == 0 { 1 + d as u8 % 9 } else { d as u8 }));
+                    token.push(char::from(
+                        b'0' + if i == 0 { 1 + d as u8 % 9 } else { d as u8 },
+                    ));
                 }
                 if int_len == 0 {
                     token.push('0');
