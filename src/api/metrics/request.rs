@@ -410,19 +410,74 @@ pub struct Interner {
 /// Why not `HashMap<u128, u32>`: its 32-byte buckets make a 20,000-user table
 /// 1 MiB, twice this core's L2 cache, and profiling a million-record request
 /// put most of the interning time in the cache miss of each probe. Here the
-/// table is 128 KiB and the keys 320 KiB.
+/// slots are 256 KiB (at most half full) and the keys 320 KiB.
+///
+/// Why not `hashbrown::HashTable<u32>` (used before): its probe (control
+/// bytes, a group match, two closures) and foldhash's `hash_one` took ~110
+/// of the ~220 instructions a million-record `user_ids` array spent per id
+/// (callgrind, README → Performance); one folded multiply and a linear probe
+/// of 4-byte slots do the same work.
 ///
 /// Why not `indexmap`: its entries carry the hash beside the key (32 bytes
 /// each for a `u128` key, plus 8-byte table slots), so interning 1,000,000
 /// ids of 20,000 users took 84–99 ms against this table's 48–62 ms, and an
 /// `IndexSet` of the names themselves 61–108 ms (on-CPU time, two runs of
 /// `cargo bench --bench metrics -- interner` on a loaded 2-core machine).
-#[derive(Default)]
 struct ShortKeys {
-    table: hashbrown::HashTable<u32>,
+    /// Open addressing with linear probing, at most half full: 0 is a free
+    /// slot, anything else a dense index plus one.
+    slots: Vec<u32>,
+    /// Short ids in `slots`.
+    len: usize,
     /// Key of each dense index; [`NOT_SHORT`] for ids kept in `by_name`.
     keys: Vec<u128>,
-    hasher: foldhash::fast::RandomState,
+    /// The map's random seeds (from foldhash's per-map random state).
+    seeds: (u64, u64),
+}
+
+impl Default for ShortKeys {
+    fn default() -> Self {
+        let random = foldhash::fast::RandomState::default();
+        ShortKeys {
+            slots: Vec::new(),
+            len: 0,
+            keys: Vec::new(),
+            seeds: (random.hash_one(1u64), random.hash_one(2u64)),
+        }
+    }
+}
+
+impl ShortKeys {
+    /// One folded 64 x 64 -> 128-bit multiplication of the key's halves,
+    /// each mixed with a random seed (foldhash's core step).
+    #[inline(always)]
+    fn hash(&self, key: u128) -> usize {
+        let product =
+            u128::from(key as u64 ^ self.seeds.0) * u128::from((key >> 64) as u64 ^ self.seeds.1);
+        (product as u64 ^ (product >> 64) as u64) as usize
+    }
+
+    /// Doubles the slots (16 at first) and puts every short key back.
+    #[cold]
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(16);
+        let mut slots = vec![0u32; size];
+        let mask = size - 1;
+        for (index, &key) in self.keys.iter().enumerate() {
+            if key == NOT_SHORT {
+                continue;
+            }
+            let mut at = self.hash(key) & mask;
+            while slots.get(at).is_some_and(|&s| s != 0) {
+                at = (at + 1) & mask;
+            }
+            if let Some(slot) = slots.get_mut(at) {
+                // Indices stay below 2^32 (checked when interned).
+                *slot = index as u32 + 1;
+            }
+        }
+        self.slots = slots;
+    }
 }
 
 /// A key no short id packs to (its length byte would be 255).
@@ -485,25 +540,33 @@ impl Interner {
         key: u128,
         name: impl FnOnce() -> Option<&'n str>,
     ) -> Option<u32> {
-        let next = u32::try_from(self.ids.names.len()).ok();
-        let hash = self.short.hasher.hash_one(key);
-        let (keys, hasher) = (&self.short.keys, &self.short.hasher);
-        // Every index in the table has its key in `keys`.
-        let entry = self.short.table.entry(
-            hash,
-            |&i| keys.get(i as usize) == Some(&key),
-            |&i| hasher.hash_one(keys.get(i as usize).copied().unwrap_or(NOT_SHORT)),
-        );
-        match entry {
-            hashbrown::hash_table::Entry::Occupied(found) => Some(*found.get()),
-            hashbrown::hash_table::Entry::Vacant(free) => {
-                let (i, name) = (next?, name()?);
-                free.insert(i);
-                self.short.keys.push(key);
-                self.ids.names.push(name.into());
-                Some(i)
-            }
+        if 2 * (self.short.len + 1) > self.short.slots.len() {
+            self.short.grow();
         }
+        let mask = self.short.slots.len() - 1;
+        let mut at = self.short.hash(key) & mask;
+        loop {
+            match self.short.slots.get(at).copied()? {
+                0 => break,
+                slot => {
+                    if self.short.keys.get(slot as usize - 1) == Some(&key) {
+                        return Some(slot - 1);
+                    }
+                }
+            }
+            at = (at + 1) & mask;
+        }
+        // A free slot: the next index (slots hold index + 1, so at most
+        // 2^32 - 1 ids).
+        let i = u32::try_from(self.ids.names.len())
+            .ok()
+            .filter(|&i| i < u32::MAX)?;
+        let name = name()?;
+        *self.short.slots.get_mut(at)? = i + 1;
+        self.short.len += 1;
+        self.short.keys.push(key);
+        self.ids.names.push(name.into());
+        Some(i)
     }
 
     /// The index of an id of more than 15 bytes (the ordinary map).
