@@ -420,7 +420,7 @@ pub struct Interner {
 ///
 /// Why not `indexmap`: its entries carry the hash beside the key (32 bytes
 /// each for a `u128` key, plus 8-byte table slots), so interning 1,000,000
-/// ids of 20,000 users took 84–99 ms against this table's 48–62 ms, and an
+/// ids of 20,000 users took 84–99 ms against the former hashbrown table's 48–62 ms, and an
 /// `IndexSet` of the names themselves 61–108 ms (on-CPU time, two runs of
 /// `cargo bench --bench metrics -- interner` on a loaded 2-core machine).
 struct ShortKeys {
