@@ -525,8 +525,12 @@ fn table_gauc_ranking(
     )?;
     // Only the ranking's buckets use the sort's scratch; otherwise it is
     // freed now, before the table is built, so its pages can serve the table.
-    let spare = ranked.take_spare();
-    let spare = if ranking.is_some() { spare } else { Vec::new() };
+    let spare = if ranking.is_some() {
+        ranked.take_spare()
+    } else {
+        ranked.free_spare();
+        Vec::new()
+    };
     let ranked = &ranked;
     let accumulate = move |u: UserIndex<'_>| {
         if ranking.is_none() {
