@@ -240,7 +240,7 @@ pub(crate) fn accumulate_ranked(
     let mut bucketed = if spare.len() == ranked.len() {
         spare
     } else {
-        ranked.unordered().to_vec()
+        ranked.unordered().copied().collect()
     };
     for r in ranked.iter() {
         if let Some(slot) = next.get_mut(r.user as usize) {

@@ -434,14 +434,8 @@ pub fn evaluate_records_beyond(
     beyond: &CheckedBeyondParams,
 ) -> Result<(BinaryReport, BeyondReport), MetricsError> {
     let params = params.checked()?;
-    let (table, gauc) = table_and_gauc(records, weighting)?;
-    Ok(binary_and_beyond(
-        &table,
-        RecordCounts::of_labels(records.labels),
-        gauc,
-        &params,
-        beyond,
-    ))
+    let (report, extra, _) = evaluate_ranked(records, weighting, None, &params, beyond)?;
+    Ok((report, extra))
 }
 
 /// [`evaluate_binary`] and [`evaluate_beyond`] of one table: equal to
@@ -488,15 +482,61 @@ pub fn evaluate_records_ranked(
     ranking: Option<&ranking::RankingParams>,
 ) -> Result<(BinaryReport, BeyondReport, Option<ranking::RankingReport>), MetricsError> {
     let params = params.checked()?;
-    let (table, gauc, ranked) = table_gauc_ranking(records, weighting, ranking)?;
-    let (report, extra) = binary_and_beyond(
-        &table,
-        RecordCounts::of_labels(records.labels),
-        gauc,
-        &params,
-        beyond,
-    );
-    Ok((report, extra, ranked))
+    evaluate_ranked(records, weighting, ranking, &params, beyond)
+}
+
+/// [`evaluate_records_ranked`] with checked parameters.
+///
+/// Large input ([`table::PARALLEL_MIN`] records or more) runs the
+/// evaluation beyond the basics on a second thread as soon as the table
+/// exists, while this thread sums the GAUC (and the ranking) and then the
+/// basic report: the evaluation beyond the basics is the longest of the
+/// three and needs only the table, so it no longer waits for the GAUC.
+/// Unweighted tables are built on both threads first; a weighted table is
+/// built on one, so there the GAUC is summed beside it, as before. The
+/// answers are those of [`table_gauc_ranking`] then [`binary_and_beyond`],
+/// which small input takes (and spawns nothing).
+fn evaluate_ranked(
+    records: &BinaryRecords<'_>,
+    weighting: GaucWeighting,
+    ranking: Option<&ranking::RankingParams>,
+    params: &CheckedBinaryParams,
+    beyond: &CheckedBeyondParams,
+) -> Result<(BinaryReport, BeyondReport, Option<ranking::RankingReport>), MetricsError> {
+    let counts = RecordCounts::of_labels(records.labels);
+    if records.scores.len() < table::PARALLEL_MIN {
+        let (table, gauc, ranked) = table_gauc_ranking(records, weighting, ranking)?;
+        let (report, extra) = binary_and_beyond(&table, counts, gauc, params, beyond);
+        return Ok((report, extra, ranked));
+    }
+    let (ranked, spare) = sorted_records(records, ranking)?;
+    let ranked = &ranked;
+    let accumulate = move |u: UserIndex<'_>| accumulate_users(ranked, spare, records, ranking, u);
+    Ok(std::thread::scope(|scope| {
+        let (early, accumulate) = if records.weights.is_some() {
+            let early = records.users.map(|u| scope.spawn(move || accumulate(u)));
+            (early, None)
+        } else {
+            (None, Some(accumulate))
+        };
+        let table = ScoreTable::from_ranked(ranked, records.weights);
+        let confusion = Confusion::at_threshold(&table, params.threshold);
+        std::thread::scope(|inner| {
+            let table = &table;
+            let extra = inner.spawn(|| evaluate_beyond(table, &confusion, params.beta, beyond));
+            let accumulator = match early {
+                Some(h) => Some(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
+                None => accumulate.and_then(|f| records.users.map(f)),
+            };
+            let (accumulator, ranked) = accumulator.map_or((None, None), |(acc, r)| (Some(acc), r));
+            let gauc = accumulator.map(|acc| acc.finish(weighting));
+            let report = evaluate_binary_at(table, counts, gauc, params, confusion);
+            let extra = extra
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (report, extra, ranked)
+        })
+    }))
 }
 
 /// The checked records' table and, with users, their GAUC: ONE sort.
@@ -508,12 +548,13 @@ fn table_and_gauc(
     Ok((table, gauc))
 }
 
-/// [`table_and_gauc`] and, with users and `ranking`, the ranking metrics.
-fn table_gauc_ranking(
+/// The checked records in the one sort's order, and the sort's scratch
+/// when the ranking's buckets reuse it (otherwise it is freed now, before
+/// the table is built, so its pages can serve the table).
+fn sorted_records(
     records: &BinaryRecords<'_>,
-    weighting: GaucWeighting,
     ranking: Option<&ranking::RankingParams>,
-) -> Result<(ScoreTable, Option<Gauc>, Option<ranking::RankingReport>), MetricsError> {
+) -> Result<(table::SortedRecords, Vec<table::Ranked>), MetricsError> {
     table::check_records(records.scores, records.labels, records.weights)?;
     if let Some(users) = &records.users {
         users.check(records.scores.len())?;
@@ -523,26 +564,49 @@ fn table_gauc_ranking(
         records.labels,
         records.users.map(|u| u.users),
     )?;
-    // Only the ranking's buckets use the sort's scratch; otherwise it is
-    // freed now, before the table is built, so its pages can serve the table.
-    let spare = ranked.take_spare();
-    let spare = if ranking.is_some() { spare } else { Vec::new() };
-    let ranked = &ranked;
-    let accumulate = move |u: UserIndex<'_>| {
-        if ranking.is_none() {
-            return (
-                gauc::accumulate_streamed(ranked, records.weights, u.n_users),
-                None,
-            );
-        }
-        let mut ranker = ranking.map(ranking::Ranker::new);
-        let acc = gauc::accumulate_ranked(ranked, spare, records.weights, u.n_users, |run| {
-            if let Some(ranker) = ranker.as_mut() {
-                ranker.add_ranked(run, records.scores);
-            }
-        });
-        (acc, ranker.map(ranking::Ranker::finish))
+    let spare = if ranking.is_some() {
+        ranked.take_spare()
+    } else {
+        ranked.free_spare();
+        Vec::new()
     };
+    Ok((ranked, spare))
+}
+
+/// The per-user GAUC sums of the sorted records and, with `ranking`, the
+/// ranking metrics (read from the GAUC's user buckets, written into
+/// `spare`).
+fn accumulate_users(
+    ranked: &table::SortedRecords,
+    spare: Vec<table::Ranked>,
+    records: &BinaryRecords<'_>,
+    ranking: Option<&ranking::RankingParams>,
+    u: UserIndex<'_>,
+) -> (gauc::GaucAccumulator, Option<ranking::RankingReport>) {
+    if ranking.is_none() {
+        return (
+            gauc::accumulate_streamed(ranked, records.weights, u.n_users),
+            None,
+        );
+    }
+    let mut ranker = ranking.map(ranking::Ranker::new);
+    let acc = gauc::accumulate_ranked(ranked, spare, records.weights, u.n_users, |run| {
+        if let Some(ranker) = ranker.as_mut() {
+            ranker.add_ranked(run, records.scores);
+        }
+    });
+    (acc, ranker.map(ranking::Ranker::finish))
+}
+
+/// [`table_and_gauc`] and, with users and `ranking`, the ranking metrics.
+fn table_gauc_ranking(
+    records: &BinaryRecords<'_>,
+    weighting: GaucWeighting,
+    ranking: Option<&ranking::RankingParams>,
+) -> Result<(ScoreTable, Option<Gauc>, Option<ranking::RankingReport>), MetricsError> {
+    let (ranked, spare) = sorted_records(records, ranking)?;
+    let ranked = &ranked;
+    let accumulate = move |u: UserIndex<'_>| accumulate_users(ranked, spare, records, ranking, u);
     let (table, accumulator) = if ranked.len() < table::PARALLEL_MIN {
         let table = ScoreTable::from_ranked(ranked, records.weights);
         (table, records.users.map(accumulate))

@@ -23,25 +23,69 @@ fn bucket(key: u64, d: usize) -> usize {
     ((key >> (d as u32 * DIGIT_BITS)) as usize) & (BUCKETS - 1)
 }
 
+/// Bucket counts of every digit of a set of keys: the first pass of the
+/// sort, which a caller building the records can take in the same loop.
+pub(crate) struct Histograms {
+    counts: Box<[[u32; BUCKETS]; DIGITS]>,
+}
+
+impl Histograms {
+    pub fn new() -> Self {
+        // Zeroed memory from the allocator, not a 48 KiB array copied off
+        // the stack.
+        let counts = vec![[0u32; BUCKETS]; DIGITS].into_boxed_slice();
+        // The length is `DIGITS`, so the conversion cannot fail; a fresh
+        // box keeps it panic-free all the same.
+        let counts = counts
+            .try_into()
+            .unwrap_or_else(|_| Box::new([[0u32; BUCKETS]; DIGITS]));
+        Histograms { counts }
+    }
+
+    /// Adds the counts of `other`.
+    pub fn merge(&mut self, other: &Histograms) {
+        for (c, o) in self.counts.iter_mut().zip(other.counts.iter()) {
+            for (c, o) in c.iter_mut().zip(o) {
+                *c += o;
+            }
+        }
+    }
+
+    /// Counts one key.
+    #[inline(always)]
+    pub fn add(&mut self, key: u64) {
+        for (d, c) in self.counts.iter_mut().enumerate() {
+            c[bucket(key, d)] += 1;
+        }
+    }
+}
+
 /// Sorts `run` by `key`, stably (equal keys keep their order). `scratch`
 /// must be as long as `run` (anything shorter leaves `run` as it is); its
 /// contents on return are unspecified. `run.len()` must fit a `u32`.
 pub(crate) fn sort_by_key<T: Copy>(run: &mut [T], scratch: &mut [T], key: impl Fn(&T) -> u64) {
+    let mut counts = Histograms::new();
+    for r in run.iter() {
+        counts.add(key(r));
+    }
+    sort_counted(run, scratch, counts, key);
+}
+
+/// [`sort_by_key`] with the histograms already taken: `counts` must hold
+/// the key of every record of `run` once.
+pub(crate) fn sort_counted<T: Copy>(
+    run: &mut [T],
+    scratch: &mut [T],
+    counts: Histograms,
+    key: impl Fn(&T) -> u64,
+) {
     let Some(first) = run.first().map(&key) else {
         return;
     };
     if scratch.len() != run.len() || u32::try_from(run.len()).is_err() {
         return;
     }
-    // Bucket counts, then start offsets, of every digit (zeroed memory
-    // from the allocator, not a 48 KiB array copied off the stack).
-    let mut counts = vec![[0u32; BUCKETS]; DIGITS];
-    for r in run.iter() {
-        let k = key(r);
-        for (d, c) in counts.iter_mut().enumerate() {
-            c[bucket(k, d)] += 1;
-        }
-    }
+    let mut counts = counts.counts;
     let mut in_scratch = false;
     for (d, c) in counts.iter_mut().enumerate() {
         // A digit every key shares moves nothing: skipped.

@@ -8,7 +8,6 @@
 //! metric is `O(distinct scores)`.
 
 use super::{radix, MetricsError};
-use crate::core::merge::merge_by;
 
 /// Distinct scores, descending, with the positive and negative weight at each.
 ///
@@ -181,24 +180,22 @@ impl ScoreTable {
     /// cut at a key so no tie is split; the second part is appended to the
     /// first, which is the table one thread would have built.
     fn from_unweighted(ranked: &SortedRecords) -> Self {
-        let (left, right) = ranked.runs();
+        let (first, second) = ranked.parts();
         let mut table = Self::with_capacity(ranked.len());
         if ranked.len() < PARALLEL_MIN {
-            let positives = table.count_groups(left, right);
+            let positives = table.count_groups(first, second);
             table.counted = Some((positives, ranked.len() as u64));
             return table;
         }
-        // The middle key of the first run: both runs are halves of the
-        // records, so the cut splits the work about evenly.
-        let key = left.get(left.len() / 2).map_or(0, |r| r.key);
-        let (first, second) = ranked.split_at_key(key);
+        // The sort's two parts: no tie spans them, and their sizes are
+        // about even.
         let (positives, (tail, tail_positives)) = std::thread::scope(|scope| {
             let tail = scope.spawn(|| {
-                let mut tail = Self::with_capacity(second.0.len() + second.1.len());
-                let positives = tail.count_groups(second.0, second.1);
+                let mut tail = Self::with_capacity(second.len());
+                let positives = tail.count_groups(second, &[]);
                 (tail, positives)
             });
-            let positives = table.count_groups(first.0, first.1);
+            let positives = table.count_groups(first, &[]);
             let tail = tail.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
             (positives, tail)
         });
@@ -209,12 +206,13 @@ impl ScoreTable {
         table
     }
 
-    /// Appends the distinct scores of the two sorted runs `left` and
-    /// `right` (read merged) with their positive and negative counts, and
-    /// returns how many of the records are positive. The records' keys
-    /// must all be above the table's last key.
-    fn count_groups(&mut self, left: &[Ranked], right: &[Ranked]) -> u64 {
-        let mut records = merge_by(left, right, |a, b| a.key < b.key);
+    /// Appends the distinct scores of the sorted records `first` then
+    /// `second` (every key of `first` below those of `second`) with their
+    /// positive and negative counts, and returns how many of the records
+    /// are positive. The records' keys must all be above the table's last
+    /// key.
+    fn count_groups(&mut self, first: &[Ranked], second: &[Ranked]) -> u64 {
+        let mut records = first.iter().chain(second);
         let Some(first) = records.next() else {
             return 0;
         };
@@ -582,6 +580,9 @@ pub(crate) fn rank_records(
             max: MAX_RECORDS,
         });
     }
+    if scores.len() >= PARALLEL_MIN {
+        return Ok(sort_in_two(scores, labels, users));
+    }
     let record = |(i, ((&s, &l), user)): (usize, ((&f64, &bool), u32))| Ranked {
         key: descending_key(s),
         tag: i as u32 | (u32::from(l) << 31),
@@ -605,74 +606,78 @@ pub(crate) fn rank_records(
     Ok(sort_by_key(ranked))
 }
 
-/// Records in descending-score order, held as two sorted runs that are
-/// merged while they are read.
+/// Records in descending-score order, held as two sorted parts, every key
+/// of the first below every key of the second: the order is the first
+/// part, then the second.
 ///
-/// Why not one merged `Vec`: at a million records the merge output is
-/// another 16 MB of fresh memory per request, and the two consumers (table
-/// and GAUC buckets) each read the records once in order anyway, so merging
-/// on the fly costs the same comparisons without the copy.
+/// Why two parts and not one `Vec`: large input is sorted on two threads,
+/// each building and sorting the records of one range of keys, and one
+/// `Vec` would need a 16 MB copy (at a million records) to join them. The
+/// consumers read the parts one after the other, with no merge.
 #[derive(Debug, Clone)]
 pub(crate) struct SortedRecords {
-    /// `records[..mid]` and `records[mid..]` are each sorted by key.
-    records: Vec<Ranked>,
-    mid: usize,
-    /// The radix sort's scratch buffer (as long as `records`, or empty
-    /// when no run was long enough for it), free after the sort: the GAUC
-    /// buckets are written into it rather than into fresh memory.
-    spare: Vec<Ranked>,
+    first: Vec<Ranked>,
+    second: Vec<Ranked>,
+    /// The radix sort's scratch buffers (each as long as its part, or
+    /// empty when the part was too short for it), free after the sort:
+    /// the GAUC buckets are written into them rather than into fresh
+    /// memory.
+    spare: [Vec<Ranked>; 2],
 }
 
 impl SortedRecords {
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.first.len() + self.second.len()
     }
 
-    /// Takes the sort's scratch buffer ([`SortedRecords::spare`]): as long
-    /// as the records, or empty.
+    /// Takes the sort's scratch as one buffer as long as the records, or
+    /// an empty one when the sort had none. On two parts the second's
+    /// scratch is appended to the first's.
     pub fn take_spare(&mut self) -> Vec<Ranked> {
-        std::mem::take(&mut self.spare)
+        let [first, second] = std::mem::take(&mut self.spare);
+        if first.len() + second.len() != self.len() {
+            return Vec::new();
+        }
+        let mut spare = first;
+        spare.extend_from_slice(&second);
+        spare
     }
 
-    /// The records in key order (ties: the first run's records first).
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Ranked> + '_ {
-        let (left, right) = self.runs();
-        merge_by(left, right, |a, b| a.key < b.key)
+    /// Drops the sort's scratch, when nothing reuses it.
+    pub fn free_spare(&mut self) {
+        self.spare = Default::default();
     }
 
-    /// The two sorted runs (the second empty for small input).
-    fn runs(&self) -> (&[Ranked], &[Ranked]) {
-        self.records.split_at(self.mid.min(self.records.len()))
+    /// The records in key order (ties in record order).
+    pub fn iter(
+        &self,
+    ) -> std::iter::Chain<std::slice::Iter<'_, Ranked>, std::slice::Iter<'_, Ranked>> {
+        self.first.iter().chain(self.second.iter())
     }
 
-    /// The records in storage order, for order-insensitive passes.
-    pub fn unordered(&self) -> &[Ranked] {
-        &self.records
+    /// The two sorted parts (the second empty for small input).
+    fn parts(&self) -> (&[Ranked], &[Ranked]) {
+        (&self.first, &self.second)
     }
 
-    /// The merged order cut in two at a key: the records of keys below
-    /// `key` (the first part of the order) and those of keys `>= key`, each
-    /// as its pair of runs, so two threads can each read one part in order
-    /// and no tie is cut.
-    #[allow(clippy::type_complexity)]
-    fn split_at_key(&self, key: u64) -> ((&[Ranked], &[Ranked]), (&[Ranked], &[Ranked])) {
-        let (left, right) = self.runs();
-        let (a, b) = left.split_at(left.partition_point(|r| r.key < key));
-        let (c, d) = right.split_at(right.partition_point(|r| r.key < key));
-        ((a, c), (b, d))
+    /// The records in some order, for order-insensitive passes.
+    pub fn unordered(
+        &self,
+    ) -> std::iter::Chain<std::slice::Iter<'_, Ranked>, std::slice::Iter<'_, Ranked>> {
+        self.iter()
     }
 }
 
 /// Below this many records one thread does the work; above, two threads sort
-/// the halves (the service has two cores per instance), the table is built
+/// the records (the service has two cores per instance), the table is built
 /// in two parts, and the GAUC buckets and the evaluation beyond the basics
 /// are built beside it. Small requests never spawn a thread.
 pub(crate) const PARALLEL_MIN: usize = 100_000;
 
 /// From this many records on, a run is sorted by an LSD radix sort on the
-/// 8-byte key (a pass per byte that differs, linear); below it the standard
-/// library's stable comparison sort wins (the radix sort's 256-bucket
-/// histograms and scratch buffer cost more than a few `n log n` compares).
+/// 8-byte key (a pass per digit that differs, linear); below it the standard
+/// library's stable comparison sort wins (the radix sort's histograms and
+/// scratch buffer cost more than a few `n log n` compares).
 const RADIX_MIN: usize = 4096;
 
 /// Sorts one run by key, stably: ties keep their order, which is record
@@ -687,39 +692,163 @@ fn sort_run(run: &mut [Ranked], scratch: &mut [Ranked]) {
     }
 }
 
-/// Sorts by key: one run for small input, halves sorted on two threads for
-/// large input. Each run is stable, and the merge takes the first run's
-/// record first on a tie, so the merged order is the stable order: ties in
-/// record order. The radix sort's scratch is one buffer for both halves,
-/// a copy of the records (a plain `memcpy`; every page of it is written by
-/// the sort anyway), kept as [`SortedRecords::spare`].
+/// Sorts small input by key on the calling thread, stably. The radix
+/// sort's scratch, a copy of the records (a plain `memcpy`; every page of
+/// it is written by the sort anyway), is kept as [`SortedRecords::spare`].
 fn sort_by_key(mut records: Vec<Ranked>) -> SortedRecords {
     let mut spare = if records.len() >= RADIX_MIN {
         records.clone()
     } else {
         Vec::new()
     };
-    if records.len() < PARALLEL_MIN {
-        sort_run(&mut records, &mut spare);
-        let mid = records.len();
-        return SortedRecords {
-            records,
-            mid,
-            spare,
-        };
+    sort_run(&mut records, &mut spare);
+    SortedRecords {
+        first: records,
+        second: Vec::new(),
+        spare: [spare, Vec::new()],
     }
-    let mid = records.len() / 2;
-    let (left, right) = records.split_at_mut(mid);
-    let (left_scratch, right_scratch) = spare.split_at_mut(mid);
-    std::thread::scope(|scope| {
-        scope.spawn(|| sort_run(left, left_scratch));
-        sort_run(right, right_scratch);
+}
+
+/// How many keys [`split_bound`] samples.
+const SPLIT_SAMPLES: usize = 8192;
+
+/// A key that cuts the records' keys about in half (records of keys below
+/// it, and the others), from an evenly spaced sample of the scores, and
+/// about how many records fall below it. Any bound gives the right order;
+/// a good one gives each thread half of the work. A tie is never cut, so
+/// the bound is put below or above the median's tie, whichever is nearer
+/// the middle.
+fn split_bound(scores: &[f64]) -> (u64, usize) {
+    let stride = (scores.len() / SPLIT_SAMPLES).max(1);
+    let mut keys: Vec<u64> = scores
+        .iter()
+        .step_by(stride)
+        .map(|&s| descending_key(s))
+        .collect();
+    let middle = keys.len() / 2;
+    if keys.get(middle).is_none() {
+        return (0, 0);
+    }
+    let median = *keys.select_nth_unstable(middle).1;
+    let below = keys.iter().filter(|&&k| k < median).count();
+    let up_to = keys.iter().filter(|&&k| k <= median).count();
+    let (bound, sampled) = if middle - below <= up_to - middle {
+        (median, below)
+    } else {
+        (median.saturating_add(1), up_to)
+    };
+    let below = sampled as u64 * scores.len() as u64 / keys.len() as u64;
+    (bound, below as usize)
+}
+
+/// Sorts large input on two threads, stably. A key bound cuts the records
+/// in two parts, every key of the first below every key of the second;
+/// each part sorted stably, the two in turn are the stable order (ties in
+/// record order, as one thread would give), and the consumers read them in
+/// turn with no merge.
+///
+/// Two steps, each on both threads. First each thread reads half of the
+/// columns, in record order, and builds its records straight into the two
+/// parts, taking the radix sort's histograms in the same loop. Then each
+/// thread joins the pieces of one part (its own half's first, so record
+/// order) and sorts it; the pieces' two buffers become the part and its
+/// scratch, so no memory beyond the two copies of the records is touched.
+fn sort_in_two(scores: &[f64], labels: &[bool], users: Option<&[u32]>) -> SortedRecords {
+    let n = scores.len();
+    let (bound, below) = split_bound(scores);
+    // Each piece may hold its whole part (the sample's estimate, with room
+    // for its error; a part that outgrows it grows the `Vec`): untouched
+    // capacity costs no memory.
+    let room = n / 16 + RADIX_MIN;
+    let capacity = [(below + room).min(n), (n - below.min(n) + room).min(n)];
+    let mid = n / 2;
+    let half = |start: usize, end: usize| {
+        let (scores, labels) = (&scores[start..end], &labels[start..end]);
+        match users {
+            Some(u) if u.len() == n => {
+                let u = u[start..end].iter().copied();
+                build_parts(scores, labels, u, start, bound, capacity)
+            }
+            _ => {
+                let u = users.unwrap_or(&[]).iter().skip(start).copied();
+                let u = u.chain(std::iter::repeat(0));
+                build_parts(scores, labels, u, start, bound, capacity)
+            }
+        }
+    };
+    let (first_half, second_half) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| half(mid, n));
+        let first = half(0, mid);
+        let second = second
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (first, second)
+    });
+    let ([first_a, second_a], [first_counts, second_counts]) = first_half;
+    let ([first_b, second_b], [first_counts_b, second_counts_b]) = second_half;
+    let ((first, first_spare), (second, second_spare)) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| sort_part(first_a, first_b, first_counts, &first_counts_b));
+        let second = sort_part(second_a, second_b, second_counts, &second_counts_b);
+        let first = first
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (first, second)
     });
     SortedRecords {
-        records,
-        mid,
-        spare,
+        first,
+        second,
+        spare: [first_spare, second_spare],
     }
+}
+
+/// The records of one stretch of the columns (record `start` first), in
+/// record order, cut by `bound` into the two parts, and each part's radix
+/// histograms.
+#[inline(always)]
+fn build_parts(
+    scores: &[f64],
+    labels: &[bool],
+    users: impl Iterator<Item = u32>,
+    start: usize,
+    bound: u64,
+    capacity: [usize; 2],
+) -> ([Vec<Ranked>; 2], [radix::Histograms; 2]) {
+    let mut parts = capacity.map(Vec::with_capacity);
+    let mut counts = [radix::Histograms::new(), radix::Histograms::new()];
+    for (i, ((&s, &l), user)) in scores.iter().zip(labels).zip(users).enumerate() {
+        let key = descending_key(s);
+        // An index, not a branch: the side is as random as the scores.
+        let side = usize::from(key >= bound);
+        counts[side].add(key);
+        parts[side].push(Ranked {
+            key,
+            tag: (start + i) as u32 | (u32::from(l) << 31),
+            user,
+        });
+    }
+    (parts, counts)
+}
+
+/// Sorts one part from its two pieces (`a`, from the first half of the
+/// records, then `b`) and their histograms; returns the part and its
+/// scratch. `a` + `b` becomes the part and `b` + `a` the scratch (its
+/// contents do not matter), each piece's buffer growing into its capacity.
+fn sort_part(
+    mut a: Vec<Ranked>,
+    mut b: Vec<Ranked>,
+    mut counts: radix::Histograms,
+    counts_b: &radix::Histograms,
+) -> (Vec<Ranked>, Vec<Ranked>) {
+    let a_len = a.len();
+    a.extend_from_slice(&b);
+    if a.len() < RADIX_MIN {
+        a.sort_by_key(|r| r.key);
+        return (a, Vec::new());
+    }
+    b.extend_from_slice(&a[..a_len]);
+    counts.merge(counts_b);
+    radix::sort_counted(&mut a, &mut b, counts, |r| r.key);
+    (a, b)
 }
 
 /// Checks lengths, finiteness and weight signs of binary records.
@@ -921,6 +1050,37 @@ mod tests {
             let mut stable = records;
             stable.sort_by_key(|r| r.key);
             proptest::prop_assert_eq!(got, stable);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// The two-thread sort (called here on input of any size) gives the
+        /// stable order, its parts cut at a key, with every user and label,
+        /// and a spare as long as the records or none.
+        #[test]
+        fn the_two_part_sort_is_the_stable_sort(
+            picks in proptest::collection::vec((0usize..12, proptest::bool::ANY), 0..(3 * RADIX_MIN)),
+            short_users in proptest::bool::ANY,
+        ) {
+            let scores: Vec<f64> = picks.iter().map(|&(g, _)| GRID[g]).collect();
+            let labels: Vec<bool> = picks.iter().map(|&(_, l)| l).collect();
+            let users: Vec<u32> = (0..picks.len() as u32).map(|i| i % 7).collect();
+            let users = if short_users { &users[..picks.len() / 2] } else { &users[..] };
+            let mut sorted = sort_in_two(&scores, &labels, Some(users));
+            let mut stable = records_of(&picks);
+            for (i, r) in stable.iter_mut().enumerate() {
+                r.user = users.get(i).copied().unwrap_or(0);
+            }
+            stable.sort_by_key(|r| r.key);
+            let got: Vec<Ranked> = sorted.iter().copied().collect();
+            proptest::prop_assert_eq!(got, stable);
+            let (first, second) = sorted.parts();
+            if let (Some(a), Some(b)) = (first.last(), second.first()) {
+                proptest::prop_assert!(a.key < b.key);
+            }
+            let spare = sorted.take_spare().len();
+            proptest::prop_assert!(spare == 0 || spare == picks.len());
         }
     }
 
