@@ -272,6 +272,38 @@ pub(crate) fn thinned_indices(len: usize, max_points: Option<usize>) -> Vec<usiz
     }
 }
 
+/// The indices of [`thinned_indices`] one at a time, without the vector: a
+/// pass that picks points as it reads them asks for them as it goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Thinning {
+    len: usize,
+    /// `Some(m)` when `len > m`: `m` points are picked of `len`.
+    thinned_to: Option<usize>,
+}
+
+impl Thinning {
+    pub(crate) fn new(len: usize, max_points: Option<usize>) -> Self {
+        Thinning {
+            len,
+            thinned_to: max_points.map(|m| m.max(2)).filter(|&m| len > m),
+        }
+    }
+
+    /// How many indices are picked.
+    pub(crate) fn count(&self) -> usize {
+        self.thinned_to.unwrap_or(self.len)
+    }
+
+    /// The `i`-th picked index (`i < count()`).
+    #[inline]
+    pub(crate) fn at(&self, i: usize) -> usize {
+        match self.thinned_to {
+            Some(m) => i * (self.len - 1) / (m - 1),
+            None => i,
+        }
+    }
+}
+
 /// The ROC curve of `table`, every point kept; see [`roc_curve_at_most`].
 pub fn roc_curve(table: &ScoreTable, drop_intermediate: bool) -> RocCurve {
     roc_curve_at_most(table, drop_intermediate, None)

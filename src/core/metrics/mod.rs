@@ -463,12 +463,19 @@ fn binary_and_beyond(
         let extra = evaluate_beyond(table, &confusion, params.beta, beyond);
         return (report, extra);
     }
+    // The per-score pass (the logarithms of the probability metrics, the
+    // calibration bins) and the rows at thresholds on the second thread; the
+    // cumulative sums' pass (average precision, PR, best thresholds), TPR at
+    // FPR and the partial AUC after ROC, AUC and DeLong on this one: the two
+    // sides are about even (callgrind, 1M records: 116 M and 92 M).
     std::thread::scope(|scope| {
-        let extra = scope.spawn(|| evaluate_beyond(table, &confusion, params.beta, beyond));
+        let scores = scope.spawn(|| beyond::score_metrics(table, params.beta, beyond));
         let report = evaluate_binary_at(table, counts, gauc, params, confusion);
-        let extra = extra
+        let cumulative = beyond::cumulative_metrics(table, params.beta, beyond);
+        let scores = scores
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let extra = beyond::beyond_report(table, &confusion, beyond, cumulative, scores);
         (report, extra)
     })
 }
