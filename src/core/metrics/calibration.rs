@@ -217,25 +217,58 @@ pub fn calibration(
     n_bins: usize,
     strategy: BinStrategy,
 ) -> Option<Calibration> {
-    if !super::probability::is_probability(table) || n_bins == 0 {
-        return None;
-    }
-    let edges = Edges::new(table, n_bins, strategy);
-    // Scores come highest first, so bins come in non-increasing order.
-    let mut bins: Vec<BinSums> = Vec::new();
-    let mut descending = DescendingBins {
-        edges: &edges,
-        current: None,
-    };
+    let mut pass = CalibrationPass::new(table, n_bins, strategy)?;
     for (p, pos, neg) in table.iter() {
+        pass.add(p, pos, neg);
+    }
+    pass.finish()
+}
+
+/// [`calibration`] one distinct score at a time, highest first, so a pass
+/// that reads the table for other metrics too fills the bins in the same
+/// order (the same bits).
+pub(crate) struct CalibrationPass {
+    edges: Edges,
+    /// The previous score's bin and its lower edge (see [`DescendingBins`]).
+    current: Option<(usize, f64)>,
+    /// Scores come highest first, so bins come in non-increasing order.
+    bins: Vec<BinSums>,
+    strategy: BinStrategy,
+    n_bins: usize,
+}
+
+impl CalibrationPass {
+    /// `None` when a score is outside [0, 1], the table is empty or
+    /// `n_bins` is 0 (no curve).
+    pub(crate) fn new(table: &ScoreTable, n_bins: usize, strategy: BinStrategy) -> Option<Self> {
+        if !super::probability::is_probability(table) || n_bins == 0 {
+            return None;
+        }
+        Some(CalibrationPass {
+            edges: Edges::new(table, n_bins, strategy),
+            current: None,
+            bins: Vec::new(),
+            strategy,
+            n_bins,
+        })
+    }
+
+    /// Adds the next distinct score (descending) with its weights.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, p: f64, pos: f64, neg: f64) {
+        let mut descending = DescendingBins {
+            edges: &self.edges,
+            current: self.current,
+        };
         let bin = descending.bin_of(p);
-        match bins.last_mut() {
+        self.current = descending.current;
+        match self.bins.last_mut() {
             Some(last) if last.bin == bin => {
                 last.weight += pos + neg;
                 last.positive += pos;
                 last.predicted += p * (pos + neg);
             }
-            _ => bins.push(BinSums {
+            _ => self.bins.push(BinSums {
                 bin,
                 weight: pos + neg,
                 positive: pos,
@@ -243,27 +276,37 @@ pub fn calibration(
             }),
         }
     }
-    bins.reverse();
-    let mut curve = Calibration {
-        prob_true: Vec::new(),
-        prob_pred: Vec::new(),
-        counts: Vec::new(),
-        ece: 0.0,
-        mce: 0.0,
-        strategy,
-        n_bins,
-    };
-    let total: f64 = bins.iter().map(|b| b.weight).sum();
-    for b in bins.iter().filter(|b| b.weight > 0.0) {
-        let (prob_true, prob_pred) = (b.positive / b.weight, b.predicted / b.weight);
-        let gap = (prob_true - prob_pred).abs();
-        curve.ece += b.weight / total * gap;
-        curve.mce = curve.mce.max(gap);
-        curve.prob_true.push(prob_true);
-        curve.prob_pred.push(prob_pred);
-        curve.counts.push(b.weight);
+
+    /// The curve of the scores added.
+    pub(crate) fn finish(self) -> Option<Calibration> {
+        let CalibrationPass {
+            mut bins,
+            strategy,
+            n_bins,
+            ..
+        } = self;
+        bins.reverse();
+        let mut curve = Calibration {
+            prob_true: Vec::with_capacity(bins.len()),
+            prob_pred: Vec::with_capacity(bins.len()),
+            counts: Vec::with_capacity(bins.len()),
+            ece: 0.0,
+            mce: 0.0,
+            strategy,
+            n_bins,
+        };
+        let total: f64 = bins.iter().map(|b| b.weight).sum();
+        for b in bins.iter().filter(|b| b.weight > 0.0) {
+            let (prob_true, prob_pred) = (b.positive / b.weight, b.predicted / b.weight);
+            let gap = (prob_true - prob_pred).abs();
+            curve.ece += b.weight / total * gap;
+            curve.mce = curve.mce.max(gap);
+            curve.prob_true.push(prob_true);
+            curve.prob_pred.push(prob_pred);
+            curve.counts.push(b.weight);
+        }
+        (total > 0.0).then_some(curve)
     }
-    (total > 0.0).then_some(curve)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! 1.3 or later, with its `drop_intermediate`) and `average_precision_score`, both
 //! read off the one [`ScoreTable`].
 
-use super::curve::{push_points_at, thinned_indices, Point};
+use super::curve::{thinned_indices, Point, Thinning};
 use super::table::ScoreTable;
 
 /// A precision-recall curve laid out as scikit-learn's: `thresholds`
@@ -47,25 +47,142 @@ fn precision_of(p: &Point) -> f64 {
 /// by the table's weights. `None` when there is no positive weight (recall is
 /// 0/0; scikit-learn warns and returns a meaningless number).
 pub fn average_precision(table: &ScoreTable) -> Option<f64> {
-    if table.is_empty() {
-        return None;
+    let mut pass = PrPass::new(table, table.cumulative_totals().1, false, None)?;
+    table.each_cumulative(
+        #[inline(always)]
+        |threshold, fps, tps| pass.add(threshold, fps, tps),
+    );
+    pass.average_precision()
+}
+
+/// Average precision and, without `drop_intermediate`, the thinned PR curve,
+/// one point at a time, highest threshold first: a pass that reads the
+/// cumulative sums for other metrics too offers them here. The curve's
+/// picked points are pushed as they are read (highest threshold first) and
+/// the vectors reversed once at the end, so nothing is gathered, nothing
+/// searched. Each value is computed as [`average_precision`] and
+/// [`pr_curve`] compute it: the same bits.
+pub(crate) struct PrPass {
+    total_pos: f64,
+    ap: f64,
+    previous_recall: f64,
+    /// Table index of the next point.
+    row: usize,
+    /// Table index of the next point the curve picks (`usize::MAX` when
+    /// none is left or no curve is written).
+    next_row: usize,
+    curve: Option<CurveSlots>,
+}
+
+/// The curve being written: slot `slot` (ascending thresholds) takes table
+/// row [`PrPass::next_row`]; the slots are filled from the last but one (the
+/// last is the (recall 0, precision 1) end point) down to 0.
+struct CurveSlots {
+    curve: PrCurve,
+    thinning: Thinning,
+    /// Distinct scores in the table.
+    n: usize,
+    slot: usize,
+}
+
+impl PrPass {
+    /// `total_pos` is the table's [`ScoreTable::cumulative_totals`]`.1`;
+    /// `curve`: whether to write the curve (`drop_intermediate` off) and
+    /// its `max_points`. `None` when the table is empty or has no positive
+    /// weight (no average precision, no curve).
+    pub(crate) fn new(
+        table: &ScoreTable,
+        total_pos: f64,
+        curve: bool,
+        max_points: Option<usize>,
+    ) -> Option<Self> {
+        if table.is_empty() || total_pos <= 0.0 {
+            return None;
+        }
+        let n = table.len();
+        let curve = curve.then(|| {
+            // Output index j in 0..=n: j < n is table row n - 1 - j.
+            let thinning = Thinning::new(n + 1, max_points);
+            let m = thinning.count();
+            let mut curve = PrCurve {
+                precision: Vec::with_capacity(m),
+                recall: Vec::with_capacity(m),
+                thresholds: Vec::with_capacity(m - 1),
+                points_dropped: n + 1 - m,
+            };
+            // The end point, last once reversed.
+            curve.precision.push(1.0);
+            curve.recall.push(0.0);
+            CurveSlots {
+                curve,
+                thinning,
+                n,
+                slot: m - 2,
+            }
+        });
+        let next_row = curve
+            .as_ref()
+            .map_or(usize::MAX, |c| c.n - 1 - c.thinning.at(c.slot));
+        Some(PrPass {
+            total_pos,
+            ap: 0.0,
+            previous_recall: 0.0,
+            row: 0,
+            next_row,
+            curve,
+        })
     }
-    let total_pos = table.cumulative_totals().1;
-    if total_pos <= 0.0 {
-        return None;
-    }
-    let (mut ap, mut previous_recall) = (0.0, 0.0);
-    table.each_cumulative(|threshold, fps, tps| {
+
+    /// Adds the next point: its threshold and cumulative sums.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, threshold: f64, fps: f64, tps: f64) {
         let p = Point {
             fps,
             tps,
             threshold,
         };
-        let recall = p.tps / total_pos;
-        ap += (recall - previous_recall) * precision_of(&p);
-        previous_recall = recall;
-    });
-    Some(ap)
+        let recall = p.tps / self.total_pos;
+        let precision = precision_of(&p);
+        self.ap += (recall - self.previous_recall) * precision;
+        self.previous_recall = recall;
+        if self.next_row == self.row {
+            self.pick(precision, recall, threshold);
+        }
+        self.row += 1;
+    }
+
+    /// Writes the point of the current slot and moves to the one below.
+    #[inline]
+    fn pick(&mut self, precision: f64, recall: f64, threshold: f64) {
+        let Some(c) = &mut self.curve else {
+            return;
+        };
+        c.curve.precision.push(precision);
+        c.curve.recall.push(recall);
+        c.curve.thresholds.push(threshold);
+        self.next_row = match c.slot.checked_sub(1) {
+            Some(slot) => {
+                c.slot = slot;
+                c.n - 1 - c.thinning.at(slot)
+            }
+            None => usize::MAX,
+        };
+    }
+
+    pub(crate) fn average_precision(&self) -> Option<f64> {
+        Some(self.ap)
+    }
+
+    /// The curve (when asked for in [`PrPass::new`]).
+    pub(crate) fn curve(self) -> Option<PrCurve> {
+        self.curve.map(|c| {
+            let mut curve = c.curve;
+            curve.precision.reverse();
+            curve.recall.reverse();
+            curve.thresholds.reverse();
+            curve
+        })
+    }
 }
 
 /// The points left by `drop_intermediate`, highest threshold first: of the
@@ -110,13 +227,6 @@ fn pick(points: impl Iterator<Item = Point>, wanted: &[usize]) -> Vec<Point> {
     found
 }
 
-/// [`pick`] over every point of the table, in one pass of the cumulative sums.
-fn pick_points(table: &ScoreTable, wanted: &[usize]) -> Vec<Point> {
-    let mut found = Vec::with_capacity(wanted.len());
-    push_points_at(table, wanted.iter().copied(), &mut found);
-    found
-}
-
 /// The precision-recall curve, thinned to at most `max_points` points
 /// (counting the final (recall 0, precision 1) point; first and last always
 /// kept, as the ROC curve's thinning). `None` when there is no positive
@@ -137,11 +247,15 @@ pub fn pr_curve(
     if total_pos <= 0.0 {
         return None;
     }
-    let n = if drop_intermediate && table.len() > 2 {
-        kept_points(table, true).count()
-    } else {
-        table.len()
-    };
+    if !(drop_intermediate && table.len() > 2) {
+        let mut pass = PrPass::new(table, total_pos, true, max_points)?;
+        table.each_cumulative(
+            #[inline(always)]
+            |threshold, fps, tps| pass.add(threshold, fps, tps),
+        );
+        return pass.curve();
+    }
+    let n = kept_points(table, true).count();
     // Output index j in 0..=n: j < n is kept point n - 1 - j (ascending
     // thresholds); j == n is the (recall 0, precision 1) end point.
     let picked = thinned_indices(n + 1, max_points);
@@ -151,11 +265,7 @@ pub fn pr_curve(
         .map(|&j| n - 1 - j)
         .collect();
     wanted.reverse();
-    let found = if drop_intermediate && table.len() > 2 {
-        pick(kept_points(table, true), &wanted)
-    } else {
-        pick_points(table, &wanted)
-    };
+    let found = pick(kept_points(table, true), &wanted);
     let mut curve = PrCurve {
         precision: Vec::with_capacity(picked.len()),
         recall: Vec::with_capacity(picked.len()),

@@ -85,33 +85,64 @@ pub struct ProbabilityMetrics {
 impl ProbabilityMetrics {
     pub fn of(table: &ScoreTable) -> ProbabilityMetrics {
         if !is_probability(table) {
-            return ProbabilityMetrics {
-                log_loss: None,
-                brier_score: None,
-                calibration_ratio: None,
-                normalized_entropy: None,
-            };
+            return ProbabilityMetrics::undefined();
         }
-        let (mut log_sum, mut brier_sum, mut total) = (0.0, 0.0, 0.0);
-        let (mut predicted, mut observed) = (0.0, 0.0);
+        let mut sums = ProbabilitySums::default();
         for (p, pos, neg) in table.iter() {
-            if pos > 0.0 {
-                log_sum += pos * log_term(p, true);
-                brier_sum += pos * brier_term(p, true);
-            }
-            if neg > 0.0 {
-                log_sum += neg * log_term(p, false);
-                brier_sum += neg * brier_term(p, false);
-            }
-            total += pos + neg;
-            predicted += p * (pos + neg);
-            observed += pos;
+            sums.add(p, pos, neg);
         }
-        let log_loss = (total > 0.0).then(|| log_sum / total);
+        sums.finish(table)
+    }
+
+    /// Every metric undefined: the scores are not probabilities.
+    pub(crate) fn undefined() -> ProbabilityMetrics {
+        ProbabilityMetrics {
+            log_loss: None,
+            brier_score: None,
+            calibration_ratio: None,
+            normalized_entropy: None,
+        }
+    }
+}
+
+/// The running sums of [`ProbabilityMetrics::of`], one distinct score at a
+/// time (highest first), so a pass that reads the table for other metrics
+/// too can add them in the same order and get the same bits.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ProbabilitySums {
+    log_sum: f64,
+    brier_sum: f64,
+    total: f64,
+    predicted: f64,
+    observed: f64,
+}
+
+impl ProbabilitySums {
+    /// Adds the distinct score `p` with its positive and negative weight.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, p: f64, pos: f64, neg: f64) {
+        if pos > 0.0 {
+            self.log_sum += pos * log_term(p, true);
+            self.brier_sum += pos * brier_term(p, true);
+        }
+        if neg > 0.0 {
+            self.log_sum += neg * log_term(p, false);
+            self.brier_sum += neg * brier_term(p, false);
+        }
+        self.total += pos + neg;
+        self.predicted += p * (pos + neg);
+        self.observed += pos;
+    }
+
+    /// The metrics of the sums over every score of `table` (whose scores
+    /// must be probabilities).
+    pub(crate) fn finish(self, table: &ScoreTable) -> ProbabilityMetrics {
+        let total = self.total;
+        let log_loss = (total > 0.0).then(|| self.log_sum / total);
         ProbabilityMetrics {
             log_loss,
-            brier_score: (total > 0.0).then(|| brier_sum / total),
-            calibration_ratio: (observed > 0.0).then(|| predicted / observed),
+            brier_score: (total > 0.0).then(|| self.brier_sum / total),
+            calibration_ratio: (self.observed > 0.0).then(|| self.predicted / self.observed),
             normalized_entropy: log_loss.and_then(|loss| entropy_ratio(table, loss)),
         }
     }

@@ -116,24 +116,60 @@ const TIE: f64 = 1e-12;
 /// found without a second walk down a million-score table.
 pub fn best_threshold(table: &ScoreTable, beta: f64) -> BestThreshold {
     let (total_neg, total_pos) = table.cumulative_totals();
-    let youden = total_pos > 0.0 && total_neg > 0.0;
-    let (mut f_lead, mut j_lead) = (Leader::default(), Leader::default());
+    let mut pass = BestThresholdPass::new(total_neg, total_pos, beta);
     // Inlined into the loop: called once per distinct score, a call frame
     // with the captures reloaded cost ~20 instructions a point.
     table.each_cumulative(
         #[inline(always)]
-        |threshold, fps, tps| {
-            if let Some(value) = f_beta(tps, fps, total_pos - tps, beta) {
-                f_lead.offer(threshold, value);
-            }
-            if youden {
-                j_lead.offer(threshold, tps / total_pos - fps / total_neg);
-            }
-        },
+        |threshold, fps, tps| pass.add(threshold, fps, tps),
     );
-    BestThreshold {
-        f_beta: f_lead.best(),
-        youden_j: j_lead.best(),
+    pass.finish()
+}
+
+/// [`best_threshold`] one point at a time, highest threshold first, so a
+/// pass that reads the cumulative sums for other metrics too can offer
+/// them here (the same points in the same order: the same answer).
+#[derive(Debug)]
+pub(crate) struct BestThresholdPass {
+    total_pos: f64,
+    total_neg: f64,
+    beta: f64,
+    youden: bool,
+    f_lead: Leader,
+    j_lead: Leader,
+}
+
+impl BestThresholdPass {
+    /// `total_neg` and `total_pos` are the table's
+    /// [`ScoreTable::cumulative_totals`].
+    pub(crate) fn new(total_neg: f64, total_pos: f64, beta: f64) -> Self {
+        BestThresholdPass {
+            total_pos,
+            total_neg,
+            beta,
+            youden: total_pos > 0.0 && total_neg > 0.0,
+            f_lead: Leader::default(),
+            j_lead: Leader::default(),
+        }
+    }
+
+    /// Offers the next point: its threshold and cumulative sums.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, threshold: f64, fps: f64, tps: f64) {
+        if let Some(value) = f_beta(tps, fps, self.total_pos - tps, self.beta) {
+            self.f_lead.offer(threshold, value);
+        }
+        if self.youden {
+            self.j_lead
+                .offer(threshold, tps / self.total_pos - fps / self.total_neg);
+        }
+    }
+
+    pub(crate) fn finish(self) -> BestThreshold {
+        BestThreshold {
+            f_beta: self.f_lead.best(),
+            youden_j: self.j_lead.best(),
+        }
     }
 }
 
