@@ -68,20 +68,68 @@ struct UserIds {
 /// length byte would be 255).
 const NOT_SHORT: u128 = u128::MAX;
 
-/// `id` packed into a `u128` (its bytes, then its length in byte 15) when
-/// it has at most 15 bytes, else [`NOT_SHORT`]; distinct ids give distinct
-/// keys.
-fn short_key(id: &str) -> u128 {
-    let bytes = id.as_bytes();
-    if bytes.len() > 15 {
-        return NOT_SHORT;
+/// A user id of at most 15 bytes packed into a `u128`: its bytes, then its
+/// length in byte 15; distinct ids give distinct keys. It is the interning
+/// key itself, so a parser that reads an id's bytes can stage a record of a
+/// known user with one hash and one comparison of a number, without making
+/// the id's `&str` (its text is rebuilt from the key on first sight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShortId(u128);
+
+impl ShortId {
+    /// `id` packed, when it has at most 15 bytes.
+    pub fn of(id: &str) -> Option<ShortId> {
+        Self::pack(id.as_bytes())
     }
-    bytes
-        .iter()
-        .enumerate()
-        .fold((bytes.len() as u128) << 120, |key, (i, &b)| {
-            key | u128::from(b) << (8 * i)
-        })
+
+    /// `bytes` packed, when they are at most 15 ASCII bytes (text without
+    /// a UTF-8 check).
+    #[inline]
+    pub fn of_ascii(bytes: &[u8]) -> Option<ShortId> {
+        if bytes.is_ascii() {
+            Self::pack(bytes)
+        } else {
+            None
+        }
+    }
+
+    /// The first `len` bytes of `word` (first byte lowest) packed, when
+    /// `len` is at most 15 and they are ASCII: what a parser that loaded an
+    /// id's bytes as one word has in hand.
+    #[inline]
+    pub fn of_ascii_word(word: u128, len: usize) -> Option<ShortId> {
+        const HIGHS: u128 = u128::from_le_bytes([0x80; 16]);
+        if len > 15 {
+            return None;
+        }
+        let bytes = word & ((1u128 << (8 * len)) - 1);
+        (bytes & HIGHS == 0).then_some(ShortId(bytes | (len as u128) << 120))
+    }
+
+    /// Only for bytes that are UTF-8 text.
+    #[inline]
+    fn pack(bytes: &[u8]) -> Option<ShortId> {
+        let mut word = [0u8; 16];
+        word.get_mut(..bytes.len())
+            .filter(|_| bytes.len() <= 15)?
+            .copy_from_slice(bytes);
+        word[15] = bytes.len() as u8;
+        Some(ShortId(u128::from_le_bytes(word)))
+    }
+
+    /// The id's text.
+    fn text(self) -> String {
+        let word = self.0.to_le_bytes();
+        let len = usize::from(word[15]).min(15);
+        // Always text: `pack` only takes UTF-8.
+        String::from_utf8_lossy(&word[..len]).into_owned()
+    }
+}
+
+/// `id` packed into a `u128` ([`ShortId`]) when it has at most 15 bytes,
+/// else [`NOT_SHORT`].
+fn short_key(id: &str) -> u128 {
+    ShortId::of(id).map_or(NOT_SHORT, |short| short.0)
 }
 
 /// Id `i` of `names` (empty for an index out of range, which the table
@@ -143,6 +191,21 @@ impl UserIds {
             hash_id(hasher, key, id_of(names, j))
         });
         Ok(i)
+    }
+
+    /// [`UserIds::intern`] of a short id.
+    #[inline]
+    fn intern_short(&mut self, id: ShortId) -> Result<u32, RecordError> {
+        let key = id.0;
+        let hash = self.hasher.hash_one(key);
+        let keys = &self.keys;
+        if let Some(&i) = self
+            .table
+            .find(hash, |&i| keys.get(i as usize) == Some(&key))
+        {
+            return Ok(i);
+        }
+        self.intern(id.text())
     }
 
     fn hash(&self, key: u128, name: &str) -> u64 {
@@ -225,6 +288,16 @@ pub enum RecordError {
     TooManyWeights(usize),
 }
 
+/// What [`BatchBuilder::push`] checks that the parser cannot: a finite
+/// score and a weight [`check_weight`] takes.
+#[inline]
+fn check_record(record: &Record) -> Result<(), RecordError> {
+    if !record.score.is_finite() {
+        return Err(RecordError::NonFiniteScore(record.score));
+    }
+    check_weight(record.weight)
+}
+
 /// The record a staged entry stands for.
 fn unpack(r: &Staged, weights: &[f64]) -> Record {
     let weight = match r.tag & !POSITIVE {
@@ -270,14 +343,25 @@ impl BatchBuilder {
     /// Stages one record; `user` groups it for GAUC. Checks what the parser
     /// cannot: a finite score and a finite weight `>= 0`.
     pub fn push(&mut self, user: Option<&str>, record: Record) -> Result<(), RecordError> {
-        if !record.score.is_finite() {
-            return Err(RecordError::NonFiniteScore(record.score));
-        }
-        check_weight(record.weight)?;
+        check_record(&record)?;
         let user = match user {
             None => NO_USER,
             Some(name) => self.users.intern(name)?,
         };
+        self.push_checked(user, record)
+    }
+
+    /// [`BatchBuilder::push`] for a record of a user whose id is short.
+    #[inline]
+    pub fn push_short(&mut self, user: ShortId, record: Record) -> Result<(), RecordError> {
+        check_record(&record)?;
+        let user = self.users.intern_short(user)?;
+        self.push_checked(user, record)
+    }
+
+    /// Stages a checked record of user index `user`.
+    #[inline]
+    fn push_checked(&mut self, user: u32, record: Record) -> Result<(), RecordError> {
         let code = if record.weight == 1.0 {
             WEIGHT_ONE
         } else if record.weight == 0.0 {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::api::labels::JsonLabel;
 use crate::api::ApiError;
-use crate::state::batch::{check_weight, RecordError, MAX_WEIGHT};
+use crate::state::batch::{check_weight, RecordError, ShortId, MAX_WEIGHT};
 use crate::state::{BatchBuilder, Record};
 
 /// A binary label: `0`/`1`, `0.0`/`1.0` or `false`/`true`.
@@ -166,6 +166,44 @@ pub fn stage_record(
     weight: Option<f64>,
     field: impl Fn(&str) -> String,
 ) -> Result<(), ApiError> {
+    stage_with(builder, origin, score, label, weight, field, |b, record| {
+        b.push(user, record)
+    })
+}
+
+/// [`stage_record`] of a record whose user id the NDJSON fast path packed.
+#[inline]
+pub fn stage_short(
+    builder: &mut BatchBuilder,
+    line: u64,
+    score: f64,
+    label: bool,
+    user: ShortId,
+    weight: Option<f64>,
+) -> Result<(), ApiError> {
+    let origin = Origin::Line(line);
+    stage_with(
+        builder,
+        origin,
+        score,
+        label,
+        weight,
+        str::to_owned,
+        |b, r| b.push_short(user, r),
+    )
+}
+
+/// Checks the weight (naming the field), then stages the record by `push`.
+#[inline]
+fn stage_with(
+    builder: &mut BatchBuilder,
+    origin: Origin,
+    score: f64,
+    label: bool,
+    weight: Option<f64>,
+    field: impl Fn(&str) -> String,
+    push: impl FnOnce(&mut BatchBuilder, Record) -> Result<(), RecordError>,
+) -> Result<(), ApiError> {
     let weight = weight.unwrap_or(1.0);
     if let Err(refused) = check_weight(weight) {
         let name = field("weight");
@@ -182,9 +220,7 @@ pub fn stage_record(
         positive: label,
         weight,
     };
-    builder
-        .push(user, record)
-        .map_err(|e| origin.invalid(&field("prediction"), e))
+    push(builder, record).map_err(|e| origin.invalid(&field("prediction"), e))
 }
 
 /// Stages a batch object (or the JSON body): equal lengths, weights finite

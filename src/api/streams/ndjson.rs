@@ -7,8 +7,8 @@
 
 use memchr::memchr_iter;
 
-use super::dto::{stage_line, stage_record, Line, Origin};
-use super::fast::fast_record;
+use super::dto::{stage_line, stage_record, stage_short, Line, Origin};
+use super::fast::{scan_record, ScannedId};
 use crate::api::error::echo_quoted;
 use crate::api::extract::syntax_error_after;
 use crate::api::ApiError;
@@ -104,13 +104,20 @@ impl LineReader {
 /// `NaN` / `Infinity` literals JSON does not have) are 400 `bad-ndjson`;
 /// meaning errors are 422 with the JSON path as `field`; both carry `line`.
 pub fn parse_line(builder: &mut BatchBuilder, line_no: u64, bytes: &[u8]) -> Result<(), ApiError> {
-    if let Some(r) = fast_record(bytes) {
+    if let Some(r) = scan_record(bytes) {
+        let user = match r.user_id {
+            Some(ScannedId::Short(id, _)) => {
+                return stage_short(builder, line_no, r.prediction, r.label, id, r.weight);
+            }
+            Some(ScannedId::Long(id)) => Some(id),
+            None => None,
+        };
         return stage_record(
             builder,
             Origin::Line(line_no),
             r.prediction,
             r.label,
-            r.user_id,
+            user,
             r.weight,
             str::to_owned,
         );
