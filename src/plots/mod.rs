@@ -140,18 +140,37 @@ pub fn render(chart: &Chart, size: Size) -> Result<String, PlotError> {
     Ok(svg)
 }
 
-/// A range plotters can map: finite, and widened when empty.
+/// The axis ends at most this far from zero, so its width stays finite
+/// (values beyond it land at most 4x the plot's size away).
+const AXIS_LIMIT: f64 = f64::MAX / 4.0;
+/// The narrowest axis, relative to the largest magnitude it shows.
+const RELATIVE_WIDTH: f64 = 1e-9;
+
+/// A range plotters can map: finite, and widened when empty or too narrow.
+///
+/// Why: plotters' tick search (`compute_f64_key_points`, 0.3.7) loops
+/// forever on a width that overflows to infinity (an axis from -1e308 to
+/// 1e308) and on one near the float resolution of its values (1000 to the
+/// next double), where its remainders lose every digit. So the range is
+/// clamped to ±[`AXIS_LIMIT`] and made at least [`RELATIVE_WIDTH`] of its
+/// magnitude wide; a range that is not is centred on a width of at least 1,
+/// as an empty range always was.
 fn span(axis: &Axis) -> std::ops::Range<f64> {
     let (min, max) = if axis.min.is_finite() && axis.max.is_finite() {
         (axis.min, axis.max)
     } else {
         (0.0, 1.0)
     };
-    if min < max {
-        min..max
-    } else {
-        min - 0.5..min + 0.5
+    let min = min.clamp(-AXIS_LIMIT, AXIS_LIMIT);
+    let max = max.clamp(min, AXIS_LIMIT);
+    let magnitude = min.abs().max(max.abs());
+    let least = magnitude * RELATIVE_WIDTH;
+    if max - min > least {
+        return min..max;
     }
+    let half = (least / 2.0).max(0.5);
+    let middle = min / 2.0 + max / 2.0;
+    middle - half..middle + half
 }
 
 fn draw(root: &DrawingArea<SVGBackend<'_>, Shift>, chart: &Chart) -> Result<(), PlotError> {
@@ -326,6 +345,46 @@ mod tests {
             .collect();
         // the series itself, then its 2-point legend sample
         assert_eq!(lines, vec![3, 2]);
+    }
+
+    /// Each of these ranges made plotters' tick search loop forever (a
+    /// server thread spinning after the request's timeout); the render runs
+    /// on a thread so a regression fails here instead of hanging the suite.
+    #[test]
+    fn overflowing_and_too_narrow_ranges_still_draw() {
+        let ranges = [
+            (-1e308, 1e308),
+            (-f64::MAX, f64::MAX),
+            (1000.0, 1000.0 + 1.2e-13),
+            (1e16, 1e16),
+            (1e300, f64::MAX),
+            (-3.0e-300, 4.0e-300),
+            (0.0, 0.0),
+        ];
+        for (min, max) in ranges {
+            let mut chart = sample();
+            (chart.x.min, chart.x.max) = (min, max);
+            (chart.y.min, chart.y.max) = (min, max);
+            // a chart's axes come from its data: the data span them
+            chart.series = vec![Series {
+                label: "model".to_owned(),
+                shape: Shape::Line(vec![vec![(min, min), (max, max)]]),
+                color: 0,
+            }];
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let size = Size {
+                    width: 200,
+                    height: 150,
+                };
+                let _ = tx.send(render(&chart, size).map(|svg| svg.len()));
+            });
+            let drawn = rx.recv_timeout(std::time::Duration::from_secs(20));
+            assert!(
+                matches!(drawn, Ok(Ok(len)) if len > 0),
+                "range {min:e}..{max:e}: {drawn:?}"
+            );
+        }
     }
 
     #[test]

@@ -95,6 +95,28 @@ async fn every_kind_is_an_svg_chart_with_title_axes_and_headline() {
     }
 }
 
+/// Scores at the ends of the doubles and scores one ulp apart: plotters'
+/// tick search looped forever on such axes (the request timed out and a
+/// server thread kept spinning), so every kind must still draw them.
+#[tokio::test]
+async fn extreme_and_nearly_equal_scores_still_draw_every_kind() {
+    let app = spawn_app().await;
+    let bodies = [
+        json!({"predictions": [-1e308, 1e308, -1e308, 1e308], "labels": [0, 1, 1, 0]}),
+        json!({"predictions": [1000.0, 1000.0000000000001, 1000.0, 1000.0000000000001],
+               "labels": [0, 1, 1, 1]}),
+    ];
+    for body in &bodies {
+        for kind in KINDS {
+            let svg = assert_svg(app.post_plot(kind, "", body).await).await;
+            assert!(
+                texts(&svg).len() > 2,
+                "{kind} of {body}: title and axis labels"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_roc_legend_carries_the_auc_interval_of_the_json_answer() {
     let app = spawn_app().await;
