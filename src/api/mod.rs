@@ -24,6 +24,7 @@ pub mod auth;
 pub mod catalogue;
 pub mod error;
 pub mod extract;
+pub mod json_number;
 pub mod labels;
 pub mod limits;
 pub mod losses;
