@@ -37,8 +37,9 @@ pub use request::{
     MetricsRequestWith, RankingRequest, RocParams, UserIds, PARALLEL_PARSE_MIN_BYTES,
 };
 pub use response::{
-    json_answer, AnswerFormatter, AucCiBody, BinaryMetricsResponse, ConfusionBody, DifferenceBody,
-    GaucBody, MetricsResponse, MulticlassMetricsResponse, PerClassBody, RankingBody, RocBody,
+    json_answer, metrics_answer, AnswerFormatter, AucCiBody, BinaryMetricsResponse, ConfusionBody,
+    DifferenceBody, GaucBody, MetricsResponse, MulticlassMetricsResponse, PerClassBody,
+    RankingBody, RocBody,
 };
 
 /// Inputs with more values than this are evaluated on the blocking pool so a
@@ -72,7 +73,7 @@ async fn post_metrics(State(state): State<AppState>, body: JsonOrArrow) -> ApiRe
     } else {
         job.run()?
     };
-    json_answer(&response, response.json_capacity()).map_err(ApiError::internal)
+    metrics_answer(&response).map_err(ApiError::internal)
 }
 
 /// A core error as a 422 naming the field (with its index for arrays).

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Serialize, Serializer};
 use serde_json::ser::{CompactFormatter, Formatter};
 
-use super::beyond::BeyondBody;
+use super::beyond::{BeyondBody, CalibrationBody, PrCurveBody};
 use crate::core::metrics::compare::Difference;
 use crate::core::metrics::delong::AucCi;
 use crate::core::metrics::ranking::RankingReport;
@@ -65,9 +65,53 @@ pub fn json_answer<T: Serialize + ?Sized>(
     capacity: usize,
 ) -> Result<Response, serde_json::Error> {
     let mut buffer = Vec::with_capacity(capacity);
-    let mut serializer =
-        serde_json::Serializer::with_formatter(&mut buffer, AnswerFormatter::default());
-    value.serialize(&mut serializer)?;
+    write_serde(&mut buffer, value)?;
+    Ok(zeros_canonical_answer(buffer))
+}
+
+/// The answer of `POST /metrics`: the same bytes and headers as
+/// [`json_answer`] gives for `response`, but a binary answer is written by
+/// [`AnswerWriter`] (its curves and floats without serde's per-value
+/// calls), into one buffer of [`MetricsResponse::json_capacity`] bytes.
+///
+/// # Errors
+/// What serializing `response` fails with (never for these types).
+pub fn metrics_answer(response: &MetricsResponse) -> Result<Response, serde_json::Error> {
+    let mut buffer = Vec::with_capacity(response.json_capacity());
+    response.write_json(&mut buffer)?;
+    Ok(zeros_canonical_answer(buffer))
+}
+
+impl MetricsResponse {
+    /// Appends the answer's JSON to `out`: what serde_json writes for
+    /// `self`, without negative zeros. A binary answer (nearly all of its
+    /// bytes are the numbers of its curves) goes through [`AnswerWriter`],
+    /// a multiclass one (a few numbers per class) through serde.
+    ///
+    /// # Errors
+    /// What serializing `self` fails with (never for these types).
+    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        match self {
+            MetricsResponse::Binary(b) => AnswerWriter::new(out).binary(b),
+            MetricsResponse::Multiclass(m) => write_serde(out, m),
+        }
+    }
+}
+
+/// serde_json's compact output of `value` with [`AnswerFormatter`] (no
+/// negative zero), appended to `out`.
+fn write_serde<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    value: &T,
+) -> Result<(), serde_json::Error> {
+    let mut serializer = serde_json::Serializer::with_formatter(out, AnswerFormatter::default());
+    value.serialize(&mut serializer)
+}
+
+/// `buffer` as an `application/json` response marked
+/// [`ZerosCanonical`](crate::api::negative_zero::ZerosCanonical): it was
+/// written without a negative zero.
+fn zeros_canonical_answer(buffer: Vec<u8>) -> Response {
     let mut response = (
         [(
             header::CONTENT_TYPE,
@@ -79,7 +123,7 @@ pub fn json_answer<T: Serialize + ?Sized>(
     response
         .extensions_mut()
         .insert(crate::api::negative_zero::ZerosCanonical);
-    Ok(response)
+    response
 }
 
 /// serde_json's compact formatter with a cheaper way to the same bytes for
@@ -108,12 +152,25 @@ impl Formatter for AnswerFormatter {
     where
         W: ?Sized + io::Write,
     {
+        let len = self.format_cached(value)?;
+        writer.write_all(&self.last[..len])
+    }
+}
+
+impl AnswerFormatter {
+    /// Leaves the bytes of the finite `value` (see [`format_f64`]) in
+    /// `self.last[..len]` and returns `len`; the last float's bytes stay
+    /// when it is the same value. Shared by serde's calls
+    /// ([`Formatter::write_f64`]) and [`AnswerWriter`], so both write the
+    /// same bytes.
+    #[inline]
+    fn format_cached(&mut self, value: f64) -> io::Result<usize> {
         let bits = value.to_bits();
         if bits != self.last_bits || self.last_len == 0 {
             self.last_len = format_f64(value, &mut self.last)?;
             self.last_bits = bits;
         }
-        writer.write_all(&self.last[..self.last_len])
+        Ok(self.last_len)
     }
 }
 
@@ -189,12 +246,19 @@ pub(super) fn finite(v: Option<f64>) -> Option<f64> {
 /// Writes integral counts as JSON integers (`"tp": 2`, as unweighted
 /// counts read) and weighted sums as floats.
 pub(super) fn count<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
-    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
-    if value.fract() == 0.0 && value.abs() < EXACT {
-        serializer.serialize_i64(*value as i64)
-    } else {
-        serializer.serialize_f64(*value)
+    match integral_count(*value) {
+        Some(n) => serializer.serialize_i64(n),
+        None => serializer.serialize_f64(*value),
     }
+}
+
+/// The count as an integer when it is one that a double holds exactly (below
+/// 2^53 in magnitude); `None` for a fractional or non-finite sum. `-0.0` is 0.
+fn integral_count(value: f64) -> Option<i64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+
+    // `as` is exact here: an integral value below 2^53.
+    (value.fract() == 0.0 && value.abs() < EXACT).then_some(value as i64)
 }
 
 pub(super) fn counts<S: Serializer>(values: &[f64], serializer: S) -> Result<S::Ok, S::Error> {
@@ -546,6 +610,356 @@ impl From<MulticlassReport> for MulticlassMetricsResponse {
     }
 }
 
+/// Writes the binary answer of `POST /metrics` (and its extended fields)
+/// into the output buffer: the same bytes as serde_json with
+/// [`AnswerFormatter`] (as [`json_answer`] sends), field for field in the
+/// order of the structs' declarations.
+///
+/// Why: a 1k-row answer is nearly all curve numbers (ROC, PR, calibration:
+/// some 3,000 to 6,000 floats), and serde writes each through the
+/// `Serialize` impls of `Vec`, `Option` and `f64`, the serializer's sequence
+/// state and the `Formatter` calls around the value. Here each array is one
+/// loop that puts the separators and the float's bytes (the one formatter,
+/// [`AnswerFormatter::format_cached`], inlined) straight into the buffer; the
+/// scalars of the answer are written likewise. Small or rare parts (strings,
+/// integers, `gauc`, `auc_ci`, `ranking`, `best_threshold`, the requested
+/// rows) stay on serde with the same formatter. The structs are destructured
+/// without `..`, so a new field fails to compile here until it is written,
+/// and the tests compare the bytes with serde_json's on random answers.
+struct AnswerWriter<'a> {
+    out: &'a mut Vec<u8>,
+    floats: AnswerFormatter,
+}
+
+impl<'a> AnswerWriter<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        AnswerWriter {
+            out,
+            floats: AnswerFormatter::default(),
+        }
+    }
+
+    /// `{"name":`, opening an object at its first field. Field names are
+    /// the structs' (ASCII identifiers, nothing to escape).
+    fn open(&mut self, name: &str) {
+        self.out.extend_from_slice(b"{\"");
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    /// `,"name":`, a further field.
+    fn key(&mut self, name: &str) {
+        self.out.extend_from_slice(b",\"");
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    fn close(&mut self) {
+        self.out.push(b'}');
+    }
+
+    /// A value serde writes (strings, integers, the small nested bodies).
+    fn serde<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), serde_json::Error> {
+        write_serde(self.out, value)
+    }
+
+    /// A float as serde_json's `serialize_f64` writes it: `null` when it is
+    /// not finite, else the formatter's bytes (no negative zero). Inlined
+    /// into the array loops: the call would cost about as much as the rest.
+    /// The formatter's whole buffer is appended (a copy of fixed size, a few
+    /// moves instead of a call to `memcpy` for each float), then cut back to
+    /// the float's bytes.
+    #[inline(always)]
+    fn float(&mut self, value: f64) -> Result<(), serde_json::Error> {
+        if value.is_finite() {
+            let len = self
+                .floats
+                .format_cached(value)
+                .map_err(serde_json::Error::io)?;
+            let start = self.out.len();
+            self.out.extend_from_slice(&self.floats.last);
+            self.out.truncate(start + len);
+        } else {
+            self.out.extend_from_slice(b"null");
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn optional_float(&mut self, value: Option<f64>) -> Result<(), serde_json::Error> {
+        match value {
+            Some(v) => self.float(v),
+            None => {
+                self.out.extend_from_slice(b"null");
+                Ok(())
+            }
+        }
+    }
+
+    /// `[a,b,...]` of floats.
+    fn floats(&mut self, values: &[f64]) -> Result<(), serde_json::Error> {
+        self.out.push(b'[');
+        if let Some((first, rest)) = values.split_first() {
+            self.float(*first)?;
+            for &value in rest {
+                self.out.push(b',');
+                self.float(value)?;
+            }
+        }
+        self.out.push(b']');
+        Ok(())
+    }
+
+    /// `[a,null,...]` of optional floats.
+    fn optional_floats(&mut self, values: &[Option<f64>]) -> Result<(), serde_json::Error> {
+        self.out.push(b'[');
+        if let Some((first, rest)) = values.split_first() {
+            self.optional_float(*first)?;
+            for &value in rest {
+                self.out.push(b',');
+                self.optional_float(value)?;
+            }
+        }
+        self.out.push(b']');
+        Ok(())
+    }
+
+    /// A (weighted) count as [`count`] writes it.
+    fn count(&mut self, value: f64) -> Result<(), serde_json::Error> {
+        match integral_count(value) {
+            Some(n) => self.serde(&n),
+            None => self.float(value),
+        }
+    }
+
+    /// `[...]` of counts, as [`counts`] writes them.
+    fn counts(&mut self, values: &[f64]) -> Result<(), serde_json::Error> {
+        self.out.push(b'[');
+        for (i, &value) in values.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.count(value)?;
+        }
+        self.out.push(b']');
+        Ok(())
+    }
+
+    /// [`BinaryMetricsResponse`] as its `Serialize` writes it (`ranking`
+    /// only when present, then the fields of `beyond` flattened in).
+    fn binary(&mut self, r: &BinaryMetricsResponse) -> Result<(), serde_json::Error> {
+        let BinaryMetricsResponse {
+            task,
+            count,
+            positives,
+            negatives,
+            threshold,
+            beta,
+            confusion,
+            accuracy,
+            precision,
+            recall,
+            f1,
+            f_beta,
+            auc,
+            roc,
+            gauc,
+            auc_ci,
+            ranking,
+            warnings,
+            beyond,
+        } = r;
+        self.open("task");
+        self.serde(task)?;
+        self.key("count");
+        self.serde(count)?;
+        self.key("positives");
+        self.serde(positives)?;
+        self.key("negatives");
+        self.serde(negatives)?;
+        self.key("threshold");
+        self.float(*threshold)?;
+        self.key("beta");
+        self.float(*beta)?;
+        self.key("confusion");
+        self.confusion(confusion)?;
+        for (name, value) in [
+            ("accuracy", accuracy),
+            ("precision", precision),
+            ("recall", recall),
+            ("f1", f1),
+            ("f_beta", f_beta),
+            ("auc", auc),
+        ] {
+            self.key(name);
+            self.optional_float(*value)?;
+        }
+        self.key("roc");
+        self.roc(roc)?;
+        self.key("gauc");
+        self.serde(gauc)?;
+        self.key("auc_ci");
+        self.serde(auc_ci)?;
+        if let Some(ranking) = ranking {
+            self.key("ranking");
+            self.serde(ranking)?;
+        }
+        self.key("warnings");
+        self.serde(warnings)?;
+        if let Some(beyond) = beyond {
+            self.beyond(beyond)?;
+        }
+        self.close();
+        Ok(())
+    }
+
+    fn confusion(&mut self, c: &ConfusionBody) -> Result<(), serde_json::Error> {
+        let ConfusionBody { tp, fp, tn, fn_ } = c;
+        self.open("tp");
+        self.count(*tp)?;
+        self.key("fp");
+        self.count(*fp)?;
+        self.key("tn");
+        self.count(*tn)?;
+        self.key("fn");
+        self.count(*fn_)?;
+        self.close();
+        Ok(())
+    }
+
+    fn roc(&mut self, roc: &RocBody) -> Result<(), serde_json::Error> {
+        let RocBody {
+            fpr,
+            tpr,
+            thresholds,
+            points_dropped,
+        } = roc;
+        self.open("fpr");
+        self.optional_floats(fpr)?;
+        self.key("tpr");
+        self.optional_floats(tpr)?;
+        self.key("thresholds");
+        self.optional_floats(thresholds)?;
+        self.key("points_dropped");
+        self.serde(points_dropped)?;
+        self.close();
+        Ok(())
+    }
+
+    /// The fields of [`BeyondBody`], each after a comma (they follow
+    /// `warnings` in the flattened answer).
+    fn beyond(&mut self, b: &BeyondBody) -> Result<(), serde_json::Error> {
+        let BeyondBody {
+            average_precision,
+            pr_curve,
+            log_loss,
+            brier_score,
+            mcc,
+            balanced_accuracy,
+            specificity,
+            npv,
+            cohen_kappa,
+            calibration,
+            calibration_ratio,
+            normalized_entropy,
+            best_threshold,
+            at_thresholds,
+            tpr_at_fpr,
+            partial_auc,
+        } = b;
+        self.key("average_precision");
+        self.optional_float(*average_precision)?;
+        self.key("pr_curve");
+        match pr_curve {
+            Some(pr) => self.pr_curve(pr)?,
+            None => self.out.extend_from_slice(b"null"),
+        }
+        for (name, value) in [
+            ("log_loss", log_loss),
+            ("brier_score", brier_score),
+            ("mcc", mcc),
+            ("balanced_accuracy", balanced_accuracy),
+            ("specificity", specificity),
+            ("npv", npv),
+            ("cohen_kappa", cohen_kappa),
+        ] {
+            self.key(name);
+            self.optional_float(*value)?;
+        }
+        self.key("calibration");
+        match calibration {
+            Some(c) => self.calibration(c)?,
+            None => self.out.extend_from_slice(b"null"),
+        }
+        self.key("calibration_ratio");
+        self.optional_float(*calibration_ratio)?;
+        self.key("normalized_entropy");
+        self.optional_float(*normalized_entropy)?;
+        self.key("best_threshold");
+        self.serde(best_threshold)?;
+        if let Some(rows) = at_thresholds {
+            self.key("at_thresholds");
+            self.serde(rows)?;
+        }
+        if let Some(rows) = tpr_at_fpr {
+            self.key("tpr_at_fpr");
+            self.serde(rows)?;
+        }
+        if let Some(value) = partial_auc {
+            self.key("partial_auc");
+            self.optional_float(*value)?;
+        }
+        Ok(())
+    }
+
+    fn pr_curve(&mut self, pr: &PrCurveBody) -> Result<(), serde_json::Error> {
+        let PrCurveBody {
+            precision,
+            recall,
+            thresholds,
+            points_dropped,
+        } = pr;
+        self.open("precision");
+        self.floats(precision)?;
+        self.key("recall");
+        self.floats(recall)?;
+        self.key("thresholds");
+        self.floats(thresholds)?;
+        self.key("points_dropped");
+        self.serde(points_dropped)?;
+        self.close();
+        Ok(())
+    }
+
+    fn calibration(&mut self, c: &CalibrationBody) -> Result<(), serde_json::Error> {
+        let CalibrationBody {
+            prob_true,
+            prob_pred,
+            counts,
+            ece,
+            mce,
+            strategy,
+            n_bins,
+        } = c;
+        self.open("prob_true");
+        self.floats(prob_true)?;
+        self.key("prob_pred");
+        self.floats(prob_pred)?;
+        self.key("counts");
+        self.counts(counts)?;
+        self.key("ece");
+        self.optional_float(*ece)?;
+        self.key("mce");
+        self.optional_float(*mce)?;
+        self.key("strategy");
+        self.serde(strategy)?;
+        self.key("n_bins");
+        self.serde(n_bins)?;
+        self.close();
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -635,5 +1049,323 @@ mod tests {
             String::from_utf8_lossy(&buffer),
             String::from_utf8_lossy(&expected)
         );
+    }
+
+    /// Random answers: every field of the binary answer and its extended
+    /// part, each optional one present or not, floats of every kind the
+    /// writer meets (short decimals, rates, repeats, any bits: NaN, the
+    /// infinities, `-0.0`, subnormals) and warnings that need escaping.
+    struct Random(u64);
+
+    impl Random {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            self.0 >> 11
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        fn chance(&mut self, percent: u64) -> bool {
+            self.below(100) < percent
+        }
+
+        fn float(&mut self) -> f64 {
+            match self.below(12) {
+                0 => f64::from_bits(self.next() << 11 ^ self.next()),
+                1 => {
+                    [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0][self.below(5) as usize]
+                }
+                2 => -(self.below(1_000_000) as f64) / 1e6,
+                3 => self.below(1_000) as f64,
+                4 => 1e300 * (self.below(1000) as f64),
+                5 => 5e-324 * (self.below(1000) as f64),
+                6 | 7 => {
+                    let n = self.below(100_000) + 1;
+                    self.below(n + 1) as f64 / n as f64
+                }
+                _ => self.below(1_000_000) as f64 / 1e6,
+            }
+        }
+
+        fn optional(&mut self) -> Option<f64> {
+            (!self.chance(20)).then(|| self.float())
+        }
+
+        /// A curve: runs of one value as the curves hold them.
+        fn floats(&mut self) -> Vec<f64> {
+            let len = [0, 1, 2, 5, 40, 300][self.below(6) as usize];
+            let mut values = Vec::with_capacity(len);
+            while values.len() < len {
+                let value = self.float();
+                let run = 1 + self.below(4) as usize;
+                values.extend(std::iter::repeat_n(value, run.min(len - values.len())));
+            }
+            values
+        }
+
+        fn optional_floats(&mut self) -> Vec<Option<f64>> {
+            if self.chance(10) {
+                let len = self.below(50) as usize;
+                return vec![None; len];
+            }
+            let mut values: Vec<Option<f64>> = self.floats().into_iter().map(Some).collect();
+            if let Some(first) = values.first_mut() {
+                *first = None;
+            }
+            values
+        }
+
+        fn count(&mut self) -> f64 {
+            match self.below(4) {
+                0 => self.below(100_000) as f64,
+                1 => [-0.0, 0.0, 9_007_199_254_740_992.0, 1e20][self.below(4) as usize],
+                _ => self.float().abs(),
+            }
+        }
+
+        fn string(&mut self) -> String {
+            const PIECES: [&str; 9] = ["a", " ", "\"", "\\", "\n", "\u{1}", "é", "-0.0", "🦀"];
+            (0..self.below(12))
+                .map(|_| PIECES[self.below(PIECES.len() as u64) as usize])
+                .collect()
+        }
+
+        fn binary(&mut self) -> BinaryMetricsResponse {
+            let roc_len = self.below(400) as usize;
+            let mut rates = |r: &mut Random| {
+                if r.chance(15) {
+                    vec![None; roc_len]
+                } else {
+                    (0..roc_len).map(|_| r.optional()).collect()
+                }
+            };
+            let fpr = rates(self);
+            let tpr = rates(self);
+            let thresholds = (0..roc_len)
+                .map(|i| (i > 0).then(|| self.float()))
+                .collect();
+            let weighting = ["impressions", "clicks", "uniform"][self.below(3) as usize];
+            BinaryMetricsResponse {
+                task: "binary",
+                count: self.next(),
+                positives: self.below(1000),
+                negatives: self.below(1000),
+                threshold: self.float(),
+                beta: self.float(),
+                confusion: ConfusionBody {
+                    tp: self.count(),
+                    fp: self.count(),
+                    tn: self.count(),
+                    fn_: self.count(),
+                },
+                accuracy: self.optional(),
+                precision: self.optional(),
+                recall: self.optional(),
+                f1: self.optional(),
+                f_beta: self.optional(),
+                auc: self.optional(),
+                roc: RocBody {
+                    fpr,
+                    tpr,
+                    thresholds,
+                    points_dropped: self.below(10) as usize,
+                },
+                gauc: self.chance(50).then(|| GaucBody {
+                    value: self.optional(),
+                    users: self.below(100) as usize,
+                    users_skipped: self.below(100) as usize,
+                    weighting,
+                    std_error: self.optional(),
+                    lower: self.optional(),
+                    upper: self.optional(),
+                }),
+                auc_ci: self.chance(50).then(|| AucCiBody {
+                    lower: self.float(),
+                    upper: self.float(),
+                    std_error: self.float(),
+                    level: self.float(),
+                    method: "delong",
+                }),
+                ranking: self.chance(30).then(|| self.ranking()),
+                warnings: (0..self.below(3)).map(|_| self.string()).collect(),
+                beyond: self.chance(80).then(|| self.beyond()),
+            }
+        }
+
+        fn ranking(&mut self) -> RankingBody {
+            let k: Vec<usize> = (1..=self.below(4) as usize).map(|i| 3 * i - 2).collect();
+            let mut keyed =
+                |r: &mut Random| k.iter().map(|k| (k.to_string(), r.optional())).collect();
+            RankingBody {
+                hit_rate: keyed(self),
+                precision: keyed(self),
+                recall: keyed(self),
+                ndcg: keyed(self),
+                map: keyed(self),
+                mrr: self.optional(),
+                users: self.below(100) as usize,
+                users_skipped: self.below(100) as usize,
+                k,
+            }
+        }
+
+        fn beyond(&mut self) -> BeyondBody {
+            use super::super::beyond::{
+                BestBody, BestThresholdBody, ThresholdRowBody, TprAtFprBody,
+            };
+            let pr_curve = self.chance(60).then(|| PrCurveBody {
+                precision: self.floats(),
+                recall: self.floats(),
+                thresholds: self.floats(),
+                points_dropped: self.below(10) as usize,
+            });
+            let calibration = self.chance(60).then(|| {
+                let bins = self.below(12) as usize;
+                CalibrationBody {
+                    prob_true: (0..bins).map(|_| self.float()).collect(),
+                    prob_pred: (0..bins).map(|_| self.float()).collect(),
+                    counts: (0..bins).map(|_| self.count()).collect(),
+                    ece: self.optional(),
+                    mce: self.optional(),
+                    strategy: ["uniform", "quantile"][self.below(2) as usize],
+                    n_bins: self.below(20) as usize,
+                }
+            });
+            let best = |r: &mut Random| {
+                r.chance(70).then(|| BestBody {
+                    threshold: r.float(),
+                    value: r.float(),
+                })
+            };
+            let best_threshold = self.chance(80).then(|| BestThresholdBody {
+                f_beta: best(self),
+                youden_j: best(self),
+            });
+            let at_thresholds = self.chance(50).then(|| {
+                self.chance(80).then(|| {
+                    (0..self.below(4))
+                        .map(|_| ThresholdRowBody {
+                            threshold: self.float(),
+                            tp: self.count(),
+                            fp: self.count(),
+                            tn: self.count(),
+                            fn_: self.count(),
+                            precision: self.optional(),
+                            recall: self.optional(),
+                            f_beta: self.optional(),
+                            fpr: self.optional(),
+                            specificity: self.optional(),
+                        })
+                        .collect()
+                })
+            });
+            let tpr_at_fpr = self.chance(50).then(|| {
+                self.chance(80).then(|| {
+                    (0..self.below(4))
+                        .map(|_| TprAtFprBody {
+                            fpr: self.float(),
+                            tpr: self.float(),
+                            threshold: self.optional(),
+                        })
+                        .collect()
+                })
+            });
+            BeyondBody {
+                average_precision: self.optional(),
+                pr_curve,
+                log_loss: self.optional(),
+                brier_score: self.optional(),
+                mcc: self.optional(),
+                balanced_accuracy: self.optional(),
+                specificity: self.optional(),
+                npv: self.optional(),
+                cohen_kappa: self.optional(),
+                calibration,
+                calibration_ratio: self.optional(),
+                normalized_entropy: self.optional(),
+                best_threshold,
+                at_thresholds,
+                tpr_at_fpr,
+                partial_auc: self.chance(50).then(|| self.optional()),
+            }
+        }
+    }
+
+    /// What `axum::Json` and `canonical_zeros` send for `response`.
+    fn serde_answer(response: &MetricsResponse) -> Vec<u8> {
+        let plain = serde_json::to_vec(response).expect("serializes");
+        crate::api::negative_zero::without_negative_zeros(&plain).unwrap_or(plain)
+    }
+
+    fn written(response: &MetricsResponse) -> Vec<u8> {
+        let mut out = Vec::new();
+        response.write_json(&mut out).expect("writes");
+        out
+    }
+
+    #[test]
+    fn the_binary_answer_writer_writes_what_serde_json_writes() {
+        let mut random = Random(18);
+        for case in 0..3_000 {
+            let response = MetricsResponse::Binary(Box::new(random.binary()));
+            let (ours, theirs) = (written(&response), serde_answer(&response));
+            assert!(
+                ours == theirs,
+                "case {case}:\n ours   {}\n serde  {}",
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&theirs)
+            );
+        }
+    }
+
+    #[test]
+    fn an_answer_after_other_bytes_is_appended_as_it_is_alone() {
+        let mut random = Random(7);
+        let response = MetricsResponse::Binary(Box::new(random.binary()));
+        let mut out = b"{\"x\":".to_vec();
+        response.write_json(&mut out).expect("writes");
+        assert_eq!(&out[5..], serde_answer(&response).as_slice());
+    }
+
+    #[test]
+    fn a_multiclass_answer_is_what_serde_json_writes() {
+        let mut random = Random(3);
+        let per = |r: &mut Random| (0..4).map(|_| r.optional()).collect::<Vec<_>>();
+        let body = MulticlassMetricsResponse {
+            task: "multiclass",
+            count: 10,
+            classes: 4,
+            beta: random.float(),
+            average: "macro",
+            accuracy: random.optional(),
+            top_k_accuracy: (1..=4)
+                .map(|k| (k.to_string(), random.optional()))
+                .collect(),
+            confusion_matrix: (0..4)
+                .map(|_| CountRow((0..4).map(|_| random.count()).collect()))
+                .collect(),
+            precision: random.optional(),
+            recall: random.optional(),
+            f1: random.optional(),
+            f_beta: random.optional(),
+            per_class: PerClassBody {
+                precision: per(&mut random),
+                recall: per(&mut random),
+                f1: per(&mut random),
+                f_beta: per(&mut random),
+                auc: per(&mut random),
+                support: (0..4).map(|_| random.count()).collect(),
+            },
+            auc: random.optional(),
+            log_loss: random.optional(),
+            warnings: vec![random.string()],
+        };
+        let response = MetricsResponse::Multiclass(Box::new(body));
+        assert_eq!(written(&response), serde_answer(&response));
     }
 }
