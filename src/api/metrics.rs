@@ -37,7 +37,7 @@ pub use request::{
     MetricsRequestWith, RankingRequest, RocParams, UserIds, PARALLEL_PARSE_MIN_BYTES,
 };
 pub use response::{
-    json_answer, metrics_answer, AnswerFormatter, AucCiBody, BinaryMetricsResponse, ConfusionBody,
+    metrics_answer, AnswerFormatter, AucCiBody, BinaryMetricsResponse, ConfusionBody,
     DifferenceBody, GaucBody, MetricsResponse, MulticlassMetricsResponse, PerClassBody,
     RankingBody, RocBody,
 };

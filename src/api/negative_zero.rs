@@ -19,7 +19,7 @@ use memchr::memchr_iter;
 use super::extract::is_json_media_type;
 
 /// A response extension saying that its JSON body was written without a
-/// negative zero (see `api::metrics::response::json_answer`), so
+/// negative zero (see `api::metrics::metrics_answer`), so
 /// [`canonical_zeros`] passes it on without reading it.
 #[derive(Debug, Clone, Copy)]
 pub struct ZerosCanonical;

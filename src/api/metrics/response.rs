@@ -49,30 +49,16 @@ impl MetricsResponse {
     }
 }
 
-/// The `application/json` answer of `value`, byte for byte what
-/// `axum::Json(value)` sends (serde_json's compact output, the same
-/// Content-Type), but written into one buffer of `capacity` bytes with
-/// [`AnswerFormatter`], which writes no negative zero (`-0.0` as `0.0`, as
+/// The `application/json` answer of `POST /metrics`, byte for byte what
+/// `axum::Json(response)` sends (serde_json's compact output, the same
+/// Content-Type), written into one buffer of
+/// [`MetricsResponse::json_capacity`] bytes: a binary answer by
+/// [`AnswerWriter`] (its curves and floats without serde's per-value calls),
+/// a multiclass one by serde with [`AnswerFormatter`]. Neither writes a
+/// negative zero (`-0.0` as `0.0`, as
 /// [`canonical_zeros`](crate::api::negative_zero::canonical_zeros) would),
 /// so the answer is marked [`ZerosCanonical`](crate::api::negative_zero::ZerosCanonical)
 /// and not scanned again.
-///
-/// # Errors
-/// What serializing `value` fails with (never for the response types here:
-/// their maps have string keys).
-pub fn json_answer<T: Serialize + ?Sized>(
-    value: &T,
-    capacity: usize,
-) -> Result<Response, serde_json::Error> {
-    let mut buffer = Vec::with_capacity(capacity);
-    write_serde(&mut buffer, value)?;
-    Ok(zeros_canonical_answer(buffer))
-}
-
-/// The answer of `POST /metrics`: the same bytes and headers as
-/// [`json_answer`] gives for `response`, but a binary answer is written by
-/// [`AnswerWriter`] (its curves and floats without serde's per-value
-/// calls), into one buffer of [`MetricsResponse::json_capacity`] bytes.
 ///
 /// # Errors
 /// What serializing `response` fails with (never for these types).
@@ -612,7 +598,7 @@ impl From<MulticlassReport> for MulticlassMetricsResponse {
 
 /// Writes the binary answer of `POST /metrics` (and its extended fields)
 /// into the output buffer: the same bytes as serde_json with
-/// [`AnswerFormatter`] (as [`json_answer`] sends), field for field in the
+/// [`AnswerFormatter`] (as [`metrics_answer`] sends), field for field in the
 /// order of the structs' declarations.
 ///
 /// Why: a 1k-row answer is nearly all curve numbers (ROC, PR, calibration:
