@@ -50,7 +50,9 @@ pub mod histogram;
 pub mod multiclass;
 pub mod pr;
 pub mod probability;
-mod radix;
+/// Crate-visible: the stream fold (`state::batch`) sorts a large chunk of
+/// staged records with the same radix sort and score key as the table.
+pub(crate) mod radix;
 pub mod ranking;
 pub mod stats;
 pub mod table;

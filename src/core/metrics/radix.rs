@@ -10,6 +10,21 @@
 //! bucketing by user reuses it instead of faulting in a fresh copy of the
 //! records.
 
+/// A `u64` whose ascending order is the order of the f64 `score` by
+/// `f64::total_cmp` (so `-0.0` sorts just before `0.0`): the usual
+/// sign-flip trick, a negative's bits inverted, a positive's sign bit set.
+/// The one mapping of a score to a radix key: the table's descending key is
+/// its complement, and the stream fold sorts a chunk by it.
+#[inline(always)]
+pub(crate) fn total_order_key(score: f64) -> u64 {
+    let bits = score.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    }
+}
+
 /// Bits per digit.
 const DIGIT_BITS: u32 = 11;
 /// Buckets per digit.
@@ -137,6 +152,24 @@ fn scatter<T: Copy>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The keys' order is `f64::total_cmp`'s, on any bits (the
+        /// infinities, NaNs and both zeros included).
+        #[test]
+        fn total_order_key_orders_like_total_cmp(a in proptest::prelude::any::<u64>(), b in proptest::prelude::any::<u64>()) {
+            let (x, y) = (f64::from_bits(a), f64::from_bits(b));
+            proptest::prop_assert_eq!(total_order_key(x).cmp(&total_order_key(y)), x.total_cmp(&y));
+        }
+    }
+
+    #[test]
+    fn total_order_key_puts_negative_zero_just_before_zero() {
+        let (neg, zero) = (total_order_key(-0.0), total_order_key(0.0));
+        assert_eq!(zero, neg + 1);
+        assert!(total_order_key(-f64::MIN_POSITIVE) < neg);
+        assert!(total_order_key(f64::MIN_POSITIVE) > zero);
+    }
 
     proptest::proptest! {
         /// The order of the standard library's stable sort, on keys with

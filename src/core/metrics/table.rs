@@ -502,15 +502,10 @@ pub fn canonical_zero(score: f64) -> f64 {
 }
 
 /// A `u64` whose ascending order is the descending order of the finite f64
-/// `score` (with `-0.0` equal to `0.0`): the usual sign-flip trick, inverted.
+/// `score` (with `-0.0` equal to `0.0`): [`radix::total_order_key`] of the
+/// canonical score, inverted.
 fn descending_key(score: f64) -> u64 {
-    let bits = canonical_zero(score).to_bits();
-    let ascending = if bits >> 63 == 1 {
-        !bits
-    } else {
-        bits | (1 << 63)
-    };
-    !ascending
+    !radix::total_order_key(canonical_zero(score))
 }
 
 /// Inverse of [`descending_key`].

@@ -319,8 +319,28 @@ impl ScoreAggregate {
         score: impl Fn(&T) -> f64,
         view: impl Fn(&T) -> Record,
     ) -> ScoreAggregate {
+        records.sort_unstable_by(|a, b| score(a).total_cmp(&score(b)));
+        Self::from_sorted_by(records, view)
+    }
+
+    /// [`ScoreAggregate::from_records_by`] of records already sorted
+    /// ascending by score (`f64::total_cmp`'s order; `-0.0` and `0.0` may
+    /// come in either order, they are one score here). Why: the stream fold
+    /// sorts a large chunk once and hands every user's run over in order,
+    /// instead of sorting each run again. The order of records with equal
+    /// scores does not matter for unit weights (counts); for real weights it
+    /// is the order their weights are summed in.
+    pub fn from_sorted_by<T>(records: &[T], view: impl Fn(&T) -> Record) -> ScoreAggregate {
+        debug_assert!(records.is_sorted_by(|a, b| {
+            canonical_zero(view(a).score) <= canonical_zero(view(b).score)
+        }));
         let mut counts = RecordCounts::default();
         let mut unit = records.len() < u32::MAX as usize;
+        // Counting the distinct scores first sizes the cells exactly: a batch
+        // of a million records with ten thousand scores does not briefly hold
+        // a million-cell buffer. One pass counts them with the records.
+        let (mut distinct, mut kept_records) = (0usize, 0usize);
+        let mut last = None;
         for r in records.iter().map(&view) {
             counts.count += 1;
             if r.positive {
@@ -329,22 +349,16 @@ impl ScoreAggregate {
                 counts.negatives += 1;
             }
             unit &= r.weight == 1.0 || r.weight == 0.0;
-        }
-        records.sort_unstable_by(|a, b| score(a).total_cmp(&score(b)));
-        let kept = || records.iter().map(&view).filter(|r| r.weight != 0.0);
-        // Counting the distinct scores first sizes the cells exactly: a batch
-        // of a million records with ten thousand scores does not briefly hold
-        // a million-cell buffer.
-        let (mut distinct, mut kept_records) = (0usize, 0usize);
-        let mut last = None;
-        for r in kept() {
-            let s = canonical_zero(r.score);
-            kept_records += 1;
-            if last != Some(s) {
-                distinct += 1;
-                last = Some(s);
+            if r.weight != 0.0 {
+                let s = canonical_zero(r.score);
+                kept_records += 1;
+                if last != Some(s) {
+                    distinct += 1;
+                    last = Some(s);
+                }
             }
         }
+        let kept = || records.iter().map(&view).filter(|r| r.weight != 0.0);
         let entries = if unit && UnitScores::is_compact(kept_records, distinct) {
             Entries::Units(UnitScores::from_sorted(
                 kept().map(|r| (canonical_zero(r.score), r.positive)),
