@@ -448,9 +448,12 @@ impl BatchBuilder {
     /// the answers are those of one aggregation over the whole request.
     ///
     /// A chunk of at least [`ONE_SORT_MIN`] records whose weights are all 0
-    /// or 1 is instead sorted once ([`sort_then_scatter`]): the global
+    /// or 1 is instead sorted once ([`sort_by_score`]): the global
     /// aggregate is built from the sorted chunk, and a stable scatter by
-    /// user hands every user's run over already sorted. The aggregates are
+    /// user ([`scatter_into`] the sort's scratch buffer, which then becomes
+    /// the staging vector, as in [`scatter_by_user`]) hands every user's run
+    /// over already sorted. The sorted copy is freed before the per-user
+    /// builds, so they run with the chunk held once, as before. The aggregates are
     /// the same: with unit weights an aggregate holds counts (or the scores
     /// themselves) per score, which do not depend on the order of records
     /// with equal scores. Real weights are summed in record order, so their
@@ -480,10 +483,14 @@ impl BatchBuilder {
             *folded_bytes = folded_bytes.saturating_sub(before) + agg.heap_bytes();
         };
         if table.is_empty() && records.len() >= *one_sort_min {
-            if let Some((grouped, starts)) = sort_then_scatter(records, users.len()) {
+            if let Some(mut scratch) = sort_by_score(records) {
                 fold_into(global, ScoreAggregate::from_sorted_by(records, view));
+                let starts = scatter_into(records, &mut scratch, users.len());
+                // The grouped copy has the chunk's length: what the next
+                // chunk fills.
+                *records = scratch;
                 for (i, (_, agg)) in folded.iter_mut().enumerate() {
-                    if let Some(run) = run_of(&grouped, &starts, i) {
+                    if let Some(run) = run_of(records, &starts, i) {
                         fold_into(agg, ScoreAggregate::from_sorted_by(run, view));
                     }
                 }
@@ -565,23 +572,21 @@ const FILLER: Staged = Staged {
     tag: 0,
 };
 
-/// Sorts `records` by score (stably, by [`radix::total_order_key`]), then
-/// copies them grouped by user into a second buffer, which it returns with
-/// where each user's run starts (as [`group_by_user`]). The copy is stable,
-/// so every run is sorted by score too: one sort of the chunk in place of
-/// a sort per user (a chunk of 2^20 records over 100,000 users sorted
-/// 100,000 runs of ~10 records, and the whole chunk again for the global
-/// aggregate). The radix sort's scratch buffer becomes the grouped copy,
-/// so the chunk is held twice, as [`scatter_by_user`] holds it.
+/// Sorts `records` by score, stably, by [`radix::total_order_key`], and
+/// returns the radix sort's scratch buffer (as long as `records`), for the
+/// stable copy grouped by user that follows ([`scatter_into`]): every
+/// user's run then comes out sorted by score too, one sort of the chunk in
+/// place of a sort per user (a chunk of 2^20 records over 100,000 users
+/// sorted 100,000 runs of ~10 records, and the whole chunk again for the
+/// global aggregate).
 ///
 /// `None` (nothing done) for a chunk the radix sort does not take (more
 /// than `u32::MAX` records).
-fn sort_then_scatter(records: &mut [Staged], users: usize) -> Option<(Vec<Staged>, Vec<usize>)> {
+fn sort_by_score(records: &mut [Staged]) -> Option<Vec<Staged>> {
     u32::try_from(records.len()).ok()?;
     let mut scratch = vec![FILLER; records.len()];
     radix::sort_by_key(records, &mut scratch, |r| radix::total_order_key(r.score));
-    let starts = scatter_into(records, &mut scratch, users);
-    Some((scratch, starts))
+    Some(scratch)
 }
 
 /// The run of user `i` in records grouped by user, when not empty.
@@ -960,7 +965,7 @@ mod tests {
     }
 
     #[test]
-    fn sort_then_scatter_groups_by_user_with_every_run_sorted() {
+    fn sorted_then_scattered_records_come_grouped_by_user_with_every_run_sorted() {
         let users = [2u32, 0, NO_USER, 1, 0, 2, 0, NO_USER];
         let scores = [0.5, 0.0, 0.3, -0.0, -1.0, 0.5, 0.25, -0.0];
         let mut records: Vec<Staged> = users
@@ -973,9 +978,10 @@ mod tests {
                 tag: i as u32,
             })
             .collect();
-        let Some((grouped, starts)) = sort_then_scatter(&mut records, 3) else {
+        let Some(mut grouped) = sort_by_score(&mut records) else {
             panic!("a small chunk is sorted");
         };
+        let starts = scatter_into(&records, &mut grouped, 3);
         let tags = |r: &[Staged]| r.iter().map(|r| r.tag).collect::<Vec<_>>();
         // the chunk sorted by score, stably (-0.0 before 0.0)
         assert_eq!(tags(&records), [4, 3, 7, 1, 6, 2, 0, 5]);
