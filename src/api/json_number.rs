@@ -76,7 +76,11 @@ pub(crate) fn number(bytes: &[u8], start: usize) -> Option<(f64, usize)> {
         }
         // Beyond 4 digits the exponent is exotic: serde decides.
         plain = exp_digits <= 4;
-        exponent += if exp_negative { -explicit } else { explicit };
+        // Saturating: `explicit` saturates at i64::MAX, and a fraction's
+        // negative exponent minus that overflows (found by the ndjson
+        // fuzzer; a debug build panicked, a release one wrapped to a huge
+        // exponent, which serde then read, so answers were right).
+        exponent = exponent.saturating_add(if exp_negative { -explicit } else { explicit });
     }
     let value = if digits <= 15 && (-22..=22).contains(&exponent) {
         let m = mantissa as f64;
@@ -174,4 +178,39 @@ fn eight_digits(values: u64) -> u64 {
         .wrapping_mul(MUL1)
         .wrapping_add(((pairs >> 16) & MASK).wrapping_mul(MUL2));
     quads >> 32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::number;
+
+    /// Tokens whose exponent overflows an i64 (with or without a fraction)
+    /// read as serde_json reads them, and none panics.
+    #[test]
+    fn exponents_past_i64_read_as_serde_reads_them() {
+        let big = "9".repeat(40);
+        let tokens = [
+            format!("0.11e-{big}"),
+            format!("0.11e+{big}"),
+            format!("1e-{big}"),
+            format!("1.5e{big}"),
+            format!("-0.5111111111111111111111e-{big}"),
+            "11111111e-1111111111111".to_owned(),
+            "0.51111111111111111111111e-11111111111111111111111".to_owned(),
+        ];
+        for token in &tokens {
+            let ours = number(token.as_bytes(), 0);
+            let serde = serde_json::from_str::<f64>(token)
+                .ok()
+                .filter(|v| v.is_finite());
+            assert_eq!(
+                ours.map(|(v, _)| v.to_bits()),
+                serde.map(f64::to_bits),
+                "{token}"
+            );
+            if let Some((_, end)) = ours {
+                assert_eq!(end, token.len(), "{token}");
+            }
+        }
+    }
 }
