@@ -686,6 +686,12 @@ impl<'a> AnswerWriter<'a> {
     }
 
     /// `[a,b,...]` of floats.
+    ///
+    /// The three array loops (here, [`Self::optional_floats`],
+    /// [`Self::counts`]) are written out: one generic loop taking the
+    /// element writer as a closure measured +67 k instructions a 1k-row
+    /// answer (729 k -> 797 k, callgrind, 200 requests), its per-float
+    /// writer no longer inlined.
     fn floats(&mut self, values: &[f64]) -> Result<(), serde_json::Error> {
         self.out.push(b'[');
         if let Some((first, rest)) = values.split_first() {
