@@ -174,7 +174,7 @@ fn note(warnings: &mut Vec<String>, value: Option<f64>, what: &str, why: &str) -
 /// What the passes over the cumulative sums give: average precision, the
 /// PR curve, the best thresholds, and the requested TPR at FPR and partial
 /// AUC.
-pub(crate) struct CumulativeParts {
+struct CumulativeParts {
     average_precision: Option<f64>,
     pr_curve: Option<PrCurve>,
     best: BestThreshold,
@@ -185,7 +185,7 @@ pub(crate) struct CumulativeParts {
 /// What the pass over the distinct scores alone gives (the probability
 /// metrics and the calibration curve), and the requested rows at
 /// thresholds (which read the per-score weights).
-pub(crate) struct ScoreParts {
+struct ScoreParts {
     probabilities: ProbabilityMetrics,
     calibration: Option<Calibration>,
     at_thresholds: Option<Vec<ThresholdRow>>,
@@ -237,25 +237,6 @@ fn cumulative_parts(
     }
 }
 
-/// The metrics of the cumulative sums in one pass over them.
-pub(crate) fn cumulative_metrics(
-    table: &ScoreTable,
-    beta: f64,
-    params: &CheckedBeyondParams,
-) -> CumulativeParts {
-    let (mut pr, mut best) = cumulative_passes(table, beta, params);
-    table.each_cumulative(
-        #[inline(always)]
-        |threshold, fps, tps| {
-            if let Some(pr) = &mut pr {
-                pr.add(threshold, fps, tps);
-            }
-            best.add(threshold, fps, tps);
-        },
-    );
-    cumulative_parts(table, params, pr, best)
-}
-
 /// The accumulators of the per-score metrics; `None` unless the scores are
 /// probabilities.
 fn score_passes(
@@ -289,25 +270,6 @@ fn score_parts(
         at_thresholds: (!params.thresholds.is_empty())
             .then(|| at_thresholds(table, &params.thresholds, beta)),
     }
-}
-
-/// The per-score metrics in one pass over the distinct scores, and the
-/// requested rows at thresholds.
-pub(crate) fn score_metrics(
-    table: &ScoreTable,
-    beta: f64,
-    params: &CheckedBeyondParams,
-) -> ScoreParts {
-    let mut passes = score_passes(table, params);
-    if let Some((sums, calibration)) = &mut passes {
-        for (p, pos, neg) in table.iter() {
-            sums.add(p, pos, neg);
-            if let Some(c) = calibration {
-                c.add(p, pos, neg);
-            }
-        }
-    }
-    score_parts(table, beta, params, passes)
 }
 
 /// Calls `f(score, pos, neg, fps, tps)` for each distinct score, highest
@@ -389,9 +351,8 @@ pub fn evaluate_beyond(
     beyond_report(table, confusion, params, cumulative, scores)
 }
 
-/// The report of the parts (on one thread or two), with its warnings in
-/// their documented order.
-pub(crate) fn beyond_report(
+/// The report of the parts, with its warnings in their documented order.
+fn beyond_report(
     table: &ScoreTable,
     confusion: &Confusion,
     params: &CheckedBeyondParams,
@@ -549,12 +510,46 @@ mod tests {
     use crate::core::metrics::threshold::best_threshold;
     use proptest::prelude::*;
 
+    /// The metrics of the cumulative sums in their own pass.
+    fn cumulative_metrics(
+        table: &ScoreTable,
+        beta: f64,
+        params: &CheckedBeyondParams,
+    ) -> CumulativeParts {
+        let (mut pr, mut best) = cumulative_passes(table, beta, params);
+        table.each_cumulative(
+            #[inline(always)]
+            |threshold, fps, tps| {
+                if let Some(pr) = &mut pr {
+                    pr.add(threshold, fps, tps);
+                }
+                best.add(threshold, fps, tps);
+            },
+        );
+        cumulative_parts(table, params, pr, best)
+    }
+
+    /// The per-score metrics in their own pass over the distinct scores, and
+    /// the requested rows at thresholds.
+    fn score_metrics(table: &ScoreTable, beta: f64, params: &CheckedBeyondParams) -> ScoreParts {
+        let mut passes = score_passes(table, params);
+        if let Some((sums, calibration)) = &mut passes {
+            for (p, pos, neg) in table.iter() {
+                sums.add(p, pos, neg);
+                if let Some(c) = calibration {
+                    c.add(p, pos, neg);
+                }
+            }
+        }
+        score_parts(table, beta, params, passes)
+    }
+
     proptest! {
-        /// The fused pass (one thread) and the two-thread split give the
-        /// report of every metric's own pass, bit for bit (`{:?}` of an
-        /// `f64` is its shortest round-trip form: equal text, equal bits).
+        /// The fused pass gives the report of every metric's own pass, bit
+        /// for bit (`{:?}` of an `f64` is its shortest round-trip form:
+        /// equal text, equal bits).
         #[test]
-        fn one_pass_and_two_threads_give_each_passs_bits(
+        fn the_fused_pass_gives_each_passs_bits(
             records in prop::collection::vec((0u8..14, any::<bool>(), 0u8..8), 0..60),
             pr_drop_intermediate in any::<bool>(),
             pr_max_points in prop::option::of(2usize..12),
@@ -578,14 +573,14 @@ mod tests {
             for t in test_tables(&records) {
                 let confusion = Confusion::at_threshold(&t, 0.5);
                 let fused = evaluate_beyond(&t, &confusion, beta, &params);
-                let split = beyond_report(
+                let own_passes = beyond_report(
                     &t,
                     &confusion,
                     &params,
                     cumulative_metrics(&t, beta, &params),
                     score_metrics(&t, beta, &params),
                 );
-                prop_assert_eq!(format!("{fused:?}"), format!("{split:?}"));
+                prop_assert_eq!(format!("{fused:?}"), format!("{own_passes:?}"));
                 let own = ProbabilityMetrics::of(&t);
                 prop_assert_eq!(
                     format!("{:?}", (fused.log_loss, fused.brier_score)),

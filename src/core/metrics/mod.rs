@@ -324,21 +324,6 @@ fn evaluate_binary_at(
     params: &CheckedBinaryParams,
     confusion: Confusion,
 ) -> BinaryReport {
-    let auc_ci = || delong::auc_ci(table, params.confidence);
-    evaluate_binary_then(table, counts, gauc, params, confusion, auc_ci)
-}
-
-/// [`evaluate_binary_at`] with DeLong's interval from `auc_ci`, called
-/// last: a large table's interval is computed on the other thread and
-/// joined there, after this thread's ROC.
-fn evaluate_binary_then(
-    table: &ScoreTable,
-    counts: RecordCounts,
-    gauc: Option<Gauc>,
-    params: &CheckedBinaryParams,
-    confusion: Confusion,
-    auc_ci: impl FnOnce() -> Result<delong::AucCi, String>,
-) -> BinaryReport {
     let mut warnings = Vec::new();
     let mut note = |value: Option<f64>, reason: &dyn Fn() -> String| {
         if value.is_none() {
@@ -388,7 +373,9 @@ fn evaluate_binary_then(
     if let Some(message) = gauc.as_ref().and_then(Gauc::std_error_warning) {
         warnings.push(message);
     }
-    let auc_ci = auc_ci().map_err(|message| warnings.push(message)).ok();
+    let auc_ci = delong::auc_ci(table, params.confidence)
+        .map_err(|message| warnings.push(message))
+        .ok();
     BinaryReport {
         counts,
         threshold: params.threshold,
@@ -453,11 +440,8 @@ pub fn evaluate_records_beyond(
     Ok((report, extra))
 }
 
-/// [`evaluate_binary`] and [`evaluate_beyond`] of one table: equal to
-/// calling the two in turn. On a large table ([`table::PARALLEL_MIN`]
-/// distinct scores or more) their passes are split over two threads (every
-/// pass only reads the table, and each part computes what its own pass
-/// would: the same bits). A small table never spawns.
+/// [`evaluate_binary`] and [`evaluate_beyond`] of one table, on this
+/// thread: small input (below [`table::PARALLEL_MIN`] records) never spawns.
 fn binary_and_beyond(
     table: &ScoreTable,
     counts: RecordCounts,
@@ -466,35 +450,9 @@ fn binary_and_beyond(
     beyond: &CheckedBeyondParams,
 ) -> (BinaryReport, BeyondReport) {
     let confusion = Confusion::at_threshold(table, params.threshold);
-    if table.len() < table::PARALLEL_MIN {
-        let report = evaluate_binary_at(table, counts, gauc, params, confusion);
-        let extra = evaluate_beyond(table, &confusion, params.beta, beyond);
-        return (report, extra);
-    }
-    // DeLong's interval, the per-score pass (the logarithms of the
-    // probability metrics, the calibration bins) and the rows at thresholds
-    // on the second thread; the cumulative sums' pass (average precision,
-    // PR, best thresholds), TPR at FPR, the partial AUC, the ROC and the AUC
-    // on this one, which joins the other last: the two sides are about even
-    // (callgrind, 1M records: ~100 M and ~111 M).
-    std::thread::scope(|scope| {
-        let side = scope.spawn(|| {
-            let auc_ci = delong::auc_ci(table, params.confidence);
-            (auc_ci, beyond::score_metrics(table, params.beta, beyond))
-        });
-        let cumulative = beyond::cumulative_metrics(table, params.beta, beyond);
-        let mut scores = None;
-        let report = evaluate_binary_then(table, counts, gauc, params, confusion, || {
-            let (auc_ci, parts) = side.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            scores = Some(parts);
-            auc_ci
-        });
-        // `evaluate_binary_then` always calls the join; the fallback only
-        // keeps this free of an `expect`.
-        let scores = scores.unwrap_or_else(|| beyond::score_metrics(table, params.beta, beyond));
-        let extra = beyond::beyond_report(table, &confusion, beyond, cumulative, scores);
-        (report, extra)
-    })
+    let report = evaluate_binary_at(table, counts, gauc, params, confusion);
+    let extra = evaluate_beyond(table, &confusion, params.beta, beyond);
+    (report, extra)
 }
 
 /// [`evaluate_records_beyond`] plus, with users, the per-user ranking
@@ -768,6 +726,61 @@ mod tests {
             report.auc,
             auc(&ScoreTable::from_records(&scores, &labels, None).unwrap())
         );
+    }
+
+    /// The large-request path (the evaluation beyond the basics beside the
+    /// GAUC) answers the small path's bits: with and without weights and
+    /// ranking, probabilities or not.
+    #[test]
+    fn a_large_requests_threads_give_the_small_paths_bits() {
+        let n = table::PARALLEL_MIN + 3_000;
+        let probabilities: Vec<f64> = (0..n)
+            .map(|i| ((i * 7919) % 4099) as f64 / 4099.0)
+            .collect();
+        let logits: Vec<f64> = probabilities.iter().map(|p| 8.0 * p - 4.0).collect();
+        let labels: Vec<bool> = (0..n).map(|i| (i * 31) % 7 < 3).collect();
+        let weights: Vec<f64> = (0..n).map(|i| 0.5 + (i % 5) as f64).collect();
+        let users: Vec<u32> = (0..n).map(|i| ((i * 17) % 300) as u32).collect();
+        let params = BinaryParams::default().check().unwrap();
+        let beyond = BeyondParams {
+            n_bins: 20,
+            strategy: BinStrategy::Quantile,
+            thresholds: vec![0.25, 0.5],
+            ..BeyondParams::default()
+        }
+        .check(BeyondNames::BODY, 10)
+        .unwrap();
+        let ranking = ranking::RankingParams::check(vec![1, 5], 10).unwrap();
+        for scores in [&probabilities, &logits] {
+            for weights in [None, Some(weights.as_slice())] {
+                for ranking in [None, Some(&ranking)] {
+                    let records = BinaryRecords {
+                        scores,
+                        labels: &labels,
+                        weights,
+                        users: Some(UserIndex {
+                            users: &users,
+                            n_users: 300,
+                        }),
+                    };
+                    let weighting = GaucWeighting::Clicks;
+                    let large =
+                        evaluate_ranked(&records, weighting, ranking, &params, &beyond).unwrap();
+                    let (table, gauc, ranked) =
+                        table_gauc_ranking(&records, weighting, ranking).unwrap();
+                    let counts = RecordCounts::of_labels(&labels);
+                    let (report, extra) = binary_and_beyond(&table, counts, gauc, &params, &beyond);
+                    assert_eq!(
+                        format!("{large:?}"),
+                        format!("{:?}", (report, extra, ranked)),
+                        "weights {}, ranking {}",
+                        weights.is_some(),
+                        ranking.is_some()
+                    );
+                    assert_eq!(large.1.calibration.is_some(), scores == &probabilities);
+                }
+            }
+        }
     }
 
     #[test]
