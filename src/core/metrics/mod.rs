@@ -330,9 +330,8 @@ fn evaluate_binary_at(
 }
 
 /// [`evaluate_binary_at`] with DeLong's interval from `auc_ci`, called
-/// last, with what else it hands back: a large request computes the
-/// interval on the second thread, and joins it here, after this thread's
-/// ROC and AUC.
+/// last, with what else it hands back: a large request joins its second
+/// thread there, after this thread's ROC and AUC (see [`evaluate_ranked`]).
 fn evaluate_binary_then<T>(
     table: &ScoreTable,
     counts: RecordCounts,
@@ -494,17 +493,17 @@ pub fn evaluate_records_ranked(
 ///
 /// Large input ([`table::PARALLEL_MIN`] records or more) runs the
 /// evaluation beyond the basics on a second thread as soon as the table
-/// exists, while this thread sums the GAUC (and the ranking) and then the
-/// basic report: the evaluation beyond the basics is the longest of the
-/// three and needs only the table, so it no longer waits for the GAUC.
-/// DeLong's interval is computed by whichever side finishes first (a
-/// claimed flag): which side is longer depends on the request, and not as
-/// the instruction counts say. The basic 1M request's GAUC (scattered
+/// exists (it needs only the table, so it does not wait for the GAUC),
+/// while this thread sums the GAUC (and the ranking) and then the basic
+/// report. DeLong's interval is computed by whichever side finishes first
+/// (a claimed flag): which side is longer depends on the request, and not
+/// as the instruction counts say. The basic 1M request's GAUC (scattered
 /// reads) takes ~16.5 ms on this side against ~12.8 ms on the other; with
-/// ranking and every extra field the sides are even. Unweighted tables are built on both threads first; a weighted
-/// table is built on one, so there the GAUC is summed beside it, as
-/// before. The answers are those of [`table_gauc_ranking`] then
-/// [`binary_and_beyond`], which small input takes (and spawns nothing).
+/// ranking and every extra field the sides are even. Unweighted tables
+/// are built on both threads first; a weighted table is built on one, so
+/// there the GAUC is summed beside it, as before. The answers are those
+/// of [`table_gauc_ranking`] then [`binary_and_beyond`], which small input
+/// takes (and spawns nothing).
 fn evaluate_ranked(
     records: &BinaryRecords<'_>,
     weighting: GaucWeighting,
@@ -760,8 +759,8 @@ mod tests {
     }
 
     /// The large-request path (the evaluation beyond the basics beside the
-    /// GAUC, DeLong's interval on either side) answers the small path's bits: with and
-    /// without weights and ranking, probabilities or not.
+    /// GAUC, DeLong's interval on either side) answers the small path's
+    /// bits: with and without weights and ranking, probabilities or not.
     #[test]
     fn a_large_requests_threads_give_the_small_paths_bits() {
         let n = table::PARALLEL_MIN + 3_000;
