@@ -715,14 +715,21 @@ mod tests {
         assert_eq!(report.warnings.len(), 7, "{:?}", report.warnings);
     }
 
+    /// `n` deterministic records: scores in [0, 1] on a grid of `distinct`
+    /// values, 3 positives in 7, users `0..n_users`.
+    fn grid_records(n: usize, distinct: usize, n_users: usize) -> (Vec<f64>, Vec<bool>, Vec<u32>) {
+        let scores = (0..n)
+            .map(|i| ((i * 7919) % distinct) as f64 / distinct as f64)
+            .collect();
+        let labels = (0..n).map(|i| (i * 31) % 7 < 3).collect();
+        let users = (0..n).map(|i| ((i * 17) % n_users) as u32).collect();
+        (scores, labels, users)
+    }
+
     #[test]
     fn the_two_thread_path_equals_per_user_tables() {
         let n = table::PARALLEL_MIN + 1_000;
-        let scores: Vec<f64> = (0..n)
-            .map(|i| ((i * 7919) % 1013) as f64 / 1013.0)
-            .collect();
-        let labels: Vec<bool> = (0..n).map(|i| (i * 31) % 7 < 3).collect();
-        let users: Vec<u32> = (0..n).map(|i| ((i * 17) % 50) as u32).collect();
+        let (scores, labels, users) = grid_records(n, 1013, 50);
         let report = evaluate_records(
             &BinaryRecords {
                 scores: &scores,
@@ -764,13 +771,9 @@ mod tests {
     #[test]
     fn a_large_requests_threads_give_the_small_paths_bits() {
         let n = table::PARALLEL_MIN + 3_000;
-        let probabilities: Vec<f64> = (0..n)
-            .map(|i| ((i * 7919) % 4099) as f64 / 4099.0)
-            .collect();
+        let (probabilities, labels, users) = grid_records(n, 4099, 300);
         let logits: Vec<f64> = probabilities.iter().map(|p| 8.0 * p - 4.0).collect();
-        let labels: Vec<bool> = (0..n).map(|i| (i * 31) % 7 < 3).collect();
         let weights: Vec<f64> = (0..n).map(|i| 0.5 + (i % 5) as f64).collect();
-        let users: Vec<u32> = (0..n).map(|i| ((i * 17) % 300) as u32).collect();
         let params = BinaryParams::default().check().unwrap();
         let beyond = BeyondParams {
             n_bins: 20,
